@@ -1,0 +1,38 @@
+"""The GatewayBus port: fast, lossy delivery of events to one gateway.
+
+The bus is for speed, not truth: a gateway that is down or slow may miss events.
+Clients recover anything missed from the log-backed store by ``seq`` (sync / gap
+recovery), so no guarantee here is needed for correctness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Protocol, Self
+
+__all__ = ["GatewayBus"]
+
+
+class GatewayBus(Protocol):
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release connections; open subscriptions end. Idempotent."""
+        ...
+
+    async def publish(self, gateway: str, payload: bytes) -> None:
+        """Send ``payload`` to the subscribers of ``gateway`` (none: dropped)."""
+        ...
+
+    def subscribe(self, gateway: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Receive what is published to ``gateway`` from now on, in publish order."""
+        ...

@@ -1,0 +1,34 @@
+"""The HotCache port: the last N messages of each chat, for fast recent reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from chatcore.model import StoredMessage
+
+__all__ = ["HotCache"]
+
+
+class HotCache(Protocol):
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release connections. Idempotent."""
+        ...
+
+    async def push(self, messages: Sequence[StoredMessage]) -> None:
+        """Add messages; keeps the last N per chat by seq; a seq already held is ignored."""
+        ...
+
+    async def recent(self, chat_id: str) -> list[StoredMessage]:
+        """The cached messages of a chat ascending by seq (contiguous, possibly empty)."""
+        ...

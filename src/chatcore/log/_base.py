@@ -1,0 +1,173 @@
+"""The PartitionedLog port: an ordered, durable, partitioned log with consumer groups.
+
+This is the source of truth of the pipeline. It promises, like Kafka:
+
+* records with the same key go to the same partition (unless a partition is named);
+* within a partition, offsets are 0, 1, 2, ... and every consumer sees that order;
+* ``append`` returns only when the records are durable;
+* a consumer group shares a topic's partitions among its live members; each partition
+  has one owner at a time, and a member that lost a partition is *fenced*: its
+  commits raise :class:`~chatcore.errors.Fenced`;
+* ``commit_transaction`` appends output records **and** commits input offsets
+  atomically (consume-transform-produce): after a crash either both happened or
+  neither did;
+* compacted topics keep the latest value per key (an empty value deletes the key);
+  they hold state changelogs and are read whole with ``read_compacted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import NamedTuple, Protocol, Self
+
+import msgspec
+
+__all__ = [
+    "ConsumerBatch",
+    "LogConsumer",
+    "LogRecord",
+    "OutRecord",
+    "PartitionedLog",
+    "RecordPosition",
+]
+
+
+class LogRecord(msgspec.Struct, frozen=True):
+    """One record read from the log."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+    timestamp_ms: int
+
+
+class OutRecord(NamedTuple):
+    """A record to append. ``partition=None`` lets the key choose it."""
+
+    topic: str
+    key: str
+    value: bytes
+    partition: int | None = None
+
+
+class RecordPosition(NamedTuple):
+    """Where an appended record landed."""
+
+    partition: int
+    offset: int
+
+
+class ConsumerBatch(NamedTuple):
+    """What one ``poll`` returns.
+
+    ``assigned`` and ``revoked`` list the partitions this member gained and lost
+    since its previous poll; a stateful consumer restores state for ``assigned``
+    before it handles ``records`` and drops state for ``revoked``.
+    """
+
+    records: list[LogRecord]
+    assigned: frozenset[int] = frozenset()
+    revoked: frozenset[int] = frozenset()
+
+
+class LogConsumer(Protocol):
+    """One member of a consumer group on one topic. Use as an async context manager."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None:
+        """Leave the group (its partitions move to other members). Idempotent."""
+        ...
+
+    @property
+    def assignment(self) -> frozenset[int]:
+        """The partitions this member owns as of its last poll."""
+        ...
+
+    async def poll(self, *, max_records: int = 500, timeout_s: float = 1.0) -> ConsumerBatch:
+        """Return the next records of owned partitions, waiting up to ``timeout_s`` for some.
+
+        After a partition is (re)assigned, reading resumes at its committed offset.
+        Raises :class:`~chatcore.errors.Unavailable` when the backend is down.
+        """
+        ...
+
+    async def commit(self, offsets: Mapping[int, int]) -> None:
+        """Commit, per partition, the offset of the next record to read.
+
+        Raises :class:`~chatcore.errors.Fenced` if a partition is no longer owned.
+        """
+        ...
+
+    async def commit_transaction(
+        self, outputs: Sequence[OutRecord], offsets: Mapping[int, int]
+    ) -> list[RecordPosition]:
+        """Append ``outputs`` and commit ``offsets`` atomically; both or neither.
+
+        Raises :class:`~chatcore.errors.Fenced` if a partition is no longer owned
+        (nothing is written), :class:`~chatcore.errors.Unavailable` on backend failure.
+        """
+        ...
+
+
+class PartitionedLog(Protocol):
+    """An ordered, durable, partitioned log. Use as an async context manager."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release connections and files. Idempotent."""
+        ...
+
+    async def create_topic(self, topic: str, *, partitions: int, compacted: bool = False) -> None:
+        """Create ``topic`` unless it exists.
+
+        Raises :class:`~chatcore.errors.InvalidRequest` if it exists with another
+        partition count.
+        """
+        ...
+
+    async def partition_count(self, topic: str) -> int:
+        """The number of partitions of ``topic``; :class:`~chatcore.errors.NotFound` if none."""
+        ...
+
+    async def append(self, records: Sequence[OutRecord]) -> list[RecordPosition]:
+        """Append records durably; returns their positions in the same order.
+
+        Raises :class:`~chatcore.errors.Unavailable` when the log cannot take them;
+        then some of them may still have been appended (consumers dedupe retries).
+        """
+        ...
+
+    def consumer(self, topic: str, *, group: str) -> LogConsumer:
+        """A new member of ``group`` reading ``topic`` (joins on ``__aenter__``)."""
+        ...
+
+    async def read_compacted(self, topic: str, partition: int) -> dict[str, bytes]:
+        """The latest value of every live key of one partition of a compacted topic."""
+        ...
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition, the offset the next appended record will get."""
+        ...
+
+    async def committed(self, topic: str, *, group: str) -> dict[int, int]:
+        """Per partition, the committed offset of ``group`` (0 where none)."""
+        ...

@@ -1,0 +1,355 @@
+"""The part of the memory and SQLite logs that does not depend on where bytes live.
+
+:class:`EmbeddedLog` implements the :class:`~chatcore.log.PartitionedLog` port over a
+small synchronous :class:`LogStorage` (a dict, or a SQLite file). Concurrent
+``append`` calls are group-committed: whoever holds the write lock writes every
+append queued so far in one storage transaction, so a SQLite file pays one fsync
+for many senders. Writes are shielded from cancellation so a cancelled caller never
+tears a batch that others wait on.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import NamedTuple, Protocol, Self, TypeVar
+
+import anyio
+
+from chatcore.errors import ChatcoreClosed, Fenced, InvalidRequest, NotFound, Unavailable
+from chatcore.log._base import ConsumerBatch, LogRecord, OutRecord, RecordPosition
+from chatcore.log._groups import GroupCoordinator
+
+__all__ = [
+    "EmbeddedConsumer",
+    "EmbeddedLog",
+    "LogStorage",
+    "Offload",
+    "OffsetCommit",
+    "TopicMeta",
+    "partition_for",
+]
+
+T = TypeVar("T")
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition of ``key`` (stable across runs and processes)."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+class Offload(Protocol):
+    """Runs one storage call: directly (memory) or on a worker thread (files)."""
+
+    def __call__(self, fn: Callable[[], T], /) -> Awaitable[T]: ...
+
+
+class TopicMeta(NamedTuple):
+    partitions: int
+    compacted: bool
+
+
+class OffsetCommit(NamedTuple):
+    group: str
+    topic: str
+    offsets: Mapping[int, int]
+
+
+class LogStorage(Protocol):
+    """Synchronous storage under an :class:`EmbeddedLog`; calls never overlap."""
+
+    def create_topic(self, topic: str, meta: TopicMeta) -> None: ...
+    def topics(self) -> dict[str, TopicMeta]: ...
+    def write(
+        self, records: Sequence[tuple[OutRecord, int]], now_ms: int, commit: OffsetCommit | None
+    ) -> list[RecordPosition]:
+        """Append ``(record, partition)`` pairs and apply ``commit``, all in one transaction."""
+        ...
+
+    def read(self, topic: str, positions: Mapping[int, int], limit: int) -> list[LogRecord]: ...
+    def committed(self, group: str, topic: str) -> dict[int, int]: ...
+    def read_compacted(self, topic: str, partition: int) -> dict[str, bytes]: ...
+    def end_offsets(self, topic: str) -> dict[int, int]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(eq=False)
+class _PendingAppend:
+    records: list[tuple[OutRecord, int]]
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: list[RecordPosition] | None = None
+    error: BaseException | None = None
+
+
+class EmbeddedLog:
+    """A :class:`~chatcore.log.PartitionedLog` over a :class:`LogStorage`.
+
+    ``offload`` runs a storage call: directly for memory, in a worker thread for files.
+    """
+
+    def __init__(
+        self,
+        storage: LogStorage,
+        offload: Offload,
+    ) -> None:
+        self._storage = storage
+        self._offload = offload
+        self._lock = anyio.Lock()
+        self._pending: list[_PendingAppend] = []
+        self._changed = anyio.Event()
+        self._groups = GroupCoordinator()
+        self._meta: dict[str, TopicMeta] | None = None
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._lock:
+            await self._offload(self._storage.close)
+        self._notify()
+
+    # -- topics -----------------------------------------------------------------
+
+    async def _topics(self) -> dict[str, TopicMeta]:
+        if self._meta is None:
+            self._meta = await self._run(self._storage.topics)
+        return self._meta
+
+    async def _topic(self, topic: str) -> TopicMeta:
+        meta = (await self._topics()).get(topic)
+        if meta is None:
+            raise NotFound(f"no topic {topic!r}; create it with create_topic()")
+        return meta
+
+    async def create_topic(self, topic: str, *, partitions: int, compacted: bool = False) -> None:
+        if partitions < 1:
+            raise InvalidRequest(f"a topic needs at least one partition, got {partitions}")
+        existing = (await self._topics()).get(topic)
+        if existing is not None:
+            if existing.partitions != partitions:
+                raise InvalidRequest(
+                    f"topic {topic!r} exists with {existing.partitions} partitions, "
+                    f"not {partitions}"
+                )
+            return
+        meta = TopicMeta(partitions, compacted)
+        async with self._lock:
+            await self._run(lambda: self._storage.create_topic(topic, meta))
+        (await self._topics())[topic] = meta
+
+    async def partition_count(self, topic: str) -> int:
+        return (await self._topic(topic)).partitions
+
+    # -- writing ----------------------------------------------------------------
+
+    async def _placed(self, records: Sequence[OutRecord]) -> list[tuple[OutRecord, int]]:
+        placed = []
+        for r in records:
+            n = (await self._topic(r.topic)).partitions
+            p = partition_for(r.key, n) if r.partition is None else r.partition
+            if not 0 <= p < n:
+                raise InvalidRequest(f"topic {r.topic!r} has no partition {p}")
+            placed.append((r, p))
+        return placed
+
+    async def append(self, records: Sequence[OutRecord]) -> list[RecordPosition]:
+        self._check_open()
+        if not records:
+            return []
+        mine = _PendingAppend(await self._placed(records))
+        self._pending.append(mine)
+        async with self._lock:
+            if not mine.done.is_set():
+                batch, self._pending = self._pending, []
+                with anyio.CancelScope(shield=True):
+                    await self._write_batch(batch)
+        await mine.done.wait()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.result is not None
+        return mine.result
+
+    async def _write_batch(self, batch: list[_PendingAppend]) -> None:
+        flat = [pair for pending in batch for pair in pending.records]
+        try:
+            positions = await self._run(lambda: self._storage.write(flat, _now_ms(), None))
+        except BaseException as exc:
+            for pending in batch:
+                pending.error = exc
+                pending.done.set()
+            raise
+        start = 0
+        for pending in batch:
+            end = start + len(pending.records)
+            pending.result = positions[start:end]
+            pending.done.set()
+            start = end
+        self._notify()
+
+    async def _transact(
+        self,
+        member: int,
+        group: str,
+        topic: str,
+        outputs: Sequence[OutRecord],
+        offsets: Mapping[int, int],
+    ) -> list[RecordPosition]:
+        self._check_open()
+        placed = await self._placed(outputs)
+        async with self._lock:
+            if not self._groups.owns_all(group, topic, member, set(offsets)):
+                raise Fenced(f"member of group {group!r} no longer owns {sorted(offsets)}")
+            commit = OffsetCommit(group, topic, dict(offsets))
+            with anyio.CancelScope(shield=True):
+                positions = await self._run(lambda: self._storage.write(placed, _now_ms(), commit))
+        if placed:
+            self._notify()
+        return positions
+
+    # -- reading ----------------------------------------------------------------
+
+    def consumer(self, topic: str, *, group: str) -> EmbeddedConsumer:
+        return EmbeddedConsumer(self, topic, group)
+
+    async def read_compacted(self, topic: str, partition: int) -> dict[str, bytes]:
+        meta = await self._topic(topic)
+        if not meta.compacted:
+            raise InvalidRequest(f"topic {topic!r} is not compacted")
+        return await self._run(lambda: self._storage.read_compacted(topic, partition))
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        await self._topic(topic)
+        return await self._run(lambda: self._storage.end_offsets(topic))
+
+    async def committed(self, topic: str, *, group: str) -> dict[int, int]:
+        meta = await self._topic(topic)
+        stored = await self._run(lambda: self._storage.committed(group, topic))
+        return {p: stored.get(p, 0) for p in range(meta.partitions)}
+
+    # -- internals --------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ChatcoreClosed("the log is closed")
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        self._check_open()
+        try:
+            return await self._offload(fn)
+        except (ChatcoreClosed, InvalidRequest, NotFound):
+            raise
+        except Exception as exc:
+            raise Unavailable(f"log storage failed: {exc}") from exc
+
+
+class EmbeddedConsumer:
+    """A consumer-group member of an :class:`EmbeddedLog`."""
+
+    def __init__(self, log: EmbeddedLog, topic: str, group: str) -> None:
+        self._log = log
+        self._topic = topic
+        self._group = group
+        self._member: int | None = None
+        self._owned: frozenset[int] = frozenset()
+        self._positions: dict[int, int] = {}
+        self._next_partition = 0
+
+    async def __aenter__(self) -> Self:
+        meta = await self._log._topic(self._topic)
+        if meta.compacted:
+            raise InvalidRequest(f"topic {self._topic!r} is compacted: use read_compacted()")
+        self._member = self._log._groups.join(self._group, self._topic, meta.partitions)
+        self._log._notify()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._member is not None:
+            self._log._groups.leave(self._group, self._topic, self._member)
+            self._member = None
+            self._log._notify()
+
+    @property
+    def assignment(self) -> frozenset[int]:
+        return self._owned
+
+    def _joined(self) -> int:
+        if self._member is None:
+            raise ChatcoreClosed("consumer is not in its group (use it with `async with`)")
+        return self._member
+
+    async def poll(self, *, max_records: int = 500, timeout_s: float = 1.0) -> ConsumerBatch:
+        member = self._joined()
+        log = self._log
+        with anyio.move_on_after(timeout_s):
+            while True:
+                changed = log._changed
+                now = log._groups.assignment(self._group, self._topic, member)
+                assigned, revoked = now - self._owned, self._owned - now
+                if assigned:
+                    committed = await log._run(
+                        lambda: log._storage.committed(self._group, self._topic)
+                    )
+                    for p in assigned:
+                        self._positions[p] = committed.get(p, 0)
+                for p in revoked:
+                    self._positions.pop(p, None)
+                self._owned = now
+                records = await self._read(max_records)
+                if records or assigned or revoked:
+                    return ConsumerBatch(records, assigned, revoked)
+                await changed.wait()
+        return ConsumerBatch([])
+
+    async def _read(self, limit: int) -> list[LogRecord]:
+        if not self._positions:
+            return []
+        owned = sorted(self._positions)
+        start = self._next_partition % len(owned)
+        self._next_partition += 1
+        order = owned[start:] + owned[:start]
+        positions = {p: self._positions[p] for p in order}
+        records = await self._log._run(
+            lambda: self._log._storage.read(self._topic, positions, limit)
+        )
+        for r in records:
+            self._positions[r.partition] = r.offset + 1
+        return records
+
+    async def commit(self, offsets: Mapping[int, int]) -> None:
+        await self.commit_transaction((), offsets)
+
+    async def commit_transaction(
+        self, outputs: Sequence[OutRecord], offsets: Mapping[int, int]
+    ) -> list[RecordPosition]:
+        return await self._log._transact(self._joined(), self._group, self._topic, outputs, offsets)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

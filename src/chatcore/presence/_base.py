@@ -1,0 +1,57 @@
+"""The PresenceStore port: which devices of which users are online, with a TTL.
+
+A device is online while its entry lives: ``touch`` (on connect and on every
+heartbeat) sets it to expire ``ttl_s`` later. A user is online while any of their
+devices is. ``last_seen`` is when the user was last known online: the latest touch,
+or the disconnect of their last device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Protocol, Self
+
+from chatcore.model import PresenceState
+
+__all__ = ["PresenceStore"]
+
+
+class PresenceStore(Protocol):
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release connections. Idempotent."""
+        ...
+
+    async def touch(self, user: str, device: str, *, ttl_s: float, now_ms: int) -> bool:
+        """Mark a device online until ``now + ttl``; True if the user was offline before."""
+        ...
+
+    async def leave(self, user: str, device: str, *, now_ms: int) -> bool:
+        """Mark a device offline now; True if the user is now offline (their last device)."""
+        ...
+
+    async def states(self, users: Sequence[str], *, now_ms: int) -> dict[str, PresenceState]:
+        """Presence of many users in one batched call (every user asked is in the answer)."""
+        ...
+
+    async def expire(self, *, now_ms: int) -> list[PresenceState]:
+        """Drop expired devices; the users who went offline because of it.
+
+        Backends whose engine expires keys by itself (Redis) may report those users
+        through :meth:`changes` instead and return an empty list here.
+        """
+        ...
+
+    def changes(self) -> AbstractAsyncContextManager[AsyncIterator[PresenceState]]:
+        """Subscribe to online/offline transitions of every user (from any process)."""
+        ...

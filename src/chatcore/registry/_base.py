@@ -1,0 +1,42 @@
+"""The ConnectionRegistry port: which gateway holds which device connection of a user."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from chatcore.model import Connection
+
+__all__ = ["ConnectionRegistry"]
+
+
+class ConnectionRegistry(Protocol):
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release connections. Idempotent."""
+        ...
+
+    async def register(self, conn: Connection, *, ttl_s: float) -> None:
+        """Record a live connection; it disappears after ``ttl_s`` unless registered again."""
+        ...
+
+    async def unregister(self, conn: Connection) -> None:
+        """Forget a connection (no error if unknown)."""
+        ...
+
+    async def lookup(self, users: Sequence[str]) -> dict[str, list[Connection]]:
+        """Live connections of many users in one call (users with none are absent)."""
+        ...
+
+    async def drop_gateway(self, gateway: str) -> None:
+        """Forget every connection of a gateway that shut down."""
+        ...

@@ -1,0 +1,117 @@
+"""Ports of the durable stores: messages, receipt watermarks, chat membership.
+
+Every write is idempotent, so a worker that crashed after writing and before
+committing its log offset can write the same records again harmlessly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from chatcore.model import ChatInfo, StoredMessage, Watermarks
+
+__all__ = ["MembershipStore", "MessageStore", "ReceiptStore"]
+
+
+class _Closable(Protocol):
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release connections. Idempotent."""
+        ...
+
+
+class MessageStore(_Closable, Protocol):
+    """Sequenced messages by ``(chat_id, seq)``, kept for years."""
+
+    async def append(self, messages: Sequence[StoredMessage]) -> None:
+        """Store messages; an existing ``(chat_id, seq)`` is left as it is (idempotent)."""
+        ...
+
+    async def range(
+        self,
+        chat_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[StoredMessage]:
+        """Up to ``limit`` messages ascending by seq.
+
+        ``after=a``: the first ones with ``seq > a``. ``before=b``: the last ones with
+        ``seq < b``. Both: the first ones in ``a < seq < b``. Neither: the latest ones.
+        """
+        ...
+
+    async def last_seq(self, chat_id: str) -> int:
+        """The highest stored seq of a chat, 0 when it has none."""
+        ...
+
+    async def find_client_msg(
+        self, chat_id: str, sender: str, client_msg_id: str
+    ) -> StoredMessage | None:
+        """The stored message a sender sent with ``client_msg_id``, if any."""
+        ...
+
+
+class ReceiptStore(_Closable, Protocol):
+    """Per (chat, member) watermarks: delivered up to seq, read up to seq."""
+
+    async def advance(
+        self,
+        chat_id: str,
+        user: str,
+        *,
+        delivered_seq: int = 0,
+        read_seq: int = 0,
+        now_ms: int = 0,
+    ) -> Watermarks:
+        """Raise the watermarks to at least the given values; never lowers them.
+
+        ``read`` implies ``delivered``: the stored delivered_seq is at least read_seq.
+        Returns the watermarks after the update.
+        """
+        ...
+
+    async def get(self, chat_id: str, user: str) -> Watermarks:
+        """The watermarks of one member (zeros when none were stored)."""
+        ...
+
+    async def for_chat(self, chat_id: str) -> dict[str, Watermarks]:
+        """Every stored member's watermarks in a chat, by user."""
+        ...
+
+    async def for_user(self, user: str, chat_ids: Sequence[str]) -> dict[str, Watermarks]:
+        """One user's watermarks in several chats, by chat id (zeros when none)."""
+        ...
+
+
+class MembershipStore(_Closable, Protocol):
+    """Chats, their members, and each user's chat list (both directions)."""
+
+    async def create_chat(self, chat: ChatInfo) -> ChatInfo:
+        """Store a new chat; if ``chat.chat_id`` exists, return the stored one unchanged."""
+        ...
+
+    async def get_chat(self, chat_id: str) -> ChatInfo | None:
+        """The chat with its current members, or None."""
+        ...
+
+    async def update_members(
+        self, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> ChatInfo:
+        """Add and remove members; raises :class:`~chatcore.errors.NotFound` if no such chat."""
+        ...
+
+    async def chats_of(self, user: str) -> list[str]:
+        """The ids of the chats ``user`` is a member of."""
+        ...
