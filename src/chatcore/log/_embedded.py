@@ -10,7 +10,6 @@ tears a batch that others wait on.
 
 from __future__ import annotations
 
-import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import NamedTuple, Protocol, Self, TypeVar
 
 import anyio
 
+from chatcore._clock import wall_ms
 from chatcore.errors import ChatcoreClosed, Fenced, InvalidRequest, NotFound, Unavailable
 from chatcore.log._base import ConsumerBatch, LogRecord, OutRecord, RecordPosition
 from chatcore.log._groups import GroupCoordinator
@@ -187,7 +187,7 @@ class EmbeddedLog:
     async def _write_batch(self, batch: list[_PendingAppend]) -> None:
         flat = [pair for pending in batch for pair in pending.records]
         try:
-            positions = await self._run(lambda: self._storage.write(flat, _now_ms(), None))
+            positions = await self._run(lambda: self._storage.write(flat, wall_ms(), None))
         except BaseException as exc:
             for pending in batch:
                 pending.error = exc
@@ -216,7 +216,7 @@ class EmbeddedLog:
                 raise Fenced(f"member of group {group!r} no longer owns {sorted(offsets)}")
             commit = OffsetCommit(group, topic, dict(offsets))
             with anyio.CancelScope(shield=True):
-                positions = await self._run(lambda: self._storage.write(placed, _now_ms(), commit))
+                positions = await self._run(lambda: self._storage.write(placed, wall_ms(), commit))
         if placed:
             self._notify()
         return positions
@@ -349,7 +349,3 @@ class EmbeddedConsumer:
         self, outputs: Sequence[OutRecord], offsets: Mapping[int, int]
     ) -> list[RecordPosition]:
         return await self._log._transact(self._joined(), self._group, self._topic, outputs, offsets)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000

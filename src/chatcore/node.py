@@ -1,0 +1,451 @@
+"""ChatNode: the whole pipeline assembled over one set of backends.
+
+``ChatNode`` is the library's main entry point. It opens the backends, creates the
+log topics, leases a Snowflake node id, and runs the stages this process has the
+roles for (all of them by default): the Router and ConnectionHub (the gateway side),
+the Sequencer, and the History, Delivery and Receipt workers. A stage that fails
+after start-up is restarted with a back-off; one that fails to start makes
+``__aenter__`` raise.
+
+Its methods are what a gateway (or an in-process app, or a test) calls on behalf of
+a user: they check permissions and answer with domain values.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from chatcore._clock import wall_ms
+from chatcore._sqlite import SqliteDatabase
+from chatcore.bus._base import GatewayBus
+from chatcore.bus.memory import MemoryGatewayBus
+from chatcore.cache._base import HotCache
+from chatcore.cache.memory import MemoryHotCache
+from chatcore.errors import ChatcoreClosed, InvalidRequest, Unauthorized
+from chatcore.fanout import FanoutPlanner
+from chatcore.ids import NodeIdLease, NodeLease, SnowflakeGenerator
+from chatcore.ids.memory import MemoryNodeIdLease
+from chatcore.log import MemoryLog, PartitionedLog, SqliteLog
+from chatcore.model import Attachment, ChatInfo, ChatKind, MessageKind, PresenceState, ReceiptStatus
+from chatcore.offline._base import OfflineIndex, PushNotifier
+from chatcore.offline.log import LoggingPushNotifier
+from chatcore.offline.memory import MemoryOfflineIndex
+from chatcore.pipeline.chats import ChatDirectory
+from chatcore.pipeline.events import TypingEvent
+from chatcore.pipeline.hub import ConnectionHub, LocalConnection
+from chatcore.pipeline.reader import ChatState, HistoryPage, HistoryReader, SyncResult
+from chatcore.pipeline.records import Topics
+from chatcore.pipeline.router import Accepted, RateLimitHook, Router
+from chatcore.pipeline.sequencer import Sequencer
+from chatcore.pipeline.workers import (
+    DeliveryWorker,
+    HistoryWorker,
+    ReceiptWorker,
+    publish_to_members,
+)
+from chatcore.presence._base import PresenceStore
+from chatcore.presence.memory import MemoryPresenceStore
+from chatcore.registry._base import ConnectionRegistry
+from chatcore.registry.memory import MemoryConnectionRegistry
+from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
+from chatcore.store.memory import MemoryMembershipStore, MemoryMessageStore, MemoryReceiptStore
+from chatcore.store.sqlite import SqliteMembershipStore, SqliteMessageStore, SqliteReceiptStore
+
+__all__ = ["Backends", "ChatNode", "NodeOptions", "Role"]
+
+logger = logging.getLogger("chatcore.node")
+
+Role = Literal["gateway", "sequencer", "history", "delivery", "receipts"]
+ALL_ROLES: frozenset[Role] = frozenset({"gateway", "sequencer", "history", "delivery", "receipts"})
+
+
+@dataclass(kw_only=True)
+class Backends:
+    """One adapter per port. ``ChatNode`` opens them on enter and closes them on exit."""
+
+    log: PartitionedLog
+    messages: MessageStore
+    receipts: ReceiptStore
+    membership: MembershipStore
+    presence: PresenceStore
+    registry: ConnectionRegistry
+    bus: GatewayBus
+    cache: HotCache
+    offline: OfflineIndex
+    push: PushNotifier
+    leases: NodeIdLease
+    extra: list[Any] = field(default_factory=list)
+    """Other resources to close last (e.g. a shared SQLite database)."""
+
+    @classmethod
+    def in_memory(cls) -> Backends:
+        """Everything in this process's memory: fast, nothing survives a restart."""
+        return cls(
+            log=MemoryLog(),
+            messages=MemoryMessageStore(),
+            receipts=MemoryReceiptStore(),
+            membership=MemoryMembershipStore(),
+            presence=MemoryPresenceStore(),
+            registry=MemoryConnectionRegistry(),
+            bus=MemoryGatewayBus(),
+            cache=MemoryHotCache(),
+            offline=MemoryOfflineIndex(),
+            push=LoggingPushNotifier(),
+            leases=MemoryNodeIdLease(),
+        )
+
+    @classmethod
+    def embedded(cls, data_dir: str | Path) -> Backends:
+        """The log and the stores in SQLite files under ``data_dir``; live state in memory.
+
+        One process at a time may open a data folder.
+        """
+        data = Path(data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        db = SqliteDatabase(data / "store.db")
+        backends = cls.in_memory()
+        backends.log = SqliteLog(data / "log.db")
+        backends.messages = SqliteMessageStore(db)
+        backends.receipts = SqliteReceiptStore(db)
+        backends.membership = SqliteMembershipStore(db)
+        backends.extra.append(db)
+        return backends
+
+
+@dataclass(kw_only=True, frozen=True)
+class NodeOptions:
+    """How a node runs. Every field has a default that suits one process."""
+
+    partitions: int = 8
+    """Partitions of the log topics (fixed once the topics exist)."""
+    roles: frozenset[Role] = ALL_ROLES
+    """Which stages this process runs; several processes can split them."""
+    gateway_id: str | None = None
+    """This gateway's name on the bus (random when None)."""
+    topic_prefix: str = ""
+    max_group_members: int = 256
+    max_body_bytes: int = 16 * 1024
+    rate_limit: RateLimitHook | None = None
+    presence_ttl_s: float = 60.0
+    heartbeat_s: float = 30.0
+    connection_queue: int = 1024
+    """Events a connection may have waiting before it is closed as a slow consumer."""
+    hot_cache_per_chat: int = 200
+    dedupe_window_ms: int = 24 * 3600 * 1000
+    sync_per_chat: int = 100
+    restart_backoff_s: float = 0.5
+    node_lease_ttl_s: float = 60.0
+
+
+class ChatNode:
+    """Runs the chat pipeline over ``backends`` and serves users' requests."""
+
+    def __init__(self, backends: Backends, options: NodeOptions | None = None) -> None:
+        self.backends = backends
+        self.options = opts = options or NodeOptions()
+        self.topics = Topics.prefixed(opts.topic_prefix)
+        self.gateway_id = opts.gateway_id or f"gw-{secrets.token_hex(4)}"
+        self.planner = FanoutPlanner()
+        self.stage_failures: Counter[str] = Counter()
+        self._stack: AsyncExitStack | None = None
+        self._tg: TaskGroup | None = None
+        self._lease: NodeLease | None = None
+        self._ids: SnowflakeGenerator | None = None
+        b = backends
+        self.reader = HistoryReader(
+            b.messages,
+            b.cache,
+            b.receipts,
+            b.membership,
+            b.offline,
+            sync_per_chat=opts.sync_per_chat,
+        )
+        self.hub = ConnectionHub(
+            self.gateway_id,
+            b.bus,
+            b.registry,
+            b.presence,
+            queue_size=opts.connection_queue,
+            heartbeat_s=opts.heartbeat_s,
+            ttl_s=opts.presence_ttl_s,
+        )
+        self.sequencer = Sequencer(
+            b.log, topics=self.topics, dedupe_window_ms=opts.dedupe_window_ms
+        )
+        self.history_worker = HistoryWorker(b.log, b.messages, b.cache, topics=self.topics)
+        self.delivery_worker = DeliveryWorker(
+            b.log,
+            b.membership,
+            b.registry,
+            b.bus,
+            b.offline,
+            b.push,
+            planner=self.planner,
+            topics=self.topics,
+        )
+        self.receipt_worker = ReceiptWorker(
+            b.log,
+            b.receipts,
+            b.membership,
+            b.registry,
+            b.bus,
+            planner=self.planner,
+            topics=self.topics,
+        )
+
+    # -- construction ---------------------------------------------------------------
+
+    @classmethod
+    def in_memory(cls, **options: Any) -> ChatNode:
+        """A node on memory backends (``options`` are :class:`NodeOptions` fields)."""
+        return cls(Backends.in_memory(), NodeOptions(**options))
+
+    @classmethod
+    def embedded(cls, data_dir: str | Path, **options: Any) -> ChatNode:
+        """A node whose log and stores live in SQLite files under ``data_dir``."""
+        return cls(Backends.embedded(data_dir), NodeOptions(**options))
+
+    async def __aenter__(self) -> Self:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            await self._start(stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        b, opts = self.backends, self.options
+        for extra in b.extra:
+            stack.callback(extra.close)
+        for adapter in (
+            b.leases,
+            b.push,
+            b.offline,
+            b.cache,
+            b.bus,
+            b.registry,
+            b.presence,
+            b.membership,
+            b.receipts,
+            b.messages,
+            b.log,
+        ):
+            await stack.enter_async_context(adapter)
+        for topic in (self.topics.submitted, self.topics.messages, self.topics.receipts):
+            await b.log.create_topic(topic, partitions=opts.partitions)
+        await b.log.create_topic(
+            self.topics.sequencer_state, partitions=opts.partitions, compacted=True
+        )
+        self._lease = await b.leases.acquire(self.gateway_id, ttl_s=opts.node_lease_ttl_s)
+        self._ids = SnowflakeGenerator(self._lease.node_id)
+        self.router = Router(
+            b.log,
+            b.membership,
+            b.messages,
+            self._ids,
+            topics=self.topics,
+            rate_limit=opts.rate_limit,
+            max_body_bytes=opts.max_body_bytes,
+        )
+        self.chats_dir = ChatDirectory(
+            b.membership,
+            self._ids,
+            b.registry,
+            b.bus,
+            last_seq=self.reader.last_seq,
+            planner=self.planner,
+            max_members=opts.max_group_members,
+        )
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tg.cancel_scope.cancel)
+        self._tg = tg
+        stages: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {"lease": self._renew_lease}
+        if "gateway" in opts.roles:
+            stages["hub"] = self.hub.run
+        if "sequencer" in opts.roles:
+            stages["sequencer"] = self.sequencer.run
+        if "history" in opts.roles:
+            stages["history"] = self.history_worker.run
+        if "delivery" in opts.roles:
+            stages["delivery"] = self.delivery_worker.run
+        if "receipts" in opts.roles:
+            stages["receipts"] = self.receipt_worker.run
+        for name, run in stages.items():
+            await tg.start(self._supervise, name, run)
+
+    async def _supervise(
+        self,
+        name: str,
+        run: Callable[..., Coroutine[Any, Any, None]],
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        started = False
+        while True:
+            try:
+                async with anyio.create_task_group() as tg:
+                    await tg.start(run)
+                    if not started:
+                        started = True
+                        task_status.started()
+                return
+            except Exception:
+                if not started:
+                    raise
+                self.stage_failures[name] += 1
+                logger.exception("stage %s failed; restarting it", name)
+                await anyio.sleep(self.options.restart_backoff_s)
+
+    async def _renew_lease(self, *, task_status: TaskStatus[None]) -> None:
+        task_status.started()
+        while True:
+            await anyio.sleep(self.options.node_lease_ttl_s / 3)
+            assert self._lease is not None
+            self._lease = await self.backends.leases.renew(self._lease)
+
+    def _running(self) -> None:
+        if self._stack is None:
+            raise ChatcoreClosed("the node is not running (use `async with node:`)")
+
+    # -- chats ------------------------------------------------------------------------
+
+    async def create_chat(
+        self,
+        user: str,
+        *,
+        kind: ChatKind,
+        members: Sequence[str],
+        title: str | None = None,
+    ) -> ChatInfo:
+        """Create a chat (a direct chat that exists is returned as it is)."""
+        self._running()
+        return await self.chats_dir.create(user, kind=kind, members=members, title=title)
+
+    async def update_members(
+        self, user: str, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> ChatInfo:
+        self._running()
+        return await self.chats_dir.update_members(user, chat_id, add=add, remove=remove)
+
+    async def chat(self, user: str, chat_id: str) -> ChatState:
+        """One chat as ``user`` sees it; raises NotFound or NotMember."""
+        self._running()
+        chat = await self.router.chat_for(user, chat_id)
+        (state,) = await self.reader.states(user, [chat])
+        return state
+
+    async def chats(self, user: str) -> list[ChatState]:
+        """Every chat of ``user`` with last seq, watermarks and unread count."""
+        self._running()
+        return await self.reader.states(user, await self.reader.chats_of(user))
+
+    # -- messages ---------------------------------------------------------------------
+
+    async def send(
+        self,
+        user: str,
+        chat_id: str,
+        *,
+        client_msg_id: str,
+        body: str = "",
+        kind: MessageKind = "text",
+        attachment: Attachment | None = None,
+        encrypted: bool = False,
+        device: str = "",
+    ) -> Accepted:
+        """Send a message; returns once it is durable (see :class:`Router`)."""
+        self._running()
+        return await self.router.send(
+            user,
+            chat_id,
+            client_msg_id=client_msg_id,
+            body=body,
+            kind=kind,
+            attachment=attachment,
+            encrypted=encrypted,
+            device=device,
+        )
+
+    async def receipt(self, user: str, chat_id: str, status: ReceiptStatus, seq: int) -> None:
+        """Record that ``user`` received or read ``chat_id`` up to ``seq``."""
+        self._running()
+        await self.router.receipt(user, chat_id, status, seq)
+
+    async def history(
+        self,
+        user: str,
+        chat_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> HistoryPage:
+        self._running()
+        await self.router.chat_for(user, chat_id)
+        return await self.reader.page(chat_id, before=before, after=after, limit=limit)
+
+    async def sync(self, user: str, cursors: Mapping[str, int] | None = None) -> SyncResult:
+        self._running()
+        return await self.reader.sync(user, cursors)
+
+    async def typing(self, user: str, chat_id: str) -> None:
+        """Tell the other online members that ``user`` is typing (not stored)."""
+        self._running()
+        chat = await self.router.chat_for(user, chat_id)
+        others = [m for m in chat.members if m != user]
+        await publish_to_members(
+            self.backends.bus,
+            self.backends.registry,
+            self.planner,
+            others,
+            TypingEvent(chat_id, user),
+        )
+
+    # -- presence and connections ------------------------------------------------------
+
+    async def contacts(self, user: str) -> set[str]:
+        """Users who share at least one chat with ``user``."""
+        return {m for chat in await self.reader.chats_of(user) for m in chat.members} - {user}
+
+    async def presence(self, user: str, users: Sequence[str]) -> list[PresenceState]:
+        """Presence of ``users``; raises Unauthorized for one who shares no chat with ``user``."""
+        self._running()
+        if len(users) > 1024:
+            raise InvalidRequest("at most 1024 users per presence request")
+        strangers = set(users) - await self.contacts(user) - {user}
+        if strangers:
+            raise Unauthorized(f"no chat shared with {sorted(strangers)}")
+        states = await self.backends.presence.states(list(users), now_ms=wall_ms())
+        return [states[u] for u in users]
+
+    async def open_connection(self, user: str, device: str) -> LocalConnection:
+        """Register a device connection of ``user`` on this node's gateway."""
+        self._running()
+        return await self.hub.open(user, device)
+
+    @asynccontextmanager
+    async def connect(self, user: str, device: str) -> AsyncIterator[LocalConnection]:
+        """A device connection for the duration of the ``async with`` block."""
+        conn = await self.open_connection(user, device)
+        try:
+            yield conn
+        finally:
+            await conn.aclose()

@@ -1,0 +1,71 @@
+"""Events the pipeline sends to gateways over the GatewayBus.
+
+An :class:`Envelope` names the target connections (by ``conn_id``) on one gateway
+and carries one event. Gateways turn events into wire frames for each client; the
+bus itself only moves bytes.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from chatcore.model import ChatInfo, PresenceState, ReceiptStatus, StoredMessage
+
+__all__ = [
+    "ChatEvent",
+    "Envelope",
+    "Event",
+    "MessageEvent",
+    "PresenceEvent",
+    "ReceiptEvent",
+    "TypingEvent",
+    "decode_envelope",
+    "encode_envelope",
+]
+
+
+class MessageEvent(msgspec.Struct, frozen=True, tag="message"):
+    message: StoredMessage
+
+
+class ReceiptEvent(msgspec.Struct, frozen=True, tag="receipt"):
+    chat_id: str
+    user: str
+    status: ReceiptStatus
+    seq: int
+    ts: int
+
+
+class ChatEvent(msgspec.Struct, frozen=True, tag="chat"):
+    chat: ChatInfo
+    last_seq: int
+
+
+class TypingEvent(msgspec.Struct, frozen=True, tag="typing"):
+    chat_id: str
+    user: str
+
+
+class PresenceEvent(msgspec.Struct, frozen=True, tag="presence"):
+    states: tuple[PresenceState, ...]
+
+
+Event = MessageEvent | ReceiptEvent | ChatEvent | TypingEvent | PresenceEvent
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    conns: tuple[str, ...]
+    event: Event
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Envelope)
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    return _encoder.encode(envelope)
+
+
+def decode_envelope(data: bytes) -> Envelope:
+    """Raises ``msgspec.DecodeError`` on bytes that are not an envelope."""
+    return _decoder.decode(data)

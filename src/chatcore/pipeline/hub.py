@@ -1,0 +1,233 @@
+"""The ConnectionHub: the live device connections one gateway process holds.
+
+It registers connections in the ConnectionRegistry and the PresenceStore (and keeps
+both fresh with heartbeats, so a gateway that dies without saying goodbye fades out
+after the TTL), receives this gateway's envelopes from the GatewayBus and hands each
+event to the target connections' bounded queues. A connection whose queue is full
+is a slow consumer: it is closed (the client reconnects and syncs), so one slow
+device never holds up the others. Presence changes reach connections that
+subscribed to those users.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Literal
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from chatcore._clock import wall_ms
+from chatcore.bus._base import GatewayBus
+from chatcore.errors import ChatcoreClosed
+from chatcore.model import Connection, PresenceState
+from chatcore.pipeline.events import Event, PresenceEvent, decode_envelope
+from chatcore.presence._base import PresenceStore
+from chatcore.registry._base import ConnectionRegistry
+
+__all__ = ["CloseReason", "ConnectionHub", "LocalConnection"]
+
+logger = logging.getLogger("chatcore.hub")
+
+CloseReason = Literal["closed", "slow_consumer", "shutdown"]
+
+
+class LocalConnection:
+    """One device connection held by this process. Read events with :meth:`receive`."""
+
+    def __init__(self, hub: ConnectionHub, conn: Connection, queue_size: int) -> None:
+        self.info = conn
+        self._hub = hub
+        send, receive = anyio.create_memory_object_stream[Event](queue_size)
+        self._send: MemoryObjectSendStream[Event] = send
+        self._receive: MemoryObjectReceiveStream[Event] = receive
+        self.close_reason: CloseReason | None = None
+        self.presence_of: set[str] = set()
+        self._unregistered = False
+
+    @property
+    def user(self) -> str:
+        return self.info.user
+
+    @property
+    def device(self) -> str:
+        return self.info.device
+
+    async def receive(self) -> Event:
+        """The next event; raises ChatcoreClosed once the connection is closed."""
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise ChatcoreClosed(f"connection closed: {self.close_reason}") from None
+
+    def receive_nowait(self) -> Event | None:
+        """The next queued event or None; raises ChatcoreClosed once closed and drained."""
+        try:
+            return self._receive.receive_nowait()
+        except anyio.WouldBlock:
+            return None
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise ChatcoreClosed(f"connection closed: {self.close_reason}") from None
+
+    def _offer(self, event: Event) -> bool:
+        try:
+            self._send.send_nowait(event)
+        except anyio.WouldBlock:
+            return False
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return True
+        return True
+
+    def _end(self, reason: CloseReason) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+        self._send.close()
+
+    async def aclose(self) -> None:
+        """Close and unregister the connection. Idempotent."""
+        await self._hub.close(self)
+
+    async def __aenter__(self) -> LocalConnection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+class ConnectionHub:
+    """Holds this gateway's connections and routes bus events to them."""
+
+    def __init__(
+        self,
+        gateway_id: str,
+        bus: GatewayBus,
+        registry: ConnectionRegistry,
+        presence: PresenceStore,
+        *,
+        queue_size: int = 1024,
+        heartbeat_s: float = 30.0,
+        ttl_s: float = 60.0,
+        clock: Callable[[], int] = wall_ms,
+    ) -> None:
+        """``queue_size``: events a connection may have waiting before it counts as a
+        slow consumer. ``heartbeat_s``/``ttl_s``: how often registrations are refreshed,
+        and how long they live without a refresh."""
+        self.gateway_id = gateway_id
+        self._bus = bus
+        self._registry = registry
+        self._presence = presence
+        self._queue_size = queue_size
+        self.heartbeat_s = heartbeat_s
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._conns: dict[str, LocalConnection] = {}
+        self._watchers: dict[str, set[LocalConnection]] = defaultdict(set)
+        self.slow_consumers = 0
+
+    @property
+    def connections(self) -> list[LocalConnection]:
+        return list(self._conns.values())
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Route bus events and presence changes, and heartbeat, until cancelled."""
+        try:
+            async with (
+                self._bus.subscribe(self.gateway_id) as envelopes,
+                self._presence.changes() as changes,
+                anyio.create_task_group() as tg,
+            ):
+                tg.start_soon(self._heartbeat)
+                tg.start_soon(self._forward_presence, changes)
+                task_status.started()
+                async for data in envelopes:
+                    try:
+                        envelope = decode_envelope(data)
+                    except msgspec.DecodeError:
+                        logger.error("dropping an undecodable bus envelope")
+                        continue
+                    for slow in self.dispatch(envelope.conns, envelope.event):
+                        await self.close(slow, "slow_consumer")
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.shutdown()
+
+    def dispatch(self, conn_ids: Iterable[str], event: Event) -> list[LocalConnection]:
+        """Queue ``event`` for the named local connections; returns the slow ones
+        (their queue was full), which the caller must :meth:`close`."""
+        slow = []
+        for conn_id in conn_ids:
+            conn = self._conns.get(conn_id)
+            if conn is not None and not conn._offer(event):
+                self.slow_consumers += 1
+                conn._end("slow_consumer")
+                self._forget(conn)
+                slow.append(conn)
+        return slow
+
+    async def open(self, user: str, device: str) -> LocalConnection:
+        """Register a new device connection of ``user`` on this gateway."""
+        info = Connection(
+            user, device, self.gateway_id, f"{self.gateway_id}.{secrets.token_hex(8)}"
+        )
+        conn = LocalConnection(self, info, self._queue_size)
+        self._conns[info.conn_id] = conn
+        await self._registry.register(info, ttl_s=self.ttl_s)
+        await self._presence.touch(user, device, ttl_s=self.ttl_s, now_ms=self._clock())
+        return conn
+
+    async def close(self, conn: LocalConnection, reason: CloseReason = "closed") -> None:
+        """Unregister a connection; the user goes offline with their last device."""
+        conn._end(reason)
+        self._forget(conn)
+        if conn._unregistered:
+            return
+        conn._unregistered = True
+        with anyio.CancelScope(shield=True):
+            await self._registry.unregister(conn.info)
+            if not any(
+                c.info.device == conn.device and c.user == conn.user for c in self._conns.values()
+            ):
+                await self._presence.leave(conn.user, conn.device, now_ms=self._clock())
+
+    def _forget(self, conn: LocalConnection) -> None:
+        for user in conn.presence_of:
+            self._watchers[user].discard(conn)
+        self._conns.pop(conn.info.conn_id, None)
+
+    def watch_presence(self, conn: LocalConnection, users: Iterable[str]) -> None:
+        for user in users:
+            conn.presence_of.add(user)
+            self._watchers[user].add(conn)
+
+    def unwatch_presence(self, conn: LocalConnection, users: Iterable[str]) -> None:
+        for user in users:
+            conn.presence_of.discard(user)
+            self._watchers[user].discard(conn)
+
+    async def shutdown(self) -> None:
+        """Close every connection ("going away") and drop this gateway's registrations."""
+        for conn in list(self._conns.values()):
+            await self.close(conn, "shutdown")
+        await self._registry.drop_gateway(self.gateway_id)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await anyio.sleep(self.heartbeat_s)
+            now = self._clock()
+            for conn in list(self._conns.values()):
+                await self._registry.register(conn.info, ttl_s=self.ttl_s)
+                await self._presence.touch(conn.user, conn.device, ttl_s=self.ttl_s, now_ms=now)
+            await self._presence.expire(now_ms=now)
+
+    async def _forward_presence(self, changes: AsyncIterator[PresenceState]) -> None:
+        async for state in changes:
+            watchers = self._watchers.get(state.user)
+            if watchers:
+                event = PresenceEvent((state,))
+                for slow in self.dispatch([c.info.conn_id for c in watchers], event):
+                    await self.close(slow, "slow_consumer")

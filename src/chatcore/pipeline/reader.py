@@ -1,0 +1,159 @@
+"""Reading: history pages, catch-up sync and the chat list, from HotCache then store.
+
+Recent messages come from the HotCache when it covers the asked range, older ones
+from the MessageStore. Nothing here checks permissions; the caller does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+from chatcore.cache._base import HotCache
+from chatcore.errors import InvalidRequest
+from chatcore.model import ChatInfo, StoredMessage, Watermarks
+from chatcore.offline._base import OfflineIndex
+from chatcore.receipts import unread_count
+from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
+
+__all__ = ["ChatState", "HistoryPage", "HistoryReader", "SyncResult"]
+
+
+class HistoryPage(NamedTuple):
+    """Messages ascending by seq; ``has_more``: more exist beyond the page's far end."""
+
+    messages: list[StoredMessage]
+    has_more: bool
+
+
+class ChatState(NamedTuple):
+    """A chat as one member sees it: how far it goes and how far they got."""
+
+    chat: ChatInfo
+    last_seq: int
+    read_seq: int
+    delivered_seq: int
+    unread: int
+    truncated: bool = False
+
+
+class SyncResult(NamedTuple):
+    messages: list[StoredMessage]
+    chats: list[ChatState]
+
+
+class HistoryReader:
+    """Answers history, sync and chat-list reads."""
+
+    def __init__(
+        self,
+        messages: MessageStore,
+        cache: HotCache,
+        receipts: ReceiptStore,
+        membership: MembershipStore,
+        offline: OfflineIndex,
+        *,
+        max_page: int = 200,
+        sync_per_chat: int = 100,
+    ) -> None:
+        """``max_page``: the largest history page; ``sync_per_chat``: the most missed
+        messages one sync returns per chat (the rest is marked ``truncated``)."""
+        self._messages = messages
+        self._cache = cache
+        self._receipts = receipts
+        self._membership = membership
+        self._offline = offline
+        self.max_page = max_page
+        self.sync_per_chat = sync_per_chat
+
+    async def page(
+        self,
+        chat_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> HistoryPage:
+        """A page of history; raises InvalidRequest for a bad limit or bounds."""
+        if not 1 <= limit <= self.max_page:
+            raise InvalidRequest(f"limit must be 1..{self.max_page}, got {limit}")
+        if (before is not None and before < 0) or (after is not None and after < 0):
+            raise InvalidRequest("before/after must be >= 0")
+        cached = await self._cache.recent(chat_id)
+        hit = _from_cache(cached, before=before, after=after, limit=limit)
+        if hit is not None:
+            return hit
+        rows = await self._messages.range(chat_id, before=before, after=after, limit=limit + 1)
+        if len(rows) <= limit:
+            return HistoryPage(rows, False)
+        if after is not None:
+            return HistoryPage(rows[:limit], True)
+        return HistoryPage(rows[1:], True)
+
+    async def last_seq(self, chat_id: str) -> int:
+        cached = await self._cache.recent(chat_id)
+        stored = await self._messages.last_seq(chat_id)
+        return max(stored, cached[-1].seq if cached else 0)
+
+    async def states(self, user: str, chats: Sequence[ChatInfo]) -> list[ChatState]:
+        """Each chat's last seq and the user's watermarks and unread count."""
+        marks = await self._receipts.for_user(user, [c.chat_id for c in chats])
+        out = []
+        for chat in chats:
+            last = await self.last_seq(chat.chat_id)
+            wm = marks.get(chat.chat_id) or Watermarks(chat.chat_id, user)
+            out.append(ChatState(chat, last, wm.read_seq, wm.delivered_seq, unread_count(last, wm)))
+        return out
+
+    async def chats_of(self, user: str) -> list[ChatInfo]:
+        chats = []
+        for chat_id in await self._membership.chats_of(user):
+            chat = await self._membership.get_chat(chat_id)
+            if chat is not None:
+                chats.append(chat)
+        return chats
+
+    async def sync(self, user: str, cursors: Mapping[str, int] | None = None) -> SyncResult:
+        """What ``user`` missed since ``cursors`` (chat → last seq held), and chat states.
+
+        Without cursors: the state of every chat of the user and no messages. Chats the
+        user is not a member of are left out.
+        """
+        mine = await self.chats_of(user)
+        if cursors is not None:
+            mine = [c for c in mine if c.chat_id in cursors]
+        states = await self.states(user, mine)
+        messages: list[StoredMessage] = []
+        result: list[ChatState] = []
+        for state in states:
+            cursor = None if cursors is None else cursors[state.chat.chat_id]
+            if cursor is not None and cursor < state.last_seq:
+                page = await self.page(
+                    state.chat.chat_id, after=cursor, limit=min(self.sync_per_chat, self.max_page)
+                )
+                messages.extend(page.messages)
+                state = state._replace(truncated=page.has_more)
+            result.append(state)
+        await self._offline.clear(user, [s.chat.chat_id for s in result])
+        return SyncResult(messages, result)
+
+
+def _from_cache(
+    cached: list[StoredMessage], *, before: int | None, after: int | None, limit: int
+) -> HistoryPage | None:
+    """The page if the cache (the newest contiguous run of a chat) covers it, else None."""
+    if not cached:
+        return None
+    lo, hi = cached[0].seq, cached[-1].seq
+    end = hi + 1 if before is None else min(before, hi + 1)  # exclusive upper bound
+    if after is not None:
+        if after + 1 < lo:
+            return None
+        if end <= after + 1:
+            return HistoryPage([], False)
+        picked = cached[after + 1 - lo : end - lo][:limit]
+        return HistoryPage(picked, bool(picked) and picked[-1].seq < end - 1)
+    start = max(end - limit, 1)
+    if start < lo:
+        return None
+    return HistoryPage(cached[start - lo : end - lo], start > 1)

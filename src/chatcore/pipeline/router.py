@@ -1,0 +1,139 @@
+"""The Router: the front door of the pipeline for sends and receipts.
+
+It checks that the user may write to the chat, applies the rate limit, validates the
+message, gives it a Snowflake ``message_id`` and appends it to ``chat.submitted``
+keyed by chat. It returns only when the log holds the record durably: that is the
+"sent ✓" the sender sees. Nothing fails after that point without the log having it.
+
+A retried ``client_msg_id`` whose first copy is already stored is answered with the
+first copy's ``message_id`` without a new append. A retry racing its first copy
+through the pipeline is appended again and dropped by the Sequencer; its answer then
+carries a ``message_id`` that is never stored (clients match on ``client_msg_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
+
+from chatcore._clock import wall_ms
+from chatcore.errors import FrameTooLarge, InvalidRequest, NotFound, NotMember
+from chatcore.ids import SnowflakeGenerator
+from chatcore.log import OutRecord, PartitionedLog
+from chatcore.model import Attachment, ChatInfo, MessageKind, ReceiptStatus
+from chatcore.pipeline.records import (
+    DEFAULT_TOPICS,
+    ReceiptSubmitted,
+    Submitted,
+    Topics,
+    encode,
+)
+from chatcore.store._base import MembershipStore, MessageStore
+
+__all__ = ["Accepted", "RateLimitHook", "Router"]
+
+RateLimitHook = Callable[[str, str], Awaitable[None] | None]
+"""Called with (user, chat_id) before a send; raises RateLimited to refuse it."""
+
+
+class Accepted(NamedTuple):
+    """The answer to a send: the message is durable in the log."""
+
+    chat_id: str
+    client_msg_id: str
+    message_id: int
+    ts: int
+    duplicate: bool = False
+
+
+class Router:
+    """Authorises, validates, identifies and durably appends messages and receipts."""
+
+    def __init__(
+        self,
+        log: PartitionedLog,
+        membership: MembershipStore,
+        messages: MessageStore,
+        ids: SnowflakeGenerator,
+        *,
+        topics: Topics = DEFAULT_TOPICS,
+        rate_limit: RateLimitHook | None = None,
+        max_body_bytes: int = 16 * 1024,
+        clock: Callable[[], int] = wall_ms,
+    ) -> None:
+        """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB)."""
+        self._log = log
+        self._membership = membership
+        self._messages = messages
+        self._ids = ids
+        self._topics = topics
+        self._rate_limit = rate_limit
+        self._max_body = max_body_bytes
+        self._clock = clock
+
+    async def chat_for(self, user: str, chat_id: str) -> ChatInfo:
+        """The chat if ``user`` is a member; raises NotFound or NotMember."""
+        chat = await self._membership.get_chat(chat_id)
+        if chat is None:
+            raise NotFound(f"no chat {chat_id!r}")
+        if not chat.has_member(user):
+            raise NotMember(f"{user!r} is not a member of chat {chat_id!r}")
+        return chat
+
+    async def send(
+        self,
+        user: str,
+        chat_id: str,
+        *,
+        client_msg_id: str,
+        body: str,
+        kind: MessageKind = "text",
+        attachment: Attachment | None = None,
+        encrypted: bool = False,
+        device: str = "",
+    ) -> Accepted:
+        """Append a message durably; raises NotFound, NotMember, RateLimited,
+        InvalidRequest, FrameTooLarge or Unavailable (then nothing was accepted)."""
+        self._validate(client_msg_id, body, kind, attachment)
+        await self.chat_for(user, chat_id)
+        if self._rate_limit is not None:
+            waited = self._rate_limit(user, chat_id)
+            if waited is not None:
+                await waited
+        first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
+        if first is not None:
+            return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
+        submitted = Submitted(
+            message_id=self._ids.next_id(),
+            chat_id=chat_id,
+            sender=user,
+            client_msg_id=client_msg_id,
+            kind=kind,
+            body=body,
+            ts=self._clock(),
+            attachment=attachment,
+            encrypted=encrypted,
+            sender_device=device,
+        )
+        await self._log.append([OutRecord(self._topics.submitted, chat_id, encode(submitted))])
+        return Accepted(chat_id, client_msg_id, submitted.message_id, submitted.ts)
+
+    async def receipt(self, user: str, chat_id: str, status: ReceiptStatus, seq: int) -> None:
+        """Append a cumulative receipt durably; raises NotFound, NotMember, InvalidRequest."""
+        if seq < 0:
+            raise InvalidRequest(f"seq must be >= 0, got {seq}")
+        await self.chat_for(user, chat_id)
+        record = ReceiptSubmitted(chat_id, user, status, seq, self._clock())
+        await self._log.append([OutRecord(self._topics.receipts, chat_id, encode(record))])
+
+    def _validate(
+        self, client_msg_id: str, body: str, kind: MessageKind, attachment: Attachment | None
+    ) -> None:
+        if not client_msg_id:
+            raise InvalidRequest("client_msg_id must not be empty")
+        if len(body.encode()) > self._max_body:
+            raise FrameTooLarge(f"message body over {self._max_body} bytes")
+        if kind == "text" and attachment is None and not body:
+            raise InvalidRequest("a text message needs a body")
+        if kind != "text" and attachment is None:
+            raise InvalidRequest(f"a {kind} message needs an attachment")

@@ -1,0 +1,215 @@
+"""The Sequencer: the single writer of each partition, deciding order and duplicates.
+
+How it works. The Sequencer is a consumer-group member on ``chat.submitted``. For
+each partition it owns it keeps a :class:`PartitionState`: the last seq of every
+chat and a window of recent ``(chat, sender, client_msg_id)`` keys. A submitted
+message whose key is in the window is a retry and is dropped; any other gets the
+chat's next seq. Per polled batch it then does ONE log transaction that
+
+* appends the sequenced messages to ``chat.messages`` (same partition number),
+* appends the state changes to the compacted ``chat.sequencer`` changelog, and
+* commits the consumed offsets of ``chat.submitted``.
+
+A crash before the transaction loses nothing (the batch is consumed again from the
+committed offset, and the state is restored from the changelog as of that offset);
+a crash after it repeats nothing. A Sequencer that lost its partition to another is
+fenced by the log and cannot write. So seq is contiguous and every message is
+sequenced exactly once, whatever dies when.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import NamedTuple
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+
+from chatcore._clock import wall_ms
+from chatcore.log import OutRecord, PartitionedLog
+from chatcore.model import StoredMessage
+from chatcore.pipeline.records import DEFAULT_TOPICS, Submitted, Topics, decode_submitted, encode
+
+__all__ = ["DedupeKey", "PartitionState", "Sequencer", "SequencerStats"]
+
+log = logging.getLogger("chatcore.sequencer")
+
+DedupeKey = tuple[str, str, str]  # chat_id, sender, client_msg_id
+
+
+class _Seen(NamedTuple):
+    seq: int
+    message_id: int
+    at_ms: int
+
+
+_key_encoder = msgspec.json.Encoder()
+_seen_decoder = msgspec.msgpack.Decoder(tuple[int, int, int])
+
+
+def _last_key(chat_id: str) -> str:
+    return _key_encoder.encode(("s", chat_id)).decode()
+
+
+def _dedupe_key(key: DedupeKey) -> str:
+    return _key_encoder.encode(("d", *key)).decode()
+
+
+class PartitionState:
+    """Pure state of one partition: last seq per chat and the dedupe window.
+
+    Every change is also recorded as a changelog entry (key, value; empty value =
+    delete) that :meth:`take_changes` hands out for the next transaction.
+    """
+
+    def __init__(self, *, window_ms: int, max_entries: int) -> None:
+        self.window_ms = window_ms
+        self.max_entries = max_entries
+        self.last_seq: dict[str, int] = {}
+        self.seen: OrderedDict[DedupeKey, _Seen] = OrderedDict()
+        self._changes: dict[str, bytes] = {}
+
+    @classmethod
+    def restore(
+        cls, snapshot: dict[str, bytes], *, now_ms: int, window_ms: int, max_entries: int
+    ) -> PartitionState:
+        """Rebuild from the compacted changelog; expired entries are deleted on next commit."""
+        state = cls(window_ms=window_ms, max_entries=max_entries)
+        seen: list[tuple[DedupeKey, _Seen]] = []
+        for key, value in snapshot.items():
+            kind, *rest = msgspec.json.decode(key, type=list[str])
+            if kind == "s":
+                state.last_seq[rest[0]] = int(value)
+            else:
+                seen.append(((rest[0], rest[1], rest[2]), _Seen(*_seen_decoder.decode(value))))
+        seen.sort(key=lambda item: item[1].at_ms)
+        state.seen.update(seen)
+        state.expire(now_ms)
+        return state
+
+    def admit(self, sub: Submitted, *, now_ms: int) -> StoredMessage | None:
+        """The sequenced message, or None when ``sub`` is a retry of one in the window."""
+        key = (sub.chat_id, sub.sender, sub.client_msg_id)
+        if key in self.seen:
+            return None
+        seq = self.last_seq.get(sub.chat_id, 0) + 1
+        self.last_seq[sub.chat_id] = seq
+        self._changes[_last_key(sub.chat_id)] = str(seq).encode()
+        entry = _Seen(seq, sub.message_id, now_ms)
+        self.seen[key] = entry
+        self._changes[_dedupe_key(key)] = msgspec.msgpack.encode(tuple(entry))
+        self.expire(now_ms)
+        return sub.sequenced(seq)
+
+    def expire(self, now_ms: int) -> None:
+        """Forget dedupe keys older than the window or beyond ``max_entries``."""
+        horizon = now_ms - self.window_ms
+        while self.seen:
+            key, entry = next(iter(self.seen.items()))
+            if entry.at_ms >= horizon and len(self.seen) <= self.max_entries:
+                break
+            del self.seen[key]
+            self._changes[_dedupe_key(key)] = b""
+
+    def take_changes(self) -> list[tuple[str, bytes]]:
+        changes, self._changes = list(self._changes.items()), {}
+        return changes
+
+
+class SequencerStats(NamedTuple):
+    sequenced: int
+    duplicates: int
+    transactions: int
+
+
+class Sequencer:
+    """Runs the sequencing loop for the partitions this process owns."""
+
+    def __init__(
+        self,
+        log: PartitionedLog,
+        *,
+        topics: Topics = DEFAULT_TOPICS,
+        group: str = "chatcore.sequencer",
+        dedupe_window_ms: int = 24 * 3600 * 1000,
+        dedupe_max_entries: int = 1_000_000,
+        max_batch: int = 500,
+        clock: Callable[[], int] = wall_ms,
+    ) -> None:
+        """``dedupe_window_ms``/``dedupe_max_entries``: how long and how many retries are
+        recognised per partition (24 h, one million by default)."""
+        self._log = log
+        self._topics = topics
+        self._group = group
+        self._window_ms = dedupe_window_ms
+        self._max_entries = dedupe_max_entries
+        self._max_batch = max_batch
+        self._clock = clock
+        self._sequenced = 0
+        self._duplicates = 0
+        self._transactions = 0
+
+    @property
+    def stats(self) -> SequencerStats:
+        return SequencerStats(self._sequenced, self._duplicates, self._transactions)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Sequence until cancelled; raises on a failed transaction (restart it)."""
+        topics = self._topics
+        states: dict[int, PartitionState] = {}
+        async with self._log.consumer(topics.submitted, group=self._group) as consumer:
+            task_status.started()
+            while True:
+                batch = await consumer.poll(max_records=self._max_batch)
+                for p in batch.revoked:
+                    states.pop(p, None)
+                for p in batch.assigned:
+                    states[p] = await self._restore(p)
+                if not batch.records:
+                    continue
+                outputs: list[OutRecord] = []
+                offsets: dict[int, int] = {}
+                now = self._clock()
+                dupes = sequenced = 0
+                for record in batch.records:
+                    p = record.partition
+                    if p not in states:
+                        states[p] = await self._restore(p)
+                    offsets[p] = record.offset + 1
+                    try:
+                        sub = decode_submitted(record.value)
+                    except msgspec.DecodeError:
+                        log.error("skipping undecodable record %s/%s", p, record.offset)
+                        continue
+                    message = states[p].admit(sub, now_ms=now)
+                    if message is None:
+                        dupes += 1
+                        continue
+                    sequenced += 1
+                    outputs.append(OutRecord(topics.messages, sub.chat_id, encode(message), p))
+                for p in offsets:
+                    outputs.extend(
+                        OutRecord(topics.sequencer_state, key, value, p)
+                        for key, value in states[p].take_changes()
+                    )
+                try:
+                    await consumer.commit_transaction(outputs, offsets)
+                except BaseException:
+                    for p in offsets:  # in-memory state ran ahead: rebuild it from the log
+                        states.pop(p, None)
+                    raise
+                self._transactions += 1
+                self._duplicates += dupes
+                self._sequenced += sequenced
+
+    async def _restore(self, partition: int) -> PartitionState:
+        snapshot = await self._log.read_compacted(self._topics.sequencer_state, partition)
+        return PartitionState.restore(
+            snapshot,
+            now_ms=self._clock(),
+            window_ms=self._window_ms,
+            max_entries=self._max_entries,
+        )

@@ -1,0 +1,263 @@
+"""Workers downstream of the Sequencer: history, delivery and receipts.
+
+Each is a consumer group on a log topic that handles a polled batch, then commits
+its offsets. Handling is idempotent by ``(chat, seq)`` (or by watermark), so after a
+crash between handling and commit the batch is simply handled again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import anyio
+import msgspec
+from anyio.abc import TaskStatus
+
+from chatcore._clock import wall_ms
+from chatcore.bus._base import GatewayBus
+from chatcore.cache._base import HotCache
+from chatcore.fanout import FanoutPlanner
+from chatcore.log import LogRecord, PartitionedLog
+from chatcore.model import ChatInfo, StoredMessage
+from chatcore.offline._base import OfflineIndex, PushNotifier
+from chatcore.offline.coalesce import PushCoalescer
+from chatcore.pipeline.events import (
+    Envelope,
+    Event,
+    MessageEvent,
+    ReceiptEvent,
+    encode_envelope,
+)
+from chatcore.pipeline.records import (
+    DEFAULT_TOPICS,
+    ReceiptSubmitted,
+    Topics,
+    decode_message,
+    decode_receipt,
+)
+from chatcore.registry._base import ConnectionRegistry
+from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
+
+__all__ = ["DeliveryWorker", "HistoryWorker", "ReceiptWorker", "consume", "publish_to_members"]
+
+logger = logging.getLogger("chatcore.workers")
+
+T = TypeVar("T")
+
+
+async def consume(
+    log: PartitionedLog,
+    topic: str,
+    group: str,
+    decode: Callable[[bytes], T],
+    handle: Callable[[list[T]], Awaitable[None]],
+    *,
+    max_batch: int = 500,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Poll ``topic`` as a member of ``group``, handle each batch, then commit it."""
+    async with log.consumer(topic, group=group) as consumer:
+        task_status.started()
+        while True:
+            batch = await consumer.poll(max_records=max_batch)
+            if not batch.records:
+                continue
+            await handle(_decoded(batch.records, decode))
+            offsets: dict[int, int] = {}
+            for record in batch.records:
+                offsets[record.partition] = record.offset + 1
+            await consumer.commit(offsets)
+
+
+def _decoded(records: list[LogRecord], decode: Callable[[bytes], T]) -> list[T]:
+    out = []
+    for record in records:
+        try:
+            out.append(decode(record.value))
+        except msgspec.DecodeError:
+            logger.error("skipping undecodable record %s/%s", record.partition, record.offset)
+    return out
+
+
+async def publish_to_members(
+    bus: GatewayBus,
+    registry: ConnectionRegistry,
+    planner: FanoutPlanner,
+    members: Sequence[str],
+    event: Event,
+) -> tuple[str, ...]:
+    """Send ``event`` to every live device of ``members``; returns who is offline."""
+    connections = await registry.lookup(members)
+    plan = planner.plan(members, connections)
+    for batch in plan.batches:
+        envelope = Envelope(tuple(c.conn_id for c in batch.conns), event)
+        await bus.publish(batch.gateway, encode_envelope(envelope))
+    return plan.offline
+
+
+class HistoryWorker:
+    """Writes sequenced messages to the MessageStore, then to the HotCache."""
+
+    def __init__(
+        self,
+        log: PartitionedLog,
+        messages: MessageStore,
+        cache: HotCache,
+        *,
+        topics: Topics = DEFAULT_TOPICS,
+        group: str = "chatcore.history",
+    ) -> None:
+        self._log, self._messages, self._cache = log, messages, cache
+        self._topic, self._group = topics.messages, group
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        await consume(
+            self._log,
+            self._topic,
+            self._group,
+            decode_message,
+            self._handle,
+            task_status=task_status,
+        )
+
+    async def _handle(self, messages: list[StoredMessage]) -> None:
+        await self._messages.append(messages)
+        await self._cache.push(messages)
+
+
+class DeliveryWorker:
+    """Fans sequenced messages out to live devices; notes who was offline and pushes."""
+
+    def __init__(
+        self,
+        log: PartitionedLog,
+        membership: MembershipStore,
+        registry: ConnectionRegistry,
+        bus: GatewayBus,
+        offline: OfflineIndex,
+        push: PushNotifier,
+        *,
+        planner: FanoutPlanner | None = None,
+        coalescer: PushCoalescer | None = None,
+        topics: Topics = DEFAULT_TOPICS,
+        group: str = "chatcore.delivery",
+        clock: Callable[[], int] = wall_ms,
+    ) -> None:
+        self._log, self._membership, self._registry = log, membership, registry
+        self._bus, self._offline, self._push = bus, offline, push
+        self._planner = planner or FanoutPlanner()
+        self._coalescer = coalescer or PushCoalescer()
+        self._topic, self._group = topics.messages, group
+        self._clock = clock
+        self.delivered = 0
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._flush_pushes)
+            await tg.start(self._consume)
+            task_status.started()
+
+    async def _consume(self, *, task_status: TaskStatus[None]) -> None:
+        await consume(
+            self._log,
+            self._topic,
+            self._group,
+            decode_message,
+            self._handle,
+            task_status=task_status,
+        )
+
+    async def _handle(self, messages: list[StoredMessage]) -> None:
+        chats: dict[str, ChatInfo | None] = {}
+        for m in messages:
+            if m.chat_id not in chats:
+                chats[m.chat_id] = await self._membership.get_chat(m.chat_id)
+        for m in messages:
+            chat = chats[m.chat_id]
+            if chat is None:
+                continue
+            offline = await publish_to_members(
+                self._bus, self._registry, self._planner, chat.members, MessageEvent(m)
+            )
+            self.delivered += 1
+            offline_others = [u for u in offline if u != m.sender]
+            if offline_others:
+                await self._offline.add(offline_others, m.chat_id, m.seq)
+                now = self._clock()
+                preview = None if m.encrypted or m.kind != "text" else m.body[:80]
+                for user in offline_others:
+                    self._coalescer.feed(user, m.chat_id, m.sender, m.seq, preview, now_ms=now)
+        await self._send_due()
+
+    async def _send_due(self) -> None:
+        due = self._coalescer.flush(now_ms=self._clock())
+        if due:
+            await self._push.notify(due)
+
+    async def _flush_pushes(self) -> None:
+        while True:
+            await anyio.sleep(0.25)
+            await self._send_due()
+
+
+class ReceiptWorker:
+    """Raises receipt watermarks and tells the chat's members."""
+
+    def __init__(
+        self,
+        log: PartitionedLog,
+        receipts: ReceiptStore,
+        membership: MembershipStore,
+        registry: ConnectionRegistry,
+        bus: GatewayBus,
+        *,
+        planner: FanoutPlanner | None = None,
+        topics: Topics = DEFAULT_TOPICS,
+        group: str = "chatcore.receipts",
+    ) -> None:
+        self._log, self._receipts, self._membership = log, receipts, membership
+        self._registry, self._bus = registry, bus
+        self._planner = planner or FanoutPlanner()
+        self._topic, self._group = topics.receipts, group
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        await consume(
+            self._log,
+            self._topic,
+            self._group,
+            decode_receipt,
+            self._handle,
+            task_status=task_status,
+        )
+
+    async def _handle(self, receipts: list[ReceiptSubmitted]) -> None:
+        # Only the highest receipt per (chat, user, status) of a batch matters.
+        top: dict[tuple[str, str, str], ReceiptSubmitted] = {}
+        for r in receipts:
+            key = (r.chat_id, r.user, r.status)
+            if key not in top or r.seq > top[key].seq:
+                top[key] = r
+        by_chat: dict[str, list[ReceiptSubmitted]] = defaultdict(list)
+        for r in top.values():
+            before = await self._receipts.get(r.chat_id, r.user)
+            after = await self._receipts.advance(
+                r.chat_id,
+                r.user,
+                delivered_seq=r.seq if r.status == "delivered" else 0,
+                read_seq=r.seq if r.status == "read" else 0,
+                now_ms=r.ts,
+            )
+            if after != before:
+                by_chat[r.chat_id].append(r)
+        for chat_id, changed in by_chat.items():
+            chat = await self._membership.get_chat(chat_id)
+            if chat is None:
+                continue
+            for r in changed:
+                event = ReceiptEvent(r.chat_id, r.user, r.status, r.seq, r.ts)
+                await publish_to_members(
+                    self._bus, self._registry, self._planner, chat.members, event
+                )
