@@ -29,7 +29,7 @@ import msgspec
 from anyio.abc import TaskStatus
 
 from chatcore._clock import wall_ms
-from chatcore.log import OutRecord, PartitionedLog
+from chatcore.log import ConsumerBatch, LogConsumer, OutRecord, PartitionedLog
 from chatcore.model import StoredMessage
 from chatcore.pipeline.records import DEFAULT_TOPICS, Submitted, Topics, decode_submitted, encode
 
@@ -151,6 +151,7 @@ class Sequencer:
         self._sequenced = 0
         self._duplicates = 0
         self._transactions = 0
+        self._states: dict[int, PartitionState] = {}
 
     @property
     def stats(self) -> SequencerStats:
@@ -158,52 +159,60 @@ class Sequencer:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Sequence until cancelled; raises on a failed transaction (restart it)."""
-        topics = self._topics
-        states: dict[int, PartitionState] = {}
-        async with self._log.consumer(topics.submitted, group=self._group) as consumer:
+        self._states.clear()
+        async with self._log.consumer(self._topics.submitted, group=self._group) as consumer:
             task_status.started()
             while True:
-                batch = await consumer.poll(max_records=self._max_batch)
-                for p in batch.revoked:
-                    states.pop(p, None)
-                for p in batch.assigned:
-                    states[p] = await self._restore(p)
-                if not batch.records:
-                    continue
-                outputs: list[OutRecord] = []
-                offsets: dict[int, int] = {}
-                now = self._clock()
-                dupes = sequenced = 0
-                for record in batch.records:
-                    p = record.partition
-                    if p not in states:
-                        states[p] = await self._restore(p)
-                    offsets[p] = record.offset + 1
-                    try:
-                        sub = decode_submitted(record.value)
-                    except msgspec.DecodeError:
-                        log.error("skipping undecodable record %s/%s", p, record.offset)
-                        continue
-                    message = states[p].admit(sub, now_ms=now)
-                    if message is None:
-                        dupes += 1
-                        continue
-                    sequenced += 1
-                    outputs.append(OutRecord(topics.messages, sub.chat_id, encode(message), p))
-                for p in offsets:
-                    outputs.extend(
-                        OutRecord(topics.sequencer_state, key, value, p)
-                        for key, value in states[p].take_changes()
-                    )
-                try:
-                    await consumer.commit_transaction(outputs, offsets)
-                except BaseException:
-                    for p in offsets:  # in-memory state ran ahead: rebuild it from the log
-                        states.pop(p, None)
-                    raise
-                self._transactions += 1
-                self._duplicates += dupes
-                self._sequenced += sequenced
+                await self.handle(consumer, await consumer.poll(max_records=self._max_batch))
+
+    async def handle(self, consumer: LogConsumer, batch: ConsumerBatch) -> None:
+        """Sequence one polled batch in one transaction.
+
+        If this raises, the consumer's position has run ahead of what was committed:
+        close it and start a new one (``run`` does so by raising to its supervisor).
+        """
+        states = self._states
+        for p in batch.revoked:
+            states.pop(p, None)
+        for p in batch.assigned:
+            states[p] = await self._restore(p)
+        if not batch.records:
+            return
+        topics = self._topics
+        outputs: list[OutRecord] = []
+        offsets: dict[int, int] = {}
+        now = self._clock()
+        dupes = sequenced = 0
+        for record in batch.records:
+            p = record.partition
+            if p not in states:
+                states[p] = await self._restore(p)
+            offsets[p] = record.offset + 1
+            try:
+                sub = decode_submitted(record.value)
+            except msgspec.DecodeError:
+                log.error("skipping undecodable record %s/%s", p, record.offset)
+                continue
+            message = states[p].admit(sub, now_ms=now)
+            if message is None:
+                dupes += 1
+                continue
+            sequenced += 1
+            outputs.append(OutRecord(topics.messages, sub.chat_id, encode(message), p))
+        for p in offsets:
+            outputs.extend(
+                OutRecord(topics.sequencer_state, key, value, p)
+                for key, value in states[p].take_changes()
+            )
+        try:
+            await consumer.commit_transaction(outputs, offsets)
+        except BaseException:
+            for p in offsets:  # in-memory state ran ahead: rebuild it from the log
+                states.pop(p, None)
+            raise
+        self._transactions += 1
+        self._duplicates += dupes
+        self._sequenced += sequenced
 
     async def _restore(self, partition: int) -> PartitionState:
         snapshot = await self._log.read_compacted(self._topics.sequencer_state, partition)

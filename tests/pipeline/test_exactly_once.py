@@ -1,0 +1,113 @@
+"""Order and exactly-once of the whole pipeline on SQLite, through repeated crashes.
+
+Many senders write concurrently to many chats of a ChatNode on its SQLite backends.
+The node is cancelled at random moments (stages mid-batch, sends mid-append) and
+reopened from its files, again and again. A send that was not acknowledged is
+retried with the same ``client_msg_id``, and some acknowledged ones are retried too.
+In the end every accepted message must be in history exactly once, with seq 1..n
+per chat and each sender's messages in the order they were sent.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import anyio
+import pytest
+
+from chatcore.model import ChatInfo, StoredMessage
+from chatcore.node import ChatNode
+
+pytestmark = pytest.mark.anyio
+
+USERS = [f"u{i}" for i in range(8)]
+PER_SENDER_PER_CHAT = 40
+
+
+class Plan:
+    """What each sender must send, and how far each has got (acknowledged)."""
+
+    def __init__(self, chats: list[ChatInfo]) -> None:
+        self.todo = {
+            (chat.chat_id, user): [f"{user}:{chat.chat_id}:{i}" for i in range(PER_SENDER_PER_CHAT)]
+            for chat in chats
+            for user in chat.members
+        }
+        self.acked: dict[tuple[str, str], int] = dict.fromkeys(self.todo, 0)
+        self.retried_acked = 0
+
+    def done(self) -> bool:
+        return all(self.acked[k] == len(v) for k, v in self.todo.items())
+
+
+async def sender(node: ChatNode, plan: Plan, chat_id: str, user: str, rng: random.Random) -> None:
+    key = (chat_id, user)
+    cmids = plan.todo[key]
+    while plan.acked[key] < len(cmids):
+        i = plan.acked[key]
+        accepted = await node.send(user, chat_id, client_msg_id=cmids[i], body=cmids[i])
+        assert accepted.client_msg_id == cmids[i]
+        plan.acked[key] = i + 1
+        if rng.random() < 0.1:  # a client that missed the ack retries an acked send
+            await node.send(user, chat_id, client_msg_id=cmids[i], body=cmids[i])
+            plan.retried_acked += 1
+        await anyio.sleep(0)
+
+
+async def run_until_cancelled(data: Path, plan: Plan, rng: random.Random, seconds: float) -> None:
+    with anyio.move_on_after(seconds):
+        async with ChatNode.embedded(data, partitions=4) as node, anyio.create_task_group() as tg:
+            for chat_id, user in plan.todo:
+                tg.start_soon(sender, node, plan, chat_id, user, random.Random(rng.random()))
+
+
+async def history(node: ChatNode, chat: ChatInfo) -> list[StoredMessage]:
+    out: list[StoredMessage] = []
+    after = 0
+    while True:
+        page = await node.history(chat.members[0], chat.chat_id, after=after, limit=200)
+        out.extend(page.messages)
+        if not page.has_more:
+            return out
+        after = page.messages[-1].seq
+
+
+async def test_order_and_exactly_once_through_repeated_crashes(tmp_path: Path) -> None:
+    rng = random.Random(20261128)
+    data = tmp_path / "node"
+    async with ChatNode.embedded(data, partitions=4) as node:
+        chats = [await node.create_chat(USERS[0], kind="direct", members=[USERS[1]])]
+        for g in range(4):
+            members = rng.sample(USERS, k=rng.randint(3, 6))
+            chats.append(
+                await node.create_chat(members[0], kind="group", members=members[1:], title=f"g{g}")
+            )
+    plan = Plan(chats)
+
+    crashes = 0
+    while not plan.done():
+        await run_until_cancelled(data, plan, rng, seconds=rng.uniform(0.01, 0.15))
+        crashes += 1
+        assert crashes < 200, "no progress"
+    assert crashes >= 10, "the workload finished before enough crashes; make it bigger"
+
+    async with ChatNode.embedded(data, partitions=4) as node:
+        expected_total = sum(len(v) for v in plan.todo.values())
+        with anyio.fail_after(20):
+            while True:
+                stored = {c.chat_id: await history(node, c) for c in chats}
+                if sum(map(len, stored.values())) >= expected_total:
+                    break
+                await anyio.sleep(0.05)
+
+    for chat in chats:
+        messages = stored[chat.chat_id]
+        assert [m.seq for m in messages] == list(range(1, len(messages) + 1)), chat.chat_id
+        cmids = [m.client_msg_id for m in messages]
+        assert len(cmids) == len(set(cmids)), f"duplicate in {chat.chat_id}"
+        for user in chat.members:
+            mine = [m.client_msg_id for m in messages if m.sender == user]
+            assert mine == plan.todo[(chat.chat_id, user)], (chat.chat_id, user)
+        assert all(m.body == m.client_msg_id for m in messages)
+    assert plan.retried_acked > 0
