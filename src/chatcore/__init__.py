@@ -7,3 +7,55 @@ backends as sibling modules (``memory``, ``sqlite``, ``redis``, ``kafka``, ``cas
 Pure logic (Snowflake packing, fanout planning, receipt aggregation, presence rules)
 does no I/O. ``ChatNode`` assembles the whole pipeline over a chosen set of backends.
 """
+
+from chatcore.errors import (
+    ChatcoreClosed,
+    ChatcoreError,
+    ClockMovedBackwards,
+    Fenced,
+    FrameTooLarge,
+    InvalidRequest,
+    NotFound,
+    NotMember,
+    ProtocolError,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
+from chatcore.model import (
+    Attachment,
+    ChatInfo,
+    Connection,
+    PresenceState,
+    StoredMessage,
+    Watermarks,
+    direct_chat_id,
+)
+from chatcore.node import Backends, ChatNode, NodeOptions
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attachment",
+    "Backends",
+    "ChatInfo",
+    "ChatNode",
+    "ChatcoreClosed",
+    "ChatcoreError",
+    "ClockMovedBackwards",
+    "Connection",
+    "Fenced",
+    "FrameTooLarge",
+    "InvalidRequest",
+    "NodeOptions",
+    "NotFound",
+    "NotMember",
+    "PresenceState",
+    "ProtocolError",
+    "RateLimited",
+    "StoredMessage",
+    "Unauthorized",
+    "Unavailable",
+    "Watermarks",
+    "direct_chat_id",
+]

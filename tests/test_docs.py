@@ -1,0 +1,26 @@
+"""The docs carry what the code generates, and the README's commands stay true."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chatcore.protocol import json_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_published_schema_is_the_codes_schema() -> None:
+    published = json.loads((ROOT / "docs" / "protocol.schema.json").read_text())
+    assert published == json_schema(), (
+        "regenerate: python -m chatcore.protocol > docs/protocol.schema.json"
+    )
+
+
+def test_readme_commands_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "./scripts/check" in readme
+    assert (ROOT / "scripts" / "check").stat().st_mode & 0o111
+    assert "examples/demo.py" in readme and (ROOT / "examples" / "demo.py").exists()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "./scripts/check" in ci

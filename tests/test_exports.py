@@ -1,0 +1,46 @@
+"""The public namespace: every name in ``__all__`` exists, once, and nothing is private."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC_MODULES = [
+    "chatcore",
+    "chatcore.errors",
+    "chatcore.model",
+    "chatcore.ids",
+    "chatcore.protocol",
+    "chatcore.log",
+    "chatcore.store",
+    "chatcore.presence",
+    "chatcore.registry",
+    "chatcore.bus",
+    "chatcore.cache",
+    "chatcore.offline",
+    "chatcore.fanout",
+    "chatcore.receipts",
+    "chatcore.node",
+    "chatcore.pipeline",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_names_exist_and_are_unique(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert len(exported) == len(set(exported)), f"{name}.__all__ repeats a name"
+    for attr in exported:
+        assert not attr.startswith("_"), f"{name} exports private {attr}"
+        assert hasattr(module, attr), f"{name}.__all__ names missing {attr}"
+
+
+def test_every_error_is_a_chatcore_error() -> None:
+    import chatcore.errors as errors
+
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, errors.ChatcoreError), name
+            assert obj.code, name
