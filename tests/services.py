@@ -1,0 +1,56 @@
+"""Where the real services of the integration tests are, and a loud failure when one is down.
+
+Tests of production backends talk to real Redis, Kafka and Cassandra servers (started
+by ``scripts/services start``; ``./scripts/check`` does it). A test whose service is not
+reachable FAILS with the command to run; it never skips. To leave them out on purpose,
+deselect them: ``pytest -m "not services"``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from urllib.parse import urlparse
+
+import pytest
+
+REDIS_URL = os.environ.get("CHATCORE_REDIS_URL", "redis://127.0.0.1:6379/0")
+KAFKA_BOOTSTRAP = os.environ.get("CHATCORE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+CASSANDRA_HOSTS = os.environ.get("CHATCORE_CASSANDRA_HOSTS", "127.0.0.1:9042")
+
+
+def _host_port(address: str, default_port: int) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return (host or address, int(port)) if port.isdigit() else (address, default_port)
+
+
+def _addresses(service: str) -> list[tuple[str, int]]:
+    if service == "redis":
+        url = urlparse(REDIS_URL)
+        return [(url.hostname or "127.0.0.1", url.port or 6379)]
+    if service == "kafka":
+        return [_host_port(a, 9092) for a in KAFKA_BOOTSTRAP.split(",")]
+    if service == "cassandra":
+        return [_host_port(a, 9042) for a in CASSANDRA_HOSTS.split(",")]
+    raise ValueError(service)
+
+
+def require(service: str) -> None:
+    """Fail the calling test loudly unless ``service`` accepts TCP connections."""
+    for host, port in _addresses(service):
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except OSError as exc:
+            last = f"{host}:{port}: {exc}"
+    pytest.fail(
+        f"{service} is not reachable ({last}). Start it with `scripts/services start {service}` "
+        f'or deselect the real-service tests with -m "not services".',
+        pytrace=False,
+    )
+
+
+def unique(prefix: str) -> str:
+    """A fresh name (key prefix, topic prefix, keyspace) so tests never share state."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
