@@ -1,0 +1,125 @@
+"""The values frames carry: constrained scalar types and nested objects.
+
+Constraints are structural (lengths, ranges, patterns) and appear in the JSON
+Schema; rules of the domain (group size, who may subscribe) belong to the server.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeAlias
+
+import msgspec
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_LIST_LENGTH",
+    # scalar types
+    "ChatId",
+    "ChatKind",
+    "ClientMsgId",
+    "Count",
+    "DeviceId",
+    "MessageId",
+    "MessageKind",
+    "PresenceStatus",
+    "ReceiptStatus",
+    "RequestId",
+    "Seq",
+    "TimestampMs",
+    "Title",
+    "UserId",
+    "Users",
+    "WireObject",
+    # nested objects
+    "Attachment",
+    "ChatSummary",
+    "ChatView",
+    "PresenceState",
+    "SyncedChat",
+]
+
+MAX_ID_LENGTH = 128
+"""Longest chat, user, device or client message id, in characters."""
+MAX_LIST_LENGTH = 1024
+"""Structural bound on member, user and cursor lists; servers enforce lower limits."""
+_INT64_MAX = 2**63 - 1
+
+# --- field types -------------------------------------------------------------
+
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+ChatId: TypeAlias = _Id
+UserId: TypeAlias = _Id
+DeviceId: TypeAlias = _Id
+ClientMsgId: TypeAlias = _Id
+MessageId = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^(0|[1-9][0-9]{0,19})$", description="A 64-bit id as a decimal string."),
+]
+RequestId = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
+TimestampMs = Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX, description="Unix epoch ms.")]
+Title = Annotated[str, msgspec.Meta(max_length=256)]
+Users = Annotated[list[UserId], msgspec.Meta(max_length=MAX_LIST_LENGTH)]
+
+ChatKind = Literal["direct", "group"]
+MessageKind = Literal["text", "image", "video", "file"]
+ReceiptStatus = Literal["delivered", "read"]
+PresenceStatus = Literal["online", "offline"]
+
+
+class WireObject(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """Base of every object on the wire: keyword-only, unknown fields ignored.
+
+    Subclasses repeat ``kw_only=True``: msgspec inherits it, but type checkers only
+    read a class's own keywords.
+    """
+
+
+# --- nested objects ----------------------------------------------------------
+
+
+class Attachment(WireObject, kw_only=True):
+    """The media file of an ``image``, ``video`` or ``file`` message."""
+
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    name: Annotated[str, msgspec.Meta(max_length=1024)]
+    size: Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX, description="Bytes.")]
+    mime: Annotated[str, msgspec.Meta(max_length=255)]
+
+
+class ChatView(WireObject, kw_only=True):
+    """A chat as every member sees it."""
+
+    chat: ChatId
+    kind: ChatKind
+    members: Users
+    title: Title | None
+    last_seq: Seq
+
+
+class ChatSummary(ChatView, kw_only=True):
+    """An entry of the ``chats`` list: the chat plus the user's watermarks."""
+
+    read_seq: Seq
+    delivered_seq: Seq
+    unread: Count
+
+
+class SyncedChat(WireObject, kw_only=True):
+    """The state of one chat after a ``sync``."""
+
+    chat: ChatId
+    last_seq: Seq
+    read_seq: Seq
+    delivered_seq: Seq
+    unread: Count
+    truncated: bool = False
+
+
+class PresenceState(WireObject, kw_only=True):
+    """Whether a user is online, and when they were last seen."""
+
+    user: UserId
+    status: PresenceStatus
+    last_seen: TimestampMs | None = None

@@ -1,0 +1,351 @@
+"""Every frame of wire protocol v1 as a ``msgspec.Struct``, in two tagged unions.
+
+Each frame is an object whose ``type`` field is the tag. Client and server frames
+that share a ``type`` (``chats``, ``history``, ``receipt``, ``typing``) have
+different shapes, so they are separate classes in separate unions:
+:data:`ClientFrame` is what a server decodes, :data:`ServerFrame` what a client
+decodes.
+
+Schema evolution: unknown fields are ignored and every field added after v1 gets
+a default. Fields with a default are left out when encoded if they hold it (so a
+push carries no ``"id": null``); required fields, ``title: null`` included, are
+always present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, TypeAlias
+
+import msgspec
+
+from chatcore.errors import ErrorCode
+from chatcore.protocol.fields import (
+    MAX_LIST_LENGTH,
+    Attachment,
+    ChatId,
+    ChatKind,
+    ChatSummary,
+    ChatView,
+    ClientMsgId,
+    Count,
+    DeviceId,
+    MessageId,
+    MessageKind,
+    PresenceState,
+    ReceiptStatus,
+    RequestId,
+    Seq,
+    SyncedChat,
+    TimestampMs,
+    Title,
+    UserId,
+    Users,
+    WireObject,
+)
+
+__all__ = [
+    # client frames
+    "ChatCreate",
+    "ChatMembers",
+    "Hello",
+    "History",
+    "ListChats",
+    "Ping",
+    "PresenceSubscribe",
+    "PresenceUnsubscribe",
+    "Receipt",
+    "Send",
+    "Sync",
+    "Typing",
+    # server frames
+    "Accepted",
+    "ChatFrame",
+    "ChatList",
+    "ErrorFrame",
+    "HistoryPage",
+    "Message",
+    "Ok",
+    "Pong",
+    "PresenceUpdate",
+    "ReceiptUpdate",
+    "Synced",
+    "TypingUpdate",
+    "Welcome",
+    # unions
+    "CLIENT_FRAME_TYPES",
+    "ClientFrame",
+    "SERVER_FRAME_TYPES",
+    "ServerFrame",
+]
+
+
+class _Frame(WireObject, tag_field="type", omit_defaults=True):
+    """Base of every frame: tagged by ``type``, fields holding their default omitted."""
+
+
+# --- client frames -----------------------------------------------------------
+
+
+class Hello(_Frame, tag="hello", kw_only=True):
+    """The first frame of a session: authenticate a device."""
+
+    id: RequestId
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
+    device: DeviceId
+
+
+class Ping(_Frame, tag="ping", kw_only=True):
+    """Keep-alive; answered by ``pong``."""
+
+    id: RequestId
+
+
+class ChatCreate(_Frame, tag="chat.create", kw_only=True):
+    """Create a chat (a direct chat that exists is returned instead)."""
+
+    id: RequestId
+    kind: ChatKind
+    members: Users
+    title: Title | None = None
+
+
+class ChatMembers(_Frame, tag="chat.members", kw_only=True):
+    """Add and remove members of a group chat."""
+
+    id: RequestId
+    chat: ChatId
+    add: Users = msgspec.field(default_factory=list)
+    remove: Users = msgspec.field(default_factory=list)
+
+
+class ListChats(_Frame, tag="chats", kw_only=True):
+    """Ask for the user's chats with their watermarks."""
+
+    id: RequestId
+
+
+class Send(_Frame, tag="send", kw_only=True):
+    """Send a message; ``client_msg_id`` makes a retry idempotent."""
+
+    id: RequestId
+    chat: ChatId
+    client_msg_id: ClientMsgId
+    kind: MessageKind
+    body: str = ""
+    attachment: Attachment | None = None
+    encrypted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind != "text" and self.attachment is None:
+            raise ValueError(f"a `{self.kind}` message needs an `attachment`")
+
+
+class History(_Frame, tag="history", kw_only=True):
+    """Ask for up to ``limit`` messages before or after a seq (the latest if neither)."""
+
+    id: RequestId
+    chat: ChatId
+    before: Seq | None = None
+    after: Seq | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+
+    def __post_init__(self) -> None:
+        if self.before is not None and self.after is not None:
+            raise ValueError("give `before` or `after`, not both")
+
+
+class Sync(_Frame, tag="sync", kw_only=True):
+    """Catch up from per-chat cursors (the last seq held); without them, every chat."""
+
+    id: RequestId
+    cursors: Annotated[dict[ChatId, Seq], msgspec.Meta(max_length=MAX_LIST_LENGTH)] | None = None
+
+
+class Receipt(_Frame, tag="receipt", kw_only=True):
+    """Mark a chat delivered or read up to ``seq``."""
+
+    id: RequestId | None = None
+    chat: ChatId
+    status: ReceiptStatus
+    seq: Seq
+
+
+class PresenceSubscribe(_Frame, tag="presence.subscribe", kw_only=True):
+    """Follow the presence of users."""
+
+    id: RequestId
+    users: Users
+
+
+class PresenceUnsubscribe(_Frame, tag="presence.unsubscribe", kw_only=True):
+    """Stop following the presence of users."""
+
+    id: RequestId
+    users: Users
+
+
+class Typing(_Frame, tag="typing", kw_only=True):
+    """Tell the chat's online members that the user is typing."""
+
+    id: RequestId | None = None
+    chat: ChatId
+
+
+# --- server frames -----------------------------------------------------------
+
+
+class Welcome(_Frame, tag="welcome", kw_only=True):
+    """The answer to ``hello``: the session is open."""
+
+    id: RequestId
+    user: UserId
+    device: DeviceId
+    heartbeat_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)]
+
+
+class Pong(_Frame, tag="pong", kw_only=True):
+    """The answer to ``ping``."""
+
+    id: RequestId
+
+
+class ChatFrame(_Frame, tag="chat", kw_only=True):
+    """A chat: the answer to ``chat.create``/``chat.members`` (with ``id``) or a push."""
+
+    id: RequestId | None = None
+    chat: ChatView
+
+
+class ChatList(_Frame, tag="chats", kw_only=True):
+    """The answer to ``chats``."""
+
+    id: RequestId
+    chats: list[ChatSummary]
+
+
+class Accepted(_Frame, tag="accepted", kw_only=True):
+    """The answer to ``send`` once the message is durable."""
+
+    id: RequestId
+    chat: ChatId
+    client_msg_id: ClientMsgId
+    message_id: MessageId
+
+
+class Message(_Frame, tag="message", kw_only=True):
+    """A stored message, pushed to every device of every member."""
+
+    chat: ChatId
+    seq: Seq
+    message_id: MessageId
+    sender: UserId
+    client_msg_id: ClientMsgId
+    kind: MessageKind
+    body: str
+    ts: TimestampMs
+    attachment: Attachment | None = None
+    encrypted: bool = False
+
+
+class HistoryPage(_Frame, tag="history", kw_only=True):
+    """The answer to ``history``: messages ascending by seq."""
+
+    id: RequestId
+    chat: ChatId
+    messages: list[Message]
+    has_more: bool
+
+
+class Synced(_Frame, tag="synced", kw_only=True):
+    """Ends the answer to ``sync``, after the missed ``message`` frames."""
+
+    id: RequestId
+    chats: list[SyncedChat]
+
+
+class ReceiptUpdate(_Frame, tag="receipt", kw_only=True):
+    """Another member's delivered/read watermark moved."""
+
+    chat: ChatId
+    user: UserId
+    status: ReceiptStatus
+    seq: Seq
+    ts: TimestampMs
+
+
+class PresenceUpdate(_Frame, tag="presence", kw_only=True):
+    """Presence states: the answer to ``presence.subscribe`` (with ``id``) or a push."""
+
+    id: RequestId | None = None
+    states: list[PresenceState]
+
+
+class Ok(_Frame, tag="ok", kw_only=True):
+    """A request without a richer answer succeeded."""
+
+    id: RequestId
+
+
+class ErrorFrame(_Frame, tag="error", kw_only=True):
+    """A request failed (``id`` absent if the frame had none); the connection stays open."""
+
+    id: RequestId | None = None
+    code: ErrorCode
+    message: str
+    retry_after_ms: Count | None = None
+
+
+class TypingUpdate(_Frame, tag="typing", kw_only=True):
+    """A member is typing in a chat."""
+
+    chat: ChatId
+    user: UserId
+
+
+# --- unions ------------------------------------------------------------------
+
+ClientFrame: TypeAlias = (
+    Hello
+    | Ping
+    | ChatCreate
+    | ChatMembers
+    | ListChats
+    | Send
+    | History
+    | Sync
+    | Receipt
+    | PresenceSubscribe
+    | PresenceUnsubscribe
+    | Typing
+)
+"""A frame a client sends."""
+
+ServerFrame: TypeAlias = (
+    Welcome
+    | Pong
+    | ChatFrame
+    | ChatList
+    | Accepted
+    | Message
+    | HistoryPage
+    | Synced
+    | ReceiptUpdate
+    | PresenceUpdate
+    | Ok
+    | ErrorFrame
+    | TypingUpdate
+)
+"""A frame the server sends."""
+
+
+def _by_tag(union: object) -> Mapping[str, type[msgspec.Struct]]:
+    classes: tuple[type[msgspec.Struct], ...] = getattr(union, "__args__", ())
+    return MappingProxyType({str(cls.__struct_config__.tag): cls for cls in classes})
+
+
+CLIENT_FRAME_TYPES = _by_tag(ClientFrame)
+"""Client frame class by ``type``."""
+SERVER_FRAME_TYPES = _by_tag(ServerFrame)
+"""Server frame class by ``type``."""

@@ -1,0 +1,94 @@
+"""The examples of PROTOCOL.md, verbatim except that each "…" holds a plausible value.
+
+Entries marked "prose" are not in an example table but follow from the text next
+to it (media, encryption, sync without cursors, pushes, errors).
+"""
+
+from __future__ import annotations
+
+__all__ = ["CLIENT_EXAMPLES", "SERVER_EXAMPLES"]
+
+_MSG_ID = "7270146451237519360"
+_CMID = "uuid-1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+_ATTACHMENT = '{"url":"https://cdn.example/a.png","name":"a.png","size":1024,"mime":"image/png"}'
+_TEAM = '"chat":"c-team","kind":"group","members":["alice","bob","carol"],"title":"team"'
+
+CLIENT_EXAMPLES: list[str] = [
+    # Session
+    '{"type":"hello","id":1,"token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln",'
+    '"device":"phone-1"}',
+    '{"type":"ping","id":11}',
+    # Chats
+    '{"type":"chat.create","id":2,"kind":"direct","members":["bob"]}',
+    '{"type":"chat.create","id":3,"kind":"group","title":"team","members":["bob","carol"]}',
+    '{"type":"chat.members","id":4,"chat":"c-team","add":["dave"],"remove":[]}',
+    '{"type":"chats","id":5}',
+    # Messages
+    f'{{"type":"send","id":6,"chat":"c-team","client_msg_id":"{_CMID}","kind":"text","body":"hi"}}',
+    # prose: media carry an attachment; an encrypted body is opaque base64
+    f'{{"type":"send","id":12,"chat":"c-team","client_msg_id":"uuid-2","kind":"image",'
+    f'"body":"","attachment":{_ATTACHMENT}}}',
+    '{"type":"send","id":13,"chat":"c-team","client_msg_id":"uuid-3","kind":"text",'
+    '"body":"aGk=","encrypted":true}',
+    # History and sync
+    '{"type":"history","id":7,"chat":"c-team","before":50,"limit":50}',
+    '{"type":"history","id":7,"chat":"c-team","after":7,"limit":50}',
+    '{"type":"sync","id":8,"cursors":{"chatA":7,"chatB":0}}',
+    '{"type":"sync","id":8}',  # prose: sync without cursors
+    # Receipts
+    '{"type":"receipt","chat":"c-team","status":"delivered","seq":9}',
+    '{"type":"receipt","chat":"c-team","status":"read","seq":9}',
+    # Presence and typing
+    '{"type":"presence.subscribe","id":9,"users":["bob","carol"]}',
+    '{"type":"presence.unsubscribe","id":10,"users":["bob"]}',
+    '{"type":"typing","chat":"c-team"}',
+]
+
+_MESSAGE = (
+    f'{{"type":"message","chat":"c-team","seq":5,"message_id":"{_MSG_ID}","sender":"alice",'
+    f'"client_msg_id":"{_CMID}","kind":"text","body":"hi","ts":1732800000000}}'
+)
+
+SERVER_EXAMPLES: list[str] = [
+    # Session
+    '{"type":"welcome","id":1,"user":"alice","device":"phone-1","heartbeat_s":30}',
+    '{"type":"pong","id":11}',
+    # Chats
+    '{"type":"chat","id":2,"chat":{"chat":"c-direct","kind":"direct","members":["alice","bob"],'
+    '"title":null,"last_seq":0}}',
+    f'{{"type":"chat","id":3,"chat":{{{_TEAM},"last_seq":0}}}}',
+    # prose: members get a chat push (no id)
+    '{"type":"chat","chat":{"chat":"c-team","kind":"group",'
+    '"members":["alice","bob","carol","dave"],"title":"team","last_seq":0}}',
+    f'{{"type":"chats","id":5,"chats":[{{{_TEAM},"last_seq":15,'
+    '"read_seq":12,"delivered_seq":14,"unread":3}]}',
+    # Messages
+    f'{{"type":"accepted","id":6,"chat":"c-team","client_msg_id":"{_CMID}",'
+    f'"message_id":"{_MSG_ID}"}}',
+    _MESSAGE,
+    # prose: media and encrypted messages
+    f'{{"type":"message","chat":"c-team","seq":6,"message_id":"7270146451237519361",'
+    f'"sender":"bob","client_msg_id":"uuid-2","kind":"image","body":"","ts":1732800000500,'
+    f'"attachment":{_ATTACHMENT}}}',
+    '{"type":"message","chat":"c-team","seq":7,"message_id":"7270146451237519362",'
+    '"sender":"bob","client_msg_id":"uuid-3","kind":"text","body":"aGk=","ts":1732800000600,'
+    '"encrypted":true}',
+    # History and sync
+    f'{{"type":"history","id":7,"chat":"c-team","messages":[{_MESSAGE}],"has_more":true}}',
+    '{"type":"synced","id":8,"chats":[{"chat":"chatA","last_seq":9,"read_seq":7,'
+    '"delivered_seq":7,"unread":2,"truncated":false}]}',
+    # Receipts
+    '{"type":"receipt","chat":"c-team","user":"bob","status":"delivered","seq":9,'
+    '"ts":1732800001000}',
+    '{"type":"receipt","chat":"c-team","user":"bob","status":"read","seq":9,"ts":1732800002000}',
+    # Presence and typing
+    '{"type":"presence","id":9,"states":[{"user":"bob","status":"online",'
+    '"last_seen":1732800000000}]}',
+    '{"type":"presence","states":[{"user":"carol","status":"offline","last_seen":1732799000000}]}',
+    '{"type":"ok","id":10}',
+    '{"type":"typing","chat":"c-team","user":"alice"}',
+    # Errors
+    '{"type":"error","id":6,"code":"not_member","message":"alice is not in c-team"}',
+    '{"type":"error","id":6,"code":"rate_limited","message":"slow down","retry_after_ms":1500}',
+    '{"type":"error","code":"bad_frame","message":"malformed frame"}',  # prose: no id to echo
+]
