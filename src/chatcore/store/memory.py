@@ -1,0 +1,311 @@
+"""In-memory stores of messages, watermarks and membership: single process, not durable.
+
+The data lives in the store object and is dropped by ``aclose()``. The rules every
+backend shares (how watermarks advance, how member lists change, what a valid
+message or range is) are the small pure functions at the top; the SQLite backend
+imports them so both behave alike.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Self
+
+import anyio.lowlevel
+import msgspec
+
+from chatcore.errors import ChatcoreClosed, InvalidRequest, NotFound
+from chatcore.model import ChatInfo, StoredMessage, Watermarks
+
+__all__ = ["MemoryMembershipStore", "MemoryMessageStore", "MemoryReceiptStore"]
+
+
+def _check_messages(messages: Sequence[StoredMessage]) -> None:
+    """Raise InvalidRequest if a message has a seq below 1."""
+    for m in messages:
+        if m.seq < 1:
+            raise InvalidRequest(f"message seq must be >= 1, got {m.seq} in chat {m.chat_id!r}")
+
+
+def _check_limit(limit: int) -> None:
+    """Raise InvalidRequest for a negative range limit."""
+    if limit < 0:
+        raise InvalidRequest(f"range limit must be >= 0, got {limit}")
+
+
+def _advanced_watermarks(
+    current: Watermarks, *, delivered_seq: int, read_seq: int, now_ms: int
+) -> Watermarks:
+    """``current`` raised to the given seqs (read implies delivered); itself if unchanged.
+
+    Raises InvalidRequest for a negative seq.
+    """
+    if delivered_seq < 0 or read_seq < 0:
+        raise InvalidRequest(
+            f"watermarks must be >= 0, got delivered={delivered_seq} read={read_seq}"
+        )
+    read = max(current.read_seq, read_seq)
+    delivered = max(current.delivered_seq, delivered_seq, read)
+    if (delivered, read) == (current.delivered_seq, current.read_seq):
+        return current
+    return msgspec.structs.replace(
+        current, delivered_seq=delivered, read_seq=read, updated_ms=now_ms
+    )
+
+
+def _unique(users: Iterable[str]) -> tuple[str, ...]:
+    """``users`` without repeats, first occurrence kept, order kept."""
+    return tuple(dict.fromkeys(users))
+
+
+def _changed_members(
+    members: Sequence[str], *, add: Sequence[str], remove: Sequence[str]
+) -> tuple[str, ...]:
+    """``members`` with ``add`` appended (new ones only), then ``remove`` taken out."""
+    removed = set(remove)
+    return tuple(u for u in _unique([*members, *add]) if u not in removed)
+
+
+class _MemoryAdapter:
+    """Async context manager whose calls raise ChatcoreClosed after ``aclose()``."""
+
+    _closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Drop the data; later calls raise ChatcoreClosed. Idempotent."""
+        self._closed = True
+        self._clear()
+
+    def _clear(self) -> None:
+        raise NotImplementedError
+
+    async def _checkpoint(self) -> None:
+        if self._closed:
+            raise ChatcoreClosed(f"{type(self).__name__} used after aclose()")
+        await anyio.lowlevel.checkpoint()
+
+
+class _ChatHistory:
+    """One chat's messages: by seq, seqs sorted for ranges, and by (sender, client_msg_id)."""
+
+    __slots__ = ("by_client", "by_seq", "seqs")
+
+    def __init__(self) -> None:
+        self.by_seq: dict[int, StoredMessage] = {}
+        self.seqs: list[int] = []
+        self.by_client: dict[tuple[str, str], StoredMessage] = {}
+
+    def add(self, message: StoredMessage) -> None:
+        seq = message.seq
+        if seq in self.by_seq:
+            return
+        self.by_seq[seq] = message
+        if not self.seqs or seq > self.seqs[-1]:
+            self.seqs.append(seq)  # the usual case: messages arrive in seq order
+        else:
+            bisect.insort(self.seqs, seq)
+        key = (message.sender, message.client_msg_id)
+        known = self.by_client.get(key)
+        if known is None or seq < known.seq:
+            self.by_client[key] = message
+
+    def range(self, after: int | None, before: int | None, limit: int) -> list[StoredMessage]:
+        seqs = self.seqs
+        lo = 0 if after is None else bisect.bisect_right(seqs, after)
+        hi = len(seqs) if before is None else bisect.bisect_left(seqs, before)
+        if after is None:
+            lo = max(lo, hi - limit)  # the last ones below ``before`` (or the latest)
+        else:
+            hi = min(hi, lo + limit)  # the first ones above ``after``
+        return [self.by_seq[s] for s in seqs[lo:hi]]
+
+
+class MemoryMessageStore(_MemoryAdapter):
+    """A :class:`~chatcore.store.MessageStore` in this process's memory."""
+
+    def __init__(self) -> None:
+        self._chats: dict[str, _ChatHistory] = {}
+
+    def _clear(self) -> None:
+        self._chats.clear()
+
+    async def append(self, messages: Sequence[StoredMessage]) -> None:
+        """Store messages; an existing ``(chat_id, seq)`` is kept as it is.
+
+        Raises InvalidRequest (nothing stored) if a seq is below 1, ChatcoreClosed
+        after ``aclose()``.
+        """
+        await self._checkpoint()
+        _check_messages(messages)
+        for m in messages:
+            history = self._chats.get(m.chat_id)
+            if history is None:
+                history = self._chats[m.chat_id] = _ChatHistory()
+            history.add(m)
+
+    async def range(
+        self,
+        chat_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[StoredMessage]:
+        """Up to ``limit`` messages ascending by seq; see ``MessageStore.range``.
+
+        Raises InvalidRequest for a negative limit, ChatcoreClosed after ``aclose()``.
+        """
+        await self._checkpoint()
+        _check_limit(limit)
+        history = self._chats.get(chat_id)
+        return [] if history is None else history.range(after, before, limit)
+
+    async def last_seq(self, chat_id: str) -> int:
+        """The highest stored seq of a chat, 0 when it has none; ChatcoreClosed after close."""
+        await self._checkpoint()
+        history = self._chats.get(chat_id)
+        return history.seqs[-1] if history is not None and history.seqs else 0
+
+    async def find_client_msg(
+        self, chat_id: str, sender: str, client_msg_id: str
+    ) -> StoredMessage | None:
+        """The lowest-seq message ``sender`` sent with ``client_msg_id``, if any.
+
+        Raises ChatcoreClosed after ``aclose()``.
+        """
+        await self._checkpoint()
+        history = self._chats.get(chat_id)
+        return None if history is None else history.by_client.get((sender, client_msg_id))
+
+
+class MemoryReceiptStore(_MemoryAdapter):
+    """A :class:`~chatcore.store.ReceiptStore` in this process's memory."""
+
+    def __init__(self) -> None:
+        self._chats: dict[str, dict[str, Watermarks]] = {}
+
+    def _clear(self) -> None:
+        self._chats.clear()
+
+    async def advance(
+        self,
+        chat_id: str,
+        user: str,
+        *,
+        delivered_seq: int = 0,
+        read_seq: int = 0,
+        now_ms: int = 0,
+    ) -> Watermarks:
+        """Raise the watermarks (never lower them); returns them after the update.
+
+        ``updated_ms`` becomes ``now_ms`` only if a watermark moved; a call that moves
+        nothing stores nothing. Raises InvalidRequest for a negative seq,
+        ChatcoreClosed after ``aclose()``.
+        """
+        await self._checkpoint()
+        members = self._chats.get(chat_id)
+        current = members.get(user) if members is not None else None
+        if current is None:
+            current = Watermarks(chat_id, user)
+        after = _advanced_watermarks(
+            current, delivered_seq=delivered_seq, read_seq=read_seq, now_ms=now_ms
+        )
+        if after is not current:
+            self._chats.setdefault(chat_id, {})[user] = after
+        return after
+
+    async def get(self, chat_id: str, user: str) -> Watermarks:
+        """The watermarks of one member (zeros when none); ChatcoreClosed after close."""
+        await self._checkpoint()
+        found = self._chats.get(chat_id, {}).get(user)
+        return Watermarks(chat_id, user) if found is None else found
+
+    async def for_chat(self, chat_id: str) -> dict[str, Watermarks]:
+        """Every stored member's watermarks in a chat, by user; ChatcoreClosed after close."""
+        await self._checkpoint()
+        return dict(self._chats.get(chat_id, {}))
+
+    async def for_user(self, user: str, chat_ids: Sequence[str]) -> dict[str, Watermarks]:
+        """One user's watermarks by chat id (zeros when none); ChatcoreClosed after close."""
+        await self._checkpoint()
+        out: dict[str, Watermarks] = {}
+        for chat_id in chat_ids:
+            found = self._chats.get(chat_id, {}).get(user)
+            out[chat_id] = Watermarks(chat_id, user) if found is None else found
+        return out
+
+
+class MemoryMembershipStore(_MemoryAdapter):
+    """A :class:`~chatcore.store.MembershipStore` in this process's memory."""
+
+    def __init__(self) -> None:
+        self._chats: dict[str, ChatInfo] = {}
+        self._user_chats: dict[str, set[str]] = {}
+
+    def _clear(self) -> None:
+        self._chats.clear()
+        self._user_chats.clear()
+
+    async def create_chat(self, chat: ChatInfo) -> ChatInfo:
+        """Store a new chat, or return the stored one unchanged if the id exists.
+
+        Members keep their given order; a repeated member is stored once. Raises
+        ChatcoreClosed after ``aclose()``.
+        """
+        await self._checkpoint()
+        existing = self._chats.get(chat.chat_id)
+        if existing is not None:
+            return existing
+        stored = msgspec.structs.replace(chat, members=_unique(chat.members))
+        self._chats[chat.chat_id] = stored
+        for user in stored.members:
+            self._user_chats.setdefault(user, set()).add(chat.chat_id)
+        return stored
+
+    async def get_chat(self, chat_id: str) -> ChatInfo | None:
+        """The chat with its current members, or None; ChatcoreClosed after close."""
+        await self._checkpoint()
+        return self._chats.get(chat_id)
+
+    async def update_members(
+        self, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> ChatInfo:
+        """Append ``add`` (new members only), then take out ``remove``; returns the chat.
+
+        Raises NotFound if there is no such chat, ChatcoreClosed after ``aclose()``.
+        """
+        await self._checkpoint()
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            raise NotFound(f"no chat {chat_id!r}")
+        members = _changed_members(chat.members, add=add, remove=remove)
+        if members == chat.members:
+            return chat
+        for user in set(chat.members) - set(members):
+            chats = self._user_chats[user]
+            chats.discard(chat_id)
+            if not chats:
+                del self._user_chats[user]
+        for user in set(members) - set(chat.members):
+            self._user_chats.setdefault(user, set()).add(chat_id)
+        updated = msgspec.structs.replace(chat, members=members)
+        self._chats[chat_id] = updated
+        return updated
+
+    async def chats_of(self, user: str) -> list[str]:
+        """The ids of the chats ``user`` is a member of, sorted; ChatcoreClosed after close."""
+        await self._checkpoint()
+        return sorted(self._user_chats.get(user, ()))
