@@ -1,0 +1,116 @@
+"""Pure mapping between domain values / pipeline events and wire frames."""
+
+from __future__ import annotations
+
+from chatcore import model
+from chatcore.pipeline.events import (
+    ChatEvent,
+    Event,
+    MessageEvent,
+    PresenceEvent,
+    ReceiptEvent,
+    TypingEvent,
+)
+from chatcore.pipeline.reader import ChatState
+from chatcore.protocol import (
+    Attachment,
+    ChatFrame,
+    ChatSummary,
+    ChatView,
+    Message,
+    PresenceState,
+    PresenceUpdate,
+    ReceiptUpdate,
+    ServerFrame,
+    SyncedChat,
+    TypingUpdate,
+)
+
+__all__ = [
+    "attachment_from_wire",
+    "chat_summary",
+    "chat_view",
+    "event_frame",
+    "message_frame",
+    "presence_state",
+    "synced_chat",
+]
+
+
+def attachment_from_wire(a: Attachment | None) -> model.Attachment | None:
+    return None if a is None else model.Attachment(a.url, a.name, a.size, a.mime)
+
+
+def _attachment_to_wire(a: model.Attachment | None) -> Attachment | None:
+    return None if a is None else Attachment(url=a.url, name=a.name, size=a.size, mime=a.mime)
+
+
+def message_frame(m: model.StoredMessage) -> Message:
+    return Message(
+        chat=m.chat_id,
+        seq=m.seq,
+        message_id=str(m.message_id),
+        sender=m.sender,
+        client_msg_id=m.client_msg_id,
+        kind=m.kind,
+        body=m.body,
+        ts=m.ts,
+        attachment=_attachment_to_wire(m.attachment),
+        encrypted=m.encrypted,
+    )
+
+
+def chat_view(chat: model.ChatInfo, last_seq: int) -> ChatView:
+    return ChatView(
+        chat=chat.chat_id,
+        kind=chat.kind,
+        members=list(chat.members),
+        title=chat.title,
+        last_seq=last_seq,
+    )
+
+
+def chat_summary(state: ChatState) -> ChatSummary:
+    c = state.chat
+    return ChatSummary(
+        chat=c.chat_id,
+        kind=c.kind,
+        members=list(c.members),
+        title=c.title,
+        last_seq=state.last_seq,
+        read_seq=state.read_seq,
+        delivered_seq=state.delivered_seq,
+        unread=state.unread,
+    )
+
+
+def synced_chat(state: ChatState) -> SyncedChat:
+    return SyncedChat(
+        chat=state.chat.chat_id,
+        last_seq=state.last_seq,
+        read_seq=state.read_seq,
+        delivered_seq=state.delivered_seq,
+        unread=state.unread,
+        truncated=state.truncated,
+    )
+
+
+def presence_state(p: model.PresenceState) -> PresenceState:
+    return PresenceState(
+        user=p.user, status="online" if p.online else "offline", last_seen=p.last_seen
+    )
+
+
+def event_frame(event: Event) -> ServerFrame:
+    """The push frame a client gets for a pipeline event."""
+    match event:
+        case MessageEvent(message=m):
+            return message_frame(m)
+        case ReceiptEvent(chat_id=chat, user=user, status=status, seq=seq, ts=ts):
+            return ReceiptUpdate(chat=chat, user=user, status=status, seq=seq, ts=ts)
+        case ChatEvent(chat=chat, last_seq=last_seq):
+            return ChatFrame(chat=chat_view(chat, last_seq))
+        case TypingEvent(chat_id=chat, user=user):
+            return TypingUpdate(chat=chat, user=user)
+        case PresenceEvent(states=states):
+            return PresenceUpdate(states=[presence_state(s) for s in states])

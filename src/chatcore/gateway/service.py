@@ -1,0 +1,134 @@
+"""Answers a session's requests by calling the ChatNode, as wire frames.
+
+Every chatcore error becomes an ``error`` frame with its code; the connection stays
+open. Anything else is a bug: it is logged and answered with ``internal``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from chatcore.errors import ChatcoreError, InvalidRequest
+from chatcore.gateway.convert import (
+    attachment_from_wire,
+    chat_summary,
+    chat_view,
+    message_frame,
+    presence_state,
+    synced_chat,
+)
+from chatcore.gateway.session import error_frame
+from chatcore.node import ChatNode
+from chatcore.pipeline.hub import LocalConnection
+from chatcore.protocol import (
+    Accepted,
+    ChatCreate,
+    ChatFrame,
+    ChatList,
+    ChatMembers,
+    ClientFrame,
+    ErrorFrame,
+    History,
+    HistoryPage,
+    ListChats,
+    Ok,
+    PresenceSubscribe,
+    PresenceUnsubscribe,
+    PresenceUpdate,
+    Receipt,
+    Send,
+    ServerFrame,
+    Sync,
+    Synced,
+    Typing,
+)
+
+__all__ = ["RequestHandler"]
+
+logger = logging.getLogger("chatcore.gateway")
+
+
+class RequestHandler:
+    """Maps request frames to ChatNode calls for one connection."""
+
+    def __init__(self, node: ChatNode, conn: LocalConnection) -> None:
+        self.node = node
+        self.conn = conn
+
+    async def handle(self, frame: ClientFrame) -> list[ServerFrame]:
+        """The frames that answer ``frame`` (possibly none)."""
+        try:
+            return await self._handle(frame)
+        except ChatcoreError as exc:
+            return [error_frame(exc, getattr(frame, "id", None))]
+        except Exception:
+            logger.exception("internal error handling %s", type(frame).__name__)
+            return [ErrorFrame(id=getattr(frame, "id", None), code="internal", message="internal")]
+
+    async def _handle(self, frame: ClientFrame) -> list[ServerFrame]:
+        node, user = self.node, self.conn.user
+        match frame:
+            case Send():
+                accepted = await node.send(
+                    user,
+                    frame.chat,
+                    client_msg_id=frame.client_msg_id,
+                    body=frame.body,
+                    kind=frame.kind,
+                    attachment=attachment_from_wire(frame.attachment),
+                    encrypted=frame.encrypted,
+                    device=self.conn.device,
+                )
+                return [
+                    Accepted(
+                        id=frame.id,
+                        chat=frame.chat,
+                        client_msg_id=frame.client_msg_id,
+                        message_id=str(accepted.message_id),
+                    )
+                ]
+            case Receipt():
+                await node.receipt(user, frame.chat, frame.status, frame.seq)
+                return [] if frame.id is None else [Ok(id=frame.id)]
+            case History():
+                page = await node.history(
+                    user, frame.chat, before=frame.before, after=frame.after, limit=frame.limit
+                )
+                messages = [message_frame(m) for m in page.messages]
+                return [
+                    HistoryPage(
+                        id=frame.id, chat=frame.chat, messages=messages, has_more=page.has_more
+                    )
+                ]
+            case Sync():
+                result = await node.sync(user, frame.cursors)
+                frames: list[ServerFrame] = [message_frame(m) for m in result.messages]
+                frames.append(Synced(id=frame.id, chats=[synced_chat(s) for s in result.chats]))
+                return frames
+            case ListChats():
+                states = await node.chats(user)
+                return [ChatList(id=frame.id, chats=[chat_summary(s) for s in states])]
+            case ChatCreate():
+                chat = await node.create_chat(
+                    user, kind=frame.kind, members=frame.members, title=frame.title
+                )
+                state = await node.chat(user, chat.chat_id)
+                return [ChatFrame(id=frame.id, chat=chat_view(chat, state.last_seq))]
+            case ChatMembers():
+                chat = await node.update_members(
+                    user, frame.chat, add=frame.add, remove=frame.remove
+                )
+                last = await node.reader.last_seq(chat.chat_id)
+                return [ChatFrame(id=frame.id, chat=chat_view(chat, last))]
+            case PresenceSubscribe():
+                presence = await node.presence(user, frame.users)
+                node.hub.watch_presence(self.conn, frame.users)
+                wire = [presence_state(p) for p in presence]
+                return [PresenceUpdate(id=frame.id, states=wire)]
+            case PresenceUnsubscribe():
+                node.hub.unwatch_presence(self.conn, frame.users)
+                return [Ok(id=frame.id)]
+            case Typing():
+                await node.typing(user, frame.chat)
+                return [] if frame.id is None else [Ok(id=frame.id)]
+        raise InvalidRequest(f"{type(frame).__name__} is not a request")

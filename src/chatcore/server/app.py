@@ -1,0 +1,194 @@
+"""The reference server: an ASGI app over a ChatNode (``/ws``, ``/healthz``, ``/metrics``).
+
+:class:`ChatServer` owns the node and the connections. Use ``create_app(settings)``
+for a standalone app, or mount ``ChatServer.app`` into your own Starlette/FastAPI
+app and run ``ChatServer.lifespan`` from yours (mounted apps get no lifespan of their
+own)::
+
+    chat = ChatServer(ServerSettings(data_dir="./chat-data"))
+    app = FastAPI(lifespan=chat.lifespan)
+    app.mount("/chat", chat.app)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import anyio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from chatcore.errors import ChatcoreError
+from chatcore.gateway.auth import TokenAuthority
+from chatcore.gateway.session import SessionLimits
+from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
+from chatcore.ratelimit import RateLimiter
+from chatcore.server.metrics import ServerMetrics
+from chatcore.server.websocket import ClientConnection
+
+__all__ = ["ChatServer", "ServerSettings", "create_app"]
+
+logger = logging.getLogger("chatcore.server")
+
+STATIC = Path(str(resources.files("chatcore.server") / "static"))
+
+
+@dataclass(kw_only=True)
+class ServerSettings:
+    """How the server runs. Every field has a default fit for a laptop."""
+
+    data_dir: str | Path | None = "./chatcore-data"
+    """Where the embedded SQLite backends keep their files (None: in memory)."""
+    dev: bool = False
+    """Dev mode: log in by name from the browser page; a generated key if no secret."""
+    allowed_origins: list[str] | None = None
+    """Browser origins allowed to open ``/ws`` (None: any)."""
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    send_rate_per_s: float = 20.0
+    send_burst: float = 50.0
+    """Messages a user may send per second, and at once (per gateway process)."""
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    node: NodeOptions = field(default_factory=NodeOptions)
+    backends: Callable[[], Backends] | None = None
+    """Backends to run on; default: embedded (SQLite under ``data_dir``, or memory)."""
+    drain_timeout_s: float = 5.0
+    """On shutdown, how long requests in progress may take before clients are closed."""
+
+
+class ChatServer:
+    """A ChatNode behind WebSockets, with the browser client and metrics."""
+
+    def __init__(self, settings: ServerSettings | None = None) -> None:
+        self.settings = s = settings or ServerSettings()
+        self.metrics = ServerMetrics()
+        self.authority = TokenAuthority.from_environment(s.data_dir, dev=s.dev)
+        self.send_limiter = RateLimiter(rate_per_s=s.send_rate_per_s, burst=s.send_burst)
+        self.connections: set[ClientConnection] = set()
+        self.draining = False
+        self._node: ChatNode | None = None
+        routes: list[Any] = [
+            WebSocketRoute("/ws", self._websocket),
+            Route("/healthz", self._healthz),
+            Route("/metrics", self._metrics),
+            Route("/api/dev/token", self._dev_token, methods=["POST"]),
+        ]
+        if STATIC.is_dir():
+            routes.append(Route("/", self._index))
+            routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
+        self.app = Starlette(routes=routes)
+
+    @property
+    def node(self) -> ChatNode:
+        if self._node is None:
+            raise RuntimeError("the server is not running (run its lifespan)")
+        return self._node
+
+    def _backends(self) -> Backends:
+        s = self.settings
+        if s.backends is not None:
+            return s.backends()
+        if s.data_dir is None:
+            return Backends.in_memory()
+        return Backends.embedded(s.data_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """Run the node while the ASGI app runs; drain and close clients on the way out."""
+        async with ChatNode(self._backends(), self.settings.node) as node:
+            self._node = node
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_lag)
+                try:
+                    yield
+                finally:
+                    await self.drain()
+                    tg.cancel_scope.cancel()
+            self._node = None
+
+    async def drain(self) -> None:
+        """Stop taking requests, let those in progress finish, close clients with 1001."""
+        self.draining = True
+        with anyio.move_on_after(self.settings.drain_timeout_s):
+            while any(c.busy for c in self.connections):  # noqa: ASYNC110 (short poll)
+                await anyio.sleep(0.01)
+        for conn in list(self.connections):
+            await conn.go_away()
+
+    async def _websocket(self, websocket: WebSocket) -> None:
+        origin = websocket.headers.get("origin")
+        allowed = self.settings.allowed_origins
+        if allowed is not None and origin is not None and origin not in allowed:
+            await websocket.close(code=1008, reason="origin not allowed")
+            return
+        if self.draining:
+            await websocket.close(code=1001, reason="server going away")
+            return
+        conn = ClientConnection(self, websocket)
+        self.connections.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self.connections.discard(conn)
+
+    async def _healthz(self, request: Request) -> Response:
+        ok = self._node is not None and not self.draining
+        status = {"status": "ok" if ok else "unavailable", "connections": len(self.connections)}
+        return JSONResponse(status, status_code=200 if ok else 503)
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def _dev_token(self, request: Request) -> Response:
+        if not self.settings.dev:
+            return JSONResponse({"error": "dev login is off"}, status_code=404)
+        try:
+            body = await request.json()
+            user = str(body["user"]).strip()
+            if not user or len(user) > 64:
+                raise ValueError(user)
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"error": 'give {"user": "name"}'}, status_code=400)
+        return JSONResponse({"user": user, "token": self.authority.issue(user)})
+
+    async def _index(self, request: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    async def _watch_lag(self) -> None:
+        node = self.node
+        topics = node.topics
+        groups = [
+            (topics.submitted, "chatcore.sequencer"),
+            (topics.messages, "chatcore.history"),
+            (topics.messages, "chatcore.delivery"),
+            (topics.receipts, "chatcore.receipts"),
+        ]
+        while True:
+            for topic, group in groups:
+                try:
+                    ends = await node.backends.log.end_offsets(topic)
+                    done = await node.backends.log.committed(topic, group=group)
+                except ChatcoreError:
+                    continue
+                lag = sum(ends.values()) - sum(done.values())
+                self.metrics.log_lag.labels(topic, group).set(lag)
+            await anyio.sleep(5)
+
+
+def create_app(settings: ServerSettings | None = None) -> Starlette:
+    """A standalone ASGI app running its own ChatNode."""
+    server = ChatServer(settings)
+    app = Starlette(routes=[Mount("/", app=server.app)], lifespan=server.lifespan)
+    app.state.chat_server = server
+    return app

@@ -1,0 +1,34 @@
+"""Serving the app with uvicorn, draining chatcore clients (close 1001) before it stops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+
+from chatcore.server.app import ChatServer, ServerSettings, create_app
+
+__all__ = ["DrainingServer", "build_server"]
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server; on shutdown the chat clients are told first (1001), then it stops."""
+
+    def __init__(self, config: uvicorn.Config, chat: ChatServer) -> None:
+        super().__init__(config)
+        self.chat = chat
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        if self.chat._node is not None:
+            await self.chat.drain()
+        await super().shutdown(sockets)
+
+
+def build_server(
+    settings: ServerSettings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+) -> DrainingServer:
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, ws_max_size=4 * 1024 * 1024
+    )
+    return DrainingServer(config, app.state.chat_server)

@@ -1,0 +1,256 @@
+"""The reference server over real sockets with a bare WebSocket client: the wire contract."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import jwt
+import msgspec
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.e2e.conftest import RunningServer
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def raw(
+    server: RunningServer, subprotocol: str = "chatcore.v1.json"
+) -> AsyncIterator[ClientConnection]:
+    async with connect(
+        server.ws_url,
+        subprotocols=[subprotocol],
+        max_size=8 * 1024 * 1024,  # type: ignore[list-item]
+    ) as ws:
+        yield ws
+
+
+async def recv(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    with anyio.fail_after(timeout):
+        data = await ws.recv()
+    if isinstance(data, bytes):
+        return dict(msgspec.msgpack.decode(data))
+    return dict(json.loads(data))
+
+
+async def recv_type(ws: ClientConnection, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    with anyio.fail_after(timeout):
+        while (frame := await recv(ws))["type"] != kind:
+            pass
+    return frame
+
+
+async def hello(ws: ClientConnection, token: str, device: str = "d1") -> dict[str, Any]:
+    await ws.send(json.dumps({"type": "hello", "id": 1, "token": token, "device": device}))
+    return await recv(ws)
+
+
+async def closed_with(ws: ClientConnection) -> int | None:
+    with anyio.fail_after(15):
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd else None
+
+
+async def test_hello_welcome_ping(server: RunningServer) -> None:
+    async with raw(server) as ws:
+        welcome = await hello(ws, server.token("alice"), "phone-1")
+        assert welcome == {
+            "type": "welcome",
+            "id": 1,
+            "user": "alice",
+            "device": "phone-1",
+            "heartbeat_s": 30,
+        }
+        await ws.send('{"type":"ping","id":7}')
+        assert await recv(ws) == {"type": "pong", "id": 7}
+
+
+async def test_a_conversation_over_the_wire(server: RunningServer) -> None:
+    async with raw(server) as alice, raw(server, "chatcore.v1.msgpack") as bob:
+        await hello(alice, server.token("alice"))
+        await bob.send(
+            msgspec.msgpack.encode(
+                {"type": "hello", "id": 1, "token": server.token("bob"), "device": "b"}
+            )
+        )
+        assert (await recv(bob))["type"] == "welcome"
+        await alice.send(
+            json.dumps({"type": "chat.create", "id": 2, "kind": "direct", "members": ["bob"]})
+        )
+        chat = (await recv_type(alice, "chat"))["chat"]
+        assert chat["members"] == ["alice", "bob"] and chat["title"] is None
+        assert chat["last_seq"] == 0
+        cmid = str(uuid.uuid4())
+        send = {
+            "type": "send",
+            "id": 3,
+            "chat": chat["chat"],
+            "client_msg_id": cmid,
+            "kind": "text",
+            "body": "hi",
+        }
+        await alice.send(json.dumps(send))
+        accepted = await recv_type(alice, "accepted")
+        assert accepted["id"] == 3 and accepted["client_msg_id"] == cmid
+        assert accepted["message_id"].isdigit()
+        message = await recv_type(bob, "message")
+        assert message["seq"] == 1 and message["body"] == "hi" and message["sender"] == "alice"
+        assert message["message_id"] == accepted["message_id"]
+        mine = await recv_type(alice, "message")  # the sender's devices get it too
+        assert mine["seq"] == 1
+        await bob.send(
+            msgspec.msgpack.encode(
+                {"type": "receipt", "chat": chat["chat"], "status": "read", "seq": 1}
+            )
+        )
+        receipt = await recv_type(alice, "receipt")
+        assert (receipt["user"], receipt["status"], receipt["seq"]) == ("bob", "read", 1)
+        await alice.send(json.dumps(send))  # a retry: the same answer, stored once
+        again = await recv_type(alice, "accepted")
+        assert again["message_id"] == accepted["message_id"]
+        await alice.send('{"type":"chats","id":9}')
+        (summary,) = (await recv_type(alice, "chats"))["chats"]
+        assert summary["last_seq"] == 1 and summary["unread"] == 1
+
+
+async def test_bad_frames_get_errors_and_the_connection_survives(server: RunningServer) -> None:
+    async with raw(server) as ws:
+        await hello(ws, server.token("alice"))
+        await ws.send("{not json")
+        assert (await recv(ws))["code"] == "bad_frame"
+        await ws.send('{"type":"teleport","id":4}')
+        error = await recv(ws)
+        assert error["code"] == "bad_frame" and error["id"] == 4
+        await ws.send('{"type":"send","id":5,"chat":"c"}')
+        assert (await recv(ws))["code"] == "bad_frame"
+        await ws.send("x" * (2 * 1024 * 1024))
+        assert (await recv(ws))["code"] == "too_large"
+        await ws.send('{"type":"ping","id":6}')
+        assert await recv(ws) == {"type": "pong", "id": 6}
+
+
+async def test_repeated_abuse_closes_with_1008(server: RunningServer) -> None:
+    async with raw(server) as ws:
+        await hello(ws, server.token("alice"))
+        for _ in range(11):
+            await ws.send("{not json")
+        assert await closed_with(ws) == 1008
+
+
+@pytest.mark.parametrize("case", ["wrong_key", "expired", "alg_none", "garbage"])
+async def test_bad_tokens_close_with_4001(server: RunningServer, case: str) -> None:
+    now = int(time.time())
+    tokens = {
+        "wrong_key": jwt.encode({"sub": "alice", "exp": now + 60}, "k" * 32, algorithm="HS256"),
+        "expired": server.chat.authority.issue("alice", ttl_s=-60),
+        "alg_none": jwt.encode({"sub": "alice", "exp": now + 60}, None, algorithm="none"),
+        "garbage": "not-a-token",
+    }
+    async with raw(server) as ws:
+        answer = await hello(ws, tokens[case])
+        assert answer["type"] == "error" and answer["code"] == "unauthorized"
+        assert await closed_with(ws) == 4001
+
+
+async def test_frames_before_hello_close_with_4001(server: RunningServer) -> None:
+    async with raw(server) as ws:
+        await ws.send('{"type":"ping","id":1}')
+        assert (await recv(ws))["code"] == "unauthorized"
+        assert await closed_with(ws) == 4001
+
+
+async def test_non_member_gets_not_member_and_nothing_reaches_the_log(
+    server: RunningServer,
+) -> None:
+    node = server.node
+    chat = await node.create_chat("alice", kind="direct", members=["bob"])
+    before = await node.backends.log.end_offsets(node.topics.submitted)
+    async with raw(server) as ws:
+        await hello(ws, server.token("mallory"))
+        requests = [
+            {
+                "type": "send",
+                "id": 2,
+                "chat": chat.chat_id,
+                "client_msg_id": "x",
+                "kind": "text",
+                "body": "hi",
+            },
+            {"type": "history", "id": 3, "chat": chat.chat_id},
+            {"type": "receipt", "id": 4, "chat": chat.chat_id, "status": "read", "seq": 1},
+            {"type": "typing", "id": 5, "chat": chat.chat_id},
+        ]
+        for request in requests:
+            await ws.send(json.dumps(request))
+            error = await recv(ws)
+            assert (error["type"], error["code"], error["id"]) == (
+                "error",
+                "not_member",
+                request["id"],
+            )
+        await ws.send('{"type":"presence.subscribe","id":6,"users":["alice"]}')
+        assert (await recv(ws))["code"] == "unauthorized"
+        await ws.send('{"type":"ping","id":7}')
+        assert (await recv(ws))["type"] == "pong"
+    assert await node.backends.log.end_offsets(node.topics.submitted) == before
+    assert sum((await node.backends.log.end_offsets(node.topics.receipts)).values()) == 0
+
+
+async def test_hello_timeout_closes_with_4002(server: RunningServer) -> None:
+    server.chat.settings.limits = type(server.chat.settings.limits)(hello_timeout_s=0.3)
+    async with raw(server) as ws:
+        assert await closed_with(ws) == 4002
+
+
+async def test_slow_consumer_is_closed_with_4008(server: RunningServer) -> None:
+    node = server.node
+    node.hub._queue_size = 3
+    chat = await node.create_chat("alice", kind="direct", members=["bob"])
+    async with raw(server) as ws:
+        await hello(ws, server.token("bob"))
+        conn = next(iter(node.hub.connections))
+        for i in range(50):  # the socket reader is not reading fast enough for a queue of 3
+            node.hub.dispatch([conn.info.conn_id], _message_event(chat.chat_id, i + 1))
+        await anyio.sleep(0)
+        code = await closed_with(ws)
+        assert code == 4008
+
+
+def _message_event(chat_id: str, seq: int) -> Any:
+    from chatcore.model import StoredMessage
+    from chatcore.pipeline.events import MessageEvent
+
+    return MessageEvent(StoredMessage(chat_id, seq, seq, "alice", f"c{seq}", "text", "x", 0))
+
+
+async def test_shutdown_says_going_away(server: RunningServer) -> None:
+    async with raw(server) as ws:
+        await hello(ws, server.token("alice"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.chat.drain)
+            assert await closed_with(ws) == 1001
+
+
+async def test_http_endpoints(server: RunningServer) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        health = await http.get("/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        token = await http.post("/api/dev/token", json={"user": "zoe"})
+        assert token.status_code == 200
+        assert server.chat.authority.verify(token.json()["token"]) == "zoe"
+        assert (await http.post("/api/dev/token", json={})).status_code == 400
+        metrics = await http.get("/metrics")
+        assert "chatcore_connections" in metrics.text
+        assert "chatcore_delivery_latency_seconds" in metrics.text
