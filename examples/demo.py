@@ -27,6 +27,10 @@ async def wait_for(conn: LocalConnection, wanted: Callable[[Event], bool]) -> Ev
         return event
 
 
+def read_by(user: str) -> Callable[[Event], bool]:
+    return lambda event: isinstance(event, ReceiptEvent) and event.user == user
+
+
 async def main(data_dir: str) -> None:
     async with ChatNode.embedded(data_dir) as node:
         chat = await node.create_chat("alice", kind="direct", members=["bob"])
@@ -45,9 +49,7 @@ async def main(data_dir: str) -> None:
                 m = event.message
                 print(f"  [{m.seq:>3}] {m.sender:>5} → {reader:<5} {m.body}  (id {m.message_id})")
                 await node.receipt(reader, chat.chat_id, "read", m.seq)
-                tick = await wait_for(
-                    conns[sender], lambda e: isinstance(e, ReceiptEvent) and e.user == reader
-                )
+                tick = await wait_for(conns[sender], read_by(reader))
                 assert isinstance(tick, ReceiptEvent)
                 print(f"        ✓✓ {sender} sees: read by {tick.user} up to seq {tick.seq}")
         for state in await node.chats("bob"):

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.e2e.conftest import RunningServer
 
@@ -26,11 +27,8 @@ pytestmark = pytest.mark.anyio
 async def raw(
     server: RunningServer, subprotocol: str = "chatcore.v1.json"
 ) -> AsyncIterator[ClientConnection]:
-    async with connect(
-        server.ws_url,
-        subprotocols=[subprotocol],
-        max_size=8 * 1024 * 1024,  # type: ignore[list-item]
-    ) as ws:
+    offered = [Subprotocol(subprotocol)]
+    async with connect(server.ws_url, subprotocols=offered, max_size=8 * 1024 * 1024) as ws:
         yield ws
 
 

@@ -275,7 +275,7 @@ async def test_slow_consumer_is_closed_and_others_keep_receiving() -> None:
                     await node.send("alice", chat.chat_id, client_msg_id=f"m{i}", body="x")
             assert received == list(range(1, 21))
             assert slow.close_reason == "slow_consumer"
-            with pytest.raises(ChatcoreClosed):
+            with pytest.raises(ChatcoreClosed):  # noqa: PT012 (drain, then the close)
                 while True:
                     await slow.receive()
 
