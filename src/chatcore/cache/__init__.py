@@ -1,0 +1,9 @@
+"""The ``HotCache`` port (last N messages per chat) and its memory backend.
+
+Backends needing an extra library (``redis``) are imported by module name.
+"""
+
+from chatcore.cache._base import HotCache
+from chatcore.cache.memory import MemoryHotCache
+
+__all__ = ["HotCache", "MemoryHotCache"]

@@ -1,0 +1,106 @@
+"""In-memory ``HotCache``: the last ``per_chat`` messages of each chat; single process only.
+
+A chat's cached messages are always one contiguous run of seqs. After a ``push``, a
+chat holds the longest contiguous run of seqs that ends at the highest seq it knows
+(cached or pushed), cut to the newest ``per_chat``. So, whatever the order of a batch:
+
+- a seq already held is ignored (the first copy wins);
+- the seqs right after the newest are appended, and the oldest dropped past ``per_chat``;
+- a seq further ahead (a gap: cached up to 10 and 13 arrives) restarts the chat's
+  cache at that message, since recent reads want the newest and the store has the rest;
+- seqs right before the oldest fill back while the chat has room (late copies close a
+  gap); older ones are ignored.
+
+``max_chats`` (default ``None``: no limit) bounds memory by dropping the chat pushed
+to least recently.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+import anyio.lowlevel
+
+from chatcore.errors import ChatcoreClosed, InvalidRequest
+from chatcore.model import StoredMessage
+
+__all__ = ["MemoryHotCache"]
+
+
+class MemoryHotCache:
+    """The last ``per_chat`` (default 200) messages of each chat, contiguous by seq."""
+
+    def __init__(self, *, per_chat: int = 200, max_chats: int | None = None) -> None:
+        if per_chat < 1:
+            raise InvalidRequest(f"per_chat must be at least 1, got {per_chat}")
+        if max_chats is not None and max_chats < 1:
+            raise InvalidRequest(f"max_chats must be at least 1 or None, got {max_chats}")
+        self._per_chat = per_chat
+        self._max_chats = max_chats
+        self._chats: OrderedDict[str, deque[StoredMessage]] = OrderedDict()
+        self._closed = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Mark closed; later calls raise ``ChatcoreClosed``. Idempotent."""
+        self._closed = True
+
+    async def push(self, messages: Sequence[StoredMessage]) -> None:
+        """Add messages by the rules of the module docstring.
+
+        Raises ``ChatcoreClosed`` after ``aclose()``.
+        """
+        await self._checkpoint()
+        by_chat: dict[str, dict[int, StoredMessage]] = {}
+        for message in messages:
+            by_chat.setdefault(message.chat_id, {}).setdefault(message.seq, message)
+        for chat_id, pushed in by_chat.items():
+            self._merge(chat_id, pushed)
+
+    async def recent(self, chat_id: str) -> list[StoredMessage]:
+        """The cached messages of a chat ascending by seq (contiguous, possibly empty).
+
+        Raises ``ChatcoreClosed`` after ``aclose()``.
+        """
+        await self._checkpoint()
+        return list(self._chats.get(chat_id, ()))
+
+    def _merge(self, chat_id: str, pushed: dict[int, StoredMessage]) -> None:
+        cached = self._chats.pop(chat_id, deque())
+        low, high = min(pushed), max(pushed)
+        if cached and low == cached[-1].seq + 1 and high - low + 1 == len(pushed):
+            cached.extend(pushed[seq] for seq in range(low, high + 1))
+            while len(cached) > self._per_chat:
+                cached.popleft()
+            self._chats[chat_id] = cached
+            return
+        known = pushed | {m.seq: m for m in cached}
+        seq = max(known)
+        run: deque[StoredMessage] = deque()
+        while seq in known and len(run) < self._per_chat:
+            run.appendleft(known[seq])
+            seq -= 1
+        self._chats[chat_id] = run
+        self._evict()
+
+    def _evict(self) -> None:
+        if self._max_chats is not None and len(self._chats) > self._max_chats:
+            self._chats.popitem(last=False)
+
+    async def _checkpoint(self) -> None:
+        if self._closed:
+            raise ChatcoreClosed("MemoryHotCache used after aclose()")
+        await anyio.lowlevel.checkpoint()
