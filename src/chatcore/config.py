@@ -1,0 +1,102 @@
+"""Settings of the production backends: a TOML file, then environment variables.
+
+::
+
+    # chatcore.toml
+    [production]
+    kafka_bootstrap = "kafka-1:9092,kafka-2:9092"
+    cassandra_hosts = ["cass-1:9042", "cass-2:9042"]
+    cassandra_keyspace = "chat"
+    cassandra_replication = { class = "NetworkTopologyStrategy", dc1 = 3 }
+    redis_url = "redis://redis:6379/0"
+    partitions = 64
+
+Environment variables win over the file: ``CHATCORE_KAFKA_BOOTSTRAP``,
+``CHATCORE_CASSANDRA_HOSTS`` (comma-separated), ``CHATCORE_CASSANDRA_KEYSPACE``,
+``CHATCORE_REDIS_URL``, ``CHATCORE_PARTITIONS``, ``CHATCORE_TOPIC_PREFIX``,
+``CHATCORE_REDIS_PREFIX``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from chatcore.errors import InvalidRequest
+
+__all__ = ["ProductionConfig"]
+
+
+def _default_replication() -> dict[str, Any]:
+    return {"class": "SimpleStrategy", "replication_factor": 1}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProductionConfig:
+    """Where Kafka, Cassandra and Redis are, and how chatcore lays out its data there."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    cassandra_hosts: tuple[str, ...] = ("127.0.0.1:9042",)
+    cassandra_keyspace: str = "chatcore"
+    cassandra_replication: Mapping[str, Any] = field(default_factory=_default_replication)
+    """Keyspace replication; use NetworkTopologyStrategy with RF 3 in production."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "chatcore:"
+    topic_prefix: str = ""
+    partitions: int = 16
+    """Partitions of every log topic: the ceiling on Sequencer/worker parallelism."""
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, *, env: Mapping[str, str] | None = None
+    ) -> ProductionConfig:
+        """Read ``path`` (its ``[production]`` table), then apply environment overrides.
+
+        Raises InvalidRequest for an unreadable file, an unknown key or a bad value.
+        """
+        env = os.environ if env is None else env
+        config = cls()
+        if path is not None:
+            try:
+                data = tomllib.loads(Path(path).read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise InvalidRequest(f"cannot read config {path}: {exc}") from exc
+            config = config._merged(data.get("production", {}), f"{path} [production]")
+        overrides: dict[str, Any] = {}
+        for name in (
+            "kafka_bootstrap",
+            "cassandra_keyspace",
+            "redis_url",
+            "redis_prefix",
+            "topic_prefix",
+            "partitions",
+            "cassandra_hosts",
+        ):
+            value = env.get(f"CHATCORE_{name.upper()}")
+            if value is not None:
+                overrides[name] = value
+        return config._merged(overrides, "environment")
+
+    def _merged(self, values: Mapping[str, Any], origin: str) -> ProductionConfig:
+        known = {f.name for f in fields(self)}
+        unknown = set(values) - known
+        if unknown:
+            raise InvalidRequest(f"unknown settings in {origin}: {sorted(unknown)}")
+        clean = dict(values)
+        if "cassandra_hosts" in clean:
+            hosts = clean["cassandra_hosts"]
+            if isinstance(hosts, str):
+                hosts = [h.strip() for h in hosts.split(",") if h.strip()]
+            clean["cassandra_hosts"] = tuple(hosts)
+        if "partitions" in clean:
+            try:
+                clean["partitions"] = int(clean["partitions"])
+            except (TypeError, ValueError) as exc:
+                raise InvalidRequest(f"partitions must be an integer ({origin})") from exc
+            if clean["partitions"] < 1:
+                raise InvalidRequest(f"partitions must be >= 1 ({origin})")
+        return replace(self, **clean)

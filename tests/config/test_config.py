@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatcore.config import ProductionConfig
+from chatcore.errors import InvalidRequest
+
+
+def test_defaults_point_at_loopback() -> None:
+    config = ProductionConfig.load(env={})
+    assert config.kafka_bootstrap == "127.0.0.1:9092"
+    assert config.cassandra_hosts == ("127.0.0.1:9042",)
+    assert config.redis_url.startswith("redis://127.0.0.1:6379")
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    path = tmp_path / "chatcore.toml"
+    path.write_text(
+        '[production]\nkafka_bootstrap = "k1:9092"\ncassandra_hosts = ["c1:9042", "c2:9042"]\n'
+        'partitions = 32\ncassandra_replication = { class = "NetworkTopologyStrategy", dc1 = 3 }\n'
+    )
+    config = ProductionConfig.load(path, env={"CHATCORE_KAFKA_BOOTSTRAP": "k9:9092"})
+    assert config.kafka_bootstrap == "k9:9092"
+    assert config.cassandra_hosts == ("c1:9042", "c2:9042")
+    assert config.partitions == 32
+    assert config.cassandra_replication["dc1"] == 3
+    env = {"CHATCORE_CASSANDRA_HOSTS": "a:1, b:2", "CHATCORE_PARTITIONS": "8"}
+    config = ProductionConfig.load(path, env=env)
+    assert config.cassandra_hosts == ("a:1", "b:2")
+    assert config.partitions == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "env"),
+    [
+        ("[production]\nkafka = 1\n", {}),
+        ("[production\n", {}),
+        ("", {"CHATCORE_PARTITIONS": "many"}),
+        ("", {"CHATCORE_PARTITIONS": "0"}),
+    ],
+)
+def test_bad_settings_are_refused(tmp_path: Path, text: str, env: dict[str, str]) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidRequest):
+        ProductionConfig.load(path, env=env)
+
+
+def test_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequest):
+        ProductionConfig.load(tmp_path / "nope.toml", env={})
