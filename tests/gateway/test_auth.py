@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+
+from chatcore.errors import InvalidRequest, Unauthorized
+from chatcore.gateway.auth import TokenAuthority
+
+SECRET = "s" * 32
+
+
+def test_issue_and_verify() -> None:
+    authority = TokenAuthority(SECRET)
+    assert authority.verify(authority.issue("alice")) == "alice"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        jwt.encode({"sub": "a", "exp": int(time.time()) + 60}, "x" * 32, algorithm="HS256"),
+        jwt.encode({"sub": "a", "exp": int(time.time()) + 60}, None, algorithm="none"),
+        jwt.encode({"sub": "a"}, SECRET, algorithm="HS256"),  # no exp
+        jwt.encode({"exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),  # no sub
+        jwt.encode({"sub": "a", "exp": int(time.time()) + 60}, SECRET * 2, algorithm="HS512"),
+        "garbage",
+    ],
+)
+def test_refused_tokens(token: str) -> None:
+    with pytest.raises(Unauthorized):
+        TokenAuthority(SECRET).verify(token)
+
+
+def test_expired_token() -> None:
+    authority = TokenAuthority(SECRET, leeway_s=0)
+    with pytest.raises(Unauthorized, match="expired"):
+        authority.verify(authority.issue("a", ttl_s=-1))
+
+
+def test_short_secret_refused() -> None:
+    with pytest.raises(InvalidRequest):
+        TokenAuthority("short")
+
+
+def test_dev_key_is_kept_in_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CHATCORE_SECRET", raising=False)
+    first = TokenAuthority.from_environment(tmp_path, dev=True)
+    token = first.issue("alice")
+    again = TokenAuthority.from_environment(tmp_path, dev=True)
+    assert again.verify(token) == "alice"
+    mode = os.stat(tmp_path / "secret.key").st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    with pytest.raises(InvalidRequest):
+        TokenAuthority.from_environment(tmp_path, dev=False)
+    monkeypatch.setenv("CHATCORE_SECRET", SECRET)
+    with pytest.raises(Unauthorized):
+        TokenAuthority.from_environment(tmp_path, dev=True).verify(token)
