@@ -45,7 +45,7 @@ from chatcore.pipeline.events import TypingEvent
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
 from chatcore.pipeline.reader import ChatState, HistoryPage, HistoryReader, SyncResult
 from chatcore.pipeline.records import Topics
-from chatcore.pipeline.router import Accepted, RateLimitHook, Router
+from chatcore.pipeline.router import Accepted, Router
 from chatcore.pipeline.sequencer import Sequencer
 from chatcore.pipeline.workers import (
     DeliveryWorker,
@@ -55,6 +55,7 @@ from chatcore.pipeline.workers import (
 )
 from chatcore.presence._base import PresenceStore
 from chatcore.presence.memory import MemoryPresenceStore
+from chatcore.ratelimit import RateLimitHook
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.registry.memory import MemoryConnectionRegistry
 from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore

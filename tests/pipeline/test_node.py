@@ -308,3 +308,23 @@ async def test_node_refuses_use_when_not_running() -> None:
     node = ChatNode.in_memory()
     with pytest.raises(ChatcoreClosed):
         await node.send("a", "c", client_msg_id="x", body="y")
+
+
+async def test_rate_limit_hook_refuses_and_appends_nothing() -> None:
+    from chatcore.errors import RateLimited
+    from chatcore.ratelimit import RateLimiter
+
+    now = [0.0]
+    hook = RateLimiter(rate_per_s=1, burst=2).hook(clock=lambda: now[0])
+    async with ChatNode.in_memory(rate_limit=hook) as node:
+        chat = await node.create_chat("alice", kind="direct", members=["bob"])
+        await node.send("alice", chat.chat_id, client_msg_id="1", body="x")
+        await node.send("alice", chat.chat_id, client_msg_id="2", body="x")
+        with pytest.raises(RateLimited) as refused:
+            await node.send("alice", chat.chat_id, client_msg_id="3", body="x")
+        assert refused.value.retry_after_ms == 1000
+        await node.send("bob", chat.chat_id, client_msg_id="b", body="x")  # bob has his own
+        ends = await node.backends.log.end_offsets(node.topics.submitted)
+        assert sum(ends.values()) == 3
+        now[0] = 1.0
+        await node.send("alice", chat.chat_id, client_msg_id="3", body="x")

@@ -13,7 +13,7 @@ carries a ``message_id`` that is never stored (clients match on ``client_msg_id`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import NamedTuple
 
 from chatcore._clock import wall_ms
@@ -28,12 +28,10 @@ from chatcore.pipeline.records import (
     Topics,
     encode,
 )
+from chatcore.ratelimit import RateLimitHook, apply_rate_limit
 from chatcore.store._base import MembershipStore, MessageStore
 
-__all__ = ["Accepted", "RateLimitHook", "Router"]
-
-RateLimitHook = Callable[[str, str], Awaitable[None] | None]
-"""Called with (user, chat_id) before a send; raises RateLimited to refuse it."""
+__all__ = ["Accepted", "Router"]
 
 
 class Accepted(NamedTuple):
@@ -97,9 +95,7 @@ class Router:
         self._validate(client_msg_id, body, kind, attachment)
         await self.chat_for(user, chat_id)
         if self._rate_limit is not None:
-            waited = self._rate_limit(user, chat_id)
-            if waited is not None:
-                await waited
+            await apply_rate_limit(self._rate_limit, user, chat_id)
         first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
         if first is not None:
             return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
