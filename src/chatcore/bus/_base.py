@@ -9,26 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
+
+from chatcore._resource import AsyncResource
 
 __all__ = ["GatewayBus"]
 
 
-class GatewayBus(Protocol):
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def aclose(self) -> None:
-        """Release connections; open subscriptions end. Idempotent."""
-        ...
-
+class GatewayBus(AsyncResource, Protocol):
     async def publish(self, gateway: str, payload: bytes) -> None:
         """Send ``payload`` to the subscribers of ``gateway`` (none: dropped)."""
         ...

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from chatcore._resource import AsyncResource
 from chatcore.model import StoredMessage
 
 __all__ = ["HotCache"]
 
 
-class HotCache(Protocol):
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def aclose(self) -> None:
-        """Release connections. Idempotent."""
-        ...
-
+class HotCache(AsyncResource, Protocol):
     async def push(self, messages: Sequence[StoredMessage]) -> None:
         """Add messages; keeps the last N per chat by seq; a seq already held is ignored."""
         ...

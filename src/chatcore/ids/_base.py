@@ -9,11 +9,11 @@ and stops issuing ids with that node id as soon as a renewal raises
 from __future__ import annotations
 
 import math
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 import msgspec
 
+from chatcore._resource import AsyncResource
 from chatcore.ids._snowflake import MAX_NODE_ID
 
 __all__ = ["NodeIdLease", "NodeLease"]
@@ -34,7 +34,7 @@ class NodeLease(msgspec.Struct, frozen=True, kw_only=True):
     """Unix ms, by the backend's clock, after which another owner may take the id."""
 
 
-class NodeIdLease(Protocol):
+class NodeIdLease(AsyncResource, Protocol):
     """Leases Snowflake node ids so that no two live holders ever share one.
 
     Each ``acquire`` is a new holder, even for an owner that already holds an id.
@@ -63,19 +63,6 @@ class NodeIdLease(Protocol):
     async def release(self, lease: NodeLease) -> None:
         """Give the node id back; does nothing if this lease no longer holds it."""
         ...
-
-    async def aclose(self) -> None:
-        """Free the backend's resources (not the leases); calling it again does nothing."""
-        ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
 
 
 # Shared by the backends, so that they validate alike.

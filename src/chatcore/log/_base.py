@@ -18,10 +18,11 @@ This is the source of truth of the pipeline. It promises, like Kafka:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import NamedTuple, Protocol, Self
+from typing import NamedTuple, Protocol
 
 import msgspec
+
+from chatcore._resource import AsyncResource
 
 __all__ = [
     "ConsumerBatch",
@@ -73,21 +74,8 @@ class ConsumerBatch(NamedTuple):
     revoked: frozenset[int] = frozenset()
 
 
-class LogConsumer(Protocol):
+class LogConsumer(AsyncResource, Protocol):
     """One member of a consumer group on one topic. Use as an async context manager."""
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def aclose(self) -> None:
-        """Leave the group (its partitions move to other members). Idempotent."""
-        ...
 
     @property
     def assignment(self) -> frozenset[int]:
@@ -120,21 +108,8 @@ class LogConsumer(Protocol):
         ...
 
 
-class PartitionedLog(Protocol):
+class PartitionedLog(AsyncResource, Protocol):
     """An ordered, durable, partitioned log. Use as an async context manager."""
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def aclose(self) -> None:
-        """Release connections and files. Idempotent."""
-        ...
 
     async def create_topic(self, topic: str, *, partitions: int, compacted: bool = False) -> None:
         """Create ``topic`` unless it exists.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 import msgspec
+
+from chatcore._resource import AsyncResource
 
 __all__ = ["OfflineIndex", "PendingChat", "PushNotification", "PushNotifier"]
 
@@ -31,22 +32,7 @@ class PushNotification(msgspec.Struct, frozen=True):
     preview: str | None = None
 
 
-class _Closable(Protocol):
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def aclose(self) -> None:
-        """Release connections. Idempotent."""
-        ...
-
-
-class OfflineIndex(_Closable, Protocol):
+class OfflineIndex(AsyncResource, Protocol):
     async def add(self, users: Sequence[str], chat_id: str, seq: int) -> None:
         """Note that ``users`` missed message ``seq`` of a chat (idempotent per seq)."""
         ...
@@ -60,7 +46,7 @@ class OfflineIndex(_Closable, Protocol):
         ...
 
 
-class PushNotifier(_Closable, Protocol):
+class PushNotifier(AsyncResource, Protocol):
     async def notify(self, notifications: Sequence[PushNotification]) -> None:
         """Hand notifications to the push service (APNs/FCM gateway, webhook, log)."""
         ...

@@ -10,28 +10,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from chatcore._resource import AsyncResource
 from chatcore.model import PresenceState
 
 __all__ = ["PresenceStore"]
 
 
-class PresenceStore(Protocol):
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def aclose(self) -> None:
-        """Release connections. Idempotent."""
-        ...
-
+class PresenceStore(AsyncResource, Protocol):
     async def touch(self, user: str, device: str, *, ttl_s: float, now_ms: int) -> bool:
         """Mark a device online until ``now + ttl``; True if the user was offline before."""
         ...

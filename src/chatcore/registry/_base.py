@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from chatcore._resource import AsyncResource
 from chatcore.model import Connection
 
 __all__ = ["ConnectionRegistry"]
 
 
-class ConnectionRegistry(Protocol):
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def aclose(self) -> None:
-        """Release connections. Idempotent."""
-        ...
-
+class ConnectionRegistry(AsyncResource, Protocol):
     async def register(self, conn: Connection, *, ttl_s: float) -> None:
         """Record a live connection; it disappears after ``ttl_s`` unless registered again."""
         ...

@@ -7,30 +7,15 @@ committing its log offset can write the same records again harmlessly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from chatcore._resource import AsyncResource
 from chatcore.model import ChatInfo, StoredMessage, Watermarks
 
 __all__ = ["MembershipStore", "MessageStore", "ReceiptStore"]
 
 
-class _Closable(Protocol):
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def aclose(self) -> None:
-        """Release connections. Idempotent."""
-        ...
-
-
-class MessageStore(_Closable, Protocol):
+class MessageStore(AsyncResource, Protocol):
     """Sequenced messages by ``(chat_id, seq)``, kept for years."""
 
     async def append(self, messages: Sequence[StoredMessage]) -> None:
@@ -63,7 +48,7 @@ class MessageStore(_Closable, Protocol):
         ...
 
 
-class ReceiptStore(_Closable, Protocol):
+class ReceiptStore(AsyncResource, Protocol):
     """Per (chat, member) watermarks: delivered up to seq, read up to seq."""
 
     async def advance(
@@ -95,7 +80,7 @@ class ReceiptStore(_Closable, Protocol):
         ...
 
 
-class MembershipStore(_Closable, Protocol):
+class MembershipStore(AsyncResource, Protocol):
     """Chats, their members, and each user's chat list (both directions)."""
 
     async def create_chat(self, chat: ChatInfo) -> ChatInfo:
