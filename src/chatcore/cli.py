@@ -1,13 +1,27 @@
-"""The ``chatcore`` command: run the reference server, mint tokens, print the schema."""
+"""The ``chatcore`` command: servers, gateways and workers, tokens, the schema.
+
+``serve`` runs every stage in one process (embedded backends by default); on the
+production backends ``gateway`` and ``worker`` run them as separate processes, and
+``init`` creates the topics and the keyspace once.
+"""
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
+import os
+import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import anyio
 import typer
+
+if TYPE_CHECKING:
+    from chatcore.config import ProductionConfig
+    from chatcore.node import Role
+    from chatcore.server import ServerSettings
 
 app = typer.Typer(
     name="chatcore",
@@ -22,33 +36,191 @@ DataOption = Annotated[
 ]
 
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML file of the production settings ([production])."),
+]
+HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
+PortOption = Annotated[int, typer.Option(help="TCP port.")]
+DevOption = Annotated[
+    bool, typer.Option("--dev", help="Dev mode: log in by name in the browser page.")
+]
+OriginOption = Annotated[
+    list[str] | None,
+    typer.Option("--origin", help="Allowed browser origin (repeat; default any)."),
+]
+LogOption = Annotated[str, typer.Option(help="Log level.")]
+WORKER_ROLES = ("sequencer", "history", "delivery", "receipts")
+
+
+class Backend(enum.StrEnum):
+    embedded = "embedded"
+    production = "production"
+
+
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
     data: DataOption = Path("./chatcore-data"),
     memory: Annotated[bool, typer.Option("--memory", help="Keep everything in memory.")] = False,
-    dev: Annotated[
-        bool, typer.Option("--dev", help="Dev mode: log in by name in the browser page.")
-    ] = False,
-    origin: Annotated[
-        list[str] | None,
-        typer.Option("--origin", help="Allowed browser origin (repeat; default any)."),
-    ] = None,
-    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+    backend: Annotated[
+        Backend, typer.Option(help="embedded: SQLite/memory; production: Kafka+Cassandra+Redis.")
+    ] = Backend.embedded,
+    config: ConfigOption = None,
+    dev: DevOption = False,
+    origin: OriginOption = None,
+    log_level: LogOption = "info",
 ) -> None:
-    """Run the reference server: WebSockets at /ws, the browser client at /."""
+    """Run the reference server (every stage in this process): /ws, the browser client at /."""
+    if backend is Backend.production:
+        _serve_production(
+            config, roles=None, host=host, port=port, dev=dev, origin=origin, log_level=log_level
+        )
+        return
     from chatcore.server import ServerSettings
-    from chatcore.server.run import build_server
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     settings = ServerSettings(
         data_dir=None if memory else data, dev=dev, allowed_origins=origin or None
     )
-    server = build_server(settings, host=host, port=port, log_level=log_level)
     where = "memory" if memory else str(data)
-    typer.echo(f"chatcore serving on http://{host}:{port}/  (data: {where}, dev: {dev})")
-    if dev:
+    _run_server(settings, host, port, log_level, f"data: {where}")
+
+
+@app.command()
+def gateway(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    config: ConfigOption = None,
+    dev: DevOption = False,
+    origin: OriginOption = None,
+    log_level: LogOption = "info",
+) -> None:
+    """Run a gateway on the production backends (WebSockets and the Router only)."""
+    _serve_production(
+        config,
+        roles=frozenset({"gateway"}),
+        host=host,
+        port=port,
+        dev=dev,
+        origin=origin,
+        log_level=log_level,
+    )
+
+
+@app.command()
+def worker(
+    role: Annotated[
+        list[str] | None,
+        typer.Option("--role", help=f"Stages to run (repeat): {', '.join(WORKER_ROLES)}."),
+    ] = None,
+    config: ConfigOption = None,
+    log_level: LogOption = "info",
+) -> None:
+    """Run pipeline workers on the production backends until SIGINT/SIGTERM."""
+    roles = tuple(role or WORKER_ROLES)
+    unknown = set(roles) - set(WORKER_ROLES)
+    if unknown:
+        raise typer.BadParameter(f"unknown roles {sorted(unknown)}", param_hint="--role")
+    _logging(log_level)
+    production = _load_config(config)
+
+    async def run() -> None:
+        from chatcore.node import ChatNode
+        from chatcore.production import node_options, production_backends
+
+        backends = await production_backends(production)
+        options = node_options(production, roles=frozenset(roles))  # type: ignore[arg-type]
+        async with ChatNode(backends, options):
+            typer.echo(f"chatcore worker running: {', '.join(roles)}")
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    break
+        typer.echo("chatcore worker stopped")
+
+    anyio.run(run)
+
+
+@app.command()
+def init(config: ConfigOption = None, log_level: LogOption = "warning") -> None:
+    """Create the Kafka topics and the Cassandra keyspace and tables (idempotent)."""
+    _logging(log_level)
+    production = _load_config(config)
+
+    async def run() -> None:
+        from chatcore.node import create_topics
+        from chatcore.pipeline.records import Topics
+        from chatcore.production import production_backends
+
+        backends = await production_backends(production, create_schema=True)
+        try:
+            async with backends.log:
+                await create_topics(
+                    backends.log,
+                    Topics.prefixed(production.topic_prefix),
+                    partitions=production.partitions,
+                )
+        finally:
+            for extra in backends.extra:
+                await extra.aclose()
+        typer.echo(
+            f"ready: {production.partitions} partitions on {production.kafka_bootstrap}, "
+            f"keyspace {production.cassandra_keyspace} on {','.join(production.cassandra_hosts)}"
+        )
+
+    anyio.run(run)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(name)s %(message)s")
+
+
+def _load_config(path: Path | None) -> ProductionConfig:
+    from chatcore.config import ProductionConfig
+    from chatcore.errors import ChatcoreError
+
+    try:
+        return ProductionConfig.load(path)
+    except ChatcoreError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _serve_production(
+    config: Path | None,
+    *,
+    roles: frozenset[Role] | None,
+    host: str,
+    port: int,
+    dev: bool,
+    origin: list[str] | None,
+    log_level: str,
+) -> None:
+    from chatcore.production import node_options, production_backends
+    from chatcore.server import ServerSettings
+
+    if not os.environ.get("CHATCORE_SECRET"):
+        typer.echo("error: set CHATCORE_SECRET (every gateway must share it)", err=True)
+        raise typer.Exit(2)
+    production = _load_config(config)
+    settings = ServerSettings(
+        data_dir=None,
+        dev=dev,
+        allowed_origins=origin or None,
+        node=node_options(production, roles=roles),
+        backends=lambda: production_backends(production),
+    )
+    what = "gateway" if roles == frozenset({"gateway"}) else "all stages"
+    _run_server(settings, host, port, log_level, f"production backends, {what}")
+
+
+def _run_server(settings: ServerSettings, host: str, port: int, log_level: str, what: str) -> None:
+    from chatcore.server.run import build_server
+
+    _logging(log_level)
+    server = build_server(settings, host=host, port=port, log_level=log_level)
+    typer.echo(f"chatcore serving on http://{host}:{port}/  ({what}, dev: {settings.dev})")
+    if settings.dev:
         typer.echo(f"open http://{host}:{port}/ in a browser and log in by any name")
     server.run()
 

@@ -14,7 +14,7 @@
 Environment variables win over the file: ``CHATCORE_KAFKA_BOOTSTRAP``,
 ``CHATCORE_CASSANDRA_HOSTS`` (comma-separated), ``CHATCORE_CASSANDRA_KEYSPACE``,
 ``CHATCORE_REDIS_URL``, ``CHATCORE_PARTITIONS``, ``CHATCORE_TOPIC_PREFIX``,
-``CHATCORE_REDIS_PREFIX``.
+``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ class ProductionConfig:
     topic_prefix: str = ""
     partitions: int = 16
     """Partitions of every log topic: the ceiling on Sequencer/worker parallelism."""
+    presence_ttl_s: float = 60.0
+    heartbeat_s: float = 30.0
+    """A connection's presence and registration live ``presence_ttl_s`` unless its
+    gateway refreshes them, which it does every ``heartbeat_s``."""
 
     @classmethod
     def load(
@@ -92,6 +96,14 @@ class ProductionConfig:
             if isinstance(hosts, str):
                 hosts = [h.strip() for h in hosts.split(",") if h.strip()]
             clean["cassandra_hosts"] = tuple(hosts)
+        for name in ("presence_ttl_s", "heartbeat_s"):
+            if name in clean:
+                try:
+                    clean[name] = float(clean[name])
+                except (TypeError, ValueError) as exc:
+                    raise InvalidRequest(f"{name} must be a number ({origin})") from exc
+                if not clean[name] > 0:
+                    raise InvalidRequest(f"{name} must be positive ({origin})")
         if "partitions" in clean:
             try:
                 clean["partitions"] = int(clean["partitions"])

@@ -62,7 +62,7 @@ from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
 from chatcore.store.memory import MemoryMembershipStore, MemoryMessageStore, MemoryReceiptStore
 from chatcore.store.sqlite import SqliteMembershipStore, SqliteMessageStore, SqliteReceiptStore
 
-__all__ = ["Backends", "ChatNode", "NodeOptions", "Role"]
+__all__ = ["Backends", "ChatNode", "NodeOptions", "Role", "create_topics"]
 
 logger = logging.getLogger("chatcore.node")
 
@@ -86,7 +86,7 @@ class Backends:
     push: PushNotifier
     leases: NodeIdLease
     extra: list[Any] = field(default_factory=list)
-    """Other resources to close last (e.g. a shared SQLite database)."""
+    """Other resources to ``aclose()`` last (a shared SQLite database, a Redis client)."""
 
     @classmethod
     def in_memory(cls) -> Backends:
@@ -146,6 +146,13 @@ class NodeOptions:
     sync_per_chat: int = 100
     restart_backoff_s: float = 0.5
     node_lease_ttl_s: float = 60.0
+
+
+async def create_topics(log: PartitionedLog, topics: Topics, *, partitions: int) -> None:
+    """Create the pipeline's topics (idempotent): every one with the same partition count."""
+    for topic in (topics.submitted, topics.messages, topics.receipts):
+        await log.create_topic(topic, partitions=partitions)
+    await log.create_topic(topics.sequencer_state, partitions=partitions, compacted=True)
 
 
 class ChatNode:
@@ -235,7 +242,7 @@ class ChatNode:
     async def _start(self, stack: AsyncExitStack) -> None:
         b, opts = self.backends, self.options
         for extra in b.extra:
-            stack.callback(extra.close)
+            stack.push_async_callback(extra.aclose)
         for adapter in (
             b.leases,
             b.push,
@@ -250,11 +257,7 @@ class ChatNode:
             b.log,
         ):
             await stack.enter_async_context(adapter)
-        for topic in (self.topics.submitted, self.topics.messages, self.topics.receipts):
-            await b.log.create_topic(topic, partitions=opts.partitions)
-        await b.log.create_topic(
-            self.topics.sequencer_state, partitions=opts.partitions, compacted=True
-        )
+        await create_topics(b.log, self.topics, partitions=opts.partitions)
         self._lease = await b.leases.acquire(self.gateway_id, ttl_s=opts.node_lease_ttl_s)
         self._ids = SnowflakeGenerator(self._lease.node_id)
         self.router = Router(

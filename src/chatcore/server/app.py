@@ -13,8 +13,9 @@ own)::
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -61,7 +62,7 @@ class ServerSettings:
     """Messages a user may send per second, and at once (per gateway process)."""
     limits: SessionLimits = field(default_factory=SessionLimits)
     node: NodeOptions = field(default_factory=NodeOptions)
-    backends: Callable[[], Backends] | None = None
+    backends: Callable[[], Backends | Awaitable[Backends]] | None = None
     """Backends to run on; default: embedded (SQLite under ``data_dir``, or memory)."""
     drain_timeout_s: float = 5.0
     """On shutdown, how long requests in progress may take before clients are closed."""
@@ -95,10 +96,11 @@ class ChatServer:
             raise RuntimeError("the server is not running (run its lifespan)")
         return self._node
 
-    def _backends(self) -> Backends:
+    async def _backends(self) -> Backends:
         s = self.settings
         if s.backends is not None:
-            return s.backends()
+            made = s.backends()
+            return await made if inspect.isawaitable(made) else made
         if s.data_dir is None:
             return Backends.in_memory()
         return Backends.embedded(s.data_dir)
@@ -106,7 +108,7 @@ class ChatServer:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
         """Run the node while the ASGI app runs; drain and close clients on the way out."""
-        async with ChatNode(self._backends(), self.settings.node) as node:
+        async with ChatNode(await self._backends(), self.settings.node) as node:
             self._node = node
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_lag)
