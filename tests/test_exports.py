@@ -23,6 +23,9 @@ PUBLIC_MODULES = [
     "chatcore.receipts",
     "chatcore.node",
     "chatcore.pipeline",
+    "chatcore.client",
+    "chatcore.gateway",
+    "chatcore.server",
 ]
 
 

@@ -190,7 +190,9 @@ class ChatNode:
         self.sequencer = Sequencer(
             b.log, topics=self.topics, dedupe_window_ms=opts.dedupe_window_ms
         )
-        self.history_worker = HistoryWorker(b.log, b.messages, b.cache, topics=self.topics)
+        self.history_worker = HistoryWorker(
+            b.log, b.messages, b.cache, b.receipts, topics=self.topics
+        )
         self.delivery_worker = DeliveryWorker(
             b.log,
             b.membership,

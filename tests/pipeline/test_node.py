@@ -328,3 +328,31 @@ async def test_rate_limit_hook_refuses_and_appends_nothing() -> None:
         assert sum(ends.values()) == 3
         now[0] = 1.0
         await node.send("alice", chat.chat_id, client_msg_id="3", body="x")
+
+
+async def test_an_immediate_retry_is_answered_the_same_and_stored_once(node: ChatNode) -> None:
+    chat = await node.create_chat("alice", kind="direct", members=["bob"])
+    first = await node.send("alice", chat.chat_id, client_msg_id="r", body="hi")
+    again = await node.send("alice", chat.chat_id, client_msg_id="r", body="hi")
+    assert again.message_id == first.message_id and again.duplicate
+    await node.send("alice", chat.chat_id, client_msg_id="s", body="next")
+    with anyio.fail_after(5):
+        while len((await node.history("alice", chat.chat_id)).messages) < 2:
+            await anyio.sleep(0.01)
+    page = await node.history("alice", chat.chat_id)
+    assert [m.client_msg_id for m in page.messages] == ["r", "s"]
+    assert page.messages[0].message_id == first.message_id
+
+
+async def test_the_sender_has_read_what_they_sent(node: ChatNode) -> None:
+    chat = await node.create_chat("alice", kind="group", members=["bob"], title="t")
+    for i in range(3):
+        await node.send("alice", chat.chat_id, client_msg_id=f"m{i}", body="x")
+    await node.send("bob", chat.chat_id, client_msg_id="b", body="x")
+    with anyio.fail_after(5):
+        while (await node.chats("alice"))[0].last_seq < 4:
+            await anyio.sleep(0.01)
+    (alice,) = await node.chats("alice")
+    (bob,) = await node.chats("bob")
+    assert (alice.read_seq, alice.unread) == (3, 1)
+    assert (bob.read_seq, bob.unread) == (4, 0)

@@ -5,14 +5,17 @@ message, gives it a Snowflake ``message_id`` and appends it to ``chat.submitted`
 keyed by chat. It returns only when the log holds the record durably: that is the
 "sent ✓" the sender sees. Nothing fails after that point without the log having it.
 
-A retried ``client_msg_id`` whose first copy is already stored is answered with the
-first copy's ``message_id`` without a new append. A retry racing its first copy
-through the pipeline is appended again and dropped by the Sequencer; its answer then
-carries a ``message_id`` that is never stored (clients match on ``client_msg_id``).
+A retried ``client_msg_id`` is answered with the first copy's ``message_id`` without
+a new append when this Router accepted the first copy recently (it remembers the
+last ``recent_accepts`` answers) or the first copy is already stored. Only a retry
+that reaches another Router while its first copy is still in flight is appended
+again; the Sequencer drops it, and its answer carries a ``message_id`` that is
+never stored (clients match on ``client_msg_id``).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -57,9 +60,11 @@ class Router:
         topics: Topics = DEFAULT_TOPICS,
         rate_limit: RateLimitHook | None = None,
         max_body_bytes: int = 16 * 1024,
+        recent_accepts: int = 100_000,
         clock: Callable[[], int] = wall_ms,
     ) -> None:
-        """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB)."""
+        """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB);
+        ``recent_accepts``: how many answers are remembered for retries."""
         self._log = log
         self._membership = membership
         self._messages = messages
@@ -68,6 +73,8 @@ class Router:
         self._rate_limit = rate_limit
         self._max_body = max_body_bytes
         self._clock = clock
+        self._recent: OrderedDict[tuple[str, str, str], Accepted] = OrderedDict()
+        self._recent_max = recent_accepts
 
     async def chat_for(self, user: str, chat_id: str) -> ChatInfo:
         """The chat if ``user`` is a member; raises NotFound or NotMember."""
@@ -96,6 +103,10 @@ class Router:
         await self.chat_for(user, chat_id)
         if self._rate_limit is not None:
             await apply_rate_limit(self._rate_limit, user, chat_id)
+        key = (chat_id, user, client_msg_id)
+        recent = self._recent.get(key)
+        if recent is not None:
+            return recent._replace(duplicate=True)
         first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
         if first is not None:
             return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
@@ -112,7 +123,11 @@ class Router:
             sender_device=device,
         )
         await self._log.append([OutRecord(self._topics.submitted, chat_id, encode(submitted))])
-        return Accepted(chat_id, client_msg_id, submitted.message_id, submitted.ts)
+        accepted = Accepted(chat_id, client_msg_id, submitted.message_id, submitted.ts)
+        self._recent[key] = accepted
+        if len(self._recent) > self._recent_max:
+            self._recent.popitem(last=False)
+        return accepted
 
     async def receipt(self, user: str, chat_id: str, status: ReceiptStatus, seq: int) -> None:
         """Append a cumulative receipt durably; raises NotFound, NotMember, InvalidRequest."""

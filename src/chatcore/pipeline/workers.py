@@ -99,18 +99,24 @@ async def publish_to_members(
 
 
 class HistoryWorker:
-    """Writes sequenced messages to the MessageStore, then to the HotCache."""
+    """Writes sequenced messages to the MessageStore, then to the HotCache.
+
+    A sender has read what they sent: their watermarks in the chat are raised to
+    their own latest message, so their unread count does not count it.
+    """
 
     def __init__(
         self,
         log: PartitionedLog,
         messages: MessageStore,
         cache: HotCache,
+        receipts: ReceiptStore,
         *,
         topics: Topics = DEFAULT_TOPICS,
         group: str = "chatcore.history",
     ) -> None:
         self._log, self._messages, self._cache = log, messages, cache
+        self._receipts = receipts
         self._topic, self._group = topics.messages, group
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -126,6 +132,11 @@ class HistoryWorker:
     async def _handle(self, messages: list[StoredMessage]) -> None:
         await self._messages.append(messages)
         await self._cache.push(messages)
+        own: dict[tuple[str, str], StoredMessage] = {}
+        for m in messages:
+            own[(m.chat_id, m.sender)] = m  # ascending seq per chat: the last one wins
+        for (chat_id, sender), m in own.items():
+            await self._receipts.advance(chat_id, sender, read_seq=m.seq, now_ms=m.ts)
 
 
 class DeliveryWorker:
