@@ -24,6 +24,7 @@ PUBLIC_MODULES = [
     "chatcore.node",
     "chatcore.pipeline",
     "chatcore.client",
+    "chatcore.store.cassandra",
     "chatcore.gateway",
     "chatcore.server",
 ]

@@ -71,15 +71,7 @@ class ProductionConfig:
                 raise InvalidRequest(f"cannot read config {path}: {exc}") from exc
             config = config._merged(data.get("production", {}), f"{path} [production]")
         overrides: dict[str, Any] = {}
-        for name in (
-            "kafka_bootstrap",
-            "cassandra_keyspace",
-            "redis_url",
-            "redis_prefix",
-            "topic_prefix",
-            "partitions",
-            "cassandra_hosts",
-        ):
+        for name in (f.name for f in fields(cls) if f.name != "cassandra_replication"):
             value = env.get(f"CHATCORE_{name.upper()}")
             if value is not None:
                 overrides[name] = value

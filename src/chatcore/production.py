@@ -21,9 +21,7 @@ from chatcore.offline.log import LoggingPushNotifier
 __all__ = ["node_options", "production_backends"]
 
 
-async def production_backends(
-    config: ProductionConfig, *, create_schema: bool = True
-) -> Backends:
+async def production_backends(config: ProductionConfig, *, create_schema: bool = True) -> Backends:
     """Connect to Kafka, Cassandra and Redis as ``config`` says.
 
     Raises :class:`~chatcore.errors.Unavailable` when a service cannot be reached.

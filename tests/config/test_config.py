@@ -51,3 +51,20 @@ def test_bad_settings_are_refused(tmp_path: Path, text: str, env: dict[str, str]
 def test_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequest):
         ProductionConfig.load(tmp_path / "nope.toml", env={})
+
+
+def test_every_scalar_setting_has_an_environment_variable() -> None:
+    env = {
+        "CHATCORE_PRESENCE_TTL_S": "3",
+        "CHATCORE_HEARTBEAT_S": "1.5",
+        "CHATCORE_REDIS_PREFIX": "x:",
+        "CHATCORE_TOPIC_PREFIX": "t.",
+        "CHATCORE_CASSANDRA_KEYSPACE": "ks",
+        "CHATCORE_REDIS_URL": "redis://r:1/0",
+    }
+    config = ProductionConfig.load(env=env)
+    assert (config.presence_ttl_s, config.heartbeat_s) == (3.0, 1.5)
+    assert (config.redis_prefix, config.topic_prefix) == ("x:", "t.")
+    assert (config.cassandra_keyspace, config.redis_url) == ("ks", "redis://r:1/0")
+    with pytest.raises(InvalidRequest):
+        ProductionConfig.load(env={"CHATCORE_HEARTBEAT_S": "-1"})

@@ -14,14 +14,17 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
+from redis.asyncio import Redis
 
 from chatcore.errors import ChatcoreClosed, InvalidRequest
 from chatcore.model import Connection
 from chatcore.registry import ConnectionRegistry, MemoryConnectionRegistry
+from chatcore.registry.redis import RedisConnectionRegistry
+from tests.services import REDIS_URL, require, unique
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.services)]
 TTL_S = 0.2
 LONG_TTL_S = 30.0
 
@@ -50,7 +53,21 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[RegistryEnv]:
 async def _open_registry(name: str, stack: AsyncExitStack) -> RegistryEnv:
     if name == "memory":
         return RegistryEnv(await stack.enter_async_context(MemoryConnectionRegistry()))
+    if name == "redis":
+        require("redis")
+        prefix = unique("test:")
+        stack.push_async_callback(_purge, prefix)
+        registry = RedisConnectionRegistry(REDIS_URL, prefix=prefix)
+        return RegistryEnv(await stack.enter_async_context(registry))
     raise AssertionError(f"no registry backend named {name!r}")
+
+
+async def _purge(prefix: str) -> None:
+    """Delete every key a test left under its prefix."""
+    async with Redis.from_url(REDIS_URL) as client:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
 
 
 def by_conn_id(conns: Iterable[Connection]) -> list[Connection]:

@@ -18,11 +18,13 @@ import pytest
 from anyio.abc import TaskStatus
 
 from chatcore.bus import GatewayBus, MemoryGatewayBus
+from chatcore.bus.redis import RedisGatewayBus
 from chatcore.errors import ChatcoreClosed
+from tests.services import REDIS_URL, require, unique
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.services)]
 WAIT_S = 2.0
 
 
@@ -46,6 +48,10 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[BusEnv]:
 async def _open_bus(name: str, stack: AsyncExitStack) -> BusEnv:
     if name == "memory":
         return BusEnv(await stack.enter_async_context(MemoryGatewayBus()))
+    if name == "redis":
+        require("redis")
+        bus = RedisGatewayBus(REDIS_URL, prefix=unique("test:"))
+        return BusEnv(await stack.enter_async_context(bus))
     raise AssertionError(f"no gateway bus backend named {name!r}")
 
 

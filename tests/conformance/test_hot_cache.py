@@ -19,14 +19,17 @@ import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from chatcore.cache import HotCache, MemoryHotCache
+from chatcore.cache.redis import RedisHotCache
 from chatcore.errors import ChatcoreClosed
 from chatcore.model import Attachment, StoredMessage
+from tests.services import REDIS_URL, require, unique
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.services)]
 PER_CHAT = 5
 
 OpenCache = Callable[[int], Awaitable[HotCache]]
@@ -60,7 +63,25 @@ def _cache_env(name: str, stack: AsyncExitStack) -> CacheEnv:
             return await stack.enter_async_context(MemoryHotCache(per_chat=per_chat))
 
         return CacheEnv(open_memory)
+    if name == "redis":
+        require("redis")
+
+        async def open_redis(per_chat: int) -> HotCache:
+            prefix = unique("test:")
+            stack.push_async_callback(_purge, prefix)
+            cache = RedisHotCache(REDIS_URL, prefix=prefix, per_chat=per_chat)
+            return await stack.enter_async_context(cache)
+
+        return CacheEnv(open_redis)
     raise AssertionError(f"no hot cache backend named {name!r}")
+
+
+async def _purge(prefix: str) -> None:
+    """Delete every key a test left under its prefix."""
+    async with Redis.from_url(REDIS_URL) as client:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
 
 
 def msg(chat_id: str, seq: int, body: str | None = None) -> StoredMessage:

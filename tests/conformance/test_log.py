@@ -11,6 +11,7 @@ import pytest
 
 from chatcore.errors import Fenced, InvalidRequest, NotFound
 from chatcore.log import LogConsumer, LogRecord, MemoryLog, OutRecord, PartitionedLog, SqliteLog
+from tests.services import KAFKA_BOOTSTRAP, require, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -26,11 +27,32 @@ class LogFactory:
         return self.open()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("kafka", marks=pytest.mark.services)])
 def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> LogFactory:
     if request.param == "memory":
         return LogFactory(MemoryLog, durable=False)
-    return LogFactory(lambda: SqliteLog(tmp_path / "log.db"), durable=True)
+    if request.param == "sqlite":
+        return LogFactory(lambda: SqliteLog(tmp_path / "log.db"), durable=True)
+    assert request.param == "kafka"
+    return kafka_factory()
+
+
+def kafka_factory() -> LogFactory:
+    from chatcore.log.kafka import KafkaLog
+
+    require("kafka")
+    prefix = unique("conformance-")  # this test's own groups and transactional ids
+    return LogFactory(
+        lambda: KafkaLog(
+            KAFKA_BOOTSTRAP,
+            group_prefix=prefix,
+            request_timeout_ms=10_000,
+            session_timeout_ms=6_000,  # the broker's group.min.session.timeout.ms
+            heartbeat_interval_ms=100,
+            rebalance_timeout_ms=10_000,
+        ),
+        durable=True,
+    )
 
 
 @pytest.fixture

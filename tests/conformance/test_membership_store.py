@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,10 +28,12 @@ from chatcore.store import (
     SqliteMessageStore,
     SqliteReceiptStore,
 )
+from chatcore.store.cassandra import CassandraStores
+from tests.services import CASSANDRA_HOSTS, require, unique
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", pytest.param("cassandra", marks=pytest.mark.services)]
 
 
 class MembershipStoreEnv:
@@ -67,6 +70,18 @@ def _env(name: str, tmp_path: Path, stack: AsyncExitStack) -> MembershipStoreEnv
             return await stack.enter_async_context(store)
 
         return MembershipStoreEnv(open_sqlite, durable=True)
+    if name == "cassandra":
+        require("cassandra")
+        keyspace = unique("conformance_")
+
+        async def open_cassandra() -> MembershipStore:
+            stores = await CassandraStores.connect(CASSANDRA_HOSTS.split(","), keyspace)
+            await stack.enter_async_context(stores)
+            drop = f"DROP KEYSPACE IF EXISTS {keyspace}"
+            stack.push_async_callback(anyio.to_thread.run_sync, stores.session.execute, drop)
+            return await stack.enter_async_context(stores.membership)
+
+        return MembershipStoreEnv(open_cassandra, durable=True)
     raise AssertionError(f"no membership store backend named {name!r}")
 
 

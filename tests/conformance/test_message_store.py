@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,10 +21,12 @@ from hypothesis import strategies as st
 from chatcore.errors import ChatcoreClosed, InvalidRequest
 from chatcore.model import Attachment, StoredMessage
 from chatcore.store import MemoryMessageStore, MessageStore, SqliteMessageStore
+from chatcore.store.cassandra import CassandraStores
+from tests.services import CASSANDRA_HOSTS, require, unique
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", pytest.param("cassandra", marks=pytest.mark.services)]
 
 
 class MessageStoreEnv:
@@ -57,6 +60,18 @@ def _env(name: str, tmp_path: Path, stack: AsyncExitStack) -> MessageStoreEnv:
             return await stack.enter_async_context(SqliteMessageStore(tmp_path / "messages.db"))
 
         return MessageStoreEnv(open_sqlite, durable=True)
+    if name == "cassandra":
+        require("cassandra")
+        keyspace = unique("conformance_")
+
+        async def open_cassandra() -> MessageStore:
+            stores = await CassandraStores.connect(CASSANDRA_HOSTS.split(","), keyspace)
+            await stack.enter_async_context(stores)
+            drop = f"DROP KEYSPACE IF EXISTS {keyspace}"
+            stack.push_async_callback(anyio.to_thread.run_sync, stores.session.execute, drop)
+            return await stack.enter_async_context(stores.messages)
+
+        return MessageStoreEnv(open_cassandra, durable=True)
     raise AssertionError(f"no message store backend named {name!r}")
 
 

@@ -14,13 +14,16 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
+from redis.asyncio import Redis
 
 from chatcore.errors import ChatcoreClosed, InvalidRequest
 from chatcore.offline import MemoryOfflineIndex, OfflineIndex, PendingChat
+from chatcore.offline.redis import RedisOfflineIndex
+from tests.services import REDIS_URL, require, unique
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.services)]
 
 
 class OfflineEnv:
@@ -50,7 +53,21 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[OfflineEnv]:
 async def _open_index(name: str, stack: AsyncExitStack) -> OfflineEnv:
     if name == "memory":
         return OfflineEnv(await stack.enter_async_context(MemoryOfflineIndex()))
+    if name == "redis":
+        require("redis")
+        prefix = unique("test:")
+        stack.push_async_callback(_purge, prefix)
+        index = RedisOfflineIndex(REDIS_URL, prefix=prefix)
+        return OfflineEnv(await stack.enter_async_context(index))
     raise AssertionError(f"no offline index backend named {name!r}")
+
+
+async def _purge(prefix: str) -> None:
+    """Delete every key a test left under its prefix."""
+    async with Redis.from_url(REDIS_URL) as client:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
 
 
 async def test_nothing_pending_for_an_unknown_user(env: OfflineEnv) -> None:

@@ -20,14 +20,17 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 from anyio.abc import TaskStatus
+from redis.asyncio import Redis
 
 from chatcore.errors import ChatcoreClosed, InvalidRequest
 from chatcore.model import PresenceState
 from chatcore.presence import MemoryPresenceStore, PresenceStore
+from chatcore.presence.redis import RedisPresenceStore
+from tests.services import REDIS_URL, require, unique
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.services)]
 TTL_S = 0.2
 LONG_TTL_S = 30.0
 WAIT_S = 2.0
@@ -65,7 +68,21 @@ async def _open_store(name: str, stack: AsyncExitStack) -> PresenceEnv:
     if name == "memory":
         store = await stack.enter_async_context(MemoryPresenceStore())
         return PresenceEnv(store, real_time=False, expire_returns=True)
+    if name == "redis":
+        require("redis")
+        prefix = unique("test:")
+        stack.push_async_callback(_purge, prefix)
+        shared = await stack.enter_async_context(RedisPresenceStore(REDIS_URL, prefix=prefix))
+        return PresenceEnv(shared, real_time=False, expire_returns=True)
     raise AssertionError(f"no presence backend named {name!r}")
+
+
+async def _purge(prefix: str) -> None:
+    """Delete every key a test left under its prefix."""
+    async with Redis.from_url(REDIS_URL) as client:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
 
 
 async def next_change(changes: AsyncIterator[PresenceState]) -> PresenceState:

@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,10 +22,12 @@ from hypothesis import strategies as st
 from chatcore.errors import ChatcoreClosed, InvalidRequest
 from chatcore.model import Watermarks
 from chatcore.store import MemoryReceiptStore, ReceiptStore, SqliteReceiptStore
+from chatcore.store.cassandra import CassandraStores
+from tests.services import CASSANDRA_HOSTS, require, unique
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", pytest.param("cassandra", marks=pytest.mark.services)]
 
 
 class ReceiptStoreEnv:
@@ -58,6 +61,18 @@ def _env(name: str, tmp_path: Path, stack: AsyncExitStack) -> ReceiptStoreEnv:
             return await stack.enter_async_context(SqliteReceiptStore(tmp_path / "receipts.db"))
 
         return ReceiptStoreEnv(open_sqlite, durable=True)
+    if name == "cassandra":
+        require("cassandra")
+        keyspace = unique("conformance_")
+
+        async def open_cassandra() -> ReceiptStore:
+            stores = await CassandraStores.connect(CASSANDRA_HOSTS.split(","), keyspace)
+            await stack.enter_async_context(stores)
+            drop = f"DROP KEYSPACE IF EXISTS {keyspace}"
+            stack.push_async_callback(anyio.to_thread.run_sync, stores.session.execute, drop)
+            return await stack.enter_async_context(stores.receipts)
+
+        return ReceiptStoreEnv(open_cassandra, durable=True)
     raise AssertionError(f"no receipt store backend named {name!r}")
 
 

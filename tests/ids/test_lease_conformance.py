@@ -1,16 +1,58 @@
-"""``NodeIdLease`` conformance: every backend in ``LEASE_BACKENDS`` must pass all of it."""
+"""``NodeIdLease`` conformance: every backend in ``LEASE_BACKENDS`` must pass all of it.
+
+The backends of ``conftest.LEASE_BACKENDS`` come from ``conftest._lease_env``; the
+real-service ones are added here (a param and a branch of ``_lease_env``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
 import anyio
 import pytest
+from redis.asyncio import Redis
 
 from chatcore.errors import ChatcoreClosed, Fenced, Unavailable
-from chatcore.ids import NodeLease
+from chatcore.ids import NodeIdLease, NodeLease
+from chatcore.ids.redis import RedisNodeIdLease
+from tests.services import REDIS_URL, require, unique
 
+from . import conftest
 from .conftest import LeaseEnv
 
 pytestmark = pytest.mark.anyio
+
+LEASE_BACKENDS = [*conftest.LEASE_BACKENDS, pytest.param("redis", marks=pytest.mark.services)]
+
+
+@pytest.fixture(params=LEASE_BACKENDS)
+async def lease_backend(request: pytest.FixtureRequest) -> AsyncIterator[LeaseEnv]:
+    async with AsyncExitStack() as stack:
+        yield _lease_env(request.param, stack)
+
+
+def _lease_env(name: str, stack: AsyncExitStack) -> LeaseEnv:
+    if name == "redis":
+        require("redis")
+
+        async def open_redis(node_ids: range) -> NodeIdLease:
+            prefix = unique("test:")
+            stack.push_async_callback(_purge, prefix)
+            lease = RedisNodeIdLease(REDIS_URL, prefix=prefix, node_ids=node_ids)
+            return await stack.enter_async_context(lease)
+
+        return LeaseEnv(open_redis, anyio.sleep)
+    return conftest._lease_env(name, stack)
+
+
+async def _purge(prefix: str) -> None:
+    """Delete every key a test left under its prefix."""
+    async with Redis.from_url(REDIS_URL) as client:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+
 
 TTL_S = 0.2
 

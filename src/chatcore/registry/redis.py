@@ -1,0 +1,193 @@
+"""Redis ``ConnectionRegistry``: live connections of every gateway, seen by every process.
+
+How this works: per user, in one slot (hash tag ``{u:<user>}``), a hash
+``registry:{u:<user>}:conns`` maps ``conn_id`` to the encoded
+:class:`~chatcore.model.Connection` and a sorted set ``registry:{u:<user>}:deadlines``
+maps ``conn_id`` to the ms (Redis's clock, so gateways need not agree on time) after
+which it is gone. Lua scripts register, unregister and look up atomically per user,
+dropping expired entries as they go; both keys expire by themselves with the user's
+last connection. Per gateway, a set ``registry:{g:<gateway>}:conns`` of encoded
+connections serves :meth:`RedisConnectionRegistry.drop_gateway`; it expires
+``ttl_s`` after the gateway's last ``register``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import cast
+
+import msgspec
+
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter
+from chatcore.errors import InvalidRequest
+from chatcore.model import Connection
+
+try:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "RedisConnectionRegistry needs redis-py: pip install 'chatcore[redis]'"
+    ) from exc
+
+__all__ = ["RedisConnectionRegistry"]
+
+# KEYS: 1 the user's conns hash, 2 their deadlines sorted set.
+_PRUNE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if #gone > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  redis.call('HDEL', KEYS[1], unpack(gone))
+end
+"""
+
+# ARGV: 1 conn_id, 2 encoded connection, 3 ttl in ms.
+_REGISTER = (
+    _PRUNE
+    + """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], string.format('%d', now + tonumber(ARGV[3])), ARGV[1])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+redis.call('PEXPIREAT', KEYS[1], last)
+redis.call('PEXPIREAT', KEYS[2], last)
+"""
+)
+
+# ARGV: 1 conn_id, 2 encoded connection (only that exact connection is forgotten).
+_UNREGISTER = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+"""
+
+# Returns the encoded live connections, earliest deadline first.
+_LOOKUP = (
+    _PRUNE
+    + """
+local live = redis.call('ZRANGE', KEYS[2], 0, -1)
+if #live == 0 then return {} end
+return redis.call('HMGET', KEYS[1], unpack(live))
+"""
+)
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Connection).decode
+
+
+class RedisConnectionRegistry(RedisAdapter):
+    """Live connections by user in Redis, each expiring ``ttl_s`` after its last ``register``.
+
+    ``redis`` is a URL (the registry makes and closes its client) or a
+    ``redis.asyncio.Redis`` client (borrowed). ``prefix`` (``"chatcore:"``) starts
+    every key; ``timeout_s`` (5.0): see :class:`chatcore._redis.RedisKeyspace`.
+    ``conn_id`` names a connection: registering another ``Connection`` with the same
+    ``conn_id`` replaces it. ``lookup`` lists a user's connections earliest deadline
+    first. Raises ``InvalidRequest`` for a bad option.
+    """
+
+    def __init__(
+        self,
+        redis: str | Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        drop_batch: int = 500,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if drop_batch < 1:
+            raise InvalidRequest(f"drop_batch must be at least 1, got {drop_batch}")
+        super().__init__(redis, prefix=prefix, timeout_s=timeout_s)
+        self._drop_batch = drop_batch
+        self._register = self._redis.script(_REGISTER)
+        self._unregister = self._redis.script(_UNREGISTER)
+        self._lookup = self._redis.script(_LOOKUP)
+
+    async def register(self, conn: Connection, *, ttl_s: float) -> None:
+        """Record a live connection for ``ttl_s`` seconds (again: refresh its deadline).
+
+        Raises ``InvalidRequest`` if ``ttl_s`` is not positive and finite,
+        ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
+        """
+        if not math.isfinite(ttl_s) or ttl_s <= 0:
+            raise InvalidRequest(f"ttl_s must be a positive finite number, got {ttl_s}")
+        ttl_ms = max(1, round(ttl_s * 1000))
+        encoded = _encode(conn)
+        gateway = self._gateway_key(conn.gateway)
+        client = self._redis.client
+        with self._redis.errors("register a connection"):
+            async with client.pipeline(transaction=False) as pipe:
+                args: list[str | bytes | int] = [conn.conn_id, encoded, ttl_ms]
+                await self._register(keys=self._user_keys(conn.user), args=args, client=pipe)
+                pipe.sadd(gateway, encoded)
+                pipe.pexpire(gateway, ttl_ms, nx=True)
+                pipe.pexpire(gateway, ttl_ms, gt=True)
+                await pipe.execute()
+
+    async def unregister(self, conn: Connection) -> None:
+        """Forget a connection (no error if unknown).
+
+        Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
+        """
+        encoded = _encode(conn)
+        client = self._redis.client
+        with self._redis.errors("unregister a connection"):
+            async with client.pipeline(transaction=False) as pipe:
+                await self._forget(pipe, conn, encoded)
+                pipe.srem(self._gateway_key(conn.gateway), encoded)
+                await pipe.execute()
+
+    async def lookup(self, users: Sequence[str]) -> dict[str, list[Connection]]:
+        """Live connections of many users in one pipelined round trip (users with none absent).
+
+        Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
+        """
+        asked = list(dict.fromkeys(users))
+        client = self._redis.client
+        if not asked:
+            return {}
+        with self._redis.errors("look up connections"):
+            async with client.pipeline(transaction=False) as pipe:
+                for user in asked:
+                    await self._lookup(keys=self._user_keys(user), args=[], client=pipe)
+                replies: list[list[bytes | None]] = await pipe.execute()
+        found: dict[str, list[Connection]] = {}
+        for user, encoded in zip(asked, replies, strict=True):
+            conns = [_decode(e) for e in encoded if e is not None]
+            if conns:
+                found[user] = conns
+        return found
+
+    async def drop_gateway(self, gateway: str) -> None:
+        """Forget every connection of a gateway, ``drop_batch`` (500) per round trip.
+
+        Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
+        """
+        key = self._gateway_key(gateway)
+        client = self._redis.client
+        with self._redis.errors("drop a gateway"):
+            while True:
+                held = cast(list[bytes], await client.srandmember(key, self._drop_batch))
+                if not held:
+                    return
+                async with client.pipeline(transaction=False) as pipe:
+                    for encoded in held:
+                        await self._forget(pipe, _decode(encoded), encoded)
+                    pipe.srem(key, *held)
+                    await pipe.execute()
+
+    async def _forget(self, pipe: Pipeline, conn: Connection, encoded: bytes) -> None:
+        args: list[str | bytes] = [conn.conn_id, encoded]
+        await self._unregister(keys=self._user_keys(conn.user), args=args, client=pipe)
+
+    def _user_keys(self, user: str) -> list[str]:
+        tag = f"{{u:{user}}}"
+        return [
+            self._redis.key("registry", tag, "conns"),
+            self._redis.key("registry", tag, "deadlines"),
+        ]
+
+    def _gateway_key(self, gateway: str) -> str:
+        return self._redis.key("registry", f"{{g:{gateway}}}", "conns")

@@ -1,0 +1,143 @@
+"""The Cassandra MembershipStore: chats changed by compare-and-set, mirrored by user.
+
+How this works: a ``chats`` row holds the ordered member list and a version. It is
+created with ``INSERT ... IF NOT EXISTS`` and changed with ``UPDATE ... IF version =
+v`` (lightweight transactions: rare writes, so their cost does not matter), so
+concurrent creates agree on one chat and concurrent updates all apply, in some
+order. ``user_chats`` mirrors the members by user for ``chats_of``; its rows are
+written after the chat with the chat's version as write timestamp, so the newest
+member list wins whatever order the mirror writes land in, and each call rewrites
+the mirror rows of the users it names, which repairs a call that died half-way.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from typing import ClassVar, cast
+
+import anyio
+import msgspec
+
+from chatcore.errors import NotFound, Unavailable
+from chatcore.model import ChatInfo, ChatKind
+from chatcore.store._cassandra_session import CassandraAdapter, Row
+from chatcore.store.memory import _changed_members, _unique
+
+__all__ = ["CassandraMembershipStore"]
+
+_CAS_ATTEMPTS = 32  # compare-and-set rounds before update_members gives up
+
+
+def _chat(chat_id: str, row: Row) -> tuple[ChatInfo, int]:
+    """The chat in a ``chats`` row, and the row's version."""
+    chat = ChatInfo(
+        chat_id,
+        cast(ChatKind, row["kind"]),
+        tuple(row["members"] or ()),
+        title=row["title"],
+        created_ms=row["created_ms"] or 0,
+    )
+    return chat, int(row["version"])
+
+
+class CassandraMembershipStore(CassandraAdapter):
+    """A :class:`~chatcore.store.MembershipStore` in Cassandra; member lists change by CAS."""
+
+    _STATEMENTS: ClassVar[dict[str, str]] = {
+        "create": "INSERT INTO {ks}.chats (chat_id, kind, title, created_ms, members, version) "
+        "VALUES (?, ?, ?, ?, ?, 1) IF NOT EXISTS",
+        "get": "SELECT kind, title, created_ms, members, version FROM {ks}.chats WHERE chat_id = ?",
+        "replace_members": "UPDATE {ks}.chats SET members = ?, version = ? WHERE chat_id = ? "
+        "IF version = ?",
+        # user_chats rows carry the chat's version as timestamp: the newest list wins.
+        "link": "INSERT INTO {ks}.user_chats (user_id, chat_id) VALUES (?, ?) USING TIMESTAMP ?",
+        "unlink": "DELETE FROM {ks}.user_chats USING TIMESTAMP ? WHERE user_id = ? AND chat_id = ?",
+        "chats_of": "SELECT chat_id FROM {ks}.user_chats WHERE user_id = ?",
+    }
+
+    async def create_chat(self, chat: ChatInfo) -> ChatInfo:
+        """Store a new chat, or return the stored one unchanged if the id exists.
+
+        Members keep their given order; a repeated member is stored once. Raises
+        Unavailable if Cassandra fails (creating it again is safe), ChatcoreClosed
+        after ``aclose()``.
+        """
+        self._check()
+        members = _unique(chat.members)
+        applied, row = await self._db.applied(
+            self._q["create"],
+            (chat.chat_id, chat.kind, chat.title, chat.created_ms, list(members)),
+        )
+        if applied:
+            stored, version = msgspec.structs.replace(chat, members=members), 1
+        else:
+            stored, version = _chat(chat.chat_id, row)
+        await self._mirror(stored, version, stored.members)  # repairs an interrupted create
+        return stored
+
+    async def get_chat(self, chat_id: str) -> ChatInfo | None:
+        """The chat with its current members, or None.
+
+        Raises Unavailable if Cassandra fails, ChatcoreClosed after ``aclose()``.
+        """
+        self._check()
+        found = await self._read(chat_id)
+        return None if found is None else found[0]
+
+    async def update_members(
+        self, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> ChatInfo:
+        """Append ``add`` (new members only), then take out ``remove``; returns the chat.
+
+        A compare-and-set on the chat's version, retried while other updates win.
+        Raises NotFound if there is no such chat, Unavailable if Cassandra fails or
+        the chat stays contended (updating again is safe), ChatcoreClosed after
+        ``aclose()``.
+        """
+        self._check()
+        for attempt in range(_CAS_ATTEMPTS):
+            if attempt:  # another update won: back off a little, at random
+                await anyio.sleep(random.uniform(0, 0.002 * attempt))
+            found = await self._read(chat_id)
+            if found is None:
+                raise NotFound(f"no chat {chat_id!r}")
+            chat, version = found
+            members = _changed_members(chat.members, add=add, remove=remove)
+            touched = {*add, *remove}
+            if members == chat.members:
+                await self._mirror(chat, version, touched)  # repairs an interrupted update
+                return chat
+            applied, _ = await self._db.applied(
+                self._q["replace_members"], (list(members), version + 1, chat_id, version)
+            )
+            if applied:
+                updated = msgspec.structs.replace(chat, members=members)
+                await self._mirror(updated, version + 1, touched | ({*chat.members} ^ {*members}))
+                return updated
+        raise Unavailable(f"cassandra: chat {chat_id!r} kept changing; update its members again")
+
+    async def chats_of(self, user: str) -> list[str]:
+        """The ids of the chats ``user`` is a member of, sorted.
+
+        Raises Unavailable if Cassandra fails, ChatcoreClosed after ``aclose()``.
+        """
+        self._check()
+        rows = await self._db.execute(self._q["chats_of"], (user,))
+        return sorted(row["chat_id"] for row in rows)
+
+    async def _read(self, chat_id: str) -> tuple[ChatInfo, int] | None:
+        rows = await self._db.execute(self._q["get"], (chat_id,))
+        return _chat(chat_id, rows[0]) if rows else None
+
+    async def _mirror(self, chat: ChatInfo, version: int, users: Iterable[str]) -> None:
+        """Make ``user_chats`` agree with ``chat`` (at ``version``) for ``users``."""
+        members = set(chat.members)
+        await self._db.execute_all(
+            [
+                (self._q["link"], (user, chat.chat_id, version))
+                if user in members
+                else (self._q["unlink"], (version, user, chat.chat_id))
+                for user in users
+            ]
+        )

@@ -1,0 +1,1 @@
+"""Tests of production backends against real services (``scripts/services start``)."""
