@@ -361,7 +361,8 @@ class ChatNode:
     async def chats(self, user: str) -> list[ChatState]:
         """Every chat of ``user`` with last seq, watermarks and unread count."""
         self._running()
-        return await self.reader.states(user, await self.reader.chats_of(user))
+        chats = await self.reader.chats_of(user)
+        return await self.reader.states(user, chats, with_others=True)
 
     # -- messages ---------------------------------------------------------------------
 

@@ -125,6 +125,7 @@ async def test_a_conversation_over_the_wire(server: RunningServer) -> None:
                 if summary["last_seq"] == 1 and summary["read_seq"] == 1:
                     break
         assert summary["unread"] == 0  # her own message
+        assert summary["watermarks"] == [{"user": "bob", "delivered_seq": 1, "read_seq": 1}]
 
 
 async def test_bad_frames_get_errors_and_the_connection_survives(server: RunningServer) -> None:

@@ -17,6 +17,7 @@ from chatcore.protocol import (
     ChatFrame,
     ChatSummary,
     ChatView,
+    MemberWatermarks,
     Message,
     PresenceState,
     PresenceUpdate,
@@ -81,6 +82,10 @@ def chat_summary(state: ChatState) -> ChatSummary:
         read_seq=state.read_seq,
         delivered_seq=state.delivered_seq,
         unread=state.unread,
+        watermarks=[
+            MemberWatermarks(user=w.user, delivered_seq=w.delivered_seq, read_seq=w.read_seq)
+            for w in state.others
+        ],
     )
 
 

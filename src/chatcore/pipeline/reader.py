@@ -35,6 +35,8 @@ class ChatState(NamedTuple):
     delivered_seq: int
     unread: int
     truncated: bool = False
+    others: tuple[Watermarks, ...] = ()
+    """The other members' watermarks, when asked for."""
 
 
 class SyncResult(NamedTuple):
@@ -95,14 +97,23 @@ class HistoryReader:
         stored = await self._messages.last_seq(chat_id)
         return max(stored, cached[-1].seq if cached else 0)
 
-    async def states(self, user: str, chats: Sequence[ChatInfo]) -> list[ChatState]:
-        """Each chat's last seq and the user's watermarks and unread count."""
+    async def states(
+        self, user: str, chats: Sequence[ChatInfo], *, with_others: bool = False
+    ) -> list[ChatState]:
+        """Each chat's last seq and the user's watermarks and unread count
+        (and, ``with_others``, the other members' watermarks)."""
         marks = await self._receipts.for_user(user, [c.chat_id for c in chats])
         out = []
         for chat in chats:
             last = await self.last_seq(chat.chat_id)
             wm = marks.get(chat.chat_id) or Watermarks(chat.chat_id, user)
-            out.append(ChatState(chat, last, wm.read_seq, wm.delivered_seq, unread_count(last, wm)))
+            others: tuple[Watermarks, ...] = ()
+            if with_others:
+                every = await self._receipts.for_chat(chat.chat_id)
+                others = tuple(w for u, w in sorted(every.items()) if u != user)
+            unread = unread_count(last, wm)
+            state = ChatState(chat, last, wm.read_seq, wm.delivered_seq, unread, others=others)
+            out.append(state)
         return out
 
     async def chats_of(self, user: str) -> list[ChatInfo]:

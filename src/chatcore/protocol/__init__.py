@@ -25,6 +25,7 @@ from chatcore.protocol.fields import (
     ChatView,
     ClientMsgId,
     DeviceId,
+    MemberWatermarks,
     MessageId,
     MessageKind,
     PresenceState,
@@ -102,6 +103,7 @@ __all__ = [
     # nested objects
     "Attachment",
     "ChatSummary",
+    "MemberWatermarks",
     "ChatView",
     "PresenceState",
     "SyncedChat",

@@ -98,12 +98,27 @@ class ChatView(WireObject, kw_only=True):
     last_seq: Seq
 
 
-class ChatSummary(ChatView, kw_only=True):
-    """An entry of the ``chats`` list: the chat plus the user's watermarks."""
+class MemberWatermarks(WireObject, kw_only=True):
+    """How far one member of a chat has received and read it."""
+
+    user: UserId
+    delivered_seq: Seq
+    read_seq: Seq
+
+
+class ChatSummary(ChatView, kw_only=True, omit_defaults=True):
+    """An entry of the ``chats`` list: the chat plus the user's watermarks.
+
+    ``watermarks`` holds every other member's watermarks, so a client can draw the
+    ticks of its own messages without waiting for the next ``receipt`` push.
+    """
 
     read_seq: Seq
     delivered_seq: Seq
     unread: Count
+    watermarks: Annotated[list[MemberWatermarks], msgspec.Meta(max_length=MAX_LIST_LENGTH)] = (
+        msgspec.field(default_factory=list)
+    )
 
 
 class SyncedChat(WireObject, kw_only=True):

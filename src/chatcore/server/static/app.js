@@ -1,0 +1,293 @@
+// The page: the login screen, then the chat app (sidebar, conversation, dialogs)
+// drawn from the client's store, redrawn at most once per animation frame.
+
+import { ChatClient } from "./client.js";
+import { icon } from "./dom.js";
+import {
+  avatar,
+  renderBanner,
+  renderChatList,
+  renderHeader,
+  renderMessages,
+  renderTyping,
+} from "./render.js";
+import {
+  devToken,
+  deviceId,
+  loadSession,
+  saveSession,
+  signIn,
+  signOut,
+  takeNotice,
+} from "./session.js";
+
+const $ = (id) => document.getElementById(id);
+const LOAD_OLDER_PX = 120; // scrolled this close to the top, older messages load
+
+class ChatPage {
+  constructor(session) {
+    this.session = session;
+    this.client = new ChatClient({
+      session,
+      device: deviceId(),
+      isReading: (chat) =>
+        chat.id === this.store.activeId && document.visibilityState === "visible",
+      onChange: () => this.render(),
+      onUnauthorized: () => this.#renewToken(),
+    });
+    this.store = this.client.store;
+    this.drafts = new Map(); // chat id -> unsent text
+    this.unreadAfter = null; // the read watermark when the active chat was opened
+    this.forceBottom = false;
+    this.renderQueued = false;
+    this.#bind();
+  }
+
+  start() {
+    this.client.start();
+    this.render();
+  }
+
+  async #renewToken() {
+    const renewedRecently = Date.now() - (this.renewedAt ?? 0) < 60_000;
+    if (this.session.dev && !renewedRecently) {
+      this.renewedAt = Date.now();
+      try {
+        // A dev token expired: get a new one for the same name and carry on.
+        const fresh = await devToken(this.session.user);
+        this.session.token = fresh.token;
+        saveSession(this.session);
+        this.client.restart(fresh.token);
+        return;
+      } catch {
+        // fall through to the login screen
+      }
+    }
+    signOut("Your session has expired. Please sign in again.");
+  }
+
+  // --- navigation ---------------------------------------------------------------------
+
+  open(chatId) {
+    const { store } = this;
+    const chat = store.chats.get(chatId);
+    if (!chat) return;
+    const input = $("composer-input");
+    if (store.active) this.drafts.set(store.activeId, input.value);
+    store.activeId = chatId;
+    this.unreadAfter = store.unread(chat) ? chat.readSeq : null;
+    input.value = this.drafts.get(chatId) ?? "";
+    autosize(input);
+    this.client.loadLatest(chat);
+    this.client.sendReceipts(chat);
+    this.render();
+    requestAnimationFrame(() => input.focus());
+  }
+
+  close() {
+    const chatId = this.store.activeId;
+    this.store.activeId = null;
+    this.render();
+    const item = document.querySelector(`[data-chat="${CSS.escape(chatId)}"]`);
+    requestAnimationFrame(() => item?.focus());
+  }
+
+  submit() {
+    const input = $("composer-input");
+    const chat = this.store.active;
+    const body = input.value.trim();
+    if (!chat || !body) return;
+    input.value = "";
+    autosize(input);
+    this.drafts.delete(chat.id);
+    this.forceBottom = true;
+    this.client.send(chat.id, body);
+  }
+
+  // --- drawing ------------------------------------------------------------------------
+
+  render() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    requestAnimationFrame(() => {
+      this.renderQueued = false;
+      this.#draw();
+    });
+  }
+
+  #draw() {
+    const { store } = this;
+    const chat = store.active;
+    renderBanner(store, $("banner"));
+    renderChatList(store, $("chat-list"), {
+      filter: $("chat-filter").value,
+      onOpen: (id) => this.open(id),
+    });
+    $("app").classList.toggle("show-chat", Boolean(chat));
+    $("empty").hidden = Boolean(chat);
+    $("chat-view").hidden = !chat;
+    const unread = [...store.chats.values()].reduce((n, c) => n + store.unread(c), 0);
+    document.title = unread ? `(${unread}) chatcore` : "chatcore";
+    if (!chat) return;
+    const pane = $("messages");
+    renderHeader(store, $("conv-header"));
+    renderMessages(store, pane, { unreadAfter: this.unreadAfter, forceBottom: this.forceBottom });
+    renderTyping(store, $("typing"));
+    this.forceBottom = false;
+    this.#updateJump();
+    if (pane.scrollHeight <= pane.clientHeight) this.client.loadOlder(chat); // fill the pane
+  }
+
+  #updateJump() {
+    const pane = $("messages");
+    $("jump").hidden = pane.scrollHeight - pane.scrollTop - pane.clientHeight < 200;
+  }
+
+  // --- page wiring --------------------------------------------------------------------
+
+  #bind() {
+    $("me-avatar").replaceChildren(avatar(this.store.me, { size: "small" }));
+    $("me-name").textContent = this.store.me;
+    for (const [id, name] of [
+      ["new-direct", "chat"],
+      ["new-group", "group"],
+      ["logout", "logout"],
+      ["back", "back"],
+      ["send", "send"],
+      ["jump", "down"],
+    ]) {
+      $(id).replaceChildren(icon(name));
+    }
+
+    $("logout").addEventListener("click", () => signOut());
+    $("back").addEventListener("click", () => this.close());
+    $("chat-filter").addEventListener("input", () => this.render());
+    $("jump").addEventListener("click", () => {
+      const pane = $("messages");
+      pane.scrollTo({ top: pane.scrollHeight, behavior: "smooth" });
+    });
+
+    const pane = $("messages");
+    pane.addEventListener("scroll", () => {
+      if (pane.scrollTop < LOAD_OLDER_PX && this.store.active) {
+        this.client.loadOlder(this.store.active);
+      }
+      this.#updateJump();
+    });
+    pane.addEventListener("click", (event) => {
+      const row = event.target.closest(".row[data-retry]");
+      const item = row && this.store.pending.get(row.dataset.retry);
+      if (item) this.client.transmit(item);
+    });
+
+    const input = $("composer-input");
+    input.addEventListener("input", () => {
+      const chat = this.store.active;
+      autosize(input);
+      if (!chat) return;
+      this.drafts.set(chat.id, input.value);
+      if (input.value.trim()) this.client.typing(chat.id);
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    $("composer").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+      input.focus();
+    });
+
+    document.addEventListener("visibilitychange", () => {
+      if (this.store.active) this.client.sendReceipts(this.store.active);
+    });
+    window.addEventListener("online", () => this.client.conn.retryNow());
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.store.active && !document.querySelector("dialog[open]")) {
+        this.close();
+      }
+    });
+
+    this.#bindDialog($("new-direct"), $("direct-dialog"), (form) => {
+      const user = form.user.value.trim();
+      if (user === this.store.me) throw new Error("That is you. Pick someone else.");
+      return { kind: "direct", members: [user] };
+    });
+    this.#bindDialog($("new-group"), $("group-dialog"), (form) => {
+      const members = form.members.value
+        .split(",")
+        .map((u) => u.trim())
+        .filter((u) => u && u !== this.store.me);
+      if (!members.length) throw new Error("Add at least one other member.");
+      return { kind: "group", title: form.title.value.trim(), members };
+    });
+  }
+
+  /** A "new chat" dialog: build the request from the form, create the chat, open it. */
+  #bindDialog(button, dialog, fieldsFrom) {
+    const form = dialog.querySelector("form");
+    const error = dialog.querySelector(".form-error");
+    button.addEventListener("click", () => {
+      form.reset();
+      error.textContent = "";
+      dialog.showModal();
+    });
+    dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.textContent = "";
+      if (!form.reportValidity()) return;
+      try {
+        const chat = await this.client.createChat(fieldsFrom(form));
+        dialog.close();
+        if (chat) this.open(chat.id);
+      } catch (e) {
+        error.textContent =
+          e.code === "disconnected" ? "Not connected. Try again in a moment." : e.message;
+      }
+    });
+  }
+}
+
+function autosize(textarea) {
+  textarea.style.height = "auto";
+  textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
+}
+
+// --- start --------------------------------------------------------------------------
+
+function showLogin() {
+  const form = $("login-form");
+  const error = $("login-error");
+  error.textContent = takeNotice();
+  $("login").hidden = false;
+  $("login-name").focus();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const session = await signIn({
+        name: form.user.value.trim(),
+        token: form.token.value.trim(),
+      });
+      saveSession(session);
+      $("login").hidden = true;
+      startApp(session);
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+}
+
+function startApp(session) {
+  $("app").hidden = false;
+  const page = new ChatPage(session);
+  window.chatcore = page; // for the console and end-to-end tests
+  page.start();
+}
+
+const session = loadSession();
+if (session) startApp(session);
+else showLogin();

@@ -1,0 +1,335 @@
+// Rendering: the store in, DOM out. Nothing here talks to the network.
+
+import {
+  dayLabel,
+  fileSize,
+  h,
+  hue,
+  icon,
+  initials,
+  lastSeen,
+  linkify,
+  listTime,
+  reconcile,
+  timeOfDay,
+} from "./dom.js";
+
+const RUN_GAP_MS = 5 * 60_000; // consecutive messages closer than this form one run
+const STICKY_PX = 48; // this close to the bottom, the pane follows new messages
+
+const TICK_LABELS = {
+  pending: "Sending",
+  failed: "Not sent",
+  sent: "Sent",
+  delivered: "Delivered",
+  read: "Read",
+};
+
+export function avatar(name, { online = false, group = false, size = "" } = {}) {
+  return h(
+    "span",
+    { class: `avatar ${size}`, style: `--hue: ${hue(name)}`, "aria-hidden": "true" },
+    group ? icon("group") : initials(name),
+    online ? h("span", { class: "presence-dot" }) : null,
+  );
+}
+
+export function tickIcon({ status, readBy, of }) {
+  const label =
+    of > 1 && status !== "read" && readBy ? `Read by ${readBy} of ${of}` : TICK_LABELS[status];
+  const name = { pending: "clock", failed: "alert", sent: "check" }[status] ?? "checks";
+  return h("span", { class: `tick tick-${status}`, "data-status": status, title: label }, [
+    icon(name, label),
+  ]);
+}
+
+function isOnline(store, user) {
+  return store.presence.get(user)?.status === "online";
+}
+
+/** What the chat list shows under a chat's name. */
+function preview(store, chat) {
+  const typing = store.typingIn(chat);
+  if (typing.length) {
+    const text = chat.kind === "direct" ? "typing…" : `${typing[0]} is typing…`;
+    return [h("span", { class: "preview-typing" }, text)];
+  }
+  const item = store.lastItem(chat);
+  if (!item) return [h("span", { class: "preview-empty" }, "No messages yet")];
+  const mine = item.sender === store.me;
+  let who = "";
+  if (chat.kind === "group") who = mine ? "You: " : `${item.sender}: `;
+  const text = h("span", { class: "preview-text" }, who, summary(item));
+  return [mine ? tickIcon(store.tick(chat, item)) : null, text].filter(Boolean);
+}
+
+/** A one-line text for a message of any kind. */
+function summary(message) {
+  if (message.encrypted) return "🔒 Encrypted message";
+  switch (message.kind) {
+    case "image":
+      return `📷 ${message.body || "Photo"}`;
+    case "video":
+      return `🎥 ${message.body || "Video"}`;
+    case "file":
+      return `📄 ${message.attachment?.name || message.body || "File"}`;
+    default:
+      return message.body.replace(/\s+/g, " ");
+  }
+}
+
+// --- sidebar ---------------------------------------------------------------------
+
+export function renderChatList(store, list, { filter = "", onOpen }) {
+  const needle = filter.trim().toLowerCase();
+  const chats = store
+    .sortedChats()
+    .filter((chat) => !needle || store.title(chat).toLowerCase().includes(needle));
+  const items = chats.map((chat) => {
+    const title = store.title(chat);
+    const peer = store.peer(chat);
+    const online = peer !== null && isOnline(store, peer);
+    const unread = store.unread(chat);
+    const last = store.lastItem(chat);
+    const active = chat.id === store.activeId;
+    const previewParts = preview(store, chat);
+    const previewText = previewParts.map((p) => p.textContent).join("");
+    const tick = last?.sender === store.me ? store.tick(chat, last).status : "";
+    const sig = [title, online, unread, last?.ts, active, previewText, tick].join("|");
+    const build = () =>
+      h(
+        "li",
+        {},
+        h(
+          "button",
+          {
+            class: `chat-item${unread ? " has-unread" : ""}`,
+            type: "button",
+            "data-chat": chat.id,
+            "aria-current": active ? "true" : null,
+            "aria-label": [title, unread && `${unread} unread`, online && "online"]
+              .filter(Boolean)
+              .join(", "),
+            onclick: () => onOpen(chat.id),
+          },
+          avatar(title, { online, group: chat.kind === "group" }),
+          h(
+            "span",
+            { class: "chat-main" },
+            h(
+              "span",
+              { class: "chat-line" },
+              h("span", { class: "chat-title" }, title),
+              h("time", { class: "chat-time" }, listTime(last?.ts)),
+            ),
+            h(
+              "span",
+              { class: "chat-line" },
+              h("span", { class: "chat-preview" }, previewParts),
+              unread ? h("span", { class: "badge", "aria-hidden": "true" }, String(unread)) : null,
+            ),
+          ),
+        ),
+      );
+    return { key: chat.id, sig, build };
+  });
+  reconcile(list, items);
+  const wrap = list.parentElement;
+  wrap.classList.toggle("is-empty", chats.length === 0);
+  wrap.querySelector(".chat-list-empty").textContent = needle
+    ? "No chats match your search."
+    : "No chats yet. Start one with the buttons above.";
+}
+
+export function renderBanner(store, banner) {
+  const text = { reconnecting: "Reconnecting…", connecting: "Connecting…" }[store.status] ?? "";
+  banner.textContent = text;
+  banner.hidden = !text;
+}
+
+// --- conversation ------------------------------------------------------------------
+
+export function renderHeader(store, header) {
+  const chat = store.active;
+  if (!chat) return;
+  const title = store.title(chat);
+  const peer = store.peer(chat);
+  const typing = store.typingIn(chat);
+  let status;
+  if (typing.length && chat.kind === "direct") {
+    status = h("span", { class: "typing-text" }, "typing…");
+  } else if (peer) {
+    const presence = store.presence.get(peer);
+    status = presence?.status === "online" ? "online" : lastSeen(presence?.last_seen);
+  } else {
+    const names = [...chat.others(store.me)].sort();
+    if (chat.members.includes(store.me)) names.push("You");
+    status = `${chat.members.length} members · ${names.join(", ")}`;
+  }
+  header.querySelector(".conv-avatar").replaceChildren(
+    avatar(title, { online: peer !== null && isOnline(store, peer), group: !peer }),
+  );
+  header.querySelector(".conv-title").textContent = title;
+  header.querySelector(".conv-status").replaceChildren(status);
+}
+
+export function renderTyping(store, strip) {
+  const chat = store.active;
+  const typing = chat ? store.typingIn(chat) : [];
+  let text = "";
+  if (typing.length === 1) text = `${typing[0]} is typing`;
+  else if (typing.length === 2) text = `${typing[0]} and ${typing[1]} are typing`;
+  else if (typing.length > 2) text = `${typing.length} people are typing`;
+  strip.replaceChildren(
+    text ? h("span", { class: "typing-dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")) : "",
+    text ? `${text}…` : "",
+  );
+}
+
+function messageBody(message) {
+  if (message.encrypted) {
+    return h("span", { class: "body body-note" }, icon("lock"), " Encrypted message");
+  }
+  const a = message.attachment;
+  const safeUrl = a && /^(https?:\/\/|\/)/.test(a.url) ? a.url : null;
+  const media =
+    a && safeUrl
+      ? message.kind === "image"
+        ? h("img", { class: "media", src: safeUrl, alt: a.name || "image", loading: "lazy" })
+        : message.kind === "video"
+          ? h("video", { class: "media", src: safeUrl, controls: true, preload: "metadata" })
+          : h(
+              "a",
+              { class: "file", href: safeUrl, download: a.name || true, rel: "noopener" },
+              "📄 ",
+              h("span", {}, a.name || "file"),
+              h("small", {}, fileSize(a.size)),
+            )
+      : null;
+  return [media, message.body ? h("span", { class: "body" }, linkify(message.body)) : null];
+}
+
+function messageRow(store, chat, item, { first, showName }) {
+  const mine = item.sender === store.me;
+  const tick = mine ? store.tick(chat, item) : null;
+  const key = `m:${item.sender}:${item.client_msg_id}`;
+  const sig = [item.seq ?? "", tick?.status, tick?.readBy, first, showName].join("|");
+  const build = () =>
+    h(
+      "div",
+      {
+        class: `row ${mine ? "mine" : "theirs"}${first ? " first" : ""}`,
+        "data-seq": item.seq ?? null,
+        "data-retry": tick?.status === "failed" ? item.client_msg_id : null,
+        title: tick?.status === "failed" ? `Not sent (${item.error}). Click to retry.` : null,
+      },
+      h(
+        "div",
+        { class: "bubble" },
+        showName
+          ? h("div", { class: "sender", style: `--hue: ${hue(item.sender)}` }, item.sender)
+          : h("span", { class: "visually-hidden" }, mine ? "You: " : `${item.sender}: `),
+        messageBody(item),
+        // An invisible copy of the time keeps the last line of text clear of it.
+        h(
+          "span",
+          { class: `spacer${mine ? " spacer-mine" : ""}`, "aria-hidden": "true" },
+          timeOfDay(item.ts),
+        ),
+        h(
+          "span",
+          { class: "meta" },
+          h("time", { datetime: new Date(item.ts).toISOString() }, timeOfDay(item.ts)),
+          tick ? tickIcon(tick) : null,
+        ),
+      ),
+    );
+  return { key, sig, build };
+}
+
+/**
+ * The message pane of the active chat. Keeps the reader where they were: at the
+ * bottom it follows new messages; after older ones are prepended the same message
+ * stays in view.
+ */
+export function renderMessages(store, pane, { unreadAfter = null, forceBottom = false } = {}) {
+  const chat = store.active;
+  const list = pane.querySelector(".message-list");
+  if (!chat) {
+    list.replaceChildren();
+    return;
+  }
+  const switched = pane.dataset.chat !== chat.id;
+  const atBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < STICKY_PX;
+  const anchor = switched || atBottom ? null : firstVisibleRow(pane, list);
+
+  const items = [];
+  if (chat.busy.older) {
+    const build = () => h("div", { class: "edge" }, "Loading…");
+    items.push({ key: "edge", sig: "loading", build });
+  } else if (chat.loaded && !chat.hasMore) {
+    const text = "This is the start of the conversation.";
+    items.push({ key: "edge", sig: "start", build: () => h("div", { class: "edge" }, text) });
+  }
+  const all = [...chat.ordered(), ...store.pendingIn(chat.id)];
+  let prev = null;
+  let unreadShown = false;
+  for (const item of all) {
+    const day = dayLabel(item.ts);
+    if (!prev || dayLabel(prev.ts) !== day) {
+      items.push({
+        key: `day:${new Date(item.ts).toDateString()}`,
+        sig: day,
+        build: () => h("div", { class: "day", role: "separator" }, h("span", {}, day)),
+      });
+      prev = null;
+    }
+    if (
+      unreadAfter !== null &&
+      !unreadShown &&
+      item.seq > unreadAfter &&
+      item.sender !== store.me
+    ) {
+      unreadShown = true;
+      items.push({
+        key: "unread",
+        sig: String(unreadAfter),
+        build: () =>
+          h(
+            "div",
+            { class: "unread-divider", role: "separator" },
+            h("span", {}, "Unread messages"),
+          ),
+      });
+      prev = null;
+    }
+    const first = !prev || prev.sender !== item.sender || item.ts - prev.ts > RUN_GAP_MS;
+    const showName = first && chat.kind === "group" && item.sender !== store.me;
+    items.push(messageRow(store, chat, item, { first, showName }));
+    prev = item;
+  }
+  reconcile(list, items);
+
+  pane.dataset.chat = chat.id;
+  const divider = switched ? list.querySelector(".unread-divider") : null;
+  if (divider) {
+    pane.scrollTop = Math.min(divider.offsetTop - 24, pane.scrollHeight); // first unread on top
+  } else if (switched || forceBottom || atBottom) {
+    pane.scrollTop = pane.scrollHeight;
+  } else if (anchor) {
+    // Whatever came in above (older pages, separators), the same message stays put.
+    const row = [...list.children].find((el) => el.dataset.key === anchor.key);
+    if (row) pane.scrollTop += row.getBoundingClientRect().top - anchor.top;
+  }
+}
+
+/** The first message row at least partly in view, and where it is on screen. */
+function firstVisibleRow(pane, list) {
+  const top = pane.getBoundingClientRect().top;
+  for (const el of list.children) {
+    if (!el.classList.contains("row")) continue;
+    const rect = el.getBoundingClientRect();
+    if (rect.bottom > top) return { key: el.dataset.key, top: rect.top };
+  }
+  return null;
+}
