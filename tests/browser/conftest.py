@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.e2e.conftest import server
+from tests.e2e.conftest import RunningServer, embedded_settings, running
 
 __all__ = ["browser", "chromium", "server"]
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """The reference server on the embedded backends."""
+    async with running(embedded_settings(tmp_path)) as srv:
+        yield srv
+
 
 CHROMIUM = Path(os.environ.get("CHATCORE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 import pytest
 
+from chatcore.config import ProductionConfig
 from chatcore.node import ChatNode, NodeOptions
+from chatcore.production import node_options, production_backends
 from chatcore.server import ChatServer, ServerSettings
 from chatcore.server.run import DrainingServer, build_server
+from tests.services import require, unique
 
 
 @dataclass
@@ -36,21 +41,70 @@ class RunningServer:
             await conn._close(1012, "killed by test")
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    settings = ServerSettings(
+@asynccontextmanager
+async def running(settings: ServerSettings) -> AsyncIterator[RunningServer]:
+    """Serve ``settings`` on a free loopback port for the duration of the block."""
+    uv = build_server(settings, host="127.0.0.1", port=0, log_level="warning")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(uv.serve)
+        with anyio.fail_after(60):
+            while not uv.started:
+                await anyio.sleep(0.01)
+        port = uv.servers[0].sockets[0].getsockname()[1]
+        yield RunningServer(uv, uv.chat, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws")
+        uv.should_exit = True
+
+
+def embedded_settings(tmp_path: Path) -> ServerSettings:
+    return ServerSettings(
         data_dir=tmp_path / "data",
         dev=True,
         node=NodeOptions(partitions=4),
         send_rate_per_s=1000,
         send_burst=1000,
     )
-    uv = build_server(settings, host="127.0.0.1", port=0, log_level="warning")
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(uv.serve)
-        with anyio.fail_after(20):
-            while not uv.started:
-                await anyio.sleep(0.01)
-        port = uv.servers[0].sockets[0].getsockname()[1]
-        yield RunningServer(uv, uv.chat, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws")
-        uv.should_exit = True
+
+
+@asynccontextmanager
+async def production_settings() -> AsyncIterator[ServerSettings]:
+    """Settings on the real Kafka, Cassandra and Redis, in a namespace of their own."""
+    for service in ("kafka", "cassandra", "redis"):
+        require(service)
+    config = ProductionConfig.load(
+        env={
+            "CHATCORE_TOPIC_PREFIX": unique("e2e") + ".",
+            "CHATCORE_REDIS_PREFIX": unique("e2e") + ":",
+            "CHATCORE_CASSANDRA_KEYSPACE": unique("e2e_"),
+            "CHATCORE_PARTITIONS": "2",
+        }
+    )
+    yield ServerSettings(
+        data_dir=None,
+        dev=True,
+        node=node_options(config),
+        backends=lambda: production_backends(config),
+        send_rate_per_s=1000,
+        send_burst=1000,
+    )
+    await anyio.to_thread.run_sync(_drop_keyspace, config.cassandra_keyspace)
+
+
+def _drop_keyspace(keyspace: str) -> None:
+    from cassandra.cluster import Cluster
+
+    cluster = Cluster(["127.0.0.1"])
+    try:
+        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.services)])
+async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """The reference server on the embedded backends, and on Kafka + Cassandra + Redis."""
+    if request.param == "embedded":
+        async with running(embedded_settings(tmp_path)) as srv:
+            yield srv
+        return
+    async with production_settings() as settings, running(settings) as srv:
+        yield srv

@@ -165,7 +165,8 @@ class KafkaLog:
     * ``heartbeat_interval_ms``: how often a member tells the group it lives, and so
       how soon it notices a rebalance (1 000).
     * ``rebalance_timeout_ms``: how long a rebalance waits for members to rejoin; it
-      also bounds how long ``poll`` and ``aclose`` wait for one to settle (60 000).
+      also bounds how long ``poll`` waits for one to settle (60 000); ``aclose`` waits
+      for the group to settle at most the session timeout.
     * ``max_poll_interval_ms``: a member that does not poll for this long leaves its
       group (300 000).
     * ``transaction_timeout_ms``: the broker aborts a transaction left open this long
@@ -218,6 +219,7 @@ class KafkaLog:
         }
         self._timeout_s = request_timeout_ms / 1000
         self._rebalance_timeout_s = rebalance_timeout_ms / 1000
+        self._handoff_timeout_s = min(rebalance_timeout_ms, session_timeout_ms) / 1000
         self._start_lock = anyio.Lock()
         self._admin: Any = None
         self._producer: Any = None
@@ -485,8 +487,9 @@ class KafkaLog:
             self._unseen_offsets.pop((group_id, topic, p), None)
 
     async def _await_handoff(self, group_id: str) -> None:
-        """Wait until ``group_id`` has settled after a member left (best effort)."""
-        with anyio.move_on_after(self._rebalance_timeout_s):
+        """Wait until ``group_id`` has settled after a member left (best effort, bounded
+        by the session timeout so a shutdown never hangs on a group that is rejoining)."""
+        with anyio.move_on_after(self._handoff_timeout_s):
             try:
                 admin = await self._admin_client()
                 while True:
