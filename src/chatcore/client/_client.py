@@ -173,10 +173,11 @@ class ChatClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        with anyio.CancelScope(shield=True):  # also when the block was cancelled
+            await self.aclose()
         tg, self._tg = self._tg, None
         if tg is not None:  # the background was cancelled by aclose(); wait for it to end
-            await tg.__aexit__(None, None, None)
+            await tg.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
         """Close the connection and stop; pending calls raise ChatcoreClosed. Idempotent."""

@@ -1,0 +1,30 @@
+"""The examples in examples/ work against a real server."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from examples.echo_bot import run_bot
+from tests.client.harness import device, wait_until
+from tests.e2e.conftest import RunningServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_echo_bot_answers(server: RunningServer) -> None:
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_bot, server.ws_url, server.token("echo"))
+        async with device(server.ws_url, server.token("alice")) as alice:
+            chat = (await alice.client.create_direct("echo")).chat
+            await alice.client.send(chat, "hello")
+            await alice.client.send(chat, "again")
+            await wait_until(
+                lambda: (
+                    [m.body for m in alice.messages[chat] if m.sender == "echo"]
+                    == ["echo: hello", "echo: again"]
+                ),
+                timeout_s=20,
+                what="the bot's answers",
+            )
+        tg.cancel_scope.cancel()
