@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -15,8 +16,8 @@ import jwt
 import msgspec
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from tests.e2e.conftest import RunningServer
 
@@ -257,3 +258,17 @@ async def test_http_endpoints(server: RunningServer) -> None:
         metrics = await http.get("/metrics")
         assert "chatcore_connections" in metrics.text
         assert "chatcore_delivery_latency_seconds" in metrics.text
+
+
+async def test_origin_allowlist(tmp_path: Path) -> None:
+    from tests.e2e.conftest import embedded_settings, running
+
+    settings = embedded_settings(tmp_path)
+    settings.allowed_origins = ["https://chat.example.com"]
+    async with running(settings) as srv:
+        async with connect(srv.ws_url, origin=Origin("https://chat.example.com")) as ws:
+            assert (await hello(ws, srv.token("alice")))["type"] == "welcome"
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(srv.ws_url, origin=Origin("https://evil.example.com")):
+                pass
+        assert refused.value.response.status_code == 403
