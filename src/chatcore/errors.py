@@ -17,7 +17,8 @@ never leak through a port: adapters map them with ``raise ... from exc``.
     ├── InvalidRequest                invalid         no    well-formed but not allowed
     ├── RateLimited                   rate_limited    yes   has ``retry_after_ms``
     ├── Unavailable                   unavailable     yes   a backend is down or timed out
-    │   └── Fenced                    unavailable     no    a newer owner took the partition
+    │   ├── Fenced                    unavailable     no    a newer owner took the partition
+    │   └── ConnectionClosed          unavailable     yes   the client's WebSocket closed
     ├── ClockMovedBackwards           internal        yes   past the configured bound
     └── ChatcoreClosed                unavailable     no    used after aclose()
 """
@@ -30,6 +31,7 @@ __all__ = [
     "ChatcoreClosed",
     "ChatcoreError",
     "ClockMovedBackwards",
+    "ConnectionClosed",
     "ErrorCode",
     "Fenced",
     "FrameTooLarge",
@@ -129,6 +131,15 @@ class Fenced(Unavailable):
     """A newer owner of a log partition exists; this writer must stop."""
 
     retriable: ClassVar[bool] = False
+
+
+class ConnectionClosed(Unavailable):
+    """The client's WebSocket closed (``close_code`` None: lost without a close frame)."""
+
+    def __init__(self, message: str, *, close_code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.reason = reason
 
 
 class ClockMovedBackwards(ChatcoreError):

@@ -11,52 +11,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import Self
 
-import anyio
-import anyio.lowlevel
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
-from chatcore.errors import ChatcoreClosed, InvalidRequest
+from chatcore._broadcast import Broadcast
+from chatcore._memory import MemoryAdapter
 
 __all__ = ["MemoryGatewayBus"]
 
-_Subscriber = tuple[MemoryObjectSendStream[bytes], MemoryObjectReceiveStream[bytes]]
 
-
-class MemoryGatewayBus:
+class MemoryGatewayBus(MemoryAdapter):
     """Payloads to the subscribers of a gateway name, each with a ``buffer``-deep queue."""
 
     def __init__(self, *, buffer: int = 10_000) -> None:
-        if buffer < 1:
-            raise InvalidRequest(f"buffer must be at least 1, got {buffer}")
-        self._buffer = buffer
-        self._subscribers: dict[str, list[_Subscriber]] = {}
-        self._closed = False
-        self.dropped = 0
+        """Raises ``InvalidRequest`` if ``buffer`` is below 1."""
+        self._gateways = Broadcast[bytes](buffer=buffer)
+
+    @property
+    def dropped(self) -> int:
         """Payloads dropped from full subscriber buffers so far."""
+        return self._gateways.dropped
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """End every open subscription (after what it has buffered). Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        for subscribers in self._subscribers.values():
-            for send, _ in subscribers:
-                send.close()
-        self._subscribers.clear()
+    def _release(self) -> None:
+        self._gateways.close()  # ends every open subscription after what it has buffered
 
     async def publish(self, gateway: str, payload: bytes) -> None:
         """Send ``payload`` to the subscribers of ``gateway`` (none: dropped).
@@ -64,8 +39,7 @@ class MemoryGatewayBus:
         Raises ``ChatcoreClosed`` after ``aclose()``.
         """
         await self._checkpoint()
-        for subscriber in list(self._subscribers.get(gateway, ())):
-            self._offer(gateway, subscriber, payload)
+        self._gateways.publish(payload, channel=gateway)
 
     @asynccontextmanager
     async def subscribe(self, gateway: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -75,36 +49,5 @@ class MemoryGatewayBus:
         ``aclose()``.
         """
         await self._checkpoint()
-        send, receive = anyio.create_memory_object_stream[bytes](self._buffer)
-        subscriber = (send, receive)
-        self._subscribers.setdefault(gateway, []).append(subscriber)
-        try:
-            with receive:
-                yield receive
-        finally:
-            send.close()
-            self._remove(gateway, subscriber)
-
-    def _offer(self, gateway: str, subscriber: _Subscriber, payload: bytes) -> None:
-        send, receive = subscriber
-        try:
-            send.send_nowait(payload)
-        except anyio.WouldBlock:
-            receive.receive_nowait()
-            self.dropped += 1
-            send.send_nowait(payload)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._remove(gateway, subscriber)
-
-    def _remove(self, gateway: str, subscriber: _Subscriber) -> None:
-        subscribers = self._subscribers.get(gateway)
-        if subscribers is None or subscriber not in subscribers:
-            return
-        subscribers.remove(subscriber)
-        if not subscribers:
-            del self._subscribers[gateway]
-
-    async def _checkpoint(self) -> None:
-        if self._closed:
-            raise ChatcoreClosed("MemoryGatewayBus used after aclose()")
-        await anyio.lowlevel.checkpoint()
+        with self._gateways.subscribe(channel=gateway) as payloads:
+            yield payloads

@@ -12,8 +12,21 @@ __all__ = ["HotCache"]
 
 
 class HotCache(AsyncResource, Protocol):
+    """The last N messages of each chat, always one contiguous run of seqs."""
+
     async def push(self, messages: Sequence[StoredMessage]) -> None:
-        """Add messages; keeps the last N per chat by seq; a seq already held is ignored."""
+        """Add messages, in any order; the chat keeps a contiguous run of the newest N.
+
+        After a push a chat holds the longest contiguous run of seqs that ends at the
+        highest seq it knows (cached or pushed), cut to the newest N:
+
+        - a seq already held is ignored (the first copy wins);
+        - the seqs right after the newest are appended, the oldest dropped past N;
+        - a seq further ahead (a gap: cached up to 10 and 13 arrives) restarts the
+          chat's cache at that message (the store has the rest);
+        - seqs right before the oldest fill back while the chat has room; older ones
+          are ignored.
+        """
         ...
 
     async def recent(self, chat_id: str) -> list[StoredMessage]:

@@ -19,18 +19,15 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
-import anyio.lowlevel
-
-from chatcore.errors import ChatcoreClosed, InvalidRequest
+from chatcore._memory import MemoryAdapter
+from chatcore.errors import InvalidRequest
 from chatcore.model import StoredMessage
 
 __all__ = ["MemoryHotCache"]
 
 
-class MemoryHotCache:
+class MemoryHotCache(MemoryAdapter):
     """The last ``per_chat`` (default 200) messages of each chat, contiguous by seq."""
 
     def __init__(self, *, per_chat: int = 200, max_chats: int | None = None) -> None:
@@ -41,22 +38,6 @@ class MemoryHotCache:
         self._per_chat = per_chat
         self._max_chats = max_chats
         self._chats: OrderedDict[str, deque[StoredMessage]] = OrderedDict()
-        self._closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Mark closed; later calls raise ``ChatcoreClosed``. Idempotent."""
-        self._closed = True
 
     async def push(self, messages: Sequence[StoredMessage]) -> None:
         """Add messages by the rules of the module docstring.
@@ -99,8 +80,3 @@ class MemoryHotCache:
     def _evict(self) -> None:
         if self._max_chats is not None and len(self._chats) > self._max_chats:
             self._chats.popitem(last=False)
-
-    async def _checkpoint(self) -> None:
-        if self._closed:
-            raise ChatcoreClosed("MemoryHotCache used after aclose()")
-        await anyio.lowlevel.checkpoint()

@@ -10,7 +10,6 @@ WebSocket under it all, the only module that imports ``websockets``.
 
 from chatcore.client._backoff import Backoff, Reconnect, reconnect_after
 from chatcore.client._client import ChatClient, TokenProvider
-from chatcore.client._errors import ConnectionClosed
 from chatcore.client._events import (
     ChatUpdated,
     ClientEvent,
@@ -26,6 +25,7 @@ from chatcore.client._events import (
 )
 from chatcore.client._options import ClientOptions
 from chatcore.client._transport import Connector, Transport, WebSocketTransport, connect_websocket
+from chatcore.errors import ConnectionClosed
 
 __all__ = [
     # the client

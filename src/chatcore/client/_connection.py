@@ -30,7 +30,7 @@ import anyio
 
 from chatcore.client._backoff import Backoff, Reconnect, reconnect_after
 from chatcore.client._delivery import Delivery
-from chatcore.client._errors import ConnectionClosed, error_from_frame, expect_frame
+from chatcore.client._errors import error_from_frame, expect_frame
 from chatcore.client._events import (
     ChatUpdated,
     Connected,
@@ -44,7 +44,13 @@ from chatcore.client._options import ClientOptions
 from chatcore.client._session import Reply, Session, Signal, open_session
 from chatcore.client._state import Outbox, ReceiptOutbox
 from chatcore.client._transport import Connector
-from chatcore.errors import ChatcoreError, InvalidRequest, Unauthorized, Unavailable
+from chatcore.errors import (
+    ChatcoreError,
+    ConnectionClosed,
+    InvalidRequest,
+    Unauthorized,
+    Unavailable,
+)
 from chatcore.protocol import (
     MAX_LIST_LENGTH,
     Accepted,

@@ -1,5 +1,4 @@
-"""Server ``error`` frames as chatcore exceptions, answers of the wrong type, and the
-client's own connection error."""
+"""Server ``error`` frames as chatcore exceptions, and answers of the wrong type."""
 
 from __future__ import annotations
 
@@ -18,18 +17,9 @@ from chatcore.errors import (
 )
 from chatcore.protocol import ErrorFrame, ServerFrame
 
-__all__ = ["ConnectionClosed", "error_from_frame", "expect_frame"]
+__all__ = ["error_from_frame", "expect_frame"]
 
 _F = TypeVar("_F", bound=ServerFrame)
-
-
-class ConnectionClosed(Unavailable):
-    """The WebSocket closed (``close_code`` None: lost without a close frame)."""
-
-    def __init__(self, message: str, *, close_code: int | None = None, reason: str = "") -> None:
-        super().__init__(message)
-        self.close_code = close_code
-        self.reason = reason
 
 
 def error_from_frame(frame: ErrorFrame) -> ChatcoreError:

@@ -16,9 +16,9 @@ from typing import NoReturn
 import anyio
 
 from chatcore.client._backoff import CLOSE_UNAUTHORIZED
-from chatcore.client._errors import ConnectionClosed, error_from_frame
+from chatcore.client._errors import error_from_frame
 from chatcore.client._transport import Connector, Transport
-from chatcore.errors import ChatcoreError, ProtocolError, Unauthorized
+from chatcore.errors import ChatcoreError, ConnectionClosed, ProtocolError, Unauthorized
 from chatcore.protocol import (
     SUBPROTOCOLS,
     ClientFrame,

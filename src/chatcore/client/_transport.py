@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from chatcore.client._errors import ConnectionClosed
-from chatcore.errors import Unauthorized, Unavailable
+from chatcore.errors import ConnectionClosed, Unauthorized, Unavailable
 
 try:
     from websockets.asyncio.client import ClientConnection, connect

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
-import anyio.lowlevel
-
-from chatcore.errors import ChatcoreClosed, Fenced, Unavailable
+from chatcore._memory import MemoryAdapter
+from chatcore.errors import Fenced, Unavailable
 from chatcore.ids._base import NodeLease, check_node_ids, lease_ttl_ms
 from chatcore.ids._snowflake import MAX_NODE_ID, wall_clock_ms
 
 __all__ = ["MemoryNodeIdLease"]
 
 
-class MemoryNodeIdLease:
+class MemoryNodeIdLease(MemoryAdapter):
     """Leases node ids from ``node_ids`` (default all 1024) by an injectable ms ``clock``.
 
     A free id is preferred over an expired one, and among expired ids the one that
@@ -37,7 +34,6 @@ class MemoryNodeIdLease:
         self._clock = clock
         self._node_ids = check_node_ids(node_ids)
         self._leases: dict[int, NodeLease] = {}
-        self._closed = False
 
     async def acquire(self, owner: str, *, ttl_s: float) -> NodeLease:
         """Lease a node id no live holder has; see ``NodeIdLease.acquire``."""
@@ -84,21 +80,6 @@ class MemoryNodeIdLease:
         if current is not None and current.token == lease.token:
             del self._leases[lease.node_id]
 
-    async def aclose(self) -> None:
-        """Mark closed; later calls raise ``ChatcoreClosed``. Idempotent."""
-        self._closed = True
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     def _pick_free(self, now: int) -> int:
         oldest_expired: NodeLease | None = None
         for node_id in self._node_ids:
@@ -115,8 +96,3 @@ class MemoryNodeIdLease:
                 "holders; retry when one expires or is released"
             )
         return oldest_expired.node_id
-
-    async def _checkpoint(self) -> None:
-        if self._closed:
-            raise ChatcoreClosed("MemoryNodeIdLease used after aclose()")
-        await anyio.lowlevel.checkpoint()

@@ -3,14 +3,18 @@
 This is the source of truth of the pipeline. It promises, like Kafka:
 
 * records with the same key go to the same partition (unless a partition is named);
-* within a partition, offsets are 0, 1, 2, ... and every consumer sees that order;
+* within a partition, offsets start at 0 and increase, and every consumer sees that
+  order; the embedded backends number records 0, 1, 2, ..., Kafka may leave gaps
+  (transaction markers take offsets), so an offset is not a record count;
 * ``append`` returns only when the records are durable;
 * a consumer group shares a topic's partitions among its live members; each partition
   has one owner at a time, and a member that lost a partition is *fenced*: its
   commits raise :class:`~chatcore.errors.Fenced`;
 * ``commit_transaction`` appends output records **and** commits input offsets
   atomically (consume-transform-produce): after a crash either both happened or
-  neither did;
+  neither did. On Kafka the unit is one input partition: its offset commits
+  together with the outputs attributed to it (an output goes with the input
+  partition that has its partition number, else with the call's lowest one);
 * compacted topics keep the latest value per key (an empty value deletes the key);
   they hold state changelogs and are read whole with ``read_compacted``.
 """
@@ -86,7 +90,10 @@ class LogConsumer(AsyncResource, Protocol):
         """Return the next records of owned partitions, waiting up to ``timeout_s`` for some.
 
         After a partition is (re)assigned, reading resumes at its committed offset.
-        Raises :class:`~chatcore.errors.Unavailable` when the backend is down.
+        During a rebalance it first waits for the group to settle, which may take
+        longer than ``timeout_s`` (on Kafka up to the rebalance timeout). Raises
+        :class:`~chatcore.errors.Unavailable` when the backend is down,
+        :class:`~chatcore.errors.ChatcoreClosed` outside ``async with``.
         """
         ...
 
@@ -102,8 +109,18 @@ class LogConsumer(AsyncResource, Protocol):
     ) -> list[RecordPosition]:
         """Append ``outputs`` and commit ``offsets`` atomically; both or neither.
 
-        Raises :class:`~chatcore.errors.Fenced` if a partition is no longer owned
-        (nothing is written), :class:`~chatcore.errors.Unavailable` on backend failure.
+        On Kafka atomicity is per input partition (see the module docstring): a
+        failure between two partitions' commits can leave one committed. Raises
+        :class:`~chatcore.errors.Fenced` if a partition is no longer owned (nothing
+        is written), :class:`~chatcore.errors.Unavailable` on backend failure.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Leave the group. Idempotent.
+
+        May wait, bounded (on Kafka by the session timeout), until the partitions
+        have moved to the other members.
         """
         ...
 
@@ -140,7 +157,11 @@ class PartitionedLog(AsyncResource, Protocol):
         ...
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
-        """Per partition, the offset the next appended record will get."""
+        """Per partition, the offset the next appended record will get.
+
+        Not a count of records: on Kafka transaction markers take offsets too.
+        Raises :class:`~chatcore.errors.NotFound` for a missing topic.
+        """
         ...
 
     async def committed(self, topic: str, *, group: str) -> dict[int, int]:

@@ -34,7 +34,10 @@ class PushNotification(msgspec.Struct, frozen=True):
 
 class OfflineIndex(AsyncResource, Protocol):
     async def add(self, users: Sequence[str], chat_id: str, seq: int) -> None:
-        """Note that ``users`` missed message ``seq`` of a chat (idempotent per seq)."""
+        """Note that ``users`` missed message ``seq`` of a chat (idempotent per seq).
+
+        Raises :class:`~chatcore.errors.InvalidRequest` if ``seq`` is below 1.
+        """
         ...
 
     async def pending(self, user: str) -> list[PendingChat]:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
-import anyio.lowlevel
-
-from chatcore.errors import ChatcoreClosed
+from chatcore._memory import MemoryAdapter
 from chatcore.offline._base import PushNotification
 
 __all__ = ["LoggingPushNotifier"]
 
 
-class LoggingPushNotifier:
+class LoggingPushNotifier(MemoryAdapter):
     """Logs each notification at ``level`` (default INFO) on ``logger`` (``chatcore.push``).
 
     Previews are message text, so they are logged only with ``include_preview=True``.
@@ -31,28 +27,10 @@ class LoggingPushNotifier:
         self._logger = logger or logging.getLogger("chatcore.push")
         self._level = level
         self._include_preview = include_preview
-        self._closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Mark closed; later calls raise ``ChatcoreClosed``. Idempotent."""
-        self._closed = True
 
     async def notify(self, notifications: Sequence[PushNotification]) -> None:
         """Log one line per notification. Raises ``ChatcoreClosed`` after ``aclose()``."""
-        if self._closed:
-            raise ChatcoreClosed("LoggingPushNotifier used after aclose()")
-        await anyio.lowlevel.checkpoint()
+        await self._checkpoint()
         for n in notifications:
             noun = "message" if n.count == 1 else "messages"
             preview = f": {n.preview!r}" if self._include_preview and n.preview else ""

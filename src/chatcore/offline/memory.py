@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
-import anyio.lowlevel
-
-from chatcore.errors import ChatcoreClosed, InvalidRequest
+from chatcore._memory import MemoryAdapter
+from chatcore.errors import InvalidRequest
 from chatcore.offline._base import PendingChat, PushNotification
 
 __all__ = ["MemoryOfflineIndex", "MemoryPushNotifier"]
 
 
-class _Closable:
-    _closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Mark closed; later calls raise ``ChatcoreClosed``. Idempotent."""
-        self._closed = True
-
-    async def _checkpoint(self) -> None:
-        if self._closed:
-            raise ChatcoreClosed(f"{type(self).__name__} used after aclose()")
-        await anyio.lowlevel.checkpoint()
-
-
-class MemoryOfflineIndex(_Closable):
+class MemoryOfflineIndex(MemoryAdapter):
     """The seqs each user missed, per chat. Memory grows with the missed seqs."""
 
     def __init__(self) -> None:
@@ -86,7 +59,7 @@ class MemoryOfflineIndex(_Closable):
             del self._missed[user]
 
 
-class MemoryPushNotifier(_Closable):
+class MemoryPushNotifier(MemoryAdapter):
     """Collects notifications in ``sent``, oldest first (for tests and demos)."""
 
     def __init__(self) -> None:

@@ -20,11 +20,19 @@ __all__ = ["PresenceStore"]
 
 class PresenceStore(AsyncResource, Protocol):
     async def touch(self, user: str, device: str, *, ttl_s: float, now_ms: int) -> bool:
-        """Mark a device online until ``now + ttl``; True if the user was offline before."""
+        """Mark a device online until ``now + ttl``; True if the user was offline before.
+
+        Raises :class:`~chatcore.errors.InvalidRequest` if ``ttl_s`` is not positive
+        and finite.
+        """
         ...
 
     async def leave(self, user: str, device: str, *, now_ms: int) -> bool:
-        """Mark a device offline now; True if the user is now offline (their last device)."""
+        """Mark a device offline now; True only if this call took the user offline.
+
+        False when the user keeps another live device, or was already offline (the
+        device unknown or expired).
+        """
         ...
 
     async def states(self, users: Sequence[str], *, now_ms: int) -> dict[str, PresenceState]:
@@ -32,10 +40,10 @@ class PresenceStore(AsyncResource, Protocol):
         ...
 
     async def expire(self, *, now_ms: int) -> list[PresenceState]:
-        """Drop expired devices; the users who went offline because of it.
+        """Drop expired devices; the users who went offline because of it, sorted by user.
 
-        Backends whose engine expires keys by itself (Redis) may report those users
-        through :meth:`changes` instead and return an empty list here.
+        They are also sent to :meth:`changes` subscribers. Each transition is
+        reported once, whichever call (or process) notices it first.
         """
         ...
 

@@ -13,23 +13,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import Self
 
-import anyio
-import anyio.lowlevel
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
-from chatcore.errors import ChatcoreClosed, InvalidRequest
+from chatcore._broadcast import Broadcast
+from chatcore._memory import MemoryAdapter
 from chatcore.model import PresenceState
 from chatcore.presence.rules import PresenceRules, UserPresence
 
 __all__ = ["MemoryPresenceStore"]
 
-_Subscriber = tuple[MemoryObjectSendStream[PresenceState], MemoryObjectReceiveStream[PresenceState]]
 
-
-class MemoryPresenceStore:
+class MemoryPresenceStore(MemoryAdapter):
     """Presence of users' devices held in this process's memory.
 
     ``rules`` gives the timings (only its transitions are used: ``touch`` always gets
@@ -38,36 +31,19 @@ class MemoryPresenceStore:
     """
 
     def __init__(self, *, rules: PresenceRules | None = None, buffer: int = 1000) -> None:
-        if buffer < 1:
-            raise InvalidRequest(f"buffer must be at least 1, got {buffer}")
+        """Raises ``InvalidRequest`` if ``buffer`` is below 1."""
+        self._changes = Broadcast[PresenceState](buffer=buffer)
         self._rules = rules or PresenceRules()
-        self._buffer = buffer
         self._users: dict[str, UserPresence] = {}
         self._with_devices: set[str] = set()
-        self._subscribers: list[_Subscriber] = []
-        self._closed = False
-        self.dropped = 0
+
+    @property
+    def dropped(self) -> int:
         """Transitions dropped from full subscriber buffers so far."""
+        return self._changes.dropped
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Mark closed and end every open ``changes()`` iterator. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        for send, _ in self._subscribers:
-            send.close()
-        self._subscribers.clear()
+    def _release(self) -> None:
+        self._changes.close()  # ends every open ``changes()`` iterator
 
     async def touch(self, user: str, device: str, *, ttl_s: float, now_ms: int) -> bool:
         """Mark a device online until ``now + ttl``; True if the user was offline before.
@@ -122,16 +98,8 @@ class MemoryPresenceStore:
         ``aclose()``.
         """
         await self._checkpoint()
-        send, receive = anyio.create_memory_object_stream[PresenceState](self._buffer)
-        subscriber = (send, receive)
-        self._subscribers.append(subscriber)
-        try:
-            with receive:
-                yield receive
-        finally:
-            send.close()
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
+        with self._changes.subscribe() as changes:
+            yield changes
 
     def _get(self, user: str) -> UserPresence:
         return self._users.get(user) or UserPresence(user)
@@ -145,21 +113,4 @@ class MemoryPresenceStore:
 
     def _publish(self, changes: Iterable[PresenceState]) -> None:
         for change in changes:
-            for subscriber in list(self._subscribers):
-                self._offer(subscriber, change)
-
-    def _offer(self, subscriber: _Subscriber, change: PresenceState) -> None:
-        send, receive = subscriber
-        try:
-            send.send_nowait(change)
-        except anyio.WouldBlock:
-            receive.receive_nowait()
-            self.dropped += 1
-            send.send_nowait(change)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._subscribers.remove(subscriber)
-
-    async def _checkpoint(self) -> None:
-        if self._closed:
-            raise ChatcoreClosed("MemoryPresenceStore used after aclose()")
-        await anyio.lowlevel.checkpoint()
+            self._changes.publish(change)

@@ -30,7 +30,7 @@ import msgspec
 from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter
 from chatcore.errors import InvalidRequest
 from chatcore.model import PresenceState
-from chatcore.presence.rules import _ttl_ms
+from chatcore.presence.rules import ttl_ms
 
 try:
     from redis.asyncio import Redis
@@ -183,9 +183,7 @@ class RedisPresenceStore(RedisAdapter):
         super().__init__(redis, prefix=prefix, timeout_s=timeout_s)
         self._shards = shards
         self._seen_ttl = (
-            "0"
-            if last_seen_ttl_s is None
-            else str(_ttl_ms(last_seen_ttl_s, name="last_seen_ttl_s"))
+            "0" if last_seen_ttl_s is None else str(ttl_ms(last_seen_ttl_s, name="last_seen_ttl_s"))
         )
         self._batch = expire_batch
         self._channel = self._redis.key("presence", "changes")
@@ -200,7 +198,7 @@ class RedisPresenceStore(RedisAdapter):
         Raises ``InvalidRequest`` if ``ttl_s`` is not positive and finite,
         ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
-        expires_ms = now_ms + _ttl_ms(ttl_s)
+        expires_ms = now_ms + ttl_ms(ttl_s)
         shard = self._shard(user)
         keys = [self._index(shard), *self._user_keys(shard, user)]
         args = [*self._args(now_ms), user, device, expires_ms]

@@ -27,6 +27,7 @@ __all__ = [
     "PresenceRules",
     "PresenceUpdate",
     "UserPresence",
+    "ttl_ms",
 ]
 
 DEFAULT_TTL_S = 60.0
@@ -85,8 +86,8 @@ class PresenceRules:
     def __init__(
         self, *, ttl_s: float = DEFAULT_TTL_S, heartbeat_s: float = DEFAULT_HEARTBEAT_S
     ) -> None:
-        self.ttl_ms = _ttl_ms(ttl_s)
-        self.heartbeat_ms = _ttl_ms(heartbeat_s, name="heartbeat_s")
+        self.ttl_ms = ttl_ms(ttl_s)
+        self.heartbeat_ms = ttl_ms(heartbeat_s, name="heartbeat_s")
         if self.heartbeat_ms >= self.ttl_ms:
             raise InvalidRequest(
                 f"heartbeat_s ({heartbeat_s}) must be shorter than ttl_s ({ttl_s})"
@@ -103,10 +104,10 @@ class PresenceRules:
 
         Raises ``InvalidRequest`` if ``ttl_s`` is not positive and finite.
         """
-        ttl_ms = self.ttl_ms if ttl_s is None else _ttl_ms(ttl_s)
+        lifetime_ms = self.ttl_ms if ttl_s is None else ttl_ms(ttl_s)
         presence, changes = self._drop_expired(presence, now_ms)
         was_online = bool(presence.devices)
-        entry = DevicePresence(device, now_ms, now_ms + ttl_ms)
+        entry = DevicePresence(device, now_ms, now_ms + lifetime_ms)
         others = tuple(d for d in presence.devices if d.device != device)
         presence = UserPresence(presence.user, (*others, entry), _later(presence.last_seen, now_ms))
         if was_online:
@@ -144,8 +145,12 @@ class PresenceRules:
         return presence, (PresenceState(presence.user, False, presence.last_seen),)
 
 
-def _ttl_ms(ttl_s: float, *, name: str = "ttl_s") -> int:
-    """A positive duration in whole ms (at least 1); raises ``InvalidRequest`` otherwise."""
+def ttl_ms(ttl_s: float, *, name: str = "ttl_s") -> int:
+    """``ttl_s`` seconds in whole ms (at least 1).
+
+    Raises ``InvalidRequest`` (naming the option ``name``) unless ``ttl_s`` is positive
+    and finite.
+    """
     if not math.isfinite(ttl_s) or ttl_s <= 0:
         raise InvalidRequest(f"{name} must be a positive finite number of seconds, got {ttl_s}")
     return max(1, round(ttl_s * 1000))

@@ -21,7 +21,10 @@ class ConnectionRegistry(AsyncResource, Protocol):
         ...
 
     async def lookup(self, users: Sequence[str]) -> dict[str, list[Connection]]:
-        """Live connections of many users in one call (users with none are absent)."""
+        """Live connections of many users in one call (users with none are absent).
+
+        The order of a user's connections is unspecified.
+        """
         ...
 
     async def drop_gateway(self, gateway: str) -> None:

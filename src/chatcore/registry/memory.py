@@ -12,18 +12,15 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import Self
 
-import anyio.lowlevel
-
-from chatcore.errors import ChatcoreClosed, InvalidRequest
+from chatcore._memory import MemoryAdapter
+from chatcore.errors import InvalidRequest
 from chatcore.model import Connection
 
 __all__ = ["MemoryConnectionRegistry"]
 
 
-class MemoryConnectionRegistry:
+class MemoryConnectionRegistry(MemoryAdapter):
     """Live connections by user, each expiring ``ttl_s`` after its last ``register``.
 
     ``clock`` (default ``time.monotonic``) returns seconds. ``lookup`` lists a user's
@@ -36,22 +33,6 @@ class MemoryConnectionRegistry:
         self._by_gateway: dict[str, set[Connection]] = {}
         self._deadlines: list[tuple[float, int, Connection]] = []
         self._order = 0
-        self._closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Mark closed; later calls raise ``ChatcoreClosed``. Idempotent."""
-        self._closed = True
 
     async def register(self, conn: Connection, *, ttl_s: float) -> None:
         """Record a live connection for ``ttl_s`` seconds (again: refresh its deadline).
@@ -107,9 +88,7 @@ class MemoryConnectionRegistry:
             del self._by_gateway[conn.gateway]
 
     async def _sweep(self) -> float:
-        if self._closed:
-            raise ChatcoreClosed("MemoryConnectionRegistry used after aclose()")
-        await anyio.lowlevel.checkpoint()
+        await self._checkpoint()
         now = self._clock()
         while self._deadlines and self._deadlines[0][0] <= now:
             deadline, _, conn = heapq.heappop(self._deadlines)

@@ -19,7 +19,11 @@ class MessageStore(AsyncResource, Protocol):
     """Sequenced messages by ``(chat_id, seq)``, kept for years."""
 
     async def append(self, messages: Sequence[StoredMessage]) -> None:
-        """Store messages; an existing ``(chat_id, seq)`` is left as it is (idempotent)."""
+        """Store messages; an existing ``(chat_id, seq)`` is left as it is (idempotent).
+
+        Raises :class:`~chatcore.errors.InvalidRequest` (nothing stored) if a seq is
+        below 1.
+        """
         ...
 
     async def range(
@@ -34,6 +38,7 @@ class MessageStore(AsyncResource, Protocol):
 
         ``after=a``: the first ones with ``seq > a``. ``before=b``: the last ones with
         ``seq < b``. Both: the first ones in ``a < seq < b``. Neither: the latest ones.
+        Raises :class:`~chatcore.errors.InvalidRequest` for a negative ``limit``.
         """
         ...
 
@@ -44,7 +49,12 @@ class MessageStore(AsyncResource, Protocol):
     async def find_client_msg(
         self, chat_id: str, sender: str, client_msg_id: str
     ) -> StoredMessage | None:
-        """The stored message a sender sent with ``client_msg_id``, if any."""
+        """The stored message a sender sent with ``client_msg_id``, if any.
+
+        If the sender used the id for several messages, the one with the lowest seq.
+        A backend may forget ids after a dedupe window (Cassandra: a TTL), so None
+        does not prove the id was never used.
+        """
         ...
 
 
@@ -63,7 +73,10 @@ class ReceiptStore(AsyncResource, Protocol):
         """Raise the watermarks to at least the given values; never lowers them.
 
         ``read`` implies ``delivered``: the stored delivered_seq is at least read_seq.
-        Returns the watermarks after the update.
+        ``updated_ms`` becomes ``now_ms`` only if a watermark moved; a call that moves
+        nothing stores nothing. Returns the watermarks after the update; with
+        concurrent calls for one member they may be lower than what ends up stored.
+        Raises :class:`~chatcore.errors.InvalidRequest` for a negative seq.
         """
         ...
 
@@ -84,7 +97,10 @@ class MembershipStore(AsyncResource, Protocol):
     """Chats, their members, and each user's chat list (both directions)."""
 
     async def create_chat(self, chat: ChatInfo) -> ChatInfo:
-        """Store a new chat; if ``chat.chat_id`` exists, return the stored one unchanged."""
+        """Store a new chat; if ``chat.chat_id`` exists, return the stored one unchanged.
+
+        Members keep their given order; a repeated member is stored once.
+        """
         ...
 
     async def get_chat(self, chat_id: str) -> ChatInfo | None:
@@ -94,9 +110,13 @@ class MembershipStore(AsyncResource, Protocol):
     async def update_members(
         self, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> ChatInfo:
-        """Add and remove members; raises :class:`~chatcore.errors.NotFound` if no such chat."""
+        """Append ``add`` (new members only), then take out ``remove``; returns the chat.
+
+        The remaining members keep their order. Raises
+        :class:`~chatcore.errors.NotFound` if there is no such chat.
+        """
         ...
 
     async def chats_of(self, user: str) -> list[str]:
-        """The ids of the chats ``user`` is a member of."""
+        """The ids of the chats ``user`` is a member of, sorted."""
         ...

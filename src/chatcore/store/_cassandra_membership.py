@@ -22,7 +22,7 @@ import msgspec
 from chatcore.errors import NotFound, Unavailable
 from chatcore.model import ChatInfo, ChatKind
 from chatcore.store._cassandra_session import CassandraAdapter, Row
-from chatcore.store.memory import _changed_members, _unique
+from chatcore.store._rules import changed_members, unique
 
 __all__ = ["CassandraMembershipStore"]
 
@@ -64,7 +64,7 @@ class CassandraMembershipStore(CassandraAdapter):
         after ``aclose()``.
         """
         self._check()
-        members = _unique(chat.members)
+        members = unique(chat.members)
         applied, row = await self._db.applied(
             self._q["create"],
             (chat.chat_id, chat.kind, chat.title, chat.created_ms, list(members)),
@@ -103,7 +103,7 @@ class CassandraMembershipStore(CassandraAdapter):
             if found is None:
                 raise NotFound(f"no chat {chat_id!r}")
             chat, version = found
-            members = _changed_members(chat.members, add=add, remove=remove)
+            members = changed_members(chat.members, add=add, remove=remove)
             touched = {*add, *remove}
             if members == chat.members:
                 await self._mirror(chat, version, touched)  # repairs an interrupted update

@@ -22,7 +22,7 @@ import msgspec
 from chatcore.errors import InvalidRequest
 from chatcore.model import StoredMessage
 from chatcore.store._cassandra_session import CassandraAdapter, CassandraSession, Statement
-from chatcore.store.memory import _check_limit, _check_messages
+from chatcore.store._rules import check_limit, check_messages
 
 __all__ = ["CassandraMessageStore"]
 
@@ -81,7 +81,7 @@ class CassandraMessageStore(CassandraAdapter):
         ChatcoreClosed after ``aclose()``.
         """
         self._check()
-        _check_messages(messages)
+        check_messages(messages)
         too_high = [m.seq for m in messages if m.seq > _MAX_SEQ]
         if too_high:
             raise InvalidRequest(f"a seq must fit a signed 64-bit integer, got {too_high[0]}")
@@ -126,7 +126,7 @@ class CassandraMessageStore(CassandraAdapter):
         ChatcoreClosed after ``aclose()``.
         """
         self._check()
-        _check_limit(limit)
+        check_limit(limit)
         low = 1 if after is None else max(after + 1, 1)  # inclusive bounds
         high = _MAX_SEQ if before is None else min(before - 1, _MAX_SEQ)
         if limit == 0 or low > high:

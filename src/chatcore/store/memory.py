@@ -2,100 +2,28 @@
 
 The data lives in the store object and is dropped by ``aclose()``. The rules every
 backend shares (how watermarks advance, how member lists change, what a valid
-message or range is) are the small pure functions at the top; the SQLite backend
-imports them so both behave alike.
+message or range is) are in :mod:`chatcore.store._rules`.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
-from types import TracebackType
-from typing import Self
+from collections.abc import Sequence
 
-import anyio.lowlevel
 import msgspec
 
-from chatcore.errors import ChatcoreClosed, InvalidRequest, NotFound
+from chatcore._memory import MemoryAdapter
+from chatcore.errors import NotFound
 from chatcore.model import ChatInfo, StoredMessage, Watermarks
+from chatcore.store._rules import (
+    advanced_watermarks,
+    changed_members,
+    check_limit,
+    check_messages,
+    unique,
+)
 
 __all__ = ["MemoryMembershipStore", "MemoryMessageStore", "MemoryReceiptStore"]
-
-
-def _check_messages(messages: Sequence[StoredMessage]) -> None:
-    """Raise InvalidRequest if a message has a seq below 1."""
-    for m in messages:
-        if m.seq < 1:
-            raise InvalidRequest(f"message seq must be >= 1, got {m.seq} in chat {m.chat_id!r}")
-
-
-def _check_limit(limit: int) -> None:
-    """Raise InvalidRequest for a negative range limit."""
-    if limit < 0:
-        raise InvalidRequest(f"range limit must be >= 0, got {limit}")
-
-
-def _advanced_watermarks(
-    current: Watermarks, *, delivered_seq: int, read_seq: int, now_ms: int
-) -> Watermarks:
-    """``current`` raised to the given seqs (read implies delivered); itself if unchanged.
-
-    Raises InvalidRequest for a negative seq.
-    """
-    if delivered_seq < 0 or read_seq < 0:
-        raise InvalidRequest(
-            f"watermarks must be >= 0, got delivered={delivered_seq} read={read_seq}"
-        )
-    read = max(current.read_seq, read_seq)
-    delivered = max(current.delivered_seq, delivered_seq, read)
-    if (delivered, read) == (current.delivered_seq, current.read_seq):
-        return current
-    return msgspec.structs.replace(
-        current, delivered_seq=delivered, read_seq=read, updated_ms=now_ms
-    )
-
-
-def _unique(users: Iterable[str]) -> tuple[str, ...]:
-    """``users`` without repeats, first occurrence kept, order kept."""
-    return tuple(dict.fromkeys(users))
-
-
-def _changed_members(
-    members: Sequence[str], *, add: Sequence[str], remove: Sequence[str]
-) -> tuple[str, ...]:
-    """``members`` with ``add`` appended (new ones only), then ``remove`` taken out."""
-    removed = set(remove)
-    return tuple(u for u in _unique([*members, *add]) if u not in removed)
-
-
-class _MemoryAdapter:
-    """Async context manager whose calls raise ChatcoreClosed after ``aclose()``."""
-
-    _closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Drop the data; later calls raise ChatcoreClosed. Idempotent."""
-        self._closed = True
-        self._clear()
-
-    def _clear(self) -> None:
-        raise NotImplementedError
-
-    async def _checkpoint(self) -> None:
-        if self._closed:
-            raise ChatcoreClosed(f"{type(self).__name__} used after aclose()")
-        await anyio.lowlevel.checkpoint()
 
 
 class _ChatHistory:
@@ -133,13 +61,13 @@ class _ChatHistory:
         return [self.by_seq[s] for s in seqs[lo:hi]]
 
 
-class MemoryMessageStore(_MemoryAdapter):
+class MemoryMessageStore(MemoryAdapter):
     """A :class:`~chatcore.store.MessageStore` in this process's memory."""
 
     def __init__(self) -> None:
         self._chats: dict[str, _ChatHistory] = {}
 
-    def _clear(self) -> None:
+    def _release(self) -> None:
         self._chats.clear()
 
     async def append(self, messages: Sequence[StoredMessage]) -> None:
@@ -149,7 +77,7 @@ class MemoryMessageStore(_MemoryAdapter):
         after ``aclose()``.
         """
         await self._checkpoint()
-        _check_messages(messages)
+        check_messages(messages)
         for m in messages:
             history = self._chats.get(m.chat_id)
             if history is None:
@@ -169,7 +97,7 @@ class MemoryMessageStore(_MemoryAdapter):
         Raises InvalidRequest for a negative limit, ChatcoreClosed after ``aclose()``.
         """
         await self._checkpoint()
-        _check_limit(limit)
+        check_limit(limit)
         history = self._chats.get(chat_id)
         return [] if history is None else history.range(after, before, limit)
 
@@ -191,13 +119,13 @@ class MemoryMessageStore(_MemoryAdapter):
         return None if history is None else history.by_client.get((sender, client_msg_id))
 
 
-class MemoryReceiptStore(_MemoryAdapter):
+class MemoryReceiptStore(MemoryAdapter):
     """A :class:`~chatcore.store.ReceiptStore` in this process's memory."""
 
     def __init__(self) -> None:
         self._chats: dict[str, dict[str, Watermarks]] = {}
 
-    def _clear(self) -> None:
+    def _release(self) -> None:
         self._chats.clear()
 
     async def advance(
@@ -220,7 +148,7 @@ class MemoryReceiptStore(_MemoryAdapter):
         current = members.get(user) if members is not None else None
         if current is None:
             current = Watermarks(chat_id, user)
-        after = _advanced_watermarks(
+        after = advanced_watermarks(
             current, delivered_seq=delivered_seq, read_seq=read_seq, now_ms=now_ms
         )
         if after is not current:
@@ -248,14 +176,14 @@ class MemoryReceiptStore(_MemoryAdapter):
         return out
 
 
-class MemoryMembershipStore(_MemoryAdapter):
+class MemoryMembershipStore(MemoryAdapter):
     """A :class:`~chatcore.store.MembershipStore` in this process's memory."""
 
     def __init__(self) -> None:
         self._chats: dict[str, ChatInfo] = {}
         self._user_chats: dict[str, set[str]] = {}
 
-    def _clear(self) -> None:
+    def _release(self) -> None:
         self._chats.clear()
         self._user_chats.clear()
 
@@ -269,7 +197,7 @@ class MemoryMembershipStore(_MemoryAdapter):
         existing = self._chats.get(chat.chat_id)
         if existing is not None:
             return existing
-        stored = msgspec.structs.replace(chat, members=_unique(chat.members))
+        stored = msgspec.structs.replace(chat, members=unique(chat.members))
         self._chats[chat.chat_id] = stored
         for user in stored.members:
             self._user_chats.setdefault(user, set()).add(chat.chat_id)
@@ -291,7 +219,7 @@ class MemoryMembershipStore(_MemoryAdapter):
         chat = self._chats.get(chat_id)
         if chat is None:
             raise NotFound(f"no chat {chat_id!r}")
-        members = _changed_members(chat.members, add=add, remove=remove)
+        members = changed_members(chat.members, add=add, remove=remove)
         if members == chat.members:
             return chat
         for user in set(chat.members) - set(members):

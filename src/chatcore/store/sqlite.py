@@ -25,12 +25,12 @@ import msgspec
 from chatcore._sqlite import SqliteDatabase
 from chatcore.errors import ChatcoreClosed, NotFound, Unavailable
 from chatcore.model import ChatInfo, StoredMessage, Watermarks
-from chatcore.store.memory import (
-    _advanced_watermarks,
-    _changed_members,
-    _check_limit,
-    _check_messages,
-    _unique,
+from chatcore.store._rules import (
+    advanced_watermarks,
+    changed_members,
+    check_limit,
+    check_messages,
+    unique,
 )
 
 __all__ = ["SqliteMembershipStore", "SqliteMessageStore", "SqliteReceiptStore"]
@@ -133,7 +133,7 @@ class SqliteMessageStore(_SqliteAdapter):
         Raises InvalidRequest (nothing stored) if a seq is below 1, Unavailable if the
         file cannot be written, ChatcoreClosed after ``aclose()``.
         """
-        _check_messages(messages)
+        check_messages(messages)
         rows = [(m.chat_id, m.seq, m.sender, m.client_msg_id, _encode(m)) for m in messages]
         await self._run(
             lambda c: c.executemany("INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?)", rows)
@@ -152,7 +152,7 @@ class SqliteMessageStore(_SqliteAdapter):
         Raises InvalidRequest for a negative limit, Unavailable if the file cannot be
         read, ChatcoreClosed after ``aclose()``.
         """
-        _check_limit(limit)
+        check_limit(limit)
         where = "chat_id = ?"
         args: list[object] = [chat_id]
         if after is not None:
@@ -231,7 +231,7 @@ class SqliteReceiptStore(_SqliteAdapter):
 
         def advance(c: sqlite3.Connection) -> Watermarks:
             current = _read_watermarks(c, chat_id, user)
-            after = _advanced_watermarks(
+            after = advanced_watermarks(
                 current, delivered_seq=delivered_seq, read_seq=read_seq, now_ms=now_ms
             )
             if after is not current:
@@ -320,7 +320,7 @@ class SqliteMembershipStore(_SqliteAdapter):
         Members keep their given order; a repeated member is stored once. Raises
         Unavailable if the file cannot be written, ChatcoreClosed after ``aclose()``.
         """
-        stored = msgspec.structs.replace(chat, members=_unique(chat.members))
+        stored = msgspec.structs.replace(chat, members=unique(chat.members))
 
         def create(c: sqlite3.Connection) -> ChatInfo:
             existing = _read_chat(c, chat.chat_id)
@@ -355,7 +355,7 @@ class SqliteMembershipStore(_SqliteAdapter):
             chat = _read_chat(c, chat_id)
             if chat is None:
                 raise NotFound(f"no chat {chat_id!r}")
-            members = _changed_members(chat.members, add=add, remove=remove)
+            members = changed_members(chat.members, add=add, remove=remove)
             before, after = set(chat.members), set(members)
             gone = [(chat_id, u) for u in chat.members if u not in after]
             c.executemany("DELETE FROM members WHERE chat_id = ? AND user = ?", gone)
