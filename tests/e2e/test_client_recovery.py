@@ -8,7 +8,6 @@ import anyio
 import pytest
 
 from chatcore.client import (
-    ChatClient,
     ClientOptions,
     Connected,
     Disconnected,
@@ -17,22 +16,12 @@ from chatcore.client import (
     SyncCompleted,
 )
 from chatcore.protocol import SUBPROTOCOL_MSGPACK
-from tests.client.harness import MeddlingConnector, device, wait_until
+from tests.client.harness import MeddlingConnector, device, stored_up_to, wait_until
 from tests.e2e.conftest import RunningServer
 
 pytestmark = pytest.mark.anyio
 
 FAST = ClientOptions(backoff_initial_s=0.05, backoff_max_s=0.5)
-
-
-async def stored_up_to(client: ChatClient, chat: str, seq: int) -> None:
-    """Wait until the server reports ``seq`` as the chat's last (accepted is not yet stored)."""
-    with anyio.fail_after(10):
-        while True:
-            last = {c.chat: c.last_seq for c in await client.chats()}
-            if last.get(chat, 0) >= seq:
-                return
-            await anyio.sleep(0.02)
 
 
 async def test_offline_member_catches_up_from_its_cursors(server: RunningServer) -> None:
@@ -133,6 +122,7 @@ async def test_a_send_whose_answer_is_lost_is_retried_and_stored_once(
         assert len(connector.opened) >= 2, "it went out again on a new connection"
         await bob.wait_for_seq(chat, 3)
         assert [m.body for m in bob.messages[chat]] == ["before", "fragile", "after"]
+        await stored_up_to(bob.client, chat, 3)
         stored = [m.client_msg_id async for m in bob.client.history(chat)]
         assert stored.count("fragile") == 1
         await alice.wait_for_seq(chat, 3)
