@@ -252,6 +252,15 @@ def schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
+def _register_bench() -> None:
+    from chatcore.bench import app as bench_app
+
+    app.add_typer(bench_app, name="bench")
+
+
+_register_bench()
+
+
 def main() -> None:
     app()
 

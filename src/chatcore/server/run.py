@@ -29,6 +29,11 @@ def build_server(
 ) -> DrainingServer:
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, ws_max_size=4 * 1024 * 1024
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws_max_size=4 * 1024 * 1024,
+        ws_per_message_deflate=False,  # ~41 KiB per connection and 12-23% CPU (benchmarks)
     )
     return DrainingServer(config, app.state.chat_server)

@@ -168,5 +168,5 @@ class ClientConnection:
         self.session.close()
         self.server.metrics.closes.labels(str(code)).inc()
         async with self._send_lock:
-            with contextlib.suppress(RuntimeError, OSError):
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
                 await self.websocket.close(code=code, reason=reason)

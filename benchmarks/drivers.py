@@ -1,0 +1,231 @@
+"""The load generator's clients: one per connection, the same small face for every target.
+
+* :class:`ChatcoreDriver` is a :class:`chatcore.client.ChatClient` (the SDK, with
+  its ordering, cursors and outbox), bound to a chosen loopback source address.
+* :class:`SocketioDriver` speaks Engine.IO 4 / Socket.IO 5 over a bare
+  ``websockets`` connection: the few frames the peer's ``join``/``send`` need.
+* :class:`BareDriver` only holds a ``websockets`` connection open (idle peer).
+
+A driver calls ``on_message(body)`` for every chat message it receives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import anyio
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.typing import Subprotocol
+
+from chatcore.client import (
+    ChatClient,
+    ClientOptions,
+    MessageReceived,
+    Transport,
+    WebSocketTransport,
+)
+from chatcore.errors import Unavailable
+from chatcore.gateway.auth import TokenAuthority
+
+__all__ = ["BareDriver", "ChatcoreDriver", "Driver", "SocketioDriver", "driver_factory"]
+
+OnMessage = Callable[[str], None]
+
+_OPTIONS = ClientOptions(
+    connect_timeout_s=120.0,
+    request_timeout_s=120.0,
+    send_timeout_s=300.0,
+    event_queue=100_000,
+    backfill_limit=0,
+)
+
+
+class Driver(Protocol):
+    """One connection of the load generator."""
+
+    async def run(self, connected: Callable[[], None], stop: anyio.Event) -> None:
+        """Connect, call ``connected()``, stay until ``stop``; raise what connecting raised."""
+        ...
+
+    async def create_room(self, title: str, members: Sequence[str]) -> str:
+        """Create a chat (group) of this user and ``members``; its id."""
+        ...
+
+    async def join(self, room: str) -> None:
+        """Make sure this connection receives the room's messages."""
+        ...
+
+    async def send(self, room: str, body: str) -> None:
+        """Send and wait for the server's acknowledgement (``accepted``)."""
+        ...
+
+
+async def _open_websocket(
+    url: str, source_ip: str, subprotocols: Sequence[str] = ()
+) -> ClientConnection:
+    try:
+        return await connect(
+            url,
+            subprotocols=[Subprotocol(p) for p in subprotocols] or None,
+            open_timeout=120,
+            ping_interval=None,
+            close_timeout=1,
+            max_size=8 * 1024 * 1024,
+            proxy=None,
+            local_addr=(source_ip, 0),
+        )
+    except (OSError, TimeoutError, InvalidHandshake) as exc:
+        raise Unavailable(f"cannot connect to {url} from {source_ip}: {exc}") from exc
+
+
+class ChatcoreDriver:
+    """A ChatClient for one user and device."""
+
+    def __init__(
+        self, url: str, user: str, authority: TokenAuthority, source_ip: str, on_message: OnMessage
+    ) -> None:
+        self.user = user
+        self._source_ip = source_ip
+        self._on_message = on_message
+        self.client = ChatClient(
+            url,
+            device="bench",
+            token=authority.issue(user),
+            options=_OPTIONS,
+            connector=self._connect,
+        )
+
+    async def _connect(self, url: str, subprotocols: Sequence[str]) -> Transport:
+        return WebSocketTransport(await _open_websocket(url, self._source_ip, subprotocols))
+
+    async def run(self, connected: Callable[[], None], stop: anyio.Event) -> None:
+        async with self.client, anyio.create_task_group() as tg:
+            connected()
+            tg.start_soon(self._consume)
+            await stop.wait()
+            tg.cancel_scope.cancel()
+
+    async def _consume(self) -> None:
+        on_message = self._on_message
+        async for event in self.client.events():
+            if isinstance(event, MessageReceived):
+                on_message(event.message.body)
+
+    async def create_room(self, title: str, members: Sequence[str]) -> str:
+        others = [m for m in members if m != self.user]
+        if len(others) == 1:
+            return (await self.client.create_direct(others[0])).chat
+        return (await self.client.create_group(title, others)).chat
+
+    async def join(self, room: str) -> None:
+        return None  # membership is the server's business
+
+    async def send(self, room: str, body: str) -> None:
+        await self.client.send(room, body)
+
+
+class SocketioDriver:
+    """A minimal Engine.IO 4 / Socket.IO 5 client over ``websockets`` (no polling)."""
+
+    def __init__(self, url: str, user: str, source_ip: str, on_message: OnMessage) -> None:
+        base = url.replace("/ws", "").rstrip("/")
+        self.url = f"{base}/socket.io/?EIO=4&transport=websocket"
+        self.user = user
+        self._source_ip = source_ip
+        self._on_message = on_message
+        self._ws: ClientConnection | None = None
+        self._acks: dict[int, anyio.Event] = {}
+        self._ids = itertools.count(1)
+
+    async def run(self, connected: Callable[[], None], stop: anyio.Event) -> None:
+        ws = self._ws = await _open_websocket(self.url, self._source_ip)
+        try:
+            opened = await ws.recv()
+            if not str(opened).startswith("0"):
+                raise Unavailable(f"unexpected Engine.IO open packet {opened!r}")
+            await ws.send("40")
+            joined = await ws.recv()
+            if not str(joined).startswith("40"):
+                raise Unavailable(f"unexpected Socket.IO connect answer {joined!r}")
+            connected()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._read, ws)
+                await stop.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _read(self, ws: ClientConnection) -> None:
+        on_message = self._on_message
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                data = raw if isinstance(raw, str) else raw.decode()
+                if data.startswith("42["):  # event: ["message", body]
+                    on_message(json.loads(data[2:])[1])
+                elif data.startswith("43"):  # ack: 43<id>[...]
+                    end = data.index("[")
+                    event = self._acks.pop(int(data[2:end]), None)
+                    if event is not None:
+                        event.set()
+                elif data == "2":  # Engine.IO ping
+                    await ws.send("3")
+
+    async def _emit_with_ack(self, event: str, data: Any) -> None:
+        assert self._ws is not None, "not connected"
+        ack_id = next(self._ids)
+        done = self._acks[ack_id] = anyio.Event()
+        await self._ws.send(f"42{ack_id}" + json.dumps([event, data], separators=(",", ":")))
+        await done.wait()
+
+    async def create_room(self, title: str, members: Sequence[str]) -> str:
+        return title
+
+    async def join(self, room: str) -> None:
+        await self._emit_with_ack("join", room)
+
+    async def send(self, room: str, body: str) -> None:
+        await self._emit_with_ack("send", {"room": room, "body": body})
+
+
+class BareDriver:
+    """A bare WebSocket held open; it neither sends nor receives chat messages."""
+
+    def __init__(self, url: str, source_ip: str) -> None:
+        self.url = url
+        self._source_ip = source_ip
+
+    async def run(self, connected: Callable[[], None], stop: anyio.Event) -> None:
+        ws = await _open_websocket(self.url, self._source_ip)
+        connected()
+        try:
+            await stop.wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def create_room(self, title: str, members: Sequence[str]) -> str:
+        raise NotImplementedError("a bare connection has no rooms")
+
+    async def join(self, room: str) -> None:
+        raise NotImplementedError("a bare connection has no rooms")
+
+    async def send(self, room: str, body: str) -> None:
+        raise NotImplementedError("a bare connection sends nothing")
+
+
+def driver_factory(target: str, url: str, secret: str) -> Callable[[str, str, OnMessage], Driver]:
+    """Makes the driver for ``target`` given (user, source_ip, on_message)."""
+    if target.startswith("chatcore"):
+        authority = TokenAuthority(secret)
+        return lambda user, ip, on_message: ChatcoreDriver(url, user, authority, ip, on_message)
+    if target == "socketio":
+        return lambda user, ip, on_message: SocketioDriver(url, user, ip, on_message)
+    if target == "websockets":
+        return lambda user, ip, on_message: BareDriver(url, ip)
+    raise ValueError(f"unknown target {target!r}")

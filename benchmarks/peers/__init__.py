@@ -1,0 +1,1 @@
+"""The peers chatcore is measured against, each a small server of its own process."""

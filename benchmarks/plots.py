@@ -1,0 +1,142 @@
+"""The report's PNG plots (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+from benchmarks.results import Results
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["PLOTS", "draw_plots"]
+
+PLOTS = {
+    "latency": "bench-latency.png",
+    "fanout": "bench-fanout.png",
+    "idle": "bench-idle.png",
+    "production": "bench-production.png",
+}
+"""File name of each scenario's plot."""
+
+
+def _latency(results: Results, path: Path) -> bool:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for target in sorted({p.target for p in results.select("latency")}):
+        points = [p for p in results.select("latency", target) if float(p.params["fraction"]) < 1]
+        points.sort(key=lambda p: p.median.get("offered_per_s", 0.0))
+        if not points:
+            continue
+        x = [p.median["offered_per_s"] for p in points]
+        ax.plot(x, [p.median["p99_ms"] for p in points], marker="o", label=f"{target} p99")
+        ax.plot(x, [p.median["p50_ms"] for p in points], ls="--", marker=".", label=f"{target} p50")
+        drawn = True
+    ax.set_xlabel("offered load (messages/s)")
+    ax.set_ylabel("send → receive latency (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Latency vs offered load (direct chats)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path, drawn)
+
+
+def _fanout(results: Results, path: Path) -> bool:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    targets = sorted({p.target for p in results.select("fanout")})
+    sizes = sorted({int(p.params["group_size"]) for p in results.select("fanout")})
+    width = 0.8 / max(1, len(targets))
+    for i, target in enumerate(targets):
+        values = []
+        for size in sizes:
+            found = [p for p in results.select("fanout", target) if p.params["group_size"] == size]
+            values.append(found[0].median.get("delivered_per_s", 0.0) if found else 0.0)
+        xs = [j + i * width for j in range(len(sizes))]
+        ax.bar(xs, values, width=width, label=target)
+    ax.set_xticks([j + width * (len(targets) - 1) / 2 for j in range(len(sizes))])
+    ax.set_xticklabels([str(s) for s in sizes])
+    ax.set_xlabel("group size (members)")
+    ax.set_ylabel("delivered messages/s")
+    ax.set_title("Group fanout throughput")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path, bool(sizes))
+
+
+def _idle(results: Results, path: Path) -> bool:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for target in sorted({p.target for p in results.select("idle")}):
+        points = sorted(results.select("idle", target), key=lambda p: int(p.params["connections"]))
+        x = [p.median["connected"] for p in points]
+        ax.plot(x, [p.median["rss_mib"] for p in points], marker="o", label=target)
+        drawn = drawn or bool(points)
+    ax.set_xlabel("idle connections")
+    ax.set_ylabel("server RSS (MiB)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title("Server memory vs idle connections")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path, drawn)
+
+
+def _production(results: Results, path: Path) -> bool:
+    points = sorted(
+        results.select("production", "chatcore-production"),
+        key=lambda p: p.median.get("sent_per_s", 0.0),
+    )
+    if not points:
+        plt.close("all")
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    x = [p.median["sent_per_s"] for p in points]
+    ax.plot(x, [p.median["accepted_per_s"] for p in points], marker="o", label="accepted/s")
+    delivered = [p.median["delivered_per_s"] / 2 for p in points]  # direct chats: 2 members
+    ax.plot(x, delivered, marker="^", label="delivered/s ÷ 2 members")
+    ax.set_xlabel("sent (messages/s; the last point is flat out)")
+    ax.set_ylabel("messages/s")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    right = ax.twinx()
+    right.plot(x, [p.median["p99_ms"] for p in points], color="C3", marker="s", label="p99 ms")
+    right.set_ylabel("delivery p99 (ms)")
+    right.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis, right.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_title("Kafka + Cassandra + Redis")
+    ax.grid(True, alpha=0.3)
+    fig.legend(fontsize=8, loc="upper left")
+    return _save(fig, path, True)
+
+
+def _save(fig: Figure, path: Path, drawn: bool) -> bool:
+    if drawn:
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drawn
+
+
+def draw_plots(results: Results, folder: Path) -> dict[str, str]:
+    """Draw every plot the results have data for; file name by scenario."""
+    drawers = {
+        "latency": _latency,
+        "fanout": _fanout,
+        "idle": _idle,
+        "production": _production,
+    }
+    drawn = {}
+    for scenario, draw in drawers.items():
+        if results.select(scenario) and draw(results, folder / PLOTS[scenario]):
+            drawn[scenario] = PLOTS[scenario]
+    return drawn

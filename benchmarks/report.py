@@ -1,0 +1,373 @@
+"""The Markdown report of a run: goals, ratios against the peers, one section per scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.plots import draw_plots
+from benchmarks.results import Point, Results
+
+__all__ = ["Goal", "goals", "ratios", "render_report"]
+
+REPRODUCE = {
+    "ids": "chatcore bench run ids",
+    "idle": "chatcore bench run idle",
+    "direct": "chatcore bench run direct",
+    "fanout": "chatcore bench run fanout",
+    "latency": "chatcore bench run latency",
+    "production": "scripts/services start && chatcore bench run production",
+}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A target of the performance pass and how the run did against it."""
+
+    name: str
+    wanted: str
+    measured: str
+    met: bool | None
+    """None: not measured in this run."""
+    gap: str = ""
+
+
+def _fmt(value: float, unit: str = "") -> str:
+    if abs(value) >= 1e6:
+        text = f"{value / 1e6:.2f} M"
+    elif abs(value) >= 1e4:
+        text = f"{value / 1e3:.1f} k"
+    elif abs(value) >= 100:
+        text = f"{value:.0f}"
+    elif abs(value) >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.2f}"
+    return f"{text}{unit}".strip()
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _one(points: list[Point], **params: float | int | str) -> Point | None:
+    for p in points:
+        if all(p.params.get(k) == v for k, v in params.items()):
+            return p
+    return None
+
+
+def _median(point: Point | None, metric: str) -> float | None:
+    if point is None or metric not in point.median:
+        return None
+    return point.median[metric]
+
+
+def _ratio(ours: float | None, theirs: float | None) -> float | None:
+    if ours is None or theirs is None or theirs == 0:
+        return None
+    return ours / theirs
+
+
+def goals(results: Results) -> list[Goal]:
+    """The four goals of the performance pass, checked against this run's medians."""
+    out = []
+    fan_ratios = []
+    for p in results.select("fanout", "chatcore-memory"):
+        peer = _one(results.select("fanout", "socketio"), group_size=p.params["group_size"])
+        r = _ratio(_median(p, "delivered_per_s"), _median(peer, "delivered_per_s"))
+        if r is not None:
+            fan_ratios.append((int(p.params["group_size"]), r))
+    if fan_ratios:
+        worst_size, worst = min(fan_ratios, key=lambda t: t[1])
+        measured = ", ".join(f"{size}: {r:.2f}x" for size, r in fan_ratios)
+        gap = "" if worst >= 3 else f"{3 / worst:.1f}x short at group size {worst_size}"
+        out.append(
+            Goal("fanout delivered msg/s vs python-socketio", "≥ 3x", measured, worst >= 3, gap)
+        )
+    else:
+        out.append(Goal("fanout delivered msg/s vs python-socketio", "≥ 3x", "-", None))
+    for target in ("chatcore-memory", "chatcore-sqlite"):
+        half = _one(results.select("latency", target), fraction=0.5)
+        p99 = _median(half, "p99_ms")
+        if p99 is None:
+            out.append(Goal(f"p99 at half of max load, {target}", "≤ 30 ms", "-", None))
+            continue
+        offered = _median(half, "offered_per_s") or 0.0
+        gap = "" if p99 <= 30 else f"{p99 - 30:.0f} ms over ({p99 / 30:.1f}x)"
+        measured = f"{p99:.1f} ms at {offered:.0f} msg/s"
+        out.append(Goal(f"p99 at half of max load, {target}", "≤ 30 ms", measured, p99 <= 30, gap))
+    idle = results.select("idle", "chatcore-memory")
+    if idle:
+        biggest = max(idle, key=lambda p: int(p.params["connections"]))
+        kib = biggest.median["kib_per_conn"]
+        n = int(biggest.median["connected"])
+        limit = results.machine.get("fd_hard_limit", "?")
+        if int(biggest.params["connections"]) >= 50_000:
+            note = ""
+        elif results.quick:
+            note = " (quick sizes)"
+        else:
+            note = f" (50k unreachable: open-file hard limit {limit})"
+        gap = "" if kib <= 20 else f"{kib - 20:.0f} KiB over ({kib / 20:.1f}x)"
+        out.append(
+            Goal(
+                "memory per idle connection",
+                "≤ 20 KiB at 50k",
+                f"{kib:.1f} KiB at {n} connections{note}",
+                kib <= 20,
+                gap,
+            )
+        )
+    else:
+        out.append(Goal("memory per idle connection", "≤ 20 KiB at 50k", "-", None))
+    ids = _median(_one(results.select("ids", "chatcore")), "ids_per_s")
+    if ids is not None:
+        gap = "" if ids >= 2e6 else f"{2e6 / ids:.1f}x short"
+        out.append(
+            Goal("Snowflake ids/s on one thread", "≥ 2 M/s", _fmt(ids, "/s"), ids >= 2e6, gap)
+        )
+    else:
+        out.append(Goal("Snowflake ids/s on one thread", "≥ 2 M/s", "-", None))
+    return out
+
+
+def ratios(results: Results) -> list[tuple[str, str, float]]:
+    """(what, metric, chatcore / peer) for every comparison this run has both sides of."""
+    out: list[tuple[str, str, float]] = []
+
+    def add(what: str, metric: str, ours: Point | None, theirs: Point | None) -> None:
+        r = _ratio(_median(ours, metric), _median(theirs, metric))
+        if r is not None:
+            out.append((what, metric, r))
+
+    for p in results.select("fanout", "chatcore-memory"):
+        size = p.params["group_size"]
+        peer = _one(results.select("fanout", "socketio"), group_size=size)
+        add(f"fanout, groups of {size}: chatcore / python-socketio", "delivered_per_s", p, peer)
+    for target in ("chatcore-memory", "chatcore-sqlite"):
+        for fraction in (0.5, 1.0):
+            ours = _one(results.select("latency", target), fraction=fraction)
+            peer = _one(results.select("latency", "socketio"), fraction=fraction)
+            label = "maximum" if fraction == 1.0 else f"{fraction:.0%} of each one's maximum"
+            metric = "max_per_s" if fraction == 1.0 else "p99_ms"
+            add(f"direct chats, {label}: {target} / python-socketio", metric, ours, peer)
+    for target in ("chatcore-memory", "chatcore-sqlite"):
+        add(
+            f"1:1 throughput: {target} / python-socketio",
+            "accepted_per_s",
+            _one(results.select("direct", target)),
+            _one(results.select("direct", "socketio")),
+        )
+    for p in results.select("idle", "chatcore-memory"):
+        n = p.params["connections"]
+        peer = _one(results.select("idle", "websockets"), connections=n)
+        add(f"idle connections ({n}): chatcore / bare websockets", "kib_per_conn", p, peer)
+    add(
+        "Snowflake ids/s: chatcore / snowflake-id",
+        "ids_per_s",
+        _one(results.select("ids", "chatcore")),
+        _one(results.select("ids", "snowflake-id")),
+    )
+    return out
+
+
+def _runs(p: Point) -> str:
+    return str(len(p.runs))
+
+
+def _section_ids(results: Results) -> list[str]:
+    rows = [
+        (
+            p.target,
+            _fmt(p.median["ids_per_s"], "/s"),
+            f"{p.median.get('exhausted', 0.0):.0f} of {p.params.get('count', '?')}",
+            _runs(p),
+        )
+        for p in results.select("ids")
+    ]
+    header = ("generator", "ids/s (median)", "calls that returned no id", "runs")
+    lines = _table(header, rows)
+    lines += [
+        "",
+        "`snowflake-id` returns None when a millisecond's 4096 ids are used up; those "
+        "calls are not counted as ids. chatcore's generator waits for the next "
+        "millisecond instead. The layout's ceiling is 4.096 M ids/s per node id.",
+    ]
+    return lines
+
+
+def _section_idle(results: Results) -> list[str]:
+    rows = []
+    for p in sorted(results.select("idle"), key=lambda p: (int(p.params["connections"]), p.target)):
+        m = p.median
+        rows.append(
+            (
+                p.target,
+                str(p.params["connections"]),
+                f"{m['connected']:.0f}",
+                f"{m['rss_base_mib']:.0f}",
+                f"{m['rss_mib']:.0f}",
+                f"{m['kib_per_conn']:.1f}",
+                f"{m['connects_per_s']:.0f}",
+                _runs(p),
+            )
+        )
+    header = (
+        "server", "connections", "open", "RSS before (MiB)", "RSS after (MiB)",
+        "KiB / connection", "connects/s", "runs",
+    )  # fmt: skip
+    return _table(header, rows)
+
+
+def _load_row(p: Point, first: str) -> tuple[str, ...]:
+    m = p.median
+    return (
+        first,
+        p.target,
+        _fmt(m["accepted_per_s"]),
+        _fmt(m["delivered_per_s"]),
+        f"{m['p50_ms']:.1f}",
+        f"{m['p99_ms']:.1f}",
+        f"{m['p999_ms']:.1f}",
+        f"{m['server_cpu']:.0%}",
+        f"{m['loadgen_cpu']:.0%}",
+        f"{m.get('others_cpu', 0.0):.0%}",
+        _runs(p),
+    )
+
+
+_LOAD_HEADER = (
+    "accepted/s", "delivered/s", "p50 ms", "p99 ms", "p99.9 ms",
+    "server CPU", "load gen CPU", "other CPU", "runs",
+)  # fmt: skip
+
+
+def _section_direct(results: Results) -> list[str]:
+    rows = [_load_row(p, str(p.params["pairs"])) for p in results.select("direct")]
+    return _table(("pairs", "server", *_LOAD_HEADER), rows)
+
+
+def _section_fanout(results: Results) -> list[str]:
+    points = sorted(results.select("fanout"), key=lambda p: (int(p.params["group_size"]), p.target))
+    rows = [_load_row(p, str(p.params["group_size"])) for p in points]
+    return _table(("group size", "server", *_LOAD_HEADER), rows)
+
+
+def _fraction_label(p: Point) -> str:
+    f = float(p.params["fraction"])
+    return "max (flat out)" if f == 1.0 else f"{f:.0%} ({p.median['offered_per_s']:.0f}/s)"
+
+
+def _section_latency(results: Results, scenario: str) -> list[str]:
+    points = sorted(
+        results.select(scenario), key=lambda p: (p.target, float(p.params.get("fraction", 0)))
+    )
+    rows = [_load_row(p, _fraction_label(p)) for p in points if "fraction" in p.params]
+    return _table(("offered", "server", *_LOAD_HEADER), rows)
+
+
+def _section_kafka(results: Results) -> list[str]:
+    raw = _one(results.select("production", "aiokafka"))
+    top = _one(results.select("production", "chatcore-production"), fraction=1.0)
+    if raw is None:
+        return []
+    lines = [
+        "",
+        f"aiokafka on the same broker (idempotent, acks=all, 300-byte records, "
+        f"median of {_runs(raw)}): **{_fmt(raw.median['pipelined_per_s'], '/s')}** pipelined, "
+        f"**{_fmt(raw.median['sequential_per_s'], '/s')}** one awaited send at a time.",
+    ]
+    sustained = _median(top, "max_per_s")
+    if sustained is not None:
+        share = sustained / raw.median["pipelined_per_s"]
+        lines.append(
+            f"chatcore sustains {sustained:.0f} messages/s (accepted and delivered to both "
+            f"members): {share:.2%} of the raw pipelined rate, "
+            f"{sustained / raw.median['sequential_per_s']:.3f}x the one-at-a-time rate."
+        )
+    return lines
+
+
+def _section_profiles(results: Results) -> list[str]:
+    lines: list[str] = []
+    for prof in results.profiles:
+        lines += ["", f"**{prof.scenario}, {prof.target}** ({prof.samples} samples)", ""]
+        rows = [(name.replace("|", "/"), f"{pct:.1f}%") for name, pct in prof.self_top[:12]]
+        lines += _table(("function (self time)", "share"), rows)
+        lines.append("")
+        rows = [(name.replace("|", "/"), f"{pct:.1f}%") for name, pct in prof.inclusive_top[:15]]
+        lines += _table(("function (inclusive)", "share"), rows)
+    return lines
+
+
+def render_report(results: Results, folder: Path) -> Path:
+    """Write ``folder/report.md`` and its plots; the report's path."""
+    plots = draw_plots(results, folder)
+    m = results.machine
+    lines = [
+        "# chatcore benchmarks",
+        "",
+        f"Run {results.started}{' (quick sizes)' if results.quick else ''}, "
+        f"medians of up to {results.repeats} runs per point. "
+        f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
+        f"{m.get('memory_gib', '?')} GiB, Linux {m.get('kernel', '?')}, "
+        f"Python {m.get('python', '?')}. Pinning: {results.pinning}.",
+        "",
+        "## Goals",
+        "",
+    ]
+    rows = [
+        (
+            g.name,
+            g.wanted,
+            g.measured,
+            "-" if g.met is None else ("met" if g.met else "missed"),
+            g.gap,
+        )
+        for g in goals(results)
+    ]
+    lines += _table(("goal", "wanted", "measured", "", "by how much"), rows)
+    found = ratios(results)
+    if found:
+        lines += ["", "## Ratios (chatcore / peer, medians)", ""]
+        lines += _table(
+            ("comparison", "metric", "ratio"),
+            [(what, metric, f"{r:.2f}") for what, metric, r in found],
+        )
+    sections = [
+        ("ids", "Snowflake ids per second (one thread)", _section_ids(results)),
+        ("idle", "Memory per idle connection", _section_idle(results)),
+        ("direct", "1:1 throughput", _section_direct(results)),
+        ("fanout", "Group fanout", _section_fanout(results)),
+        ("latency", "Latency at fixed offered load", _section_latency(results, "latency")),
+        (
+            "production",
+            "Real stack: Kafka + Cassandra + Redis",
+            _section_latency(results, "production") + _section_kafka(results),
+        ),
+    ]
+    for scenario, title, body in sections:
+        if not results.select(scenario):
+            continue
+        lines += ["", f"## {title}", "", f"Reproduce: `{REPRODUCE[scenario]}`", ""]
+        if scenario in plots:
+            lines += [f"![{title}]({plots[scenario]})", ""]
+        lines += body
+    if results.profiles:
+        lines += ["", "## Profiles (py-spy, server process)"]
+        lines += _section_profiles(results)
+    lines += ["", "## Software", ""]
+    lines += _table(
+        ("package", "version"),
+        [(k.removeprefix("pkg:"), v) for k, v in m.items() if k.startswith("pkg:")],
+    )
+    if results.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in results.notes]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,40 @@
+"""1:1 throughput: pairs in direct chats, one sender each, sending as fast as acks allow."""
+
+from __future__ import annotations
+
+from benchmarks.loadgen import Job, Round
+from benchmarks.scenarios._common import Bench, measure_round
+
+__all__ = ["run"]
+
+TARGETS = ("chatcore-memory", "chatcore-sqlite", "socketio")
+WINDOW = 4
+"""Sends in flight per sender."""
+
+
+async def measure(bench: Bench, kind: str, pairs: int) -> dict[str, float]:
+    async with bench.fleet() as fleet:
+        data = bench.data_dir() if kind == "chatcore-sqlite" else None
+        target = await fleet.start_target(kind, data=data)
+        job = Job(
+            target=kind,
+            url=target.url,
+            run_id=bench.run_id(),
+            secret=fleet.env["CHATCORE_SECRET"],
+            groups=[2] * pairs,
+        )
+        workers = await fleet.start_workers([job], what=f"direct: {kind}")
+        spec = Round(duration_s=bench.duration_s, window=WINDOW)
+        metrics = await measure_round(
+            bench, fleet, target, workers, spec, what=f"direct: {kind}", profile_as="direct"
+        )
+        await fleet.stop_workers(workers)
+    return metrics
+
+
+async def run(bench: Bench) -> None:
+    pairs = 10 if bench.quick else 100
+    for _ in range(bench.repeats):
+        for kind in TARGETS:
+            metrics = await measure(bench, kind, pairs)
+            bench.results.point("direct", kind, {"pairs": pairs, "window": WINDOW}).add(metrics)

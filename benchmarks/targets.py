@@ -1,0 +1,123 @@
+"""The servers under test, each run as ``python -m benchmarks.targets KIND``.
+
+A target prints ``READY <port>`` on stdout once it listens and runs until SIGINT or
+SIGTERM. Kinds: ``chatcore-memory`` and ``chatcore-sqlite`` (``chatcore serve`` with
+``--memory`` or a data folder), ``chatcore-production`` (``chatcore serve --backend
+production``, configured by the ``CHATCORE_*`` environment), and the peers
+``socketio`` and ``websockets``. The chatcore targets build the same server as
+``chatcore serve``, with two changes a load test needs: the per-user send rate
+limit (20/s) and the per-connection frame limit (50/s) are lifted, and the listen
+backlog is raised. ``CHATCORE_BENCH_DEFLATE=0`` turns permessage-deflate off on every
+target (an experiment; uvicorn and ``websockets`` offer it by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from benchmarks.system import raise_fd_limit
+
+__all__ = ["KINDS", "SECRET", "main"]
+
+KINDS = ("chatcore-memory", "chatcore-sqlite", "chatcore-production", "socketio", "websockets")
+SECRET = "chatcore-benchmark-secret-0123456789abcdef"
+"""The token key of chatcore targets (``CHATCORE_SECRET``) unless the environment has one."""
+_BACKLOG = 8192
+_UNLIMITED = 1e9
+_FD_LIMIT = 200_000
+
+
+def _deflate() -> bool:
+    """Whether to offer permessage-deflate (on unless ``CHATCORE_BENCH_DEFLATE=0``)."""
+    return os.environ.get("CHATCORE_BENCH_DEFLATE", "1") != "0"
+
+
+def _ready(port: int) -> None:
+    print(f"READY {port}", flush=True)
+
+
+async def _serve_uvicorn(server: Any) -> None:
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        while not server.started:
+            if server.should_exit:
+                raise SystemExit("the server did not start")
+            await anyio.sleep(0.02)
+        _ready(server.servers[0].sockets[0].getsockname()[1])
+
+
+def _chatcore_server(kind: str, host: str, port: int, data: Path | None) -> Any:
+    from chatcore.gateway.session import SessionLimits
+    from chatcore.server import ServerSettings
+    from chatcore.server.run import build_server
+
+    settings = ServerSettings(
+        data_dir=data if kind == "chatcore-sqlite" else None,
+        dev=True,
+        send_rate_per_s=_UNLIMITED,
+        send_burst=_UNLIMITED,
+        limits=SessionLimits(frames_per_s=_UNLIMITED, frame_burst=_UNLIMITED),
+    )
+    if kind == "chatcore-production":
+        from chatcore.config import ProductionConfig
+        from chatcore.production import node_options, production_backends
+
+        config = ProductionConfig.load()
+        settings.node = node_options(config)
+        settings.backends = lambda: production_backends(config)
+    server = build_server(settings, host=host, port=port, log_level="warning")
+    server.config.backlog = _BACKLOG
+    server.config.ws_per_message_deflate = _deflate()
+    return server
+
+
+def _socketio_server(host: str, port: int) -> Any:
+    import uvicorn
+
+    from benchmarks.peers.socketio_server import create_app
+
+    config = uvicorn.Config(
+        create_app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        backlog=_BACKLOG,
+        ws_per_message_deflate=_deflate(),
+    )
+    return uvicorn.Server(config)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one target until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.targets")
+    parser.add_argument("kind", choices=KINDS)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=None, help="SQLite folder (chatcore-sqlite)")
+    args = parser.parse_args(argv)
+    raise_fd_limit(_FD_LIMIT)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    os.environ.setdefault("CHATCORE_SECRET", SECRET)
+    if args.kind == "websockets":
+        from benchmarks.peers.websockets_server import run
+
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(run, args.host, args.port, _ready, _deflate())
+        return
+    if args.kind == "socketio":
+        server = _socketio_server(args.host, args.port)
+    else:
+        server = _chatcore_server(args.kind, args.host, args.port, args.data)
+    anyio.run(_serve_uvicorn, server)
+
+
+if __name__ == "__main__":
+    main()
