@@ -125,6 +125,7 @@ async def connect_websocket(
             close_timeout=close_timeout_s,
             ping_interval=None,  # the client sends protocol pings on the server's heartbeat
             max_size=max_frame_bytes,
+            compression=None,  # small frames: deflate costs memory and CPU (benchmarks)
             proxy=None,
         )
     except InvalidURI as exc:
