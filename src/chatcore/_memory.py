@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
-
 import anyio.lowlevel
 
+from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed
 
 __all__ = ["MemoryAdapter"]
 
 
-class MemoryAdapter:
+class MemoryAdapter(ClosingContext):
     """An adapter whose state lives in this process; its calls raise ChatcoreClosed after close.
 
     Subclasses start each call with ``await self._checkpoint()`` and free what they
@@ -20,17 +18,6 @@ class MemoryAdapter:
     """
 
     _closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Release what the adapter holds; later calls raise ChatcoreClosed. Idempotent."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
-from types import TracebackType
 from typing import Any, Self
 
 import anyio
 
+from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Unavailable
 
 try:
@@ -203,24 +203,13 @@ class _Subscription:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
-class RedisAdapter:
+class RedisAdapter(ClosingContext):
     """Base of the Redis adapters: an async context manager over one :class:`RedisKeyspace`."""
 
     def __init__(self, redis: str | Redis, *, prefix: str, timeout_s: float) -> None:
         self._redis = RedisKeyspace(
             redis, prefix=prefix, timeout_s=timeout_s, adapter=type(self).__name__
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """End open subscriptions and close the client if made from a URL. Idempotent."""

@@ -19,6 +19,7 @@ from typing import NamedTuple, Protocol, Self, TypeVar
 import anyio
 
 from chatcore._clock import wall_ms
+from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed, Fenced, InvalidRequest, NotFound, Unavailable
 from chatcore.log._base import ConsumerBatch, LogRecord, OutRecord, RecordPosition
 from chatcore.log._groups import GroupCoordinator
@@ -84,7 +85,7 @@ class _PendingAppend:
     error: BaseException | None = None
 
 
-class EmbeddedLog:
+class EmbeddedLog(ClosingContext):
     """A :class:`~chatcore.log.PartitionedLog` over a :class:`LogStorage`.
 
     ``offload`` runs a storage call: directly for memory, in a worker thread for files.
@@ -103,17 +104,6 @@ class EmbeddedLog:
         self._groups = GroupCoordinator()
         self._meta: dict[str, TopicMeta] | None = None
         self._closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._closed:

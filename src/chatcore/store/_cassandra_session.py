@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import anyio.to_thread
 
+from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Unavailable
 
 try:
@@ -267,7 +267,7 @@ class CassandraSession:
         return done
 
 
-class CassandraAdapter:
+class CassandraAdapter(ClosingContext):
     """A store over a shared session: ``aclose()`` closes this store only."""
 
     _STATEMENTS: ClassVar[dict[str, str]] = {}
@@ -276,17 +276,6 @@ class CassandraAdapter:
         self._db = db
         self._q = dict(prepared)
         self._closed = False
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop this store, not the session; later calls raise ChatcoreClosed. Idempotent."""

@@ -19,9 +19,9 @@ chat creation and membership changes use compare-and-set.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from chatcore._resource import ClosingContext
 from chatcore.errors import InvalidRequest
 from chatcore.store._cassandra_membership import CassandraMembershipStore
 from chatcore.store._cassandra_messages import CassandraMessageStore
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 
-class CassandraStores:
+class CassandraStores(ClosingContext):
     """The message, receipt and membership stores over one Cassandra connection.
 
     Made by :meth:`connect`. ``messages``, ``receipts`` and ``membership`` share
@@ -167,17 +167,6 @@ class CassandraStores:
     def session(self) -> Any:
         """The driver's ``cassandra.cluster.Session``, for what chatcore does not wrap."""
         return self._db.driver_session
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the three stores and the connection. Idempotent."""

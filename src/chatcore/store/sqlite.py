@@ -17,11 +17,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 import msgspec
 
+from chatcore._resource import ClosingContext
 from chatcore._sqlite import SqliteDatabase
 from chatcore.errors import ChatcoreClosed, NotFound, Unavailable
 from chatcore.model import ChatInfo, StoredMessage, Watermarks
@@ -72,7 +72,7 @@ _decode_message = msgspec.msgpack.Decoder(StoredMessage).decode
 _IN_CHUNK = 500
 
 
-class _SqliteAdapter:
+class _SqliteAdapter(ClosingContext):
     """Holds the database, creates the schema, closes the database only if it opened it."""
 
     _schema = ""
@@ -96,17 +96,6 @@ class _SqliteAdapter:
             if self._owns_db:
                 self._db.close()
             raise Unavailable(f"sqlite {self._db.path}: {exc}") from exc
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the file if this store opened it; later calls raise ChatcoreClosed. Idempotent."""
