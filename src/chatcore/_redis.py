@@ -29,7 +29,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "chatcore's Redis backends need redis-py: pip install 'chatcore[redis]'"
     ) from exc
 
-__all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT_S", "RedisAdapter", "RedisKeyspace"]
+__all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT_S", "Redis", "RedisAdapter", "RedisKeyspace"]
 
 DEFAULT_PREFIX = "chatcore:"
 DEFAULT_TIMEOUT_S = 5.0

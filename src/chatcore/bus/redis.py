@@ -14,12 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter
-
-try:
-    from redis.asyncio import Redis
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("RedisGatewayBus needs redis-py: pip install 'chatcore[redis]'") from exc
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
 
 __all__ = ["RedisGatewayBus"]
 

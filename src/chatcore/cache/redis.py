@@ -16,14 +16,9 @@ from typing import cast
 
 import msgspec
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
 from chatcore.errors import InvalidRequest
 from chatcore.model import StoredMessage
-
-try:
-    from redis.asyncio import Redis
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("RedisHotCache needs redis-py: pip install 'chatcore[redis]'") from exc
 
 __all__ = ["RedisHotCache"]
 

@@ -12,15 +12,10 @@ from __future__ import annotations
 import random
 import uuid
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
 from chatcore.errors import Fenced, Unavailable
 from chatcore.ids._base import NodeLease, check_node_ids, lease_ttl_ms
 from chatcore.ids._snowflake import MAX_NODE_ID
-
-try:
-    from redis.asyncio import Redis
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("RedisNodeIdLease needs redis-py: pip install 'chatcore[redis]'") from exc
 
 __all__ = ["RedisNodeIdLease"]
 

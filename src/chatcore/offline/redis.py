@@ -14,14 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
 from chatcore.errors import InvalidRequest
 from chatcore.offline._base import PendingChat
-
-try:
-    from redis.asyncio import Redis
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("RedisOfflineIndex needs redis-py: pip install 'chatcore[redis]'") from exc
 
 __all__ = ["RedisOfflineIndex"]
 

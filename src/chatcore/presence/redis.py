@@ -26,17 +26,12 @@ from contextlib import asynccontextmanager
 from typing import Self
 
 import msgspec
+from redis.asyncio.client import Pipeline
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
 from chatcore.errors import InvalidRequest
 from chatcore.model import PresenceState
 from chatcore.presence.rules import ttl_ms
-
-try:
-    from redis.asyncio import Redis
-    from redis.asyncio.client import Pipeline
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("RedisPresenceStore needs redis-py: pip install 'chatcore[redis]'") from exc
 
 __all__ = ["RedisPresenceStore"]
 

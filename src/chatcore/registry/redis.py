@@ -18,18 +18,11 @@ from collections.abc import Sequence
 from typing import cast
 
 import msgspec
+from redis.asyncio.client import Pipeline
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
 from chatcore.errors import InvalidRequest
 from chatcore.model import Connection
-
-try:
-    from redis.asyncio import Redis
-    from redis.asyncio.client import Pipeline
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "RedisConnectionRegistry needs redis-py: pip install 'chatcore[redis]'"
-    ) from exc
 
 __all__ = ["RedisConnectionRegistry"]
 
