@@ -2,6 +2,10 @@
 
 * :class:`ChatcoreDriver` is a :class:`chatcore.client.ChatClient` (the SDK, with
   its ordering, cursors and outbox), bound to a chosen loopback source address.
+* :class:`WireDriver` speaks chatcore's protocol (JSON subprotocol) over a bare
+  ``websockets`` connection: hello, requests by id, pushes. It is as lean as the
+  peers' drivers, so a scenario measuring the server is not limited by the SDK's
+  per-message work on the load generator's core.
 * :class:`SocketioDriver` speaks Engine.IO 4 / Socket.IO 5 over a bare
   ``websockets`` connection: the few frames the peer's ``join``/``send`` need.
 * :class:`BareDriver` only holds a ``websockets`` connection open (idle peer).
@@ -18,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
+import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
@@ -31,8 +36,27 @@ from chatcore.client import (
 )
 from chatcore.errors import Unavailable
 from chatcore.gateway.auth import TokenAuthority
+from chatcore.protocol import (
+    SUBPROTOCOL_JSON,
+    Accepted,
+    ChatCreate,
+    ChatFrame,
+    ClientFrame,
+    Hello,
+    Send,
+    ServerFrame,
+    Welcome,
+    codec_for,
+)
 
-__all__ = ["BareDriver", "ChatcoreDriver", "Driver", "SocketioDriver", "driver_factory"]
+__all__ = [
+    "BareDriver",
+    "ChatcoreDriver",
+    "Driver",
+    "SocketioDriver",
+    "WireDriver",
+    "driver_factory",
+]
 
 OnMessage = Callable[[str], None]
 
@@ -129,6 +153,97 @@ class ChatcoreDriver:
         await self.client.send(room, body)
 
 
+class _Push(msgspec.Struct):
+    """The two fields a wire driver reads from every frame (the rest is skipped)."""
+
+    type: str
+    id: int | None = None
+    body: str | None = None
+
+
+_CODEC = codec_for(SUBPROTOCOL_JSON)
+_PUSH = msgspec.json.Decoder(_Push)
+
+
+class WireDriver:
+    """chatcore's JSON protocol over a bare ``websockets`` connection (no SDK)."""
+
+    def __init__(
+        self, url: str, user: str, authority: TokenAuthority, source_ip: str, on_message: OnMessage
+    ) -> None:
+        self.url = url
+        self.user = user
+        self._token = authority.issue(user)
+        self._source_ip = source_ip
+        self._on_message = on_message
+        self._ws: ClientConnection | None = None
+        self._replies: dict[int, anyio.Event] = {}
+        self._answers: dict[int, str | bytes] = {}
+        self._ids = itertools.count(2)
+        self._msg_ids = itertools.count(1)
+
+    async def run(self, connected: Callable[[], None], stop: anyio.Event) -> None:
+        ws = self._ws = await _open_websocket(self.url, self._source_ip, [SUBPROTOCOL_JSON])
+        try:
+            await ws.send(_CODEC.encode_client(Hello(id=1, token=self._token, device="bench")))
+            welcome = _CODEC.decode_server(await ws.recv())
+            if not isinstance(welcome, Welcome):
+                raise Unavailable(f"expected welcome, got {welcome!r}")
+            connected()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._read, ws)
+                await stop.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _read(self, ws: ClientConnection) -> None:
+        on_message = self._on_message
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                frame = _PUSH.decode(raw)
+                if frame.type == "message":
+                    on_message(frame.body or "")
+                elif frame.id is not None and frame.id in self._replies:
+                    self._answers[frame.id] = raw
+                    self._replies.pop(frame.id).set()
+
+    async def _request(self, frame: ClientFrame) -> ServerFrame:
+        assert self._ws is not None, "not connected"
+        request_id = getattr(frame, "id")  # noqa: B009 (every request frame has one)
+        done = self._replies[request_id] = anyio.Event()
+        await self._ws.send(_CODEC.encode_client(frame).decode())
+        await done.wait()
+        return _CODEC.decode_server(self._answers.pop(request_id))
+
+    async def create_room(self, title: str, members: Sequence[str]) -> str:
+        others = [m for m in members if m != self.user]
+        if len(others) == 1:
+            request = ChatCreate(id=next(self._ids), kind="direct", members=others)
+        else:
+            request = ChatCreate(id=next(self._ids), kind="group", members=others, title=title)
+        reply = await self._request(request)
+        if not isinstance(reply, ChatFrame):
+            raise Unavailable(f"creating {title!r} failed: {reply!r}")
+        return reply.chat.chat
+
+    async def join(self, room: str) -> None:
+        return None  # membership is the server's business
+
+    async def send(self, room: str, body: str) -> None:
+        request = Send(
+            id=next(self._ids),
+            chat=room,
+            client_msg_id=f"{self.user}-{next(self._msg_ids)}",
+            kind="text",
+            body=body,
+        )
+        reply = await self._request(request)
+        if not isinstance(reply, Accepted):
+            raise Unavailable(f"send failed: {reply!r}")
+
+
 class SocketioDriver:
     """A minimal Engine.IO 4 / Socket.IO 5 client over ``websockets`` (no polling)."""
 
@@ -219,13 +334,19 @@ class BareDriver:
         raise NotImplementedError("a bare connection sends nothing")
 
 
-def driver_factory(target: str, url: str, secret: str) -> Callable[[str, str, OnMessage], Driver]:
-    """Makes the driver for ``target`` given (user, source_ip, on_message)."""
+def driver_factory(
+    target: str, url: str, secret: str, client: str = "sdk"
+) -> Callable[[str, str, OnMessage], Driver]:
+    """Makes the driver for ``target`` given (user, source_ip, on_message).
+
+    ``client`` picks chatcore's driver: ``sdk`` (the ChatClient) or ``wire``."""
     if target.startswith("chatcore"):
         authority = TokenAuthority(secret)
+        if client == "wire":
+            return lambda user, ip, on_message: WireDriver(url, user, authority, ip, on_message)
         return lambda user, ip, on_message: ChatcoreDriver(url, user, authority, ip, on_message)
     if target == "socketio":
         return lambda user, ip, on_message: SocketioDriver(url, user, ip, on_message)
-    if target == "websockets":
+    if target in ("websockets", "uvicorn"):
         return lambda user, ip, on_message: BareDriver(url, ip)
     raise ValueError(f"unknown target {target!r}")

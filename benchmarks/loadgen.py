@@ -62,6 +62,8 @@ class Job(msgspec.Struct, kw_only=True, frozen=True):
     source_ips: list[str] = msgspec.field(default_factory=lambda: ["127.0.0.1"])
     connect_concurrency: int = 100
     body_bytes: int = 100
+    client: str = "sdk"
+    """chatcore targets: ``sdk`` (ChatClient) or ``wire`` (a lean protocol driver)."""
 
 
 class Round(msgspec.Struct, tag="round", kw_only=True, frozen=True):
@@ -189,7 +191,7 @@ class LoadGenerator:
         self.job = job
         self.counters = _Counters()
         self.stop = anyio.Event()
-        make = driver_factory(job.target, job.url, job.secret)
+        make = driver_factory(job.target, job.url, job.secret, job.client)
         ips = job.source_ips
         on_message = self.counters.on_message
         index = 0

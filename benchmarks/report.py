@@ -167,6 +167,8 @@ def ratios(results: Results) -> list[tuple[str, str, float]]:
         n = p.params["connections"]
         peer = _one(results.select("idle", "websockets"), connections=n)
         add(f"idle connections ({n}): chatcore / bare websockets", "kib_per_conn", p, peer)
+        floor = _one(results.select("idle", "uvicorn"), connections=n)
+        add(f"idle connections ({n}): chatcore / bare ASGI on uvicorn", "kib_per_conn", p, floor)
     add(
         "Snowflake ids/s: chatcore / snowflake-id",
         "ids_per_s",

@@ -4,11 +4,13 @@ A target prints ``READY <port>`` on stdout once it listens and runs until SIGINT
 SIGTERM. Kinds: ``chatcore-memory`` and ``chatcore-sqlite`` (``chatcore serve`` with
 ``--memory`` or a data folder), ``chatcore-production`` (``chatcore serve --backend
 production``, configured by the ``CHATCORE_*`` environment), and the peers
-``socketio`` and ``websockets``. The chatcore targets build the same server as
+``socketio``, ``websockets`` and ``uvicorn`` (a trivial ASGI WebSocket app on the
+same uvicorn settings as ``chatcore serve``). The chatcore targets build the same server as
 ``chatcore serve``, with two changes a load test needs: the per-user send rate
 limit (20/s) and the per-connection frame limit (50/s) are lifted, and the listen
-backlog is raised. ``CHATCORE_BENCH_DEFLATE=0`` turns permessage-deflate off on every
-target (an experiment; uvicorn and ``websockets`` offer it by default).
+backlog is raised. No target negotiates permessage-deflate (as ``chatcore serve``
+does not), so every server does the same work; ``CHATCORE_BENCH_DEFLATE=1`` turns it
+on for every target (uvicorn's and ``websockets``' own default).
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from benchmarks.system import raise_fd_limit
 
 __all__ = ["KINDS", "SECRET", "main"]
 
-KINDS = ("chatcore-memory", "chatcore-sqlite", "chatcore-production", "socketio", "websockets")
+KINDS = (
+    "chatcore-memory",
+    "chatcore-sqlite",
+    "chatcore-production",
+    "socketio",
+    "websockets",
+    "uvicorn",
+)
 SECRET = "chatcore-benchmark-secret-0123456789abcdef"
 """The token key of chatcore targets (``CHATCORE_SECRET``) unless the environment has one."""
 _BACKLOG = 8192
@@ -36,8 +45,8 @@ _FD_LIMIT = 200_000
 
 
 def _deflate() -> bool:
-    """Whether to offer permessage-deflate (on unless ``CHATCORE_BENCH_DEFLATE=0``)."""
-    return os.environ.get("CHATCORE_BENCH_DEFLATE", "1") != "0"
+    """Whether to offer permessage-deflate (off unless ``CHATCORE_BENCH_DEFLATE=1``)."""
+    return os.environ.get("CHATCORE_BENCH_DEFLATE", "0") == "1"
 
 
 def _ready(port: int) -> None:
@@ -79,13 +88,11 @@ def _chatcore_server(kind: str, host: str, port: int, data: Path | None) -> Any:
     return server
 
 
-def _socketio_server(host: str, port: int) -> Any:
+def _asgi_server(app: Any, host: str, port: int) -> Any:
     import uvicorn
 
-    from benchmarks.peers.socketio_server import create_app
-
     config = uvicorn.Config(
-        create_app(),
+        app,
         host=host,
         port=port,
         log_level="warning",
@@ -113,7 +120,13 @@ def main(argv: list[str] | None = None) -> None:
             anyio.run(run, args.host, args.port, _ready, _deflate())
         return
     if args.kind == "socketio":
-        server = _socketio_server(args.host, args.port)
+        from benchmarks.peers.socketio_server import create_app
+
+        server = _asgi_server(create_app(), args.host, args.port)
+    elif args.kind == "uvicorn":
+        from benchmarks.peers.asgi_server import app
+
+        server = _asgi_server(app, args.host, args.port)
     else:
         server = _chatcore_server(args.kind, args.host, args.port, args.data)
     anyio.run(_serve_uvicorn, server)

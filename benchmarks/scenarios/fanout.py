@@ -2,6 +2,8 @@
 
 About the same number of members connected at every size; one sender per group,
 with enough sends in flight per sender that the server, not the window, limits.
+chatcore's connections use the lean wire driver, as Socket.IO's use a lean client:
+with the SDK, one load-generator core cannot read what the server delivers.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ async def measure(bench: Bench, kind: str, size: int, members: int) -> dict[str,
             run_id=bench.run_id(),
             secret=fleet.env["CHATCORE_SECRET"],
             groups=[size] * groups,
+            client="wire",
         )
         workers = await fleet.start_workers([job], what=f"fanout {size}: {kind}")
         spec = Round(duration_s=bench.duration_s, window=window, drain_s=2.0)

@@ -1,7 +1,8 @@
 """Memory per idle connection: server RSS with N connections open, minus RSS before.
 
 chatcore (``serve --memory``; each connection is a ChatClient that said hello and
-synced) against a bare ``websockets`` server (a handshake and nothing else). The
+synced) against two floors: a trivial ASGI app on the same uvicorn, and a bare
+``websockets`` server (a handshake and nothing else). The
 load generators bind to several loopback source addresses (127.0.0.x) when N is
 above the ephemeral port range of one, and every process raises its open-file limit.
 """
@@ -17,7 +18,7 @@ from benchmarks.system import source_ips
 
 __all__ = ["run"]
 
-TARGETS = ("chatcore-memory", "websockets")
+TARGETS = ("chatcore-memory", "uvicorn", "websockets")
 LARGEST = 19_000
 """The most connections one server process can hold here: the open-file hard limit is
 20,000 and cannot be raised without CAP_SYS_RESOURCE (50k would need it)."""

@@ -45,6 +45,9 @@ def _results() -> Results:
         r.point("idle", "websockets", {"connections": n}).add(
             {**base, "rss_mib": 40 + n * 15 / 1024, "kib_per_conn": 15.0}
         )
+        r.point("idle", "uvicorn", {"connections": n}).add(
+            {**base, "rss_mib": 40 + n * 18 / 1024, "kib_per_conn": 18.0}
+        )
     r.point("ids", "chatcore", {"count": 10}).add({"ids_per_s": 3.0e6})
     r.point("ids", "snowflake-id", {"count": 10}).add({"ids_per_s": 4.0e6, "exhausted": 5.0})
     return r
@@ -74,6 +77,7 @@ def test_ratios_are_chatcore_over_peer() -> None:
     found = {what: r for what, _, r in ratios(_results())}
     assert found["fanout, groups of 10: chatcore / python-socketio"] == 4.0
     assert found["idle connections (1000): chatcore / bare websockets"] == 6.0
+    assert found["idle connections (1000): chatcore / bare ASGI on uvicorn"] == 5.0
     assert found["Snowflake ids/s: chatcore / snowflake-id"] == 0.75
     half = "direct chats, 50% of each one's maximum: chatcore-memory / python-socketio"
     assert found[half] == 2.0

@@ -356,3 +356,23 @@ async def test_the_sender_has_read_what_they_sent(node: ChatNode) -> None:
     (bob,) = await node.chats("bob")
     assert (alice.read_seq, alice.unread) == (3, 1)
     assert (bob.read_seq, bob.unread) == (4, 0)
+
+
+async def test_receive_many_returns_each_burst_in_order_then_the_close() -> None:
+    async with ChatNode.in_memory() as node:
+        chat = await node.create_chat("alice", kind="direct", members=["bob"])
+        async with node.connect("bob", "phone") as bob:
+            seqs: list[int] = []
+            bursts = 0
+            for i in range(30):
+                await node.send("alice", chat.chat_id, client_msg_id=f"m{i}", body="x")
+            with anyio.fail_after(5):
+                while len(seqs) < 30:
+                    events = await bob.receive_many()
+                    assert events, "receive_many waits rather than return nothing"
+                    bursts += 1
+                    seqs += [e.message.seq for e in events if isinstance(e, MessageEvent)]
+            assert seqs == list(range(1, 31))
+            assert bob.receive_nowait() is None
+        with pytest.raises(ChatcoreClosed):
+            await bob.receive_many()

@@ -121,6 +121,19 @@ def _error(code: ErrorCode, message: str, request_id: int | None) -> ErrorFrame:
 class GatewaySession:
     """One connection's protocol state: hello, limits, and what to do with each frame."""
 
+    __slots__ = (
+        "_frames",
+        "_send_limiter",
+        "_verify",
+        "bad_frames",
+        "codec",
+        "device",
+        "limits",
+        "started",
+        "state",
+        "user",
+    )
+
     def __init__(
         self,
         codec: FrameCodec,

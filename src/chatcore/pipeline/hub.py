@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Literal
 
 import anyio
 import msgspec
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
@@ -38,14 +37,28 @@ CloseReason = Literal["closed", "slow_consumer", "shutdown"]
 
 
 class LocalConnection:
-    """One device connection held by this process. Read events with :meth:`receive`."""
+    """One device connection held by this process. Read events with :meth:`receive`
+    or :meth:`receive_many` (one reader at a time)."""
+
+    __slots__ = (
+        "_ended",
+        "_hub",
+        "_queue",
+        "_queue_size",
+        "_unregistered",
+        "_wakeup",
+        "close_reason",
+        "info",
+        "presence_of",
+    )
 
     def __init__(self, hub: ConnectionHub, conn: Connection, queue_size: int) -> None:
         self.info = conn
         self._hub = hub
-        send, receive = anyio.create_memory_object_stream[Event](queue_size)
-        self._send: MemoryObjectSendStream[Event] = send
-        self._receive: MemoryObjectReceiveStream[Event] = receive
+        self._queue: deque[Event] = deque()
+        self._queue_size = queue_size
+        self._wakeup: anyio.Event | None = None
+        self._ended = False
         self.close_reason: CloseReason | None = None
         self.presence_of: set[str] = set()
         self._unregistered = False
@@ -59,34 +72,57 @@ class LocalConnection:
         return self.info.device
 
     async def receive(self) -> Event:
-        """The next event; raises ChatcoreClosed once the connection is closed."""
-        try:
-            return await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise ChatcoreClosed(f"connection closed: {self.close_reason}") from None
+        """The next event; raises ChatcoreClosed once the connection is closed and
+        every event queued before that has been read."""
+        await self._wait()
+        return self._queue.popleft()
+
+    async def receive_many(self) -> list[Event]:
+        """Every queued event, oldest first, waiting for one if none is queued.
+
+        One wakeup per burst instead of one per event: this is what a writer that
+        pushes to a socket should use. It returns without yielding to the event loop
+        when events are already queued. Raises ChatcoreClosed like :meth:`receive`.
+        """
+        await self._wait()
+        events = list(self._queue)
+        self._queue.clear()
+        return events
 
     def receive_nowait(self) -> Event | None:
         """The next queued event or None; raises ChatcoreClosed once closed and drained."""
-        try:
-            return self._receive.receive_nowait()
-        except anyio.WouldBlock:
-            return None
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise ChatcoreClosed(f"connection closed: {self.close_reason}") from None
+        if self._queue:
+            return self._queue.popleft()
+        if self._ended:
+            raise ChatcoreClosed(f"connection closed: {self.close_reason}")
+        return None
+
+    async def _wait(self) -> None:
+        while not self._queue:
+            if self._ended:
+                raise ChatcoreClosed(f"connection closed: {self.close_reason}")
+            wakeup = self._wakeup = self._hub._new_event()
+            await wakeup.wait()
+
+    def _wake(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+            self._wakeup = None
 
     def _offer(self, event: Event) -> bool:
-        try:
-            self._send.send_nowait(event)
-        except anyio.WouldBlock:
-            return False
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        if self._ended:
             return True
+        if len(self._queue) >= self._queue_size:
+            return False
+        self._queue.append(event)
+        self._wake()
         return True
 
     def _end(self, reason: CloseReason) -> None:
         if self.close_reason is None:
             self.close_reason = reason
-        self._send.close()
+        self._ended = True
+        self._wake()
 
     async def aclose(self) -> None:
         """Close and unregister the connection. Idempotent."""
@@ -128,6 +164,16 @@ class ConnectionHub:
         self._conns: dict[str, LocalConnection] = {}
         self._watchers: dict[str, set[LocalConnection]] = defaultdict(set)
         self.slow_consumers = 0
+        self._event_type: type[anyio.Event] | None = None
+
+    def _new_event(self) -> anyio.Event:
+        # anyio.Event() looks up the running backend on every call; a connection
+        # waits once per burst of events, so make the backend's Event directly.
+        if self._event_type is None:
+            event = anyio.Event()
+            self._event_type = type(event)
+            return event
+        return self._event_type()
 
     @property
     def connections(self) -> list[LocalConnection]:

@@ -1,9 +1,14 @@
-"""One client WebSocket: the shell around a GatewaySession.
+"""One client WebSocket: the shell around a GatewaySession, on plain ASGI.
 
 Two tasks per connection: one reads frames and executes the session's actions in
 order (so a client's sends reach the log in the order it sent them), the other
-pushes the connection's events. A connection closed by the hub as a slow consumer
-is closed with 4008; at shutdown with 1001.
+pushes the connection's events, a burst at a time. A connection closed by the hub
+as a slow consumer is closed with 4008; at shutdown with 1001.
+
+This is the hot path of a gateway, so it talks ASGI directly (no framework
+wrappers around ``send``), and every event is converted and encoded once per codec,
+however many connections it goes to (:class:`PushFrames`). Replies and pushes share
+the socket without a lock: an ASGI ``websocket.send`` carries one whole frame.
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatcore.errors import ChatcoreClosed
 from chatcore.gateway.convert import event_frame
@@ -27,36 +32,88 @@ from chatcore.gateway.session import (
     Opened,
     Reply,
 )
-from chatcore.pipeline.events import MessageEvent
+from chatcore.pipeline.events import Event, MessageEvent
 from chatcore.pipeline.hub import LocalConnection
 from chatcore.protocol import (
     SUBPROTOCOL_JSON,
     SUBPROTOCOLS,
     Accepted,
     ErrorFrame,
+    FrameCodec,
     ServerFrame,
     codec_for,
 )
 
 if TYPE_CHECKING:
     from chatcore.server.app import ChatServer
+    from chatcore.server.metrics import ServerMetrics
 
-__all__ = ["ClientConnection"]
+__all__ = ["ASGIMessage", "ClientConnection", "PushFrames"]
 
 logger = logging.getLogger("chatcore.server")
 
+ASGIMessage = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[ASGIMessage]]
+Send = Callable[[ASGIMessage], Awaitable[None]]
+
+
+def _send_message(codec: FrameCodec, data: bytes) -> ASGIMessage:
+    if codec.binary:
+        return {"type": "websocket.send", "bytes": data}
+    return {"type": "websocket.send", "text": data.decode()}
+
+
+class PushFrames:
+    """The ASGI send message of each recent event, built once per codec.
+
+    The hub hands the same event object to every target connection; the first
+    connection to push it converts and encodes it, the others reuse the message.
+    Holds the last ``size`` events per codec (the cache is keyed by identity and
+    keeps the event alive, so an id is never reused while its entry exists).
+    """
+
+    def __init__(self, metrics: ServerMetrics, size: int = 4096) -> None:
+        self._metrics = metrics
+        self._size = size
+        self._built: dict[tuple[int, str], tuple[Event, ASGIMessage]] = {}
+
+    def message(self, event: Event, codec: FrameCodec) -> ASGIMessage:
+        key = (id(event), codec.subprotocol)
+        hit = self._built.get(key)
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        if isinstance(event, MessageEvent):
+            lag = time.time() - event.message.ts / 1000
+            self._metrics.latency.observe(max(0.0, lag))
+        message = _send_message(codec, codec.encode_server(event_frame(event)))
+        if len(self._built) >= self._size:
+            del self._built[next(iter(self._built))]
+        self._built[key] = (event, message)
+        return message
+
 
 class ClientConnection:
-    """Runs one accepted WebSocket until either side closes it."""
+    """Runs one WebSocket (an ASGI ``websocket`` scope) until either side closes it."""
 
-    def __init__(self, server: ChatServer, websocket: WebSocket) -> None:
+    __slots__ = (
+        "_closed",
+        "_receive",
+        "_send_asgi",
+        "busy",
+        "conn",
+        "server",
+        "session",
+        "subprotocol",
+    )
+
+    def __init__(self, server: ChatServer, scope: ASGIMessage, receive: Receive, send: Send):
         self.server = server
-        self.websocket = websocket
+        self._receive = receive
+        self._send_asgi = send
         self.busy = False
         self.conn: LocalConnection | None = None
-        self._send_lock = anyio.Lock()
         self._closed = False
-        offered = websocket.scope.get("subprotocols") or []
+        offered = scope.get("subprotocols") or []
         self.subprotocol = next((p for p in offered if p in SUBPROTOCOLS), None)
         codec = codec_for(
             self.subprotocol or SUBPROTOCOL_JSON,
@@ -71,7 +128,8 @@ class ClientConnection:
         )
 
     async def run(self) -> None:
-        await self.websocket.accept(subprotocol=self.subprotocol)
+        """Accept the WebSocket (its ``websocket.connect`` was received) and serve it."""
+        await self._send_asgi({"type": "websocket.accept", "subprotocol": self.subprotocol})
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._hello_deadline)
@@ -90,14 +148,16 @@ class ClientConnection:
         handler: RequestHandler | None = None
         while not self._closed:
             try:
-                message = await self.websocket.receive()
-            except (WebSocketDisconnect, RuntimeError):
+                message = await self._receive()
+            except OSError:
                 return
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("bytes") if message.get("bytes") is not None else message.get("text")
+            if message["type"] != "websocket.receive":
+                return  # websocket.disconnect
+            data = message.get("bytes")
             if data is None:
-                continue
+                data = message.get("text")
+                if data is None:
+                    continue
             if self.server.draining:
                 continue
             self.busy = True
@@ -105,7 +165,7 @@ class ClientConnection:
                 for action in self.session.receive(data, now=time.monotonic()):
                     match action:
                         case Reply(frame=frame):
-                            await self._send(frame)
+                            await self._reply(frame)
                         case Close(code=code, reason=reason):
                             await self._close(code, reason)
                             return
@@ -117,25 +177,29 @@ class ClientConnection:
                         case Handle(frame=request):
                             assert handler is not None
                             for frame in await handler.handle(request):
-                                await self._send(frame)
+                                await self._reply(frame)
             finally:
                 self.busy = False
 
     async def _push(self, conn: LocalConnection) -> None:
-        metrics = self.server.metrics
+        frames = self.server.push_frames
+        codec = self.session.codec
+        delivered = self.server.metrics.delivered
         while True:
             try:
-                event = await conn.receive()
+                events = await conn.receive_many()
             except ChatcoreClosed:
                 if conn.close_reason == "slow_consumer":
                     await self._close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and sync")
                 elif conn.close_reason == "shutdown":
                     await self._close(CloseCode.GOING_AWAY, "server going away")
                 return
-            if isinstance(event, MessageEvent):
-                metrics.delivered.inc()
-                metrics.latency.observe(max(0.0, time.time() - event.message.ts / 1000))
-            await self._send(event_frame(event))
+            messages = 0
+            for event in events:
+                messages += isinstance(event, MessageEvent)
+                await self._write(frames.message(event, codec))
+            if messages:
+                delivered.inc(messages)
 
     async def _hello_deadline(self) -> None:
         await anyio.sleep(self.session.limits.hello_timeout_s)
@@ -143,23 +207,22 @@ class ClientConnection:
             if isinstance(action, Close):
                 await self._close(action.code, action.reason)
 
-    async def _send(self, frame: ServerFrame) -> None:
-        if self._closed:
-            return
-        data = self.session.encode(frame)
+    async def _reply(self, frame: ServerFrame) -> None:
         metrics = self.server.metrics
         if isinstance(frame, Accepted):
             metrics.accepted.inc()
         elif isinstance(frame, ErrorFrame):
             metrics.errors.labels(frame.code).inc()
-        async with self._send_lock:
-            try:
-                if self.session.codec.binary:
-                    await self.websocket.send_bytes(data)
-                else:
-                    await self.websocket.send_text(data.decode())
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                self._closed = True
+        codec = self.session.codec
+        await self._write(_send_message(codec, codec.encode_server(frame)))
+
+    async def _write(self, message: ASGIMessage) -> None:
+        if self._closed:
+            return
+        try:
+            await self._send_asgi(message)
+        except (RuntimeError, OSError):  # the client is gone (uvicorn: ClientDisconnected)
+            self._closed = True
 
     async def _close(self, code: int, reason: str) -> None:
         if self._closed:
@@ -167,6 +230,5 @@ class ClientConnection:
         self._closed = True
         self.session.close()
         self.server.metrics.closes.labels(str(code)).inc()
-        async with self._send_lock:
-            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
-                await self.websocket.close(code=code, reason=reason)
+        with contextlib.suppress(RuntimeError, OSError):
+            await self._send_asgi({"type": "websocket.close", "code": code, "reason": reason})
