@@ -4,6 +4,15 @@ Every call runs in a worker thread, one at a time per database (SQLite allows on
 writer anyway), inside a transaction that commits on success and rolls back on
 error. WAL journal with ``synchronous=FULL``: a transaction that returned survives
 a crash of the process and of the machine.
+
+A caller may mark one transaction *relaxed*: it then commits with
+``synchronous=NORMAL`` (no fsync of the WAL). It still survives a crash of the
+process, and it becomes machine-crash durable with the next FULL commit or
+checkpoint of the same file (an fsync of the WAL flushes every frame before it).
+A power loss can only take back the newest relaxed transactions, never a FULL one
+or anything committed before one: WAL recovery keeps the longest checksummed prefix
+of the log. Only writes that can be replayed safely (consumer offsets of idempotent
+stages) are relaxed; see docs/operations.md.
 """
 
 from __future__ import annotations
@@ -18,17 +27,17 @@ import anyio.to_thread
 
 from chatcore.errors import ChatcoreClosed, Unavailable
 
-__all__ = ["SqliteDatabase"]
+__all__ = ["SqliteDatabase", "Synchronous"]
 
 T = TypeVar("T")
+
+Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
 
 class SqliteDatabase:
     """A SQLite file and the worker thread that serialises access to it."""
 
-    def __init__(
-        self, path: str | Path, *, synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL"
-    ) -> None:
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL") -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +46,11 @@ class SqliteDatabase:
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
+        self.synchronous: Synchronous = synchronous
+        """The level of every transaction that is not relaxed."""
+        self.relaxed: Synchronous = "NORMAL" if synchronous == "FULL" else synchronous
+        """The level of a relaxed transaction (never stronger than ``synchronous``)."""
+        self._level: Synchronous = synchronous
         self._limiter = anyio.CapacityLimiter(1)
         self._closed = False
 
@@ -44,11 +58,21 @@ class SqliteDatabase:
         """Run DDL synchronously (at construction time, before any worker call)."""
         self._conn.executescript(script)
 
-    def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` inside BEGIN IMMEDIATE ... COMMIT in the calling thread."""
+    def transaction(self, fn: Callable[[sqlite3.Connection], T], *, relaxed: bool = False) -> T:
+        """Run ``fn`` inside BEGIN IMMEDIATE ... COMMIT in the calling thread.
+
+        ``relaxed=True`` commits at :attr:`relaxed` (``NORMAL``) instead of
+        :attr:`synchronous`: durable across a process crash, and across a power loss
+        once a later non-relaxed commit of this file returned.
+        """
         if self._closed:
             raise ChatcoreClosed(f"database {self.path} is closed")
         conn = self._conn
+        level = self.relaxed if relaxed else self.synchronous
+        if level != self._level:
+            # Per connection, not stored in the file; set outside a transaction.
+            conn.execute(f"PRAGMA synchronous={level}")
+            self._level = level
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)

@@ -1,11 +1,19 @@
 """The part of the memory and SQLite logs that does not depend on where bytes live.
 
 :class:`EmbeddedLog` implements the :class:`~chatcore.log.PartitionedLog` port over a
-small synchronous :class:`LogStorage` (a dict, or a SQLite file). Concurrent
-``append`` calls are group-committed: whoever holds the write lock writes every
-append queued so far in one storage transaction, so a SQLite file pays one fsync
-for many senders. Writes are shielded from cancellation so a cancelled caller never
-tears a batch that others wait on.
+small synchronous :class:`LogStorage` (a dict, or a SQLite file). Writes are
+group-committed: ``append``, ``commit_transaction`` and ``commit`` calls queue, and
+whoever holds the write lock writes everything queued so far in one storage
+transaction, so a SQLite file pays one fsync for many senders and stages. Each
+queued transaction is checked for fencing when its batch is written; a fenced one
+fails alone. Writes are shielded from cancellation so a cancelled caller never
+tears a batch that others wait on; a caller cancelled before its write was taken
+into a batch is dequeued and writes nothing.
+
+A batch made only of pure offset commits (``commit()``) is written with
+``durable=False``: consumers of the embedded log are idempotent stages, so an
+offset commit lost to a power failure only replays records. Every batch with a
+record or a ``commit_transaction`` in it is durable.
 """
 
 from __future__ import annotations
@@ -65,9 +73,19 @@ class LogStorage(Protocol):
     def create_topic(self, topic: str, meta: TopicMeta) -> None: ...
     def topics(self) -> dict[str, TopicMeta]: ...
     def write(
-        self, records: Sequence[tuple[OutRecord, int]], now_ms: int, commit: OffsetCommit | None
+        self,
+        records: Sequence[tuple[OutRecord, int]],
+        now_ms: int,
+        commits: Sequence[OffsetCommit] = (),
+        *,
+        durable: bool = True,
     ) -> list[RecordPosition]:
-        """Append ``(record, partition)`` pairs and apply ``commit``, all in one transaction."""
+        """Append ``(record, partition)`` pairs and apply ``commits``, all in one transaction.
+
+        ``durable=False`` (only ever with no records): the transaction must survive a
+        process crash, and may be lost to a power failure unless a later durable
+        write of the same storage has returned.
+        """
         ...
 
     def read(self, topic: str, positions: Mapping[int, int], limit: int) -> list[LogRecord]: ...
@@ -78,8 +96,14 @@ class LogStorage(Protocol):
 
 
 @dataclass(eq=False)
-class _PendingAppend:
+class _PendingWrite:
+    """An append (no ``commit``) or a transaction of a group member, waiting for a batch."""
+
     records: list[tuple[OutRecord, int]]
+    commit: OffsetCommit | None = None
+    member: int = 0
+    durable: bool = True
+    taken: bool = False
     done: anyio.Event = field(default_factory=anyio.Event)
     result: list[RecordPosition] | None = None
     error: BaseException | None = None
@@ -99,7 +123,7 @@ class EmbeddedLog(ClosingContext):
         self._storage = storage
         self._offload = offload
         self._lock = anyio.Lock()
-        self._pending: list[_PendingAppend] = []
+        self._pending: list[_PendingWrite] = []
         self._changed = anyio.Event()
         self._groups = GroupCoordinator()
         self._meta: dict[str, TopicMeta] | None = None
@@ -161,35 +185,69 @@ class EmbeddedLog(ClosingContext):
         self._check_open()
         if not records:
             return []
-        mine = _PendingAppend(await self._placed(records))
+        return await self._submit(_PendingWrite(await self._placed(records)))
+
+    async def _submit(self, mine: _PendingWrite) -> list[RecordPosition]:
+        """Queue ``mine``; write the queue if nobody else is; wait until it is written."""
         self._pending.append(mine)
-        async with self._lock:
-            if not mine.done.is_set():
-                batch, self._pending = self._pending, []
+        try:
+            async with self._lock:
+                if not mine.taken:
+                    batch, self._pending = self._pending, []
+                    for pending in batch:
+                        pending.taken = True
+                    with anyio.CancelScope(shield=True):
+                        await self._write_batch(batch)
+            await mine.done.wait()
+        except BaseException:
+            if not mine.taken:  # cancelled while waiting for the lock: write nothing
+                self._pending.remove(mine)
+            elif not mine.done.is_set():  # in a batch being written: let it land first
                 with anyio.CancelScope(shield=True):
-                    await self._write_batch(batch)
-        await mine.done.wait()
+                    await mine.done.wait()
+            raise
         if mine.error is not None:
             raise mine.error
         assert mine.result is not None
         return mine.result
 
-    async def _write_batch(self, batch: list[_PendingAppend]) -> None:
-        flat = [pair for pending in batch for pair in pending.records]
+    async def _write_batch(self, batch: list[_PendingWrite]) -> None:
+        live = []
+        for pending in batch:
+            commit = pending.commit
+            if commit is not None and not self._groups.owns_all(
+                commit.group, commit.topic, pending.member, set(commit.offsets)
+            ):
+                pending.error = Fenced(
+                    f"member of group {commit.group!r} no longer owns {sorted(commit.offsets)}"
+                )
+                pending.done.set()
+            else:
+                live.append(pending)
+        if not live:
+            return
+        flat = [pair for pending in live for pair in pending.records]
+        commits = [pending.commit for pending in live if pending.commit is not None]
+        durable = any(pending.durable for pending in live)
         try:
-            positions = await self._run(lambda: self._storage.write(flat, wall_ms(), None))
+            positions = await self._run(
+                lambda: self._storage.write(flat, wall_ms(), commits, durable=durable)
+            )
         except BaseException as exc:
-            for pending in batch:
+            for pending in live:
                 pending.error = exc
                 pending.done.set()
-            raise
+            if not isinstance(exc, Exception):
+                raise
+            return
         start = 0
-        for pending in batch:
+        for pending in live:
             end = start + len(pending.records)
             pending.result = positions[start:end]
             pending.done.set()
             start = end
-        self._notify()
+        if flat:
+            self._notify()
 
     async def _transact(
         self,
@@ -198,18 +256,13 @@ class EmbeddedLog(ClosingContext):
         topic: str,
         outputs: Sequence[OutRecord],
         offsets: Mapping[int, int],
+        *,
+        durable: bool = True,
     ) -> list[RecordPosition]:
         self._check_open()
         placed = await self._placed(outputs)
-        async with self._lock:
-            if not self._groups.owns_all(group, topic, member, set(offsets)):
-                raise Fenced(f"member of group {group!r} no longer owns {sorted(offsets)}")
-            commit = OffsetCommit(group, topic, dict(offsets))
-            with anyio.CancelScope(shield=True):
-                positions = await self._run(lambda: self._storage.write(placed, wall_ms(), commit))
-        if placed:
-            self._notify()
-        return positions
+        commit = OffsetCommit(group, topic, dict(offsets))
+        return await self._submit(_PendingWrite(placed, commit, member, durable or bool(placed)))
 
     # -- reading ----------------------------------------------------------------
 
@@ -333,7 +386,11 @@ class EmbeddedConsumer:
         return records
 
     async def commit(self, offsets: Mapping[int, int]) -> None:
-        await self.commit_transaction((), offsets)
+        # Not durable on its own: the embedded log's consumers are idempotent stages,
+        # and an offset commit lost to a power failure replays records (see module doc).
+        await self._log._transact(
+            self._joined(), self._group, self._topic, (), offsets, durable=False
+        )
 
     async def commit_transaction(
         self, outputs: Sequence[OutRecord], offsets: Mapping[int, int]

@@ -28,7 +28,12 @@ class _MemoryStorage:
         return dict(self._meta)
 
     def write(
-        self, records: Sequence[tuple[OutRecord, int]], now_ms: int, commit: OffsetCommit | None
+        self,
+        records: Sequence[tuple[OutRecord, int]],
+        now_ms: int,
+        commits: Sequence[OffsetCommit] = (),
+        *,
+        durable: bool = True,
     ) -> list[RecordPosition]:
         positions = []
         for r, p in records:
@@ -45,7 +50,7 @@ class _MemoryStorage:
             else:
                 record = LogRecord(r.topic, p, offset, r.key, r.value, now_ms)
                 self._records.setdefault(key, []).append(record)
-        if commit is not None:
+        for commit in commits:
             self._offsets.setdefault((commit.group, commit.topic), {}).update(commit.offsets)
         return positions
 

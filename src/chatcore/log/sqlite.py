@@ -1,6 +1,11 @@
 """A PartitionedLog in one SQLite file: durable and ordered; one process at a time.
 
 Compacted topics keep only the latest value per key (compaction is eager).
+
+Appends and transactions commit with ``synchronous=FULL`` (durable on power loss
+when they return). A batch that only commits consumer offsets (``commit()`` of an
+idempotent stage) commits with ``synchronous=NORMAL``: see
+:class:`~chatcore._sqlite.SqliteDatabase` and docs/operations.md.
 """
 
 from __future__ import annotations
@@ -8,9 +13,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
 
-from chatcore._sqlite import SqliteDatabase
+from chatcore._sqlite import SqliteDatabase, Synchronous
 from chatcore.log._base import LogRecord, OutRecord, RecordPosition
 from chatcore.log._embedded import EmbeddedLog, OffsetCommit, TopicMeta
 
@@ -55,16 +59,23 @@ class _SqliteStorage:
         return {t: TopicMeta(n, bool(compacted)) for t, n, compacted in rows}
 
     def write(
-        self, records: Sequence[tuple[OutRecord, int]], now_ms: int, commit: OffsetCommit | None
+        self,
+        records: Sequence[tuple[OutRecord, int]],
+        now_ms: int,
+        commits: Sequence[OffsetCommit] = (),
+        *,
+        durable: bool = True,
     ) -> list[RecordPosition]:
-        return self._db.transaction(lambda c: self._write(c, records, now_ms, commit))
+        return self._db.transaction(
+            lambda c: self._write(c, records, now_ms, commits), relaxed=not durable
+        )
 
     def _write(
         self,
         c: sqlite3.Connection,
         records: Sequence[tuple[OutRecord, int]],
         now_ms: int,
-        commit: OffsetCommit | None,
+        commits: Sequence[OffsetCommit],
     ) -> list[RecordPosition]:
         ends: dict[tuple[str, int], int] = {}
         compacted = {t for t, meta in self._meta.items() if meta.compacted}
@@ -98,11 +109,10 @@ class _SqliteStorage:
             "INSERT OR REPLACE INTO ends VALUES (?, ?, ?)",
             [(t, p, n) for (t, p), n in ends.items()],
         )
-        if commit is not None:
-            c.executemany(
-                "INSERT OR REPLACE INTO group_offsets VALUES (?, ?, ?, ?)",
-                [(commit.group, commit.topic, p, o) for p, o in commit.offsets.items()],
-            )
+        c.executemany(
+            "INSERT OR REPLACE INTO group_offsets VALUES (?, ?, ?, ?)",
+            [(m.group, m.topic, p, o) for m in commits for p, o in m.offsets.items()],
+        )
         return positions
 
     def read(self, topic: str, positions: Mapping[int, int], limit: int) -> list[LogRecord]:
@@ -152,9 +162,7 @@ class _SqliteStorage:
 class SqliteLog(EmbeddedLog):
     """A log in the SQLite file at ``path`` (created if missing)."""
 
-    def __init__(
-        self, path: str | Path, *, synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL"
-    ) -> None:
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL") -> None:
         db = SqliteDatabase(path, synchronous=synchronous)
         self._db = db
         super().__init__(_SqliteStorage(db), db.offload)
