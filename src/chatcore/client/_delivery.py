@@ -146,7 +146,10 @@ class Delivery:
     async def _deliver(self, event: ClientEvent) -> None:
         # BrokenResourceError: the app closed its end, nobody is listening any more
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await self._send.send(event)
+            try:
+                self._send.send_nowait(event)  # no trip through the event loop per message
+            except anyio.WouldBlock:
+                await self._send.send(event)  # the app is behind: wait for room
 
     def _next_plan(self) -> tuple[Fill | Skip | None, float]:
         """The next gap to work on, else how long until a retry is due."""
