@@ -29,7 +29,7 @@ class ServerMetrics:
         )
         self.latency = Histogram(
             "chatcore_delivery_latency_seconds",
-            "From a message's acceptance to its push to a connection.",
+            "From a message's acceptance to its first push on this gateway.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
