@@ -40,7 +40,7 @@ from chatcore.model import Attachment, ChatInfo, ChatKind, MessageKind, Presence
 from chatcore.offline._base import OfflineIndex, PushNotifier
 from chatcore.offline.log import LoggingPushNotifier
 from chatcore.offline.memory import MemoryOfflineIndex
-from chatcore.pipeline.chats import ChatDirectory
+from chatcore.pipeline.chats import ChatCache, ChatDirectory
 from chatcore.pipeline.events import TypingEvent
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
 from chatcore.pipeline.reader import ChatState, HistoryPage, HistoryReader, SyncResult
@@ -144,6 +144,10 @@ class NodeOptions:
     hot_cache_per_chat: int = 200
     dedupe_window_ms: int = 24 * 3600 * 1000
     sync_per_chat: int = 100
+    membership_cache_ttl_s: float = 1.0
+    """How long a chat's member list read for a send is trusted (0: read every time).
+    Changes made through this node apply at once; made through another node, within
+    this bound (see docs/decisions.md)."""
     restart_backoff_s: float = 0.5
     node_lease_ttl_s: float = 60.0
 
@@ -164,6 +168,7 @@ class ChatNode:
         self.topics = Topics.prefixed(opts.topic_prefix)
         self.gateway_id = opts.gateway_id or f"gw-{secrets.token_hex(4)}"
         self.planner = FanoutPlanner()
+        self.chat_cache = ChatCache(backends.membership, ttl_s=opts.membership_cache_ttl_s)
         self.stage_failures: Counter[str] = Counter()
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
@@ -270,6 +275,7 @@ class ChatNode:
             topics=self.topics,
             rate_limit=opts.rate_limit,
             max_body_bytes=opts.max_body_bytes,
+            chats=self.chat_cache,
         )
         self.chats_dir = ChatDirectory(
             b.membership,
@@ -278,6 +284,7 @@ class ChatNode:
             b.bus,
             last_seq=self.reader.last_seq,
             planner=self.planner,
+            cache=self.chat_cache,
             max_members=opts.max_group_members,
         )
         tg = await stack.enter_async_context(anyio.create_task_group())

@@ -145,6 +145,29 @@ async def test_concurrent_reader_sees_publish_order(env: BusEnv) -> None:
     assert got == [b"%d" % i for i in range(100)]
 
 
+async def test_publish_many_keeps_list_order_per_gateway(env: BusEnv) -> None:
+    gw1, gw2 = env.gateway("gw1"), env.gateway("gw2")
+    async with env.bus.subscribe(gw1) as one, env.bus.subscribe(gw2) as two:
+        await env.bus.publish(gw1, b"single-before")
+        batch = [(gw1 if i % 3 else gw2, b"%d" % i) for i in range(300)]
+        await env.bus.publish_many(batch)
+        await env.bus.publish_many([])
+        await env.bus.publish(gw2, b"single-after")
+        expected_one = [b"single-before"] + [p for g, p in batch if g == gw1]
+        expected_two = [p for g, p in batch if g == gw2] + [b"single-after"]
+        assert await receive(one, len(expected_one)) == expected_one
+        assert await receive(two, len(expected_two)) == expected_two
+
+
+async def test_publish_many_to_a_gateway_without_subscribers_drops_only_those(
+    env: BusEnv,
+) -> None:
+    gw, nobody = env.gateway("gw"), env.gateway("nobody")
+    async with env.bus.subscribe(gw) as payloads:
+        await env.bus.publish_many([(nobody, b"lost"), (gw, b"a"), (nobody, b"lost"), (gw, b"b")])
+        assert await receive(payloads, 2) == [b"a", b"b"]
+
+
 async def test_aclose_ends_open_subscriptions_and_is_idempotent(env: BusEnv) -> None:
     gw = env.gateway("gw")
     ended = anyio.Event()
@@ -166,6 +189,8 @@ async def test_aclose_ends_open_subscriptions_and_is_idempotent(env: BusEnv) -> 
 
     with pytest.raises(ChatcoreClosed):
         await env.bus.publish(gw, b"late")
+    with pytest.raises(ChatcoreClosed):
+        await env.bus.publish_many([(gw, b"late")])
     with pytest.raises(ChatcoreClosed):
         async with env.bus.subscribe(gw):
             pass

@@ -22,7 +22,7 @@ from chatcore.node import ChatNode
 pytestmark = pytest.mark.anyio
 
 USERS = [f"u{i}" for i in range(8)]
-PER_SENDER_PER_CHAT = 40
+PER_SENDER_PER_CHAT = 200
 
 
 class Plan:

@@ -7,7 +7,7 @@ recovery), so no guarantee here is needed for correctness.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -19,6 +19,14 @@ __all__ = ["GatewayBus"]
 class GatewayBus(AsyncResource, Protocol):
     async def publish(self, gateway: str, payload: bytes) -> None:
         """Send ``payload`` to the subscribers of ``gateway`` (none: dropped)."""
+        ...
+
+    async def publish_many(self, payloads: Sequence[tuple[str, bytes]]) -> None:
+        """Send each ``(gateway, payload)`` as :meth:`publish` would, in the given order.
+
+        One call for many payloads (one round trip where the backend allows): a
+        subscriber sees them in list order, after anything published before the call.
+        """
         ...
 
     def subscribe(self, gateway: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:

@@ -9,7 +9,7 @@ gateway nobody subscribes to is dropped. Clients recover any loss by ``seq``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from chatcore._broadcast import Broadcast
@@ -40,6 +40,15 @@ class MemoryGatewayBus(MemoryAdapter):
         """
         await self._checkpoint()
         self._gateways.publish(payload, channel=gateway)
+
+    async def publish_many(self, payloads: Sequence[tuple[str, bytes]]) -> None:
+        """Send each ``(gateway, payload)`` as :meth:`publish` would, in order.
+
+        Raises ``ChatcoreClosed`` after ``aclose()``.
+        """
+        await self._checkpoint()
+        for gateway, payload in payloads:
+            self._gateways.publish(payload, channel=gateway)
 
     @asynccontextmanager
     async def subscribe(self, gateway: str) -> AsyncIterator[AsyncIterator[bytes]]:

@@ -11,7 +11,7 @@ one Redis connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
@@ -44,6 +44,22 @@ class RedisGatewayBus(RedisAdapter):
         client = self._redis.client
         with self._redis.errors("publish"):
             await client.publish(self._channel(gateway), payload)
+
+    async def publish_many(self, payloads: Sequence[tuple[str, bytes]]) -> None:
+        """Send each ``(gateway, payload)`` as :meth:`publish` would, in order, in one
+        pipelined round trip.
+
+        Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails
+        (some payloads may have been published).
+        """
+        client = self._redis.client
+        if not payloads:
+            return
+        with self._redis.errors("publish"):
+            async with client.pipeline(transaction=False) as pipe:
+                for gateway, payload in payloads:
+                    pipe.publish(self._channel(gateway), payload)
+                await pipe.execute()
 
     @asynccontextmanager
     async def subscribe(self, gateway: str) -> AsyncIterator[AsyncIterator[bytes]]:

@@ -162,12 +162,14 @@ class KafkaClients:
         client_options: dict[str, Any],
         group_options: dict[str, Any],
         producer_options: dict[str, Any],
+        transaction_options: dict[str, Any] | None = None,
         timeout_s: float,
         check_open: Callable[[], None],
     ) -> None:
         self._client_options = client_options
         self._group_options = group_options
         self._producer_options = producer_options
+        self._transaction_options = transaction_options or {}
         self._timeout_s = timeout_s
         self._check_open = check_open
         self._start_lock = anyio.Lock()
@@ -224,6 +226,7 @@ class KafkaClients:
         return AIOKafkaProducer(
             **self._client_options,
             **self._producer_options,
+            **self._transaction_options,
             transactional_id=transactional_id,
         )
 

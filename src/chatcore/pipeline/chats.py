@@ -1,8 +1,14 @@
-"""Creating chats and changing their members, with the rules a chat app expects."""
+"""Creating chats and changing their members, with the rules a chat app expects; and
+the short-lived cache of chats that the Router checks every send against."""
 
 from __future__ import annotations
 
+import math
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+
+import anyio
 
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
@@ -15,7 +21,111 @@ from chatcore.pipeline.workers import publish_to_members
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore
 
-__all__ = ["ChatDirectory"]
+__all__ = ["ChatCache", "ChatDirectory"]
+
+
+class ChatCache:
+    """Chats read from the MembershipStore, each trusted for ``ttl_s`` seconds.
+
+    The Router asks it for the chat of every send and receipt, so a busy chat costs
+    one store read per ``ttl_s`` instead of one per message. A change made through a
+    :class:`ChatDirectory` that shares this cache is seen at once (the directory
+    stores the new member list here), so within one process nothing is stale.
+    A change made by another process is seen within ``ttl_s``: that is the bound on
+    how long a removed member can still send or read through this process. An
+    addition is never delayed: a user the cached chat does not list is checked
+    against the store (:meth:`member_chat`). Chats that do not exist are not cached.
+
+    ``ttl_s`` 0 turns caching off (every call reads the store). At most ``max_chats``
+    chats are kept, least recently read dropped first. ``clock`` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        membership: MembershipStore,
+        *,
+        ttl_s: float = 1.0,
+        max_chats: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Raises InvalidRequest for a negative or infinite ``ttl_s`` or ``max_chats`` < 1."""
+        if not math.isfinite(ttl_s) or ttl_s < 0:
+            raise InvalidRequest(f"ttl_s must be a finite number >= 0, got {ttl_s}")
+        if max_chats < 1:
+            raise InvalidRequest(f"max_chats must be at least 1, got {max_chats}")
+        self._membership = membership
+        self.ttl_s = ttl_s
+        self._max = max_chats
+        self._clock = clock
+        self._chats: OrderedDict[str, tuple[float, ChatInfo]] = OrderedDict()
+        self._reading: dict[str, anyio.Event] = {}
+        # Local changes so far: a read that overlapped one is not cached (it may be older).
+        self._changes = 0
+
+    async def get_chat(self, chat_id: str) -> ChatInfo | None:
+        """The chat as read at most ``ttl_s`` ago (or now), or None if there is none."""
+        if self.ttl_s <= 0:
+            return await self._membership.get_chat(chat_id)
+        hit = self._cached(chat_id)
+        return hit if hit is not None else await self.refresh(chat_id)
+
+    async def member_chat(self, user: str, chat_id: str) -> ChatInfo | None:
+        """The chat, read from the store if the cached copy does not list ``user``
+        (so a member added elsewhere is never refused); None if there is none."""
+        if self.ttl_s <= 0:
+            return await self._membership.get_chat(chat_id)
+        hit = self._cached(chat_id)
+        if hit is not None and hit.has_member(user):
+            return hit
+        return await self.refresh(chat_id, joined=hit is None)
+
+    async def refresh(self, chat_id: str, *, joined: bool = True) -> ChatInfo | None:
+        """Read the chat from the store now, and cache it.
+
+        When ``joined``, concurrent refreshes of one chat share one read.
+        """
+        if joined:
+            while (reading := self._reading.get(chat_id)) is not None:
+                await reading.wait()  # another task reads it: use its result
+                hit = self._cached(chat_id)
+                if hit is not None:
+                    return hit
+            done = self._reading[chat_id] = anyio.Event()
+        changes = self._changes
+        try:
+            chat = await self._membership.get_chat(chat_id)
+            if chat is not None and self._changes == changes:  # else it may predate one
+                self._store(chat)
+            return chat
+        finally:
+            if joined:
+                del self._reading[chat_id]
+                done.set()
+
+    def changed(self, chat: ChatInfo) -> None:
+        """Note a chat as it is now, after a change this process made."""
+        self._changes += 1
+        self._store(chat)
+
+    def forget(self, chat_id: str) -> None:
+        """Drop a chat, so the next call reads it from the store."""
+        self._changes += 1
+        self._chats.pop(chat_id, None)
+
+    def _cached(self, chat_id: str) -> ChatInfo | None:
+        hit = self._chats.get(chat_id)
+        if hit is None or self._clock() >= hit[0]:
+            return None
+        self._chats.move_to_end(chat_id)
+        return hit[1]
+
+    def _store(self, chat: ChatInfo) -> None:
+        if self.ttl_s <= 0:
+            return
+        self._chats[chat.chat_id] = (self._clock() + self.ttl_s, chat)
+        self._chats.move_to_end(chat.chat_id)
+        while len(self._chats) > self._max:
+            self._chats.popitem(last=False)
 
 
 class ChatDirectory:
@@ -35,10 +145,13 @@ class ChatDirectory:
         *,
         last_seq: Callable[[str], Awaitable[int]] | None = None,
         planner: FanoutPlanner | None = None,
+        cache: ChatCache | None = None,
         max_members: int = 256,
         max_title: int = 200,
     ) -> None:
+        """``cache``: the Router's :class:`ChatCache`, told of every change made here."""
         self._membership = membership
+        self._cache = cache
         self._ids = ids
         self._registry = registry
         self._bus = bus
@@ -73,6 +186,8 @@ class ChatDirectory:
                 raise InvalidRequest(f"a title has at most {self.max_title} characters")
             chat = ChatInfo(f"g-{self._ids.next_id()}", "group", (creator, *others), title, now)
         stored = await self._membership.create_chat(chat)
+        if self._cache is not None:
+            self._cache.changed(stored)
         if stored == chat:  # new: tell the members' devices
             await self._announce(stored, stored.members)
         return stored
@@ -94,7 +209,14 @@ class ChatDirectory:
         size = len((set(chat.members) | set(add)) - set(remove))
         if size > self.max_members:
             raise InvalidRequest(f"a group has at most {self.max_members} members")
-        updated = await self._membership.update_members(chat_id, add=add, remove=remove)
+        try:
+            updated = await self._membership.update_members(chat_id, add=add, remove=remove)
+        except BaseException:
+            if self._cache is not None:
+                self._cache.forget(chat_id)  # it may have changed: read it again
+            raise
+        if self._cache is not None:
+            self._cache.changed(updated)
         await self._announce(updated, tuple(dict.fromkeys((*chat.members, *updated.members))))
         return updated
 

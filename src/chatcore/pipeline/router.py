@@ -11,6 +11,10 @@ last ``recent_accepts`` answers) or the first copy is already stored. Only a ret
 that reaches another Router while its first copy is still in flight is appended
 again; the Sequencer drops it, and its answer carries a ``message_id`` that is
 never stored (clients match on ``client_msg_id``).
+
+Membership is checked against a :class:`~chatcore.pipeline.chats.ChatCache`: a chat's
+member list is trusted for its ``ttl_s`` (``NodeOptions.membership_cache_ttl_s``), and
+changes made through this node's ChatDirectory apply at once (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from chatcore.errors import FrameTooLarge, InvalidRequest, NotFound, NotMember
 from chatcore.ids import SnowflakeGenerator
 from chatcore.log import OutRecord, PartitionedLog
 from chatcore.model import Attachment, ChatInfo, MessageKind, ReceiptStatus
+from chatcore.pipeline.chats import ChatCache
 from chatcore.pipeline.records import (
     DEFAULT_TOPICS,
     ReceiptSubmitted,
@@ -61,12 +66,15 @@ class Router:
         rate_limit: RateLimitHook | None = None,
         max_body_bytes: int = 16 * 1024,
         recent_accepts: int = 100_000,
+        chats: ChatCache | None = None,
         clock: Callable[[], int] = wall_ms,
     ) -> None:
         """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB);
-        ``recent_accepts``: how many answers are remembered for retries."""
+        ``recent_accepts``: how many answers are remembered for retries; ``chats``:
+        where chats are looked up (default: the store itself, every time)."""
         self._log = log
         self._membership = membership
+        self._chats = chats or ChatCache(membership, ttl_s=0)
         self._messages = messages
         self._ids = ids
         self._topics = topics
@@ -78,7 +86,7 @@ class Router:
 
     async def chat_for(self, user: str, chat_id: str) -> ChatInfo:
         """The chat if ``user`` is a member; raises NotFound or NotMember."""
-        chat = await self._membership.get_chat(chat_id)
+        chat = await self._chats.member_chat(user, chat_id)
         if chat is None:
             raise NotFound(f"no chat {chat_id!r}")
         if not chat.has_member(user):

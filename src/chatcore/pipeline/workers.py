@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import NamedTuple, TypeVar
 
 import anyio
 import msgspec
@@ -21,7 +21,7 @@ from chatcore.bus._base import GatewayBus
 from chatcore.cache._base import HotCache
 from chatcore.fanout import FanoutPlanner
 from chatcore.log import LogRecord, PartitionedLog
-from chatcore.model import ChatInfo, StoredMessage
+from chatcore.model import ChatInfo, Connection, StoredMessage
 from chatcore.offline._base import OfflineIndex, PushNotifier
 from chatcore.offline.coalesce import PushCoalescer
 from chatcore.pipeline.events import (
@@ -41,7 +41,16 @@ from chatcore.pipeline.records import (
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
 
-__all__ = ["DeliveryWorker", "HistoryWorker", "ReceiptWorker", "consume", "publish_to_members"]
+__all__ = [
+    "DeliveryWorker",
+    "Fanout",
+    "HistoryWorker",
+    "ReceiptWorker",
+    "concurrently",
+    "consume",
+    "get_chats",
+    "publish_to_members",
+]
 
 logger = logging.getLogger("chatcore.workers")
 
@@ -98,6 +107,94 @@ async def publish_to_members(
     return plan.offline
 
 
+class _Plan(NamedTuple):
+    targets: list[tuple[str, tuple[str, ...]]]  # (gateway, conn_ids) per envelope
+    offline: tuple[str, ...]
+
+
+class Fanout:
+    """Many events to the members of their chats: one registry lookup and one bus call.
+
+    :meth:`add` plans an event against the connections of a :meth:`lookup` made for
+    every member concerned up front; :meth:`publish` sends every envelope planned so
+    far, in ``add`` order, so each gateway sees them in that order.
+    """
+
+    def __init__(self, bus: GatewayBus, registry: ConnectionRegistry, planner: FanoutPlanner):
+        self._bus, self._registry, self._planner = bus, registry, planner
+        self._connections: dict[str, list[Connection]] = {}
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._payloads: list[tuple[str, bytes]] = []
+
+    async def lookup(self, users: Iterable[str]) -> None:
+        """Find the live connections of ``users`` (one round trip)."""
+        self._connections = await self._registry.lookup(list(dict.fromkeys(users)))
+        self._plans.clear()
+
+    def add(self, members: Sequence[str], event: Event) -> tuple[str, ...]:
+        """Plan ``event`` for ``members`` (all of them looked up); returns who is offline."""
+        key = tuple(members)
+        plan = self._plans.get(key)
+        if plan is None:
+            connections = self._connections
+            found = {m: connections[m] for m in key if m in connections}
+            planned = self._planner.plan(key, found)
+            targets = [(b.gateway, tuple(c.conn_id for c in b.conns)) for b in planned.batches]
+            plan = self._plans[key] = _Plan(targets, planned.offline)
+        for gateway, conn_ids in plan.targets:
+            self._payloads.append((gateway, encode_envelope(Envelope(conn_ids, event))))
+        return plan.offline
+
+    async def publish(self) -> None:
+        payloads, self._payloads = self._payloads, []
+        if payloads:
+            await self._bus.publish_many(payloads)
+
+
+async def concurrently(
+    call: Callable[[T], Awaitable[None]], items: Iterable[T], *, limit: int = 64
+) -> None:
+    """``await call(item)`` for every item, at most ``limit`` at a time.
+
+    If a call raises, the others are cancelled and its exception is raised as it is
+    (not in an exception group).
+    """
+    todo = list(items)
+    if len(todo) <= 1:
+        for item in todo:
+            await call(item)
+        return
+    limiter = anyio.CapacityLimiter(limit)
+    failures: list[Exception] = []
+
+    async def run(item: T, scope: anyio.CancelScope) -> None:
+        try:
+            async with limiter:
+                await call(item)
+        except Exception as exc:
+            failures.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for item in todo:
+            tg.start_soon(run, item, tg.cancel_scope)
+    if failures:
+        raise failures[0]
+
+
+async def get_chats(membership: MembershipStore, chat_ids: Iterable[str]) -> dict[str, ChatInfo]:
+    """The chats of ``chat_ids`` that exist, read from the store concurrently."""
+    found: dict[str, ChatInfo] = {}
+
+    async def read(chat_id: str) -> None:
+        chat = await membership.get_chat(chat_id)
+        if chat is not None:
+            found[chat_id] = chat
+
+    await concurrently(read, dict.fromkeys(chat_ids))
+    return found
+
+
 class HistoryWorker:
     """Writes sequenced messages to the MessageStore, then to the HotCache.
 
@@ -135,8 +232,11 @@ class HistoryWorker:
         own: dict[tuple[str, str], StoredMessage] = {}
         for m in messages:
             own[(m.chat_id, m.sender)] = m  # ascending seq per chat: the last one wins
-        for (chat_id, sender), m in own.items():
-            await self._receipts.advance(chat_id, sender, read_seq=m.seq, now_ms=m.ts)
+
+        async def advance(m: StoredMessage) -> None:
+            await self._receipts.advance(m.chat_id, m.sender, read_seq=m.seq, now_ms=m.ts)
+
+        await concurrently(advance, own.values())
 
 
 class DeliveryWorker:
@@ -182,25 +282,27 @@ class DeliveryWorker:
         )
 
     async def _handle(self, messages: list[StoredMessage]) -> None:
-        chats: dict[str, ChatInfo | None] = {}
+        # One membership read per chat, one registry lookup and one bus call per batch.
+        chats = await get_chats(self._membership, (m.chat_id for m in messages))
+        fanout = Fanout(self._bus, self._registry, self._planner)
+        await fanout.lookup(m for chat in chats.values() for m in chat.members)
+        missed: list[tuple[StoredMessage, list[str]]] = []
         for m in messages:
-            if m.chat_id not in chats:
-                chats[m.chat_id] = await self._membership.get_chat(m.chat_id)
-        for m in messages:
-            chat = chats[m.chat_id]
+            chat = chats.get(m.chat_id)
             if chat is None:
                 continue
-            offline = await publish_to_members(
-                self._bus, self._registry, self._planner, chat.members, MessageEvent(m)
-            )
-            self.delivered += 1
+            offline = fanout.add(chat.members, MessageEvent(m))
             offline_others = [u for u in offline if u != m.sender]
             if offline_others:
-                await self._offline.add(offline_others, m.chat_id, m.seq)
-                now = self._clock()
-                preview = None if m.encrypted or m.kind != "text" else m.body[:80]
-                for user in offline_others:
-                    self._coalescer.feed(user, m.chat_id, m.sender, m.seq, preview, now_ms=now)
+                missed.append((m, offline_others))
+        await fanout.publish()
+        self.delivered += sum(1 for m in messages if m.chat_id in chats)
+        for m, offline_others in missed:
+            await self._offline.add(offline_others, m.chat_id, m.seq)
+            now = self._clock()
+            preview = None if m.encrypted or m.kind != "text" else m.body[:80]
+            for user in offline_others:
+                self._coalescer.feed(user, m.chat_id, m.sender, m.seq, preview, now_ms=now)
         await self._send_due()
 
     async def _send_due(self) -> None:
@@ -251,24 +353,38 @@ class ReceiptWorker:
             key = (r.chat_id, r.user, r.status)
             if key not in top or r.seq > top[key].seq:
                 top[key] = r
+        changed: set[ReceiptSubmitted] = set()
+
+        async def apply(user_receipts: list[ReceiptSubmitted]) -> None:
+            for r in user_receipts:  # one user's in one chat: one after the other
+                before = await self._receipts.get(r.chat_id, r.user)
+                after = await self._receipts.advance(
+                    r.chat_id,
+                    r.user,
+                    delivered_seq=r.seq if r.status == "delivered" else 0,
+                    read_seq=r.seq if r.status == "read" else 0,
+                    now_ms=r.ts,
+                )
+                if after != before:
+                    changed.add(r)
+
+        by_user: dict[tuple[str, str], list[ReceiptSubmitted]] = defaultdict(list)
+        for r in top.values():
+            by_user[(r.chat_id, r.user)].append(r)
+        await concurrently(apply, by_user.values())
         by_chat: dict[str, list[ReceiptSubmitted]] = defaultdict(list)
         for r in top.values():
-            before = await self._receipts.get(r.chat_id, r.user)
-            after = await self._receipts.advance(
-                r.chat_id,
-                r.user,
-                delivered_seq=r.seq if r.status == "delivered" else 0,
-                read_seq=r.seq if r.status == "read" else 0,
-                now_ms=r.ts,
-            )
-            if after != before:
+            if r in changed:
                 by_chat[r.chat_id].append(r)
-        for chat_id, changed in by_chat.items():
-            chat = await self._membership.get_chat(chat_id)
+        if not by_chat:
+            return
+        chats = await get_chats(self._membership, by_chat)
+        fanout = Fanout(self._bus, self._registry, self._planner)
+        await fanout.lookup(m for chat in chats.values() for m in chat.members)
+        for chat_id, news in by_chat.items():
+            chat = chats.get(chat_id)
             if chat is None:
                 continue
-            for r in changed:
-                event = ReceiptEvent(r.chat_id, r.user, r.status, r.seq, r.ts)
-                await publish_to_members(
-                    self._bus, self._registry, self._planner, chat.members, event
-                )
+            for r in news:
+                fanout.add(chat.members, ReceiptEvent(r.chat_id, r.user, r.status, r.seq, r.ts))
+        await fanout.publish()
