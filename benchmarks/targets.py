@@ -10,7 +10,8 @@ same uvicorn settings as ``chatcore serve``). The chatcore targets build the sam
 limit (20/s) and the per-connection frame limit (50/s) are lifted, and the listen
 backlog is raised. No target negotiates permessage-deflate (as ``chatcore serve``
 does not), so every server does the same work; ``CHATCORE_BENCH_DEFLATE=1`` turns it
-on for every target (uvicorn's and ``websockets``' own default).
+on for every target (uvicorn's and ``websockets``' own default). Every target runs
+with the garbage-collector settings of ``chatcore serve`` (``chatcore._gc``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import anyio
 
 from benchmarks.system import raise_fd_limit
+from chatcore._gc import freeze_startup_objects, tune_gc
 
 __all__ = ["KINDS", "SECRET", "main"]
 
@@ -50,6 +52,7 @@ def _deflate() -> bool:
 
 
 def _ready(port: int) -> None:
+    freeze_startup_objects()  # as `chatcore serve` does once it has started
     print(f"READY {port}", flush=True)
 
 
@@ -111,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=None, help="SQLite folder (chatcore-sqlite)")
     args = parser.parse_args(argv)
     raise_fd_limit(_FD_LIMIT)
+    tune_gc()  # every target, peers included, runs with the GC settings of `chatcore serve`
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     os.environ.setdefault("CHATCORE_SECRET", SECRET)
     if args.kind == "websockets":

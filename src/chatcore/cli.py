@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated
 import anyio
 import typer
 
+from chatcore._gc import freeze_startup_objects, tune_gc
+
 if TYPE_CHECKING:
     from chatcore.config import ProductionConfig
     from chatcore.node import Role
@@ -124,6 +126,7 @@ def worker(
         raise typer.BadParameter(f"unknown roles {sorted(unknown)}", param_hint="--role")
     _logging(log_level)
     production = _load_config(config)
+    tune_gc()
 
     async def run() -> None:
         from chatcore.node import ChatNode
@@ -132,6 +135,7 @@ def worker(
         backends = await production_backends(production)
         options = node_options(production, roles=frozenset(roles))  # type: ignore[arg-type]
         async with ChatNode(backends, options):
+            freeze_startup_objects()
             typer.echo(f"chatcore worker running: {', '.join(roles)}")
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:

@@ -232,6 +232,34 @@ async def test_slow_consumer_is_closed_with_4008(server: RunningServer) -> None:
         assert code == 4008
 
 
+async def test_an_idle_writer_stops_and_the_next_event_starts_it_again(
+    server: RunningServer,
+) -> None:
+    node = server.node
+    chat = await node.create_chat("alice", kind="direct", members=["bob"])
+    async with raw(server) as ws:
+        await hello(ws, server.token("bob"))
+        (client,) = server.chat.connections
+        conn = next(iter(node.hub.connections))
+        with anyio.fail_after(5):
+            while not conn.waiting:  # the writer started at hello and now waits
+                await anyio.sleep(0.01)
+        client.retire_idle_writer(now=time.monotonic())  # not idle long enough
+        assert conn.waiting
+        client.retire_idle_writer(now=time.monotonic() + 3600)
+        with anyio.fail_after(5):
+            while conn.waiting:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.05)
+        assert not conn.waiting  # it stopped rather than waiting again
+        for seq in (1, 2):
+            node.hub.dispatch([conn.info.conn_id], _message_event(chat.chat_id, seq))
+        assert [(await recv_type(ws, "message"))["seq"] for _ in range(2)] == [1, 2]
+        with anyio.fail_after(5):
+            while not conn.waiting:  # a new writer waits for the next burst
+                await anyio.sleep(0.01)
+
+
 def _message_event(chat_id: str, seq: int) -> Any:
     from chatcore.model import StoredMessage
     from chatcore.pipeline.events import MessageEvent

@@ -45,6 +45,7 @@ class LocalConnection:
         "_hub",
         "_queue",
         "_queue_size",
+        "_ready",
         "_unregistered",
         "_wakeup",
         "close_reason",
@@ -58,6 +59,7 @@ class LocalConnection:
         self._queue: list[Event] = []  # a deque costs ~600 bytes per idle connection
         self._queue_size = queue_size
         self._wakeup: anyio.Event | None = None
+        self._ready: Callable[[], None] | None = None
         self._ended = False
         self.close_reason: CloseReason | None = None
         self.presence_of: set[str] = set()
@@ -82,11 +84,37 @@ class LocalConnection:
 
         One wakeup per burst instead of one per event: this is what a writer that
         pushes to a socket should use. It returns without yielding to the event loop
-        when events are already queued. Raises ChatcoreClosed like :meth:`receive`.
+        when events are already queued, and returns an empty list when
+        :meth:`interrupt` ends the wait. Raises ChatcoreClosed like :meth:`receive`.
         """
-        await self._wait()
+        if not self._queue:
+            if self._ended:
+                raise ChatcoreClosed(f"connection closed: {self.close_reason}")
+            wakeup = self._wakeup = self._hub._new_event()
+            await wakeup.wait()
+            if not self._queue and self._ended:
+                raise ChatcoreClosed(f"connection closed: {self.close_reason}")
         events, self._queue = self._queue, []
         return events
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a task waits in :meth:`receive` or :meth:`receive_many`."""
+        return self._wakeup is not None
+
+    def interrupt(self) -> None:
+        """End a :meth:`receive_many` that waits (it returns ``[]``)."""
+        if self._wakeup is not None:
+            self._wakeup.set()
+            self._wakeup = None
+
+    def when_ready(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` when an event is queued (or the connection ends) and no
+        task waits for it, so a writer that stopped while idle can be started again.
+
+        It is called synchronously from the dispatcher: it must not block or raise.
+        """
+        self._ready = callback
 
     def receive_nowait(self) -> Event | None:
         """The next queued event or None; raises ChatcoreClosed once closed and drained."""
@@ -107,6 +135,8 @@ class LocalConnection:
         if self._wakeup is not None:
             self._wakeup.set()
             self._wakeup = None
+        elif self._ready is not None:
+            self._ready()
 
     def _offer(self, event: Event) -> bool:
         if self._ended:

@@ -13,6 +13,7 @@ One typed decoder per union and format is built at import and shared.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Final, TypeVar
 
@@ -183,8 +184,13 @@ class FrameCodec:
         return FrameTooLarge(f"frame of {size} exceeds the limit of {self.max_frame_bytes} bytes")
 
 
+@functools.lru_cache(maxsize=64)
 def codec_for(
     subprotocol: str = SUBPROTOCOL_JSON, *, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
 ) -> FrameCodec:
-    """The codec of a negotiated subprotocol; raise ProtocolError if it is unknown."""
+    """The codec of a negotiated subprotocol; raise ProtocolError if it is unknown.
+
+    Codecs hold no state, so one instance per (subprotocol, limit) is shared by every
+    caller (a server holds one per connection otherwise).
+    """
     return FrameCodec(subprotocol, max_frame_bytes=max_frame_bytes)

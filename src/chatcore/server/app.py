@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -38,7 +39,7 @@ from chatcore.node import Backends, ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.metrics import ServerMetrics
-from chatcore.server.websocket import ClientConnection, PushFrames
+from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection, PushFrames
 
 __all__ = ["ChatServer", "ServerSettings", "create_app"]
 
@@ -121,6 +122,7 @@ class ChatServer:
             self._node = node
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._watch_lag)
+                tg.start_soon(self._retire_idle_writers)
                 try:
                     yield
                 finally:
@@ -141,10 +143,9 @@ class ChatServer:
         """Serve one ASGI ``websocket`` scope as a chat connection."""
         if (await receive())["type"] != "websocket.connect":
             return
-        headers = dict(scope.get("headers") or ())
-        origin = headers.get(b"origin")
+        origin = _header(scope, b"origin")  # no dict of headers kept for the socket's life
         allowed = self.settings.allowed_origins
-        if allowed is not None and origin is not None and origin.decode("latin-1") not in allowed:
+        if allowed is not None and origin is not None and origin not in allowed:
             await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
             return
         if self.draining:
@@ -179,6 +180,13 @@ class ChatServer:
 
     async def _index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
+
+    async def _retire_idle_writers(self) -> None:
+        while True:
+            await anyio.sleep(WRITER_IDLE_S / 2)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                conn.retire_idle_writer(now)
 
     async def _watch_lag(self) -> None:
         node = self.node
@@ -226,6 +234,13 @@ class _WebSocketPath:
             await self.server.serve_websocket(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _route_path(scope: Scope) -> str:

@@ -1,9 +1,12 @@
 """One client WebSocket: the shell around a GatewaySession, on plain ASGI.
 
-Two tasks per connection: one reads frames and executes the session's actions in
-order (so a client's sends reach the log in the order it sent them), the other
-pushes the connection's events, a burst at a time. A connection closed by the hub
-as a slow consumer is closed with 4008; at shutdown with 1001.
+One task reads frames and executes the session's actions in order (so a client's
+sends reach the log in the order it sent them). A writer task pushes the
+connection's events, a burst at a time; it stops once the connection has been idle
+for ``WRITER_IDLE_S`` (the server's sweeper interrupts it) and starts again with the
+next event, so an idle connection holds no writer, no wait and no event. A
+connection closed by the hub as a slow consumer is closed with 4008; at shutdown
+with 1001.
 
 This is the hot path of a gateway, so it talks ASGI directly (no framework
 wrappers around ``send``), and every event is converted and encoded once per codec,
@@ -52,6 +55,9 @@ __all__ = ["ASGIMessage", "ClientConnection", "PushFrames"]
 
 logger = logging.getLogger("chatcore.server")
 
+WRITER_IDLE_S = 10.0
+"""A connection's writer task stops after this long without an event to push."""
+
 ASGIMessage = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]
 Send = Callable[[ASGIMessage], Awaitable[None]]
@@ -97,8 +103,11 @@ class ClientConnection:
 
     __slots__ = (
         "_closed",
+        "_last_push",
         "_receive",
         "_send_asgi",
+        "_tg",
+        "_writing",
         "busy",
         "conn",
         "server",
@@ -113,6 +122,9 @@ class ClientConnection:
         self.busy = False
         self.conn: LocalConnection | None = None
         self._closed = False
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._writing = False
+        self._last_push = 0.0
         offered = scope.get("subprotocols") or []
         self.subprotocol = next((p for p in offered if p in SUBPROTOCOLS), None)
         codec = codec_for(
@@ -132,6 +144,7 @@ class ClientConnection:
         await self._send_asgi({"type": "websocket.accept", "subprotocol": self.subprotocol})
         try:
             async with anyio.create_task_group() as tg:
+                self._tg = tg
                 tg.start_soon(self._hello_deadline)
                 await self._read(tg)
                 tg.cancel_scope.cancel()
@@ -173,7 +186,8 @@ class ClientConnection:
                             self.conn = await self.server.node.open_connection(user, device)
                             self.server.metrics.connections.inc()
                             handler = RequestHandler(self.server.node, self.conn)
-                            tg.start_soon(self._push, self.conn)
+                            self.conn.when_ready(self._start_writer)
+                            self._start_writer()
                         case Handle(frame=request):
                             assert handler is not None
                             for frame in await handler.handle(request):
@@ -181,25 +195,44 @@ class ClientConnection:
             finally:
                 self.busy = False
 
+    def retire_idle_writer(self, now: float) -> None:
+        """Stop the writer if it has waited ``WRITER_IDLE_S`` (the sweeper calls this)."""
+        conn = self.conn
+        if conn is not None and conn.waiting and now - self._last_push >= WRITER_IDLE_S:
+            conn.interrupt()
+
+    def _start_writer(self) -> None:
+        if not self._writing and self._tg is not None and self.conn is not None:
+            self._writing = True
+            self._last_push = time.monotonic()
+            self._tg.start_soon(self._push, self.conn)
+
     async def _push(self, conn: LocalConnection) -> None:
         frames = self.server.push_frames
         codec = self.session.codec
         delivered = self.server.metrics.delivered
-        while True:
-            try:
-                events = await conn.receive_many()
-            except ChatcoreClosed:
-                if conn.close_reason == "slow_consumer":
-                    await self._close(CloseCode.SLOW_CONSUMER, "slow consumer: reconnect and sync")
-                elif conn.close_reason == "shutdown":
-                    await self._close(CloseCode.GOING_AWAY, "server going away")
-                return
-            messages = 0
-            for event in events:
-                messages += isinstance(event, MessageEvent)
-                await self._write(frames.message(event, codec))
-            if messages:
-                delivered.inc(messages)
+        try:
+            while True:
+                try:
+                    events = await conn.receive_many()
+                except ChatcoreClosed:
+                    if conn.close_reason == "slow_consumer":
+                        reason = "slow consumer: reconnect and sync"
+                        await self._close(CloseCode.SLOW_CONSUMER, reason)
+                    elif conn.close_reason == "shutdown":
+                        await self._close(CloseCode.GOING_AWAY, "server going away")
+                    return
+                if not events:  # interrupted by the sweeper: idle
+                    return
+                messages = 0
+                for event in events:
+                    messages += isinstance(event, MessageEvent)
+                    await self._write(frames.message(event, codec))
+                if messages:
+                    delivered.inc(messages)
+                self._last_push = time.monotonic()
+        finally:
+            self._writing = False
 
     async def _hello_deadline(self) -> None:
         await anyio.sleep(self.session.limits.hello_timeout_s)
