@@ -103,6 +103,7 @@ class ClientConnection:
 
     __slots__ = (
         "_closed",
+        "_hello_wait",
         "_last_push",
         "_receive",
         "_send_asgi",
@@ -122,6 +123,7 @@ class ClientConnection:
         self.busy = False
         self.conn: LocalConnection | None = None
         self._closed = False
+        self._hello_wait = anyio.CancelScope()  # cancelled at hello: no task left sleeping
         self._tg: anyio.abc.TaskGroup | None = None
         self._writing = False
         self._last_push = 0.0
@@ -183,6 +185,7 @@ class ClientConnection:
                             await self._close(code, reason)
                             return
                         case Opened(user=user, device=device):
+                            self._hello_wait.cancel()
                             self.conn = await self.server.node.open_connection(user, device)
                             self.server.metrics.connections.inc()
                             handler = RequestHandler(self.server.node, self.conn)
@@ -235,7 +238,8 @@ class ClientConnection:
             self._writing = False
 
     async def _hello_deadline(self) -> None:
-        await anyio.sleep(self.session.limits.hello_timeout_s)
+        with self._hello_wait:
+            await anyio.sleep(self.session.limits.hello_timeout_s)
         for action in self.session.tick(now=time.monotonic()):
             if isinstance(action, Close):
                 await self._close(action.code, action.reason)
