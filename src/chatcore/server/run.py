@@ -9,7 +9,7 @@ import uvicorn
 from chatcore._gc import freeze_startup_objects, tune_gc
 from chatcore.server.app import ChatServer, ServerSettings, create_app
 
-__all__ = ["DrainingServer", "build_server"]
+__all__ = ["DrainingServer", "build_server", "freeze_startup_objects", "tune_gc"]
 
 
 class DrainingServer(uvicorn.Server):
