@@ -264,6 +264,28 @@ async def test_an_idle_writer_stops_and_the_next_event_starts_it_again(
                 await anyio.sleep(0.01)
 
 
+async def test_a_client_that_leaves_while_its_writer_is_stopped_is_unregistered(
+    server: RunningServer,
+) -> None:
+    node = server.node
+    await node.create_chat("alice", kind="direct", members=["bob"])
+    async with raw(server) as ws:
+        await hello(ws, server.token("bob"))
+        (client,) = server.chat.connections
+        conn = next(iter(node.hub.connections))
+        with anyio.fail_after(5):
+            while not conn.waiting:
+                await anyio.sleep(0.01)
+        client.retire_idle_writer(now=time.monotonic() + 3600)
+        await anyio.sleep(0.05)
+        await ws.close()
+    with anyio.fail_after(5):
+        while server.chat.connections or node.hub.connections:
+            await anyio.sleep(0.01)
+    (state,) = await node.presence("alice", ["bob"])
+    assert not state.online  # unregistered: the close went all the way through
+
+
 def _message_event(chat_id: str, seq: int) -> Any:
     from chatcore.model import StoredMessage
     from chatcore.pipeline.events import MessageEvent

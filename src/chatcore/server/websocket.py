@@ -151,7 +151,9 @@ class ClientConnection:
                 await self._read(tg)
                 tg.cancel_scope.cancel()
         finally:
+            self._tg = None  # no writer can start any more (closing wakes the hook)
             if self.conn is not None:
+                self.conn.when_ready(None)
                 self.server.metrics.connections.dec()
                 await self.conn.aclose()
 
