@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -107,6 +107,26 @@ async def _open_websocket(
         raise Unavailable(f"cannot connect to {url} from {source_ip}: {exc}") from exc
 
 
+async def _hold(
+    ws: ClientConnection,
+    handshake: Callable[[ClientConnection], Awaitable[None]],
+    read: Callable[[ClientConnection], Coroutine[Any, Any, None]],
+    connected: Callable[[], None],
+    stop: anyio.Event,
+) -> None:
+    """Run ``handshake``, then ``read`` in the background until ``stop``; always close."""
+    try:
+        await handshake(ws)
+        connected()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read, ws)
+            await stop.wait()
+            tg.cancel_scope.cancel()
+    finally:
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+
 class ChatcoreDriver:
     """A ChatClient for one user and device."""
 
@@ -184,19 +204,13 @@ class WireDriver:
 
     async def run(self, connected: Callable[[], None], stop: anyio.Event) -> None:
         ws = self._ws = await _open_websocket(self.url, self._source_ip, [SUBPROTOCOL_JSON])
-        try:
-            await ws.send(_CODEC.encode_client(Hello(id=1, token=self._token, device="bench")))
-            welcome = _CODEC.decode_server(await ws.recv())
-            if not isinstance(welcome, Welcome):
-                raise Unavailable(f"expected welcome, got {welcome!r}")
-            connected()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._read, ws)
-                await stop.wait()
-                tg.cancel_scope.cancel()
-        finally:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        await _hold(ws, self._hello, self._read, connected, stop)
+
+    async def _hello(self, ws: ClientConnection) -> None:
+        await ws.send(_CODEC.encode_client(Hello(id=1, token=self._token, device="bench")))
+        welcome = _CODEC.decode_server(await ws.recv())
+        if not isinstance(welcome, Welcome):
+            raise Unavailable(f"expected welcome, got {welcome!r}")
 
     async def _read(self, ws: ClientConnection) -> None:
         on_message = self._on_message
@@ -259,22 +273,16 @@ class SocketioDriver:
 
     async def run(self, connected: Callable[[], None], stop: anyio.Event) -> None:
         ws = self._ws = await _open_websocket(self.url, self._source_ip)
-        try:
-            opened = await ws.recv()
-            if not str(opened).startswith("0"):
-                raise Unavailable(f"unexpected Engine.IO open packet {opened!r}")
-            await ws.send("40")
-            joined = await ws.recv()
-            if not str(joined).startswith("40"):
-                raise Unavailable(f"unexpected Socket.IO connect answer {joined!r}")
-            connected()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._read, ws)
-                await stop.wait()
-                tg.cancel_scope.cancel()
-        finally:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        await _hold(ws, self._connect, self._read, connected, stop)
+
+    async def _connect(self, ws: ClientConnection) -> None:
+        opened = await ws.recv()
+        if not str(opened).startswith("0"):
+            raise Unavailable(f"unexpected Engine.IO open packet {opened!r}")
+        await ws.send("40")
+        joined = await ws.recv()
+        if not str(joined).startswith("40"):
+            raise Unavailable(f"unexpected Socket.IO connect answer {joined!r}")
 
     async def _read(self, ws: ClientConnection) -> None:
         on_message = self._on_message

@@ -231,6 +231,26 @@ class Fleet:
                 )
         return workers
 
+    async def start_groups(
+        self,
+        target: Target,
+        groups: list[int],
+        *,
+        run_id: str,
+        what: str,
+        client: str = "sdk",
+    ) -> list[Worker]:
+        """One load generator that joins ``target`` with ``groups`` (sizes; 2 is a direct chat)."""
+        job = Job(
+            target=target.kind,
+            url=target.url,
+            run_id=run_id,
+            secret=self.env["CHATCORE_SECRET"],
+            groups=groups,
+            client=client,
+        )
+        return await self.start_workers([job], what=what)
+
     async def _show_connects(self, workers: list[Worker], task: TaskID) -> None:
         while True:
             done = sum(w.progress.connected + w.progress.failed for w in workers)

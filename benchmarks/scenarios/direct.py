@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.loadgen import Job, Round
+from benchmarks.loadgen import Round
 from benchmarks.scenarios._common import Bench, measure_round
 
 __all__ = ["run"]
@@ -16,14 +16,9 @@ async def measure(bench: Bench, kind: str, pairs: int) -> dict[str, float]:
     async with bench.fleet() as fleet:
         data = bench.data_dir() if kind == "chatcore-sqlite" else None
         target = await fleet.start_target(kind, data=data)
-        job = Job(
-            target=kind,
-            url=target.url,
-            run_id=bench.run_id(),
-            secret=fleet.env["CHATCORE_SECRET"],
-            groups=[2] * pairs,
+        workers = await fleet.start_groups(
+            target, [2] * pairs, run_id=bench.run_id(), what=f"direct: {kind}"
         )
-        workers = await fleet.start_workers([job], what=f"direct: {kind}")
         spec = Round(duration_s=bench.duration_s, window=WINDOW)
         metrics = await measure_round(
             bench, fleet, target, workers, spec, what=f"direct: {kind}", profile_as="direct"

@@ -8,7 +8,7 @@ with the SDK, one load-generator core cannot read what the server delivers.
 
 from __future__ import annotations
 
-from benchmarks.loadgen import Job, Round
+from benchmarks.loadgen import Round
 from benchmarks.scenarios._common import Bench, measure_round
 
 __all__ = ["run"]
@@ -31,15 +31,13 @@ async def measure(bench: Bench, kind: str, size: int, members: int) -> dict[str,
     window = max(2, _IN_FLIGHT // groups)
     async with bench.fleet() as fleet:
         target = await fleet.start_target(kind)
-        job = Job(
-            target=kind,
-            url=target.url,
+        workers = await fleet.start_groups(
+            target,
+            [size] * groups,
             run_id=bench.run_id(),
-            secret=fleet.env["CHATCORE_SECRET"],
-            groups=[size] * groups,
+            what=f"fanout {size}: {kind}",
             client="wire",
         )
-        workers = await fleet.start_workers([job], what=f"fanout {size}: {kind}")
         spec = Round(duration_s=bench.duration_s, window=window, drain_s=2.0)
         metrics = await measure_round(
             bench, fleet, target, workers, spec, what=f"fanout {size}: {kind}",

@@ -9,7 +9,7 @@ Sends are scheduled open-loop and latency counts from the scheduled time.
 
 from __future__ import annotations
 
-from benchmarks.loadgen import Job, Round
+from benchmarks.loadgen import Round
 from benchmarks.scenarios._common import Bench, measure_round, sustained
 
 __all__ = ["FRACTIONS", "run"]
@@ -27,14 +27,9 @@ async def measure(
     async with bench.fleet() as fleet:
         data = bench.data_dir() if kind == "chatcore-sqlite" else None
         target = await fleet.start_target(kind, data=data)
-        job = Job(
-            target=kind,
-            url=target.url,
-            run_id=bench.run_id(),
-            secret=fleet.env["CHATCORE_SECRET"],
-            groups=[2] * pairs,
+        workers = await fleet.start_groups(
+            target, [2] * pairs, run_id=bench.run_id(), what=f"latency: {kind}"
         )
-        workers = await fleet.start_workers([job], what=f"latency: {kind}")
         d = bench.duration_s
         drain = min(1.0, d / 2)
         flat_out = await measure_round(

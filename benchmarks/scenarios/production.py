@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from benchmarks.fleet import BenchmarkFailed
-from benchmarks.loadgen import Job, Round
+from benchmarks.loadgen import Round
 from benchmarks.scenarios._common import Bench, measure_round, sustained
 
 __all__ = ["run"]
@@ -97,14 +97,9 @@ async def measure(
     try:
         async with bench.fleet(env) as fleet:
             target = await fleet.start_target("chatcore-production", timeout_s=300)
-            job = Job(
-                target="chatcore-production",
-                url=target.url,
-                run_id=tag,
-                secret=fleet.env["CHATCORE_SECRET"],
-                groups=[2] * pairs,
+            workers = await fleet.start_groups(
+                target, [2] * pairs, run_id=tag, what="production: connecting"
             )
-            workers = await fleet.start_workers([job], what="production: connecting")
             d = bench.duration_s
             top = out[1.0] = await measure_round(
                 bench, fleet, target, workers, Round(duration_s=d, window=4, drain_s=3.0),
