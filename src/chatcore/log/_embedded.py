@@ -21,7 +21,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import NamedTuple, Protocol, Self, TypeVar
 
 import anyio
@@ -304,7 +303,7 @@ class EmbeddedLog(ClosingContext):
             raise Unavailable(f"log storage failed: {exc}") from exc
 
 
-class EmbeddedConsumer:
+class EmbeddedConsumer(ClosingContext):
     """A consumer-group member of an :class:`EmbeddedLog`."""
 
     def __init__(self, log: EmbeddedLog, topic: str, group: str) -> None:
@@ -323,14 +322,6 @@ class EmbeddedConsumer:
         self._member = self._log._groups.join(self._group, self._topic, meta.partitions)
         self._log._notify()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._member is not None:

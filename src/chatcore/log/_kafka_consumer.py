@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
+from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed, Fenced, InvalidRequest, Unavailable
 from chatcore.log._base import ConsumerBatch, LogRecord, OutRecord, RecordPosition
 from chatcore.log._kafka_client import (
@@ -53,7 +53,7 @@ def _generation_of(consumer: Any) -> int | None:
     return generation if isinstance(generation, int) and generation > 0 else None
 
 
-class KafkaLogConsumer:
+class KafkaLogConsumer(ClosingContext):
     """A member of a Kafka consumer group on one topic of a :class:`KafkaLog`.
 
     ``__aenter__`` returns once the member has joined and holds its first
@@ -107,14 +107,6 @@ class KafkaLogConsumer:
             await self._close(handoff=False)
             raise
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Leave the group and wait until its partitions have moved. Idempotent."""

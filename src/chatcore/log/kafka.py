@@ -34,11 +34,11 @@ its ``commit_transaction``, ``_kafka_client`` the clients and helpers they share
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Self
 
 import anyio
 
+from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed, ChatcoreError, InvalidRequest, NotFound, Unavailable
 from chatcore.log._base import OutRecord, RecordPosition
 from chatcore.log._kafka_client import (
@@ -64,7 +64,7 @@ __all__ = ["KafkaLog", "KafkaLogConsumer"]
 _SETTLED_GROUP_STATES = frozenset({"Stable", "Empty", "Dead"})
 
 
-class KafkaLog:
+class KafkaLog(ClosingContext):
     """A :class:`~chatcore.log.PartitionedLog` on a Kafka cluster (2.4 or newer; tested on 4.1).
 
     ``bootstrap_servers`` is ``"host:port[,host:port...]"``. Options:
@@ -161,14 +161,6 @@ class KafkaLog:
         """Connect; raises :class:`~chatcore.errors.Unavailable` if the cluster is out of reach."""
         await self._clients.admin()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close every consumer of this log and every connection. Idempotent."""
