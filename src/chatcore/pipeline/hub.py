@@ -76,7 +76,8 @@ class LocalConnection:
     async def receive(self) -> Event:
         """The next event; raises ChatcoreClosed once the connection is closed and
         every event queued before that has been read."""
-        await self._wait()
+        while not self._queue:
+            await self._wait_once()
         return self._queue.pop(0)
 
     async def receive_many(self) -> list[Event]:
@@ -88,12 +89,7 @@ class LocalConnection:
         :meth:`interrupt` ends the wait. Raises ChatcoreClosed like :meth:`receive`.
         """
         if not self._queue:
-            if self._ended:
-                raise ChatcoreClosed(f"connection closed: {self.close_reason}")
-            wakeup = self._wakeup = self._hub._new_event()
-            await wakeup.wait()
-            if not self._queue and self._ended:
-                raise ChatcoreClosed(f"connection closed: {self.close_reason}")
+            await self._wait_once()
         events, self._queue = self._queue, []
         return events
 
@@ -102,11 +98,13 @@ class LocalConnection:
         """Whether a task waits in :meth:`receive` or :meth:`receive_many`."""
         return self._wakeup is not None
 
-    def interrupt(self) -> None:
-        """End a :meth:`receive_many` that waits (it returns ``[]``)."""
-        if self._wakeup is not None:
-            self._wakeup.set()
-            self._wakeup = None
+    def interrupt(self) -> bool:
+        """End a :meth:`receive_many` that waits (it returns ``[]``); whether one did."""
+        if self._wakeup is None:
+            return False
+        self._wakeup.set()
+        self._wakeup = None
+        return True
 
     def when_ready(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` when an event is queued (or the connection ends) and no
@@ -120,22 +118,24 @@ class LocalConnection:
         """The next queued event or None; raises ChatcoreClosed once closed and drained."""
         if self._queue:
             return self._queue.pop(0)
-        if self._ended:
-            raise ChatcoreClosed(f"connection closed: {self.close_reason}")
+        self._check_open()
         return None
 
-    async def _wait(self) -> None:
-        while not self._queue:
-            if self._ended:
-                raise ChatcoreClosed(f"connection closed: {self.close_reason}")
-            wakeup = self._wakeup = self._hub._new_event()
-            await wakeup.wait()
+    def _check_open(self) -> None:
+        if self._ended:
+            raise ChatcoreClosed(f"connection closed: {self.close_reason}")
+
+    async def _wait_once(self) -> None:
+        """Wait for an event, the end or an interrupt (called with nothing queued);
+        raises ChatcoreClosed when the connection has ended and nothing is queued."""
+        self._check_open()
+        wakeup = self._wakeup = self._hub._new_event()
+        await wakeup.wait()
+        if not self._queue:
+            self._check_open()
 
     def _wake(self) -> None:
-        if self._wakeup is not None:
-            self._wakeup.set()
-            self._wakeup = None
-        elif self._ready is not None:
+        if not self.interrupt() and self._ready is not None:
             self._ready()
 
     def _offer(self, event: Event) -> bool:

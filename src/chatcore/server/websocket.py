@@ -225,7 +225,7 @@ class ClientConnection:
                         reason = "slow consumer: reconnect and sync"
                         await self._close(CloseCode.SLOW_CONSUMER, reason)
                     elif conn.close_reason == "shutdown":
-                        await self._close(CloseCode.GOING_AWAY, "server going away")
+                        await self.go_away()
                     return
                 if not events:  # interrupted by the sweeper: idle
                     return
