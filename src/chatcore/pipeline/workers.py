@@ -99,12 +99,11 @@ async def publish_to_members(
     event: Event,
 ) -> tuple[str, ...]:
     """Send ``event`` to every live device of ``members``; returns who is offline."""
-    connections = await registry.lookup(members)
-    plan = planner.plan(members, connections)
-    for batch in plan.batches:
-        envelope = Envelope(tuple(c.conn_id for c in batch.conns), event)
-        await bus.publish(batch.gateway, encode_envelope(envelope))
-    return plan.offline
+    fanout = Fanout(bus, registry, planner)
+    await fanout.lookup(members)
+    offline = fanout.add(members, event)
+    await fanout.publish()
+    return offline
 
 
 class _Plan(NamedTuple):
