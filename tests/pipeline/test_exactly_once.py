@@ -16,8 +16,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from chatcore.model import ChatInfo, StoredMessage
+from chatcore.model import ChatInfo
 from chatcore.node import ChatNode
+from tests.pipeline.history import history
 
 pytestmark = pytest.mark.anyio
 
@@ -60,17 +61,6 @@ async def run_until_cancelled(data: Path, plan: Plan, rng: random.Random, second
         async with ChatNode.embedded(data, partitions=4) as node, anyio.create_task_group() as tg:
             for chat_id, user in plan.todo:
                 tg.start_soon(sender, node, plan, chat_id, user, random.Random(rng.random()))
-
-
-async def history(node: ChatNode, chat: ChatInfo) -> list[StoredMessage]:
-    out: list[StoredMessage] = []
-    after = 0
-    while True:
-        page = await node.history(chat.members[0], chat.chat_id, after=after, limit=200)
-        out.extend(page.messages)
-        if not page.has_more:
-            return out
-        after = page.messages[-1].seq
 
 
 async def test_order_and_exactly_once_through_repeated_crashes(tmp_path: Path) -> None:

@@ -17,9 +17,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from chatcore.model import ChatInfo, StoredMessage
+from chatcore.model import ChatInfo
 from chatcore.node import ChatNode
 from chatcore.pipeline.events import MessageEvent
+from tests.pipeline.history import history
 
 pytestmark = pytest.mark.anyio
 
@@ -36,17 +37,6 @@ def lose_worker_offsets(data: Path) -> int:
         ).fetchone()
         conn.execute(f"UPDATE group_offsets SET next_off = 0 WHERE grp IN ({marks})", WORKER_GROUPS)
     return int(rows[0])
-
-
-async def history(node: ChatNode, chat: ChatInfo) -> list[StoredMessage]:
-    out: list[StoredMessage] = []
-    after = 0
-    while True:
-        page = await node.history(chat.members[0], chat.chat_id, after=after, limit=200)
-        out.extend(page.messages)
-        if not page.has_more:
-            return out
-        after = page.messages[-1].seq
 
 
 async def wait_stored(node: ChatNode, chats: list[ChatInfo], total: int) -> None:
