@@ -38,8 +38,7 @@ class MemoryGatewayBus(MemoryAdapter):
 
         Raises ``ChatcoreClosed`` after ``aclose()``.
         """
-        await self._checkpoint()
-        self._gateways.publish(payload, channel=gateway)
+        await self.publish_many([(gateway, payload)])
 
     async def publish_many(self, payloads: Sequence[tuple[str, bytes]]) -> None:
         """Send each ``(gateway, payload)`` as :meth:`publish` would, in order.
