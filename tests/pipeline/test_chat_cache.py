@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -113,24 +113,43 @@ async def test_local_changes_replace_the_cached_chat() -> None:
     assert store.reads == 2
 
 
-async def test_a_read_that_overlaps_a_local_change_is_not_cached() -> None:
-    store, clock = CountingStore(), Clock()
-    chat = await group(store, ["alice", "bob"])
-    cache = ChatCache(store, ttl_s=60.0, clock=clock)
+async def held_reads(
+    cache: ChatCache,
+    store: CountingStore,
+    chat_id: str,
+    readers: int,
+    while_held: Callable[[], Awaitable[None]],
+) -> list[ChatInfo | None]:
+    """Run ``readers`` concurrent ``get_chat`` calls; the store holds the first read
+    until ``while_held()`` has run. Returns what the readers got."""
     store.hold = anyio.Event()
     results: list[ChatInfo | None] = []
 
     async def read() -> None:
-        results.append(await cache.get_chat(chat.chat_id))
+        results.append(await cache.get_chat(chat_id))
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(read)
-        await store.reading.wait()  # the read has the old member list in hand
-        updated = await store.update_members(chat.chat_id, remove=["bob"])
-        cache.changed(updated)
+        for _ in range(readers):
+            tg.start_soon(read)
+        await store.reading.wait()  # the first read has the store's answer in hand
+        await while_held()
         store.hold.set()
+    return results
+
+
+async def test_a_read_that_overlaps_a_local_change_is_not_cached() -> None:
+    store, clock = CountingStore(), Clock()
+    chat = await group(store, ["alice", "bob"])
+    cache = ChatCache(store, ttl_s=60.0, clock=clock)
+    changes: list[ChatInfo] = []
+
+    async def change() -> None:
+        changes.append(await store.update_members(chat.chat_id, remove=["bob"]))
+        cache.changed(changes[0])
+
+    results = await held_reads(cache, store, chat.chat_id, 1, change)
     assert results == [chat]  # that caller saw the chat as it was when it asked
-    assert await cache.get_chat(chat.chat_id) == updated
+    assert await cache.get_chat(chat.chat_id) == changes[0]
     assert store.reads == 1
 
 
@@ -138,18 +157,11 @@ async def test_concurrent_misses_share_one_read() -> None:
     store, clock = CountingStore(), Clock()
     chat = await group(store, ["alice", "bob"])
     cache = ChatCache(store, ttl_s=60.0, clock=clock)
-    store.hold = anyio.Event()
-    results: list[ChatInfo | None] = []
 
-    async def read() -> None:
-        results.append(await cache.get_chat(chat.chat_id))
+    async def let_the_others_queue() -> None:
+        await anyio.sleep(0.01)  # behind the first read
 
-    async with anyio.create_task_group() as tg:
-        for _ in range(10):
-            tg.start_soon(read)
-        await store.reading.wait()
-        await anyio.sleep(0.01)  # let the others queue behind the first read
-        store.hold.set()
+    results = await held_reads(cache, store, chat.chat_id, 10, let_the_others_queue)
     assert results == [chat] * 10
     assert store.reads == 1
 
