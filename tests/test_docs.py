@@ -6,15 +6,24 @@ import json
 from pathlib import Path
 
 from chatcore.protocol import json_schema
+from chatcore.protocol.schema import normalized
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_published_schema_is_the_codes_schema() -> None:
+    """Compared by meaning: descriptions are folded on both sides, so whitespace is free."""
     published = json.loads((ROOT / "docs" / "protocol.schema.json").read_text())
-    assert published == json_schema(), (
+    assert normalized(published) == json_schema(), (
         "regenerate: python -m chatcore.protocol > docs/protocol.schema.json"
     )
+
+
+def test_schema_descriptions_are_compared_by_meaning() -> None:
+    indented = {"description": "One line\n    goes on.\n\n    A second   paragraph.\n"}
+    flat = {"description": "One line goes on.\n\nA second paragraph."}
+    assert normalized(indented) == normalized(flat) == flat
+    assert normalized({"description": "One."}) != normalized({"description": "Two."})
 
 
 def test_readme_commands_exist() -> None:
