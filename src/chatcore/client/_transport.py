@@ -18,7 +18,7 @@ try:
     from websockets.exceptions import ConnectionClosed as WsClosed
     from websockets.typing import Subprotocol
 except ImportError as exc:  # pragma: no cover - depends on the installed packages
-    raise ImportError("chatcore.client needs websockets: pip install 'websockets>=12'") from exc
+    raise ImportError("chatcore.client needs websockets: pip install 'chatcore[client]'") from exc
 
 __all__ = ["Connector", "Transport", "WebSocketTransport", "connect_websocket"]
 
