@@ -17,10 +17,7 @@ from chatcore.errors import (
     NotMember,
     Unauthorized,
 )
-from chatcore.model import Attachment
-from chatcore.node import Backends, ChatNode, NodeOptions
-from chatcore.offline.memory import MemoryPushNotifier
-from chatcore.pipeline.events import (
+from chatcore.events import (
     ChatEvent,
     Event,
     MessageEvent,
@@ -28,6 +25,9 @@ from chatcore.pipeline.events import (
     ReceiptEvent,
     TypingEvent,
 )
+from chatcore.model import Attachment
+from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.offline.memory import MemoryPushNotifier
 from chatcore.pipeline.hub import LocalConnection
 
 pytestmark = pytest.mark.anyio
