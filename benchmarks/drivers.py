@@ -35,7 +35,6 @@ from chatcore.client import (
     WebSocketTransport,
 )
 from chatcore.errors import Unavailable
-from chatcore.gateway.auth import TokenAuthority
 from chatcore.protocol import (
     SUBPROTOCOL_JSON,
     Accepted,
@@ -48,6 +47,7 @@ from chatcore.protocol import (
     Welcome,
     codec_for,
 )
+from chatcore.server.auth import TokenAuthority
 
 __all__ = [
     "BareDriver",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import anyio
 
 from chatcore import ChatNode
-from chatcore.pipeline.events import Event, MessageEvent, ReceiptEvent
+from chatcore.events import Event, MessageEvent, ReceiptEvent
 from chatcore.pipeline.hub import LocalConnection
 
 

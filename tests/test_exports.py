@@ -10,6 +10,7 @@ PUBLIC_MODULES = [
     "chatcore",
     "chatcore.errors",
     "chatcore.model",
+    "chatcore.events",
     "chatcore.ids",
     "chatcore.protocol",
     "chatcore.log",

@@ -4,8 +4,10 @@ Layout: one package per area (``ids``, ``protocol``, ``log``, ``store``, ``prese
 ``registry``, ``bus``, ``cache``, ``offline``, ``fanout``, ``receipts``, ``pipeline``).
 Each stateful area has its port (a ``typing.Protocol``) in ``<area>/_base.py`` and its
 backends as sibling modules (``memory``, ``sqlite``, ``redis``, ``kafka``, ``cassandra``).
-Pure logic (Snowflake packing, fanout planning, receipt aggregation, presence rules)
-does no I/O. ``ChatNode`` assembles the whole pipeline over a chosen set of backends.
+Pure logic (Snowflake packing, fanout planning, receipt aggregation, presence rules,
+the ``gateway`` session) does no I/O. ``model`` and ``events`` are the values every
+layer shares. ``ChatNode`` assembles the whole pipeline over a chosen set of backends;
+``server`` is the I/O shell around the gateway (it needs the ``server`` extra).
 """
 
 from chatcore.errors import (

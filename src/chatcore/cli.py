@@ -238,7 +238,7 @@ def token(
 ) -> None:
     """Print a token for USER, signed with CHATCORE_SECRET (or the dev key)."""
     from chatcore.errors import ChatcoreError
-    from chatcore.gateway.auth import TokenAuthority
+    from chatcore.server.auth import TokenAuthority
 
     try:
         authority = TokenAuthority.from_environment(data, dev=dev)

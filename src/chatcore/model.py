@@ -1,15 +1,16 @@
-"""Domain values shared by every layer: chats, messages, watermarks, connections.
+"""Domain values shared by every layer: chats, messages, watermarks, connections,
+and what reads answer (a history page, a chat's state for one member, a sync).
 
-These are plain immutable ``msgspec.Struct`` values. Ports take and return them;
-backends serialise them however their engine wants. Wire frames live apart in
-:mod:`chatcore.protocol` so the storage shape and the client contract can evolve
-separately.
+These are plain immutable values (``msgspec.Struct``; the read results are
+``NamedTuple``). Ports take and return them; backends serialise them however their
+engine wants. Wire frames live apart in :mod:`chatcore.protocol` so the storage
+shape and the client contract can evolve separately.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgspec
 
@@ -17,11 +18,14 @@ __all__ = [
     "Attachment",
     "ChatInfo",
     "ChatKind",
+    "ChatState",
     "Connection",
+    "HistoryPage",
     "MessageKind",
     "PresenceState",
     "ReceiptStatus",
     "StoredMessage",
+    "SyncResult",
     "Watermarks",
     "direct_chat_id",
 ]
@@ -94,6 +98,33 @@ class PresenceState(msgspec.Struct, frozen=True):
     user: str
     online: bool
     last_seen: int | None = None
+
+
+class HistoryPage(NamedTuple):
+    """Messages ascending by seq; ``has_more``: more exist beyond the page's far end."""
+
+    messages: list[StoredMessage]
+    has_more: bool
+
+
+class ChatState(NamedTuple):
+    """A chat as one member sees it: how far it goes and how far they got."""
+
+    chat: ChatInfo
+    last_seq: int
+    read_seq: int
+    delivered_seq: int
+    unread: int
+    truncated: bool = False
+    others: tuple[Watermarks, ...] = ()
+    """The other members' watermarks, when asked for."""
+
+
+class SyncResult(NamedTuple):
+    """What a user missed (messages ascending per chat) and the state of each chat."""
+
+    messages: list[StoredMessage]
+    chats: list[ChatState]
 
 
 def direct_chat_id(a: str, b: str) -> str:

@@ -32,18 +32,28 @@ from chatcore.bus.memory import MemoryGatewayBus
 from chatcore.cache._base import HotCache
 from chatcore.cache.memory import MemoryHotCache
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Unauthorized
+from chatcore.events import TypingEvent
 from chatcore.fanout import FanoutPlanner
 from chatcore.ids import NodeIdLease, NodeLease, SnowflakeGenerator
 from chatcore.ids.memory import MemoryNodeIdLease
 from chatcore.log import MemoryLog, PartitionedLog, SqliteLog
-from chatcore.model import Attachment, ChatInfo, ChatKind, MessageKind, PresenceState, ReceiptStatus
+from chatcore.model import (
+    Attachment,
+    ChatInfo,
+    ChatKind,
+    ChatState,
+    HistoryPage,
+    MessageKind,
+    PresenceState,
+    ReceiptStatus,
+    SyncResult,
+)
 from chatcore.offline._base import OfflineIndex, PushNotifier
 from chatcore.offline.log import LoggingPushNotifier
 from chatcore.offline.memory import MemoryOfflineIndex
 from chatcore.pipeline.chats import ChatCache, ChatDirectory
-from chatcore.pipeline.events import TypingEvent
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
-from chatcore.pipeline.reader import ChatState, HistoryPage, HistoryReader, SyncResult
+from chatcore.pipeline.reader import HistoryReader
 from chatcore.pipeline.records import Topics
 from chatcore.pipeline.router import Accepted, Router
 from chatcore.pipeline.sequencer import Sequencer
@@ -371,6 +381,12 @@ class ChatNode:
         chats = await self.reader.chats_of(user)
         return await self.reader.states(user, chats, with_others=True)
 
+    async def last_seq(self, chat_id: str) -> int:
+        """The seq of the newest message of ``chat_id`` (0: none). No permission check:
+        for a caller that has just made one (a chat's view after a member change)."""
+        self._running()
+        return await self.reader.last_seq(chat_id)
+
     # -- messages ---------------------------------------------------------------------
 
     async def send(
@@ -449,6 +465,19 @@ class ChatNode:
             raise Unauthorized(f"no chat shared with {sorted(strangers)}")
         states = await self.backends.presence.states(list(users), now_ms=wall_ms())
         return [states[u] for u in users]
+
+    async def watch_presence(
+        self, conn: LocalConnection, users: Sequence[str]
+    ) -> list[PresenceState]:
+        """Presence of ``users`` now, and their changes pushed to ``conn`` from here on
+        (as :meth:`presence` for ``conn``'s user: raises Unauthorized for a stranger)."""
+        states = await self.presence(conn.user, users)
+        self.hub.watch_presence(conn, users)
+        return states
+
+    def unwatch_presence(self, conn: LocalConnection, users: Sequence[str]) -> None:
+        """Stop pushing the presence changes of ``users`` to ``conn``."""
+        self.hub.unwatch_presence(conn, users)
 
     async def open_connection(self, user: str, device: str) -> LocalConnection:
         """Register a device connection of ``user`` on this node's gateway."""

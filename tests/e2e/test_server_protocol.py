@@ -213,7 +213,7 @@ async def test_non_member_gets_not_member_and_nothing_reaches_the_log(
 
 
 async def test_hello_timeout_closes_with_4002(server: RunningServer) -> None:
-    server.chat.settings.limits = type(server.chat.settings.limits)(hello_timeout_s=0.3)
+    server.chat.host.limits = type(server.chat.host.limits)(hello_timeout_s=0.3)
     async with raw(server) as ws:
         assert await closed_with(ws) == 4002
 
@@ -287,8 +287,8 @@ async def test_a_client_that_leaves_while_its_writer_is_stopped_is_unregistered(
 
 
 def _message_event(chat_id: str, seq: int) -> Any:
+    from chatcore.events import MessageEvent
     from chatcore.model import StoredMessage
-    from chatcore.pipeline.events import MessageEvent
 
     return MessageEvent(StoredMessage(chat_id, seq, seq, "alice", f"c{seq}", "text", "x", 0))
 

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from chatcore.client import PresenceChanged
-from chatcore.gateway.auth import TokenAuthority
+from chatcore.server.auth import TokenAuthority
 from tests.client.harness import Device, device, wait_until
 from tests.services import require, unique
 

@@ -9,10 +9,10 @@ import pytest
 
 from chatcore.bus.memory import MemoryGatewayBus
 from chatcore.errors import Unavailable
+from chatcore.events import Envelope, MessageEvent, decode_envelope
 from chatcore.model import ChatInfo, Connection, StoredMessage
 from chatcore.node import ChatNode
 from chatcore.offline.memory import MemoryOfflineIndex, MemoryPushNotifier
-from chatcore.pipeline.events import Envelope, MessageEvent, decode_envelope
 from chatcore.pipeline.hub import LocalConnection
 from chatcore.pipeline.workers import DeliveryWorker
 from chatcore.registry.memory import MemoryConnectionRegistry

@@ -17,10 +17,7 @@ from chatcore.errors import (
     NotMember,
     Unauthorized,
 )
-from chatcore.model import Attachment
-from chatcore.node import Backends, ChatNode, NodeOptions
-from chatcore.offline.memory import MemoryPushNotifier
-from chatcore.pipeline.events import (
+from chatcore.events import (
     ChatEvent,
     Event,
     MessageEvent,
@@ -28,6 +25,9 @@ from chatcore.pipeline.events import (
     ReceiptEvent,
     TypingEvent,
 )
+from chatcore.model import Attachment
+from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.offline.memory import MemoryPushNotifier
 from chatcore.pipeline.hub import LocalConnection
 
 pytestmark = pytest.mark.anyio
@@ -148,6 +148,7 @@ async def test_chat_rules(node: ChatNode) -> None:
     assert pushed.chat == updated
     assert group.chat_id in {s.chat.chat_id for s in await node.chats("zed")}
     assert group.chat_id not in {s.chat.chat_id for s in await node.chats("u3")}
+    assert await node.last_seq(group.chat_id) == 0  # nothing sent yet
 
 
 async def test_receipts_are_watermarks_and_drive_unread(node: ChatNode) -> None:
@@ -246,6 +247,22 @@ async def test_presence_online_offline_and_last_seen(node: ChatNode) -> None:
         assert not offline.states[0].online and offline.states[0].last_seen is not None
         (state,) = await node.presence("alice", ["bob"])
         assert not state.online and state.last_seen == offline.states[0].last_seen
+
+
+async def test_watched_presence_is_pushed_until_unwatched(node: ChatNode) -> None:
+    await node.create_chat("alice", kind="direct", members=["bob"])
+    async with node.connect("alice", "phone") as alice:
+        with pytest.raises(Unauthorized):
+            await node.watch_presence(alice, ["bob", "stranger"])
+        assert not alice.presence_of  # a refused watch registers nothing
+        (state,) = await node.watch_presence(alice, ["bob"])
+        assert state.user == "bob" and not state.online
+        assert alice.presence_of == {"bob"}
+        async with node.connect("bob", "phone"):
+            assert (await next_of(alice, PresenceEvent)).states[0].online
+        assert not (await next_of(alice, PresenceEvent)).states[0].online
+        node.unwatch_presence(alice, ["bob"])
+        assert not alice.presence_of
 
 
 async def test_typing_reaches_other_members_only(node: ChatNode) -> None:

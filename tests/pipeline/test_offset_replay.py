@@ -17,9 +17,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from chatcore.events import MessageEvent
 from chatcore.model import ChatInfo
 from chatcore.node import ChatNode
-from chatcore.pipeline.events import MessageEvent
 from tests.pipeline.history import history
 
 pytestmark = pytest.mark.anyio

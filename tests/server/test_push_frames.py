@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
+from chatcore.events import ChatEvent, TypingEvent
 from chatcore.model import ChatInfo
-from chatcore.pipeline.events import ChatEvent, TypingEvent
 from chatcore.protocol import SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, ServerFrame, codec_for
 from chatcore.server.metrics import ServerMetrics
-from chatcore.server.websocket import PushFrames
+from chatcore.server.push import PushFrames
 
 JSON = codec_for(SUBPROTOCOL_JSON)
 MSGPACK = codec_for(SUBPROTOCOL_MSGPACK)

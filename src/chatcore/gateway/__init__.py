@@ -1,7 +1,12 @@
-"""The gateway: the sans-IO client session, its tokens, and its requests to the node."""
+"""The gateway, sans-IO: the client session state machine and the frame conversions.
 
-from chatcore.gateway.auth import TokenAuthority
-from chatcore.gateway.service import RequestHandler
+Nothing here does I/O or knows the pipeline: :mod:`chatcore.gateway.session` turns
+bytes into actions, :mod:`chatcore.gateway.convert` turns domain values and events
+into wire frames. The I/O shell around them (sockets, token checks, the requests'
+calls into a ``ChatNode``) is :mod:`chatcore.server`. ``tests/test_layering.py``
+keeps it that way.
+"""
+
 from chatcore.gateway.session import (
     Action,
     Close,
@@ -22,8 +27,6 @@ __all__ = [
     "Handle",
     "Opened",
     "Reply",
-    "RequestHandler",
     "SessionLimits",
     "SessionState",
-    "TokenAuthority",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatcore import model
-from chatcore.pipeline.events import (
+from chatcore.events import (
     ChatEvent,
     Event,
     MessageEvent,
@@ -11,7 +11,6 @@ from chatcore.pipeline.events import (
     ReceiptEvent,
     TypingEvent,
 )
-from chatcore.pipeline.reader import ChatState
 from chatcore.protocol import (
     Attachment,
     ChatFrame,
@@ -71,7 +70,7 @@ def chat_view(chat: model.ChatInfo, last_seq: int) -> ChatView:
     )
 
 
-def chat_summary(state: ChatState) -> ChatSummary:
+def chat_summary(state: model.ChatState) -> ChatSummary:
     c = state.chat
     return ChatSummary(
         chat=c.chat_id,
@@ -89,7 +88,7 @@ def chat_summary(state: ChatState) -> ChatSummary:
     )
 
 
-def synced_chat(state: ChatState) -> SyncedChat:
+def synced_chat(state: model.ChatState) -> SyncedChat:
     return SyncedChat(
         chat=state.chat.chat_id,
         last_seq=state.last_seq,

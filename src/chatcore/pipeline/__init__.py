@@ -1,17 +1,8 @@
 """The pipeline stages, usable one by one or assembled by :class:`chatcore.ChatNode`."""
 
 from chatcore.pipeline.chats import ChatDirectory
-from chatcore.pipeline.events import (
-    ChatEvent,
-    Envelope,
-    Event,
-    MessageEvent,
-    PresenceEvent,
-    ReceiptEvent,
-    TypingEvent,
-)
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
-from chatcore.pipeline.reader import ChatState, HistoryPage, HistoryReader, SyncResult
+from chatcore.pipeline.reader import HistoryReader
 from chatcore.pipeline.records import ReceiptSubmitted, Submitted, Topics
 from chatcore.pipeline.router import Accepted, Router
 from chatcore.pipeline.sequencer import PartitionState, Sequencer
@@ -20,26 +11,16 @@ from chatcore.pipeline.workers import DeliveryWorker, HistoryWorker, ReceiptWork
 __all__ = [
     "Accepted",
     "ChatDirectory",
-    "ChatEvent",
-    "ChatState",
     "ConnectionHub",
     "DeliveryWorker",
-    "Envelope",
-    "Event",
-    "HistoryPage",
     "HistoryReader",
     "HistoryWorker",
     "LocalConnection",
-    "MessageEvent",
     "PartitionState",
-    "PresenceEvent",
-    "ReceiptEvent",
     "ReceiptSubmitted",
     "ReceiptWorker",
     "Router",
     "Sequencer",
     "Submitted",
-    "SyncResult",
     "Topics",
-    "TypingEvent",
 ]

@@ -13,10 +13,10 @@ import anyio
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.errors import InvalidRequest, NotFound, NotMember
+from chatcore.events import ChatEvent
 from chatcore.fanout import FanoutPlanner
 from chatcore.ids import SnowflakeGenerator
 from chatcore.model import ChatInfo, ChatKind, direct_chat_id
-from chatcore.pipeline.events import ChatEvent
 from chatcore.pipeline.workers import publish_to_members
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore

@@ -24,8 +24,8 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.errors import ChatcoreClosed
+from chatcore.events import Event, PresenceEvent, decode_envelope
 from chatcore.model import Connection, PresenceState
-from chatcore.pipeline.events import Event, PresenceEvent, decode_envelope
 from chatcore.presence._base import PresenceStore
 from chatcore.registry._base import ConnectionRegistry
 

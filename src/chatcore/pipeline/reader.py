@@ -7,41 +7,15 @@ from the MessageStore. Nothing here checks permissions; the caller does.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
 from chatcore.cache._base import HotCache
 from chatcore.errors import InvalidRequest
-from chatcore.model import ChatInfo, StoredMessage, Watermarks
+from chatcore.model import ChatInfo, ChatState, HistoryPage, StoredMessage, SyncResult, Watermarks
 from chatcore.offline._base import OfflineIndex
 from chatcore.receipts import unread_count
 from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
 
-__all__ = ["ChatState", "HistoryPage", "HistoryReader", "SyncResult"]
-
-
-class HistoryPage(NamedTuple):
-    """Messages ascending by seq; ``has_more``: more exist beyond the page's far end."""
-
-    messages: list[StoredMessage]
-    has_more: bool
-
-
-class ChatState(NamedTuple):
-    """A chat as one member sees it: how far it goes and how far they got."""
-
-    chat: ChatInfo
-    last_seq: int
-    read_seq: int
-    delivered_seq: int
-    unread: int
-    truncated: bool = False
-    others: tuple[Watermarks, ...] = ()
-    """The other members' watermarks, when asked for."""
-
-
-class SyncResult(NamedTuple):
-    messages: list[StoredMessage]
-    chats: list[ChatState]
+__all__ = ["HistoryReader"]
 
 
 class HistoryReader:

@@ -19,18 +19,18 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.cache._base import HotCache
-from chatcore.fanout import FanoutPlanner
-from chatcore.log import LogRecord, PartitionedLog
-from chatcore.model import ChatInfo, Connection, StoredMessage
-from chatcore.offline._base import OfflineIndex, PushNotifier
-from chatcore.offline.coalesce import PushCoalescer
-from chatcore.pipeline.events import (
+from chatcore.events import (
     Envelope,
     Event,
     MessageEvent,
     ReceiptEvent,
     encode_envelope,
 )
+from chatcore.fanout import FanoutPlanner
+from chatcore.log import LogRecord, PartitionedLog
+from chatcore.model import ChatInfo, Connection, StoredMessage
+from chatcore.offline._base import OfflineIndex, PushNotifier
+from chatcore.offline.coalesce import PushCoalescer
 from chatcore.pipeline.records import (
     DEFAULT_TOPICS,
     ReceiptSubmitted,

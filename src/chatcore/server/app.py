@@ -33,13 +33,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcore.errors import ChatcoreError
-from chatcore.gateway.auth import TokenAuthority
 from chatcore.gateway.session import SessionLimits
 from chatcore.node import Backends, ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
 from chatcore.ratelimit import RateLimiter
+from chatcore.server.auth import TokenAuthority
+from chatcore.server.host import ConnectionHost
 from chatcore.server.metrics import ServerMetrics
-from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection, PushFrames
+from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection
 
 __all__ = ["ChatServer", "ServerSettings", "create_app"]
 
@@ -76,12 +77,16 @@ class ChatServer:
     def __init__(self, settings: ServerSettings | None = None) -> None:
         self.settings = s = settings or ServerSettings()
         self.metrics = ServerMetrics()
-        self.push_frames = PushFrames(self.metrics)
         self.authority = TokenAuthority.from_environment(s.data_dir, dev=s.dev)
-        self.send_limiter = RateLimiter(rate_per_s=s.send_rate_per_s, burst=s.send_burst)
+        self.host = ConnectionHost(
+            self.authority.verify,
+            metrics=self.metrics,
+            limits=s.limits,
+            send_limiter=RateLimiter(rate_per_s=s.send_rate_per_s, burst=s.send_burst),
+            max_frame_bytes=s.max_frame_bytes,
+        )
+        """What every connection of this server shares (see ``chatcore.server.host``)."""
         self.connections: set[ClientConnection] = set()
-        self.draining = False
-        self._node: ChatNode | None = None
         self.app = self.asgi_app()
 
     def asgi_app(self, lifespan: Any = None) -> Starlette:
@@ -102,9 +107,18 @@ class ChatServer:
 
     @property
     def node(self) -> ChatNode:
-        if self._node is None:
-            raise RuntimeError("the server is not running (run its lifespan)")
-        return self._node
+        """The running node; raises RuntimeError outside :meth:`lifespan`."""
+        return self.host.node
+
+    @property
+    def running(self) -> bool:
+        """Inside :meth:`lifespan`: the node runs."""
+        return self.host.running
+
+    @property
+    def draining(self) -> bool:
+        """Shutting down: no new connection or request is taken."""
+        return self.host.draining
 
     async def _backends(self) -> Backends:
         s = self.settings
@@ -119,20 +133,19 @@ class ChatServer:
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
         """Run the node while the ASGI app runs; drain and close clients on the way out."""
         async with ChatNode(await self._backends(), self.settings.node) as node:
-            self._node = node
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._watch_lag)
-                tg.start_soon(self._retire_idle_writers)
-                try:
-                    yield
-                finally:
-                    await self.drain()
-                    tg.cancel_scope.cancel()
-            self._node = None
+            with self.host.serving(node):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch_lag)
+                    tg.start_soon(self._retire_idle_writers)
+                    try:
+                        yield
+                    finally:
+                        await self.drain()
+                        tg.cancel_scope.cancel()
 
     async def drain(self) -> None:
         """Stop taking requests, let those in progress finish, close clients with 1001."""
-        self.draining = True
+        self.host.draining = True
         with anyio.move_on_after(self.settings.drain_timeout_s):
             while any(c.busy for c in self.connections):  # noqa: ASYNC110 (short poll)
                 await anyio.sleep(0.01)
@@ -151,7 +164,7 @@ class ChatServer:
         if self.draining:
             await send({"type": "websocket.close", "code": 1001, "reason": "server going away"})
             return
-        conn = ClientConnection(self, scope, receive, send)
+        conn = ClientConnection(self.host, scope, receive, send)
         self.connections.add(conn)
         try:
             await conn.run()
@@ -159,7 +172,7 @@ class ChatServer:
             self.connections.discard(conn)
 
     async def _healthz(self, request: Request) -> Response:
-        ok = self._node is not None and not self.draining
+        ok = self.running and not self.draining
         status = {"status": "ok" if ok else "unavailable", "connections": len(self.connections)}
         return JSONResponse(status, status_code=200 if ok else 503)
 

@@ -30,7 +30,7 @@ class DrainingServer(uvicorn.Server):
             freeze_startup_objects()
 
     async def shutdown(self, sockets: Any = None) -> None:
-        if self.chat._node is not None:
+        if self.chat.running:
             await self.chat.drain()
         await super().shutdown(sockets)
 

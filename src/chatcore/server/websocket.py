@@ -10,8 +10,10 @@ with 1001.
 
 This is the hot path of a gateway, so it talks ASGI directly (no framework
 wrappers around ``send``), and every event is converted and encoded once per codec,
-however many connections it goes to (:class:`PushFrames`). Replies and pushes share
-the socket without a lock: an ASGI ``websocket.send`` carries one whole frame.
+however many connections it goes to (:class:`~chatcore.server.push.PushFrames`).
+Replies and pushes share the socket without a lock: an ASGI ``websocket.send``
+carries one whole frame. All a connection needs of its server comes through one
+:class:`~chatcore.server.host.ConnectionHost`.
 """
 
 from __future__ import annotations
@@ -19,83 +21,40 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 import anyio
 
 from chatcore.errors import ChatcoreClosed
-from chatcore.gateway.convert import event_frame
-from chatcore.gateway.service import RequestHandler
+from chatcore.events import MessageEvent
 from chatcore.gateway.session import (
     Close,
     CloseCode,
-    GatewaySession,
     Handle,
     Opened,
     Reply,
 )
-from chatcore.pipeline.events import Event, MessageEvent
 from chatcore.pipeline.hub import LocalConnection
 from chatcore.protocol import (
     SUBPROTOCOL_JSON,
     SUBPROTOCOLS,
     Accepted,
     ErrorFrame,
-    FrameCodec,
     ServerFrame,
-    codec_for,
 )
+from chatcore.server.handler import RequestHandler
+from chatcore.server.host import ConnectionHost
+from chatcore.server.push import ASGIMessage, send_message
 
-if TYPE_CHECKING:
-    from chatcore.server.app import ChatServer
-    from chatcore.server.metrics import ServerMetrics
-
-__all__ = ["ASGIMessage", "ClientConnection", "PushFrames"]
+__all__ = ["WRITER_IDLE_S", "ClientConnection"]
 
 logger = logging.getLogger("chatcore.server")
 
 WRITER_IDLE_S = 10.0
 """A connection's writer task stops after this long without an event to push."""
 
-ASGIMessage = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]
 Send = Callable[[ASGIMessage], Awaitable[None]]
-
-
-def _send_message(codec: FrameCodec, data: bytes) -> ASGIMessage:
-    if codec.binary:
-        return {"type": "websocket.send", "bytes": data}
-    return {"type": "websocket.send", "text": data.decode()}
-
-
-class PushFrames:
-    """The ASGI send message of each recent event, built once per codec.
-
-    The hub hands the same event object to every target connection; the first
-    connection to push it converts and encodes it, the others reuse the message.
-    Holds the last ``size`` events per codec (the cache is keyed by identity and
-    keeps the event alive, so an id is never reused while its entry exists).
-    """
-
-    def __init__(self, metrics: ServerMetrics, size: int = 4096) -> None:
-        self._metrics = metrics
-        self._size = size
-        self._built: dict[tuple[int, str], tuple[Event, ASGIMessage]] = {}
-
-    def message(self, event: Event, codec: FrameCodec) -> ASGIMessage:
-        key = (id(event), codec.subprotocol)
-        hit = self._built.get(key)
-        if hit is not None and hit[0] is event:
-            return hit[1]
-        if isinstance(event, MessageEvent):
-            lag = time.time() - event.message.ts / 1000
-            self._metrics.latency.observe(max(0.0, lag))
-        message = _send_message(codec, codec.encode_server(event_frame(event)))
-        if len(self._built) >= self._size:
-            del self._built[next(iter(self._built))]
-        self._built[key] = (event, message)
-        return message
 
 
 class ClientConnection:
@@ -111,13 +70,13 @@ class ClientConnection:
         "_writing",
         "busy",
         "conn",
-        "server",
+        "host",
         "session",
         "subprotocol",
     )
 
-    def __init__(self, server: ChatServer, scope: ASGIMessage, receive: Receive, send: Send):
-        self.server = server
+    def __init__(self, host: ConnectionHost, scope: ASGIMessage, receive: Receive, send: Send):
+        self.host = host
         self._receive = receive
         self._send_asgi = send
         self.busy = False
@@ -129,17 +88,7 @@ class ClientConnection:
         self._last_push = 0.0
         offered = scope.get("subprotocols") or []
         self.subprotocol = next((p for p in offered if p in SUBPROTOCOLS), None)
-        codec = codec_for(
-            self.subprotocol or SUBPROTOCOL_JSON,
-            max_frame_bytes=server.settings.max_frame_bytes,
-        )
-        self.session = GatewaySession(
-            codec,
-            server.authority.verify,
-            now=time.monotonic(),
-            limits=server.settings.limits,
-            send_limiter=server.send_limiter,
-        )
+        self.session = host.session(self.subprotocol or SUBPROTOCOL_JSON, now=time.monotonic())
 
     async def run(self) -> None:
         """Accept the WebSocket (its ``websocket.connect`` was received) and serve it."""
@@ -153,9 +102,7 @@ class ClientConnection:
         finally:
             self._tg = None  # no writer can start any more (closing wakes the hook)
             if self.conn is not None:
-                self.conn.when_ready(None)
-                self.server.metrics.connections.dec()
-                await self.conn.aclose()
+                await self.host.close(self.conn)
 
     async def go_away(self) -> None:
         """Close with 1001 (server going away)."""
@@ -175,7 +122,7 @@ class ClientConnection:
                 data = message.get("text")
                 if data is None:
                     continue
-            if self.server.draining:
+            if self.host.draining:
                 continue
             self.busy = True
             try:
@@ -188,9 +135,7 @@ class ClientConnection:
                             return
                         case Opened(user=user, device=device):
                             self._hello_wait.cancel()
-                            self.conn = await self.server.node.open_connection(user, device)
-                            self.server.metrics.connections.inc()
-                            handler = RequestHandler(self.server.node, self.conn)
+                            self.conn, handler = await self.host.open(user, device)
                             self.conn.when_ready(self._start_writer)
                             self._start_writer()
                         case Handle(frame=request):
@@ -213,9 +158,9 @@ class ClientConnection:
             self._tg.start_soon(self._push, self.conn)
 
     async def _push(self, conn: LocalConnection) -> None:
-        frames = self.server.push_frames
+        frames = self.host.push_frames
         codec = self.session.codec
-        delivered = self.server.metrics.delivered
+        delivered = self.host.metrics.delivered
         try:
             while True:
                 try:
@@ -247,13 +192,13 @@ class ClientConnection:
                 await self._close(action.code, action.reason)
 
     async def _reply(self, frame: ServerFrame) -> None:
-        metrics = self.server.metrics
+        metrics = self.host.metrics
         if isinstance(frame, Accepted):
             metrics.accepted.inc()
         elif isinstance(frame, ErrorFrame):
             metrics.errors.labels(frame.code).inc()
         codec = self.session.codec
-        await self._write(_send_message(codec, codec.encode_server(frame)))
+        await self._write(send_message(codec, codec.encode_server(frame)))
 
     async def _write(self, message: ASGIMessage) -> None:
         if self._closed:
@@ -268,6 +213,6 @@ class ClientConnection:
             return
         self._closed = True
         self.session.close()
-        self.server.metrics.closes.labels(str(code)).inc()
+        self.host.metrics.closes.labels(str(code)).inc()
         with contextlib.suppress(RuntimeError, OSError):
             await self._send_asgi({"type": "websocket.close", "code": code, "reason": reason})

@@ -12,7 +12,10 @@ import secrets
 import time
 from pathlib import Path
 
-import jwt
+try:
+    import jwt
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError("chatcore.server.auth needs pyjwt: pip install 'chatcore[server]'") from exc
 
 from chatcore.errors import InvalidRequest, Unauthorized
 

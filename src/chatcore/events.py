@@ -1,8 +1,10 @@
-"""Events the pipeline sends to gateways over the GatewayBus.
+"""Events the pipeline sends to gateways over the GatewayBus: pure values.
 
 An :class:`Envelope` names the target connections (by ``conn_id``) on one gateway
-and carries one event. Gateways turn events into wire frames for each client; the
-bus itself only moves bytes.
+and carries one event; :func:`encode_envelope` / :func:`decode_envelope` are its
+bytes on the bus. Gateways turn events into wire frames for each client
+(:mod:`chatcore.gateway.convert`); the bus itself only moves bytes. This module sits
+below both the pipeline and the gateway, so neither imports the other for it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """Answers a session's requests by calling the ChatNode, as wire frames.
 
+The I/O half of a connection's requests: :class:`chatcore.gateway.GatewaySession`
+decides which frames are requests (``Handle``), this awaits the node for them.
 Every chatcore error becomes an ``error`` frame with its code; the connection stays
 open. Anything else is a bug: it is logged and answered with ``internal``.
 """
@@ -118,15 +120,14 @@ class RequestHandler:
                 chat = await node.update_members(
                     user, frame.chat, add=frame.add, remove=frame.remove
                 )
-                last = await node.reader.last_seq(chat.chat_id)
+                last = await node.last_seq(chat.chat_id)
                 return [ChatFrame(id=frame.id, chat=chat_view(chat, last))]
             case PresenceSubscribe():
-                presence = await node.presence(user, frame.users)
-                node.hub.watch_presence(self.conn, frame.users)
+                presence = await node.watch_presence(self.conn, frame.users)
                 wire = [presence_state(p) for p in presence]
                 return [PresenceUpdate(id=frame.id, states=wire)]
             case PresenceUnsubscribe():
-                node.hub.unwatch_presence(self.conn, frame.users)
+                node.unwatch_presence(self.conn, frame.users)
                 return [Ok(id=frame.id)]
             case Typing():
                 await node.typing(user, frame.chat)

@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from chatcore.errors import InvalidRequest, Unauthorized
-from chatcore.gateway.auth import TokenAuthority
+from chatcore.server.auth import TokenAuthority
 
 SECRET = "s" * 32
 
