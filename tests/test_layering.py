@@ -1,4 +1,9 @@
-"""The gateway stays sans-IO: it imports nothing above it and needs only the core deps."""
+"""The import graph: no cycle inside the package, and the gateway stays sans-IO.
+
+Every import statement counts wherever it stands: at the top, under
+``if TYPE_CHECKING:`` or inside a function (a lazy import is still a dependency).
+The gateway imports nothing above it and needs only the core dependencies.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-GATEWAY = Path(__file__).resolve().parent.parent / "src" / "chatcore" / "gateway"
+SRC = Path(__file__).resolve().parent.parent / "src"
+GATEWAY = SRC / "chatcore" / "gateway"
 
 OPTIONAL = (
     "jwt",
@@ -116,3 +122,75 @@ def test_the_layering_check_sees_what_it_forbids() -> None:
         "chatcore.presence.redis",
         "chatcore.server.app",
     }
+
+
+Graph = dict[str, set[str]]
+
+
+def import_graph(src: Path = SRC) -> Graph:
+    """Module -> the package's modules it imports (``a.b`` for ``from a import b``)."""
+    paths = {}
+    for path in (src / "chatcore").rglob("*.py"):
+        parts = path.relative_to(src).with_suffix("").parts
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: Graph = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(), filename=str(path))
+        graph[name] = {m for _, m in _imported(tree, package) if m in paths and m != name}
+    return graph
+
+
+def cycles(graph: Graph) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = stack[stack.index(node) :]
+            del stack[stack.index(node) :]
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_inside_the_package() -> None:
+    found = cycles(import_graph())
+    assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_the_cycle_finder_finds_cycles_and_only_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set[str]()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_relative_lazy_and_type_checking_imports(tmp_path: Path) -> None:
+    sub = tmp_path / "chatcore" / "sub"
+    sub.mkdir(parents=True)
+    (tmp_path / "chatcore" / "__init__.py").write_text("")
+    (sub / "__init__.py").write_text("from . import low\n")
+    (sub / "low.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from chatcore.top import X\n"
+    )
+    (tmp_path / "chatcore" / "top.py").write_text("def f():\n    from .sub.low import Y\n")
+    graph = import_graph(tmp_path)
+    assert graph["chatcore.sub"] == {"chatcore.sub.low"}
+    assert graph["chatcore.sub.low"] == {"chatcore.top"}
+    assert graph["chatcore.top"] == {"chatcore.sub.low"}
+    assert cycles(graph) == [["chatcore.sub.low", "chatcore.top"]]
