@@ -37,7 +37,7 @@ from chatcore.client import (
 from chatcore.errors import Unavailable
 from chatcore.protocol import (
     SUBPROTOCOL_JSON,
-    Accepted,
+    AcceptedFrame,
     ChatCreate,
     ChatFrame,
     ClientFrame,
@@ -254,7 +254,7 @@ class WireDriver:
             body=body,
         )
         reply = await self._request(request)
-        if not isinstance(reply, Accepted):
+        if not isinstance(reply, AcceptedFrame):
             raise Unavailable(f"send failed: {reply!r}")
 
 

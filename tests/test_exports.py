@@ -49,3 +49,17 @@ def test_every_error_is_a_chatcore_error() -> None:
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, errors.ChatcoreError), name
             assert obj.code, name
+
+
+def test_a_public_name_means_one_thing() -> None:
+    """The same name exported from two modules is the same object (re-exports only)."""
+    seen: dict[str, tuple[str, object]] = {}
+    clashes = []
+    for name in PUBLIC_MODULES:
+        module = importlib.import_module(name)
+        for attr in module.__all__:
+            obj = getattr(module, attr)
+            first = seen.setdefault(attr, (name, obj))
+            if first[1] is not obj:
+                clashes.append(f"{attr}: {first[0]} and {name}")
+    assert not clashes, "one name, two things:\n" + "\n".join(clashes)

@@ -20,6 +20,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from chatcore.client import ConnectionClosed, Transport
 from chatcore.protocol import (
     SUBPROTOCOL_JSON,
+    AcceptedFrame,
     ChatList,
     ChatSummary,
     ClientFrame,
@@ -27,7 +28,7 @@ from chatcore.protocol import (
     FrameCodec,
     Hello,
     History,
-    HistoryPage,
+    HistoryPageFrame,
     ListChats,
     Message,
     Ping,
@@ -39,7 +40,6 @@ from chatcore.protocol import (
     SyncedChat,
     Welcome,
 )
-from chatcore.protocol import Accepted as AcceptedFrame
 
 __all__ = ["FakeConnection", "FakeServer"]
 
@@ -216,7 +216,9 @@ class FakeServer:
                     end = len(rows) if frame.before is None else frame.before - 1
                     page = rows[max(0, end - frame.limit) : end]
                     more = end - frame.limit > 0
-                return [HistoryPage(id=frame.id, chat=frame.chat, messages=page, has_more=more)]
+                return [
+                    HistoryPageFrame(id=frame.id, chat=frame.chat, messages=page, has_more=more)
+                ]
             case Sync():
                 mine = [c for c, users in self.members.items() if conn.user in users]
                 chats = mine if frame.cursors is None else [c for c in mine if c in frame.cursors]

@@ -9,7 +9,7 @@ import pytest
 
 from chatcore.client import ChatClient, ChatUpdated, Connected, MessageReceived, SyncCompleted
 from chatcore.errors import InvalidRequest, NotFound, NotMember, Unauthorized
-from chatcore.protocol import SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, Accepted, Attachment
+from chatcore.protocol import SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, AcceptedFrame, AttachmentView
 from tests.client.harness import Device, device, stored_up_to, wait_until
 from tests.e2e.conftest import RunningServer
 
@@ -120,7 +120,7 @@ async def test_a_repeated_client_msg_id_is_stored_once(server: RunningServer) ->
         chat = (await alice.client.create_direct("bob")).chat
         first = await alice.client.send(chat, "once", client_msg_id="dup-1")
         again = await alice.client.send(chat, "once", client_msg_id="dup-1")
-        both: list[Accepted] = []
+        both: list[AcceptedFrame] = []
 
         async def send_twice() -> None:
             both.append(await alice.client.send(chat, "twice", client_msg_id="dup-2"))
@@ -141,7 +141,9 @@ async def test_a_repeated_client_msg_id_is_stored_once(server: RunningServer) ->
 
 
 async def test_media_and_encrypted_messages_round_trip(server: RunningServer) -> None:
-    picture = Attachment(url="https://cdn.example/p.jpg", name="p.jpg", size=123, mime="image/jpeg")
+    picture = AttachmentView(
+        url="https://cdn.example/p.jpg", name="p.jpg", size=123, mime="image/jpeg"
+    )
     async with (
         device(server.ws_url, server.token("alice")) as alice,
         device(server.ws_url, server.token("bob"), subprotocol=SUBPROTOCOL_MSGPACK) as bob,

@@ -15,7 +15,7 @@ from chatcore.client import (
     TypingStarted,
 )
 from chatcore.errors import Unauthorized
-from chatcore.protocol import PresenceState
+from chatcore.protocol import PresenceView
 from tests.client.harness import Device, device, wait_until
 from tests.e2e.conftest import RunningServer
 
@@ -28,7 +28,7 @@ def receipts(d: Device) -> list[ReceiptChanged]:
     return d.of_type(ReceiptChanged)
 
 
-def states_of(d: Device, user: str) -> list[PresenceState]:
+def states_of(d: Device, user: str) -> list[PresenceView]:
     return [s for e in d.of_type(PresenceChanged) for s in e.states if s.user == user]
 
 

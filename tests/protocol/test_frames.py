@@ -15,14 +15,14 @@ from chatcore.protocol import (
     SERVER_FRAME_TYPES,
     SUBPROTOCOL_JSON,
     SUBPROTOCOL_MSGPACK,
-    Attachment,
+    AttachmentView,
     ChatFrame,
     ChatView,
     ErrorFrame,
     Hello,
     History,
     Message,
-    PresenceUpdate,
+    PresenceFrame,
     Receipt,
     Send,
     codec_for,
@@ -114,7 +114,7 @@ def test_encoding_omits_defaults_but_keeps_required_nulls() -> None:
             "last_seq": 0,
         },
     }
-    assert json.loads(JSON.encode_server(PresenceUpdate(states=[]))) == {
+    assert json.loads(JSON.encode_server(PresenceFrame(states=[]))) == {
         "type": "presence",
         "states": [],
     }
@@ -134,7 +134,7 @@ def test_message_id_is_a_decimal_string_on_the_wire() -> None:
 def test_media_and_encrypted_sends_keep_their_fields() -> None:
     send = JSON.decode_client(CLIENT_EXAMPLES[7])
     assert isinstance(send, Send)
-    assert send.attachment == Attachment(
+    assert send.attachment == AttachmentView(
         url="https://cdn.example/a.png", name="a.png", size=1024, mime="image/png"
     )
     encrypted = JSON.decode_client(CLIENT_EXAMPLES[8])
@@ -211,5 +211,5 @@ def test_all_names_are_exported_once_and_exist() -> None:
 
 def test_every_frame_and_object_class_is_exported() -> None:
     classes = {cls.__name__ for cls in [*CLIENT_FRAME_TYPES.values(), *SERVER_FRAME_TYPES.values()]}
-    nested = {"Attachment", "ChatView", "ChatSummary", "SyncedChat", "PresenceState"}
+    nested = {"AttachmentView", "ChatView", "ChatSummary", "SyncedChat", "PresenceView"}
     assert classes | nested <= set(protocol.__all__)

@@ -30,8 +30,8 @@ from chatcore.protocol import (
     MAX_LIST_LENGTH,
     SUBPROTOCOL_JSON,
     SUBPROTOCOLS,
-    Accepted,
-    Attachment,
+    AcceptedFrame,
+    AttachmentView,
     ChatCreate,
     ChatFrame,
     ChatList,
@@ -41,17 +41,17 @@ from chatcore.protocol import (
     ClientFrame,
     ErrorFrame,
     History,
-    HistoryPage,
+    HistoryPageFrame,
     ListChats,
     Message,
     MessageKind,
     Ok,
     Ping,
     Pong,
-    PresenceState,
+    PresenceFrame,
     PresenceSubscribe,
     PresenceUnsubscribe,
-    PresenceUpdate,
+    PresenceView,
     Send,
     ServerFrame,
     Typing,
@@ -217,10 +217,10 @@ class ChatClient:
         body: str = "",
         *,
         kind: MessageKind = "text",
-        attachment: Attachment | None = None,
+        attachment: AttachmentView | None = None,
         encrypted: bool = False,
         client_msg_id: str | None = None,
-    ) -> Accepted:
+    ) -> AcceptedFrame:
         """Send a message; return once the server has it durably.
 
         Retried with the same ``client_msg_id`` across reconnects until accepted
@@ -250,7 +250,7 @@ class ChatClient:
         answer = await self._link.send(frame)
         if isinstance(answer, ErrorFrame):
             raise error_from_frame(answer)
-        return expect_frame(answer, Accepted)
+        return expect_frame(answer, AcceptedFrame)
 
     async def mark_delivered(self, chat: str, seq: int) -> None:
         """Tell the chat this user received it up to ``seq`` (queued while offline).
@@ -314,7 +314,7 @@ class ChatClient:
 
     async def history_page(
         self, chat: str, *, before: int | None = None, after: int | None = None, limit: int = 50
-    ) -> HistoryPage:
+    ) -> HistoryPageFrame:
         """One page, ascending by seq: before ``before``, after ``after``, or the latest.
 
         Raises InvalidRequest for both bounds or a limit outside 1..200, NotMember,
@@ -327,7 +327,7 @@ class ChatClient:
         answer = await self._request(
             lambda rid: History(id=rid, chat=chat, before=before, after=after, limit=limit)
         )
-        return expect_frame(answer, HistoryPage)
+        return expect_frame(answer, HistoryPageFrame)
 
     async def history(
         self, chat: str, *, before: int | None = None, after: int | None = None, page: int = 50
@@ -358,7 +358,7 @@ class ChatClient:
 
     # -- presence --------------------------------------------------------------------
 
-    async def subscribe_presence(self, users: Sequence[str]) -> list[PresenceState]:
+    async def subscribe_presence(self, users: Sequence[str]) -> list[PresenceView]:
         """Follow users' presence (again after every reconnect); their current states.
 
         Changes arrive as ``PresenceChanged`` events. Raises Unauthorized for a user
@@ -368,7 +368,7 @@ class ChatClient:
             raise InvalidRequest(f"at most {MAX_LIST_LENGTH} users per call")
         answer = await self._request(lambda rid: PresenceSubscribe(id=rid, users=list(users)))
         self._link.follow_presence(users, follow=True)
-        return expect_frame(answer, PresenceUpdate).states
+        return expect_frame(answer, PresenceFrame).states
 
     async def unsubscribe_presence(self, users: Sequence[str]) -> None:
         """Stop following users' presence; raises Unavailable."""

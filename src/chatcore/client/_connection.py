@@ -53,15 +53,15 @@ from chatcore.errors import (
 )
 from chatcore.protocol import (
     MAX_LIST_LENGTH,
-    Accepted,
+    AcceptedFrame,
     ChatFrame,
     ChatView,
     ClientFrame,
     ErrorFrame,
     Message,
     Ping,
+    PresenceFrame,
     PresenceSubscribe,
-    PresenceUpdate,
     Receipt,
     ReceiptStatus,
     ReceiptUpdate,
@@ -375,7 +375,7 @@ class ReconnectingConnection:
             for i in range(0, len(users), MAX_LIST_LENGTH):
                 chunk = users[i : i + MAX_LIST_LENGTH]
                 answer = await ask(_subscribe_to(chunk))
-                states = expect_frame(answer, PresenceUpdate).states
+                states = expect_frame(answer, PresenceFrame).states
                 self.delivery.push_event(PresenceChanged(tuple(states)))
             await self.delivery.catch_up(ask)
         except ChatcoreError as exc:
@@ -389,7 +389,7 @@ class ReconnectingConnection:
         match frame:
             case Message():
                 delivery.push_message(frame)
-            case Accepted():
+            case AcceptedFrame():
                 self._settle_send(frame.client_msg_id, frame)
             case ErrorFrame(id=None):
                 delivery.push_event(ServerError(error_from_frame(frame)))
@@ -413,7 +413,7 @@ class ReconnectingConnection:
                 delivery.push_event(
                     ReceiptChanged(frame.chat, frame.user, frame.status, frame.seq, frame.ts)
                 )
-            case PresenceUpdate(id=None):
+            case PresenceFrame(id=None):
                 delivery.push_event(PresenceChanged(tuple(frame.states)))
             case TypingUpdate():
                 delivery.push_event(TypingStarted(frame.chat, frame.user))

@@ -40,7 +40,7 @@ from chatcore.protocol import (
     MAX_LIST_LENGTH,
     ClientFrame,
     History,
-    HistoryPage,
+    HistoryPageFrame,
     Message,
     ServerFrame,
     Sync,
@@ -184,7 +184,7 @@ class Delivery:
             logger.info("history of %s after %d failed: %s", chat, plan.after, exc)
             self._retry_later(chat)
             return
-        if not isinstance(answer, HistoryPage):
+        if not isinstance(answer, HistoryPageFrame):
             logger.warning("expected a history page, got %s", type(answer).__name__)
             self._retry_later(chat)
             return

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from chatcore.errors import ChatcoreError
-from chatcore.protocol import ChatView, Message, PresenceState, ReceiptStatus, SyncedChat
+from chatcore.protocol import ChatView, Message, PresenceView, ReceiptStatus, SyncedChat
 
 __all__ = [
     "ChatUpdated",
@@ -89,7 +89,7 @@ class ReceiptChanged:
 class PresenceChanged:
     """Presence of subscribed users: after subscribing, on every change, after reconnecting."""
 
-    states: tuple[PresenceState, ...]
+    states: tuple[PresenceView, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,14 +12,14 @@ from chatcore.events import (
     TypingEvent,
 )
 from chatcore.protocol import (
-    Attachment,
+    AttachmentView,
     ChatFrame,
     ChatSummary,
     ChatView,
     MemberWatermarks,
     Message,
-    PresenceState,
-    PresenceUpdate,
+    PresenceFrame,
+    PresenceView,
     ReceiptUpdate,
     ServerFrame,
     SyncedChat,
@@ -37,12 +37,12 @@ __all__ = [
 ]
 
 
-def attachment_from_wire(a: Attachment | None) -> model.Attachment | None:
+def attachment_from_wire(a: AttachmentView | None) -> model.Attachment | None:
     return None if a is None else model.Attachment(a.url, a.name, a.size, a.mime)
 
 
-def _attachment_to_wire(a: model.Attachment | None) -> Attachment | None:
-    return None if a is None else Attachment(url=a.url, name=a.name, size=a.size, mime=a.mime)
+def _attachment_to_wire(a: model.Attachment | None) -> AttachmentView | None:
+    return None if a is None else AttachmentView(url=a.url, name=a.name, size=a.size, mime=a.mime)
 
 
 def message_frame(m: model.StoredMessage) -> Message:
@@ -99,8 +99,8 @@ def synced_chat(state: model.ChatState) -> SyncedChat:
     )
 
 
-def presence_state(p: model.PresenceState) -> PresenceState:
-    return PresenceState(
+def presence_state(p: model.PresenceState) -> PresenceView:
+    return PresenceView(
         user=p.user, status="online" if p.online else "offline", last_seen=p.last_seen
     )
 
@@ -117,4 +117,4 @@ def event_frame(event: Event) -> ServerFrame:
         case TypingEvent(chat_id=chat, user=user):
             return TypingUpdate(chat=chat, user=user)
         case PresenceEvent(states=states):
-            return PresenceUpdate(states=[presence_state(s) for s in states])
+            return PresenceFrame(states=[presence_state(s) for s in states])

@@ -31,10 +31,10 @@ __all__ = [
     "Users",
     "WireObject",
     # nested objects
-    "Attachment",
+    "AttachmentView",
     "ChatSummary",
     "ChatView",
-    "PresenceState",
+    "PresenceView",
     "SyncedChat",
 ]
 
@@ -79,7 +79,7 @@ class WireObject(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
 # --- nested objects ----------------------------------------------------------
 
 
-class Attachment(WireObject, kw_only=True):
+class AttachmentView(WireObject, kw_only=True):
     """The media file of an ``image``, ``video`` or ``file`` message."""
 
     url: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
@@ -132,7 +132,7 @@ class SyncedChat(WireObject, kw_only=True):
     truncated: bool = False
 
 
-class PresenceState(WireObject, kw_only=True):
+class PresenceView(WireObject, kw_only=True):
     """Whether a user is online, and when they were last seen."""
 
     user: UserId

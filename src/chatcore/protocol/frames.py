@@ -23,7 +23,7 @@ import msgspec
 from chatcore.errors import ErrorCode
 from chatcore.protocol.fields import (
     MAX_LIST_LENGTH,
-    Attachment,
+    AttachmentView,
     ChatId,
     ChatKind,
     ChatSummary,
@@ -33,7 +33,7 @@ from chatcore.protocol.fields import (
     DeviceId,
     MessageId,
     MessageKind,
-    PresenceState,
+    PresenceView,
     ReceiptStatus,
     RequestId,
     Seq,
@@ -60,15 +60,15 @@ __all__ = [
     "Sync",
     "Typing",
     # server frames
-    "Accepted",
+    "AcceptedFrame",
     "ChatFrame",
     "ChatList",
     "ErrorFrame",
-    "HistoryPage",
+    "HistoryPageFrame",
     "Message",
     "Ok",
     "Pong",
-    "PresenceUpdate",
+    "PresenceFrame",
     "ReceiptUpdate",
     "Synced",
     "TypingUpdate",
@@ -134,7 +134,7 @@ class Send(_Frame, tag="send", kw_only=True):
     client_msg_id: ClientMsgId
     kind: MessageKind
     body: str = ""
-    attachment: Attachment | None = None
+    attachment: AttachmentView | None = None
     encrypted: bool = False
 
     def __post_init__(self) -> None:
@@ -225,7 +225,7 @@ class ChatList(_Frame, tag="chats", kw_only=True):
     chats: list[ChatSummary]
 
 
-class Accepted(_Frame, tag="accepted", kw_only=True):
+class AcceptedFrame(_Frame, tag="accepted", kw_only=True):
     """The answer to ``send`` once the message is durable."""
 
     id: RequestId
@@ -245,11 +245,11 @@ class Message(_Frame, tag="message", kw_only=True):
     kind: MessageKind
     body: str
     ts: TimestampMs
-    attachment: Attachment | None = None
+    attachment: AttachmentView | None = None
     encrypted: bool = False
 
 
-class HistoryPage(_Frame, tag="history", kw_only=True):
+class HistoryPageFrame(_Frame, tag="history", kw_only=True):
     """The answer to ``history``: messages ascending by seq."""
 
     id: RequestId
@@ -275,11 +275,11 @@ class ReceiptUpdate(_Frame, tag="receipt", kw_only=True):
     ts: TimestampMs
 
 
-class PresenceUpdate(_Frame, tag="presence", kw_only=True):
+class PresenceFrame(_Frame, tag="presence", kw_only=True):
     """Presence states: the answer to ``presence.subscribe`` (with ``id``) or a push."""
 
     id: RequestId | None = None
-    states: list[PresenceState]
+    states: list[PresenceView]
 
 
 class Ok(_Frame, tag="ok", kw_only=True):
@@ -327,12 +327,12 @@ ServerFrame: TypeAlias = (
     | Pong
     | ChatFrame
     | ChatList
-    | Accepted
+    | AcceptedFrame
     | Message
-    | HistoryPage
+    | HistoryPageFrame
     | Synced
     | ReceiptUpdate
-    | PresenceUpdate
+    | PresenceFrame
     | Ok
     | ErrorFrame
     | TypingUpdate

@@ -23,7 +23,7 @@ from chatcore.gateway.session import error_frame
 from chatcore.node import ChatNode
 from chatcore.pipeline.hub import LocalConnection
 from chatcore.protocol import (
-    Accepted,
+    AcceptedFrame,
     ChatCreate,
     ChatFrame,
     ChatList,
@@ -31,12 +31,12 @@ from chatcore.protocol import (
     ClientFrame,
     ErrorFrame,
     History,
-    HistoryPage,
+    HistoryPageFrame,
     ListChats,
     Ok,
+    PresenceFrame,
     PresenceSubscribe,
     PresenceUnsubscribe,
-    PresenceUpdate,
     Receipt,
     Send,
     ServerFrame,
@@ -82,7 +82,7 @@ class RequestHandler:
                     device=self.conn.device,
                 )
                 return [
-                    Accepted(
+                    AcceptedFrame(
                         id=frame.id,
                         chat=frame.chat,
                         client_msg_id=frame.client_msg_id,
@@ -98,7 +98,7 @@ class RequestHandler:
                 )
                 messages = [message_frame(m) for m in page.messages]
                 return [
-                    HistoryPage(
+                    HistoryPageFrame(
                         id=frame.id, chat=frame.chat, messages=messages, has_more=page.has_more
                     )
                 ]
@@ -125,7 +125,7 @@ class RequestHandler:
             case PresenceSubscribe():
                 presence = await node.watch_presence(self.conn, frame.users)
                 wire = [presence_state(p) for p in presence]
-                return [PresenceUpdate(id=frame.id, states=wire)]
+                return [PresenceFrame(id=frame.id, states=wire)]
             case PresenceUnsubscribe():
                 node.unwatch_presence(self.conn, frame.users)
                 return [Ok(id=frame.id)]

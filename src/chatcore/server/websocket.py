@@ -38,7 +38,7 @@ from chatcore.pipeline.hub import LocalConnection
 from chatcore.protocol import (
     SUBPROTOCOL_JSON,
     SUBPROTOCOLS,
-    Accepted,
+    AcceptedFrame,
     ErrorFrame,
     ServerFrame,
 )
@@ -193,7 +193,7 @@ class ClientConnection:
 
     async def _reply(self, frame: ServerFrame) -> None:
         metrics = self.host.metrics
-        if isinstance(frame, Accepted):
+        if isinstance(frame, AcceptedFrame):
             metrics.accepted.inc()
         elif isinstance(frame, ErrorFrame):
             metrics.errors.labels(frame.code).inc()
