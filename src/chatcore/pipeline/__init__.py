@@ -15,6 +15,7 @@ from chatcore.pipeline.reader import ChatState, HistoryPage, HistoryReader, Sync
 from chatcore.pipeline.records import ReceiptSubmitted, Submitted, Topics
 from chatcore.pipeline.router import Accepted, Router
 from chatcore.pipeline.sequencer import PartitionState, Sequencer
+from chatcore.pipeline.stages import STAGES, Stage
 from chatcore.pipeline.workers import DeliveryWorker, HistoryWorker, ReceiptWorker
 
 __all__ = [
@@ -37,7 +38,9 @@ __all__ = [
     "ReceiptSubmitted",
     "ReceiptWorker",
     "Router",
+    "STAGES",
     "Sequencer",
+    "Stage",
     "Submitted",
     "SyncResult",
     "Topics",
