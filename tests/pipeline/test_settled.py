@@ -10,7 +10,7 @@ import pytest
 from anyio.abc import TaskStatus
 
 from chatcore.node import Backends, ChatNode, NodeOptions
-from chatcore.pipeline.stages import DELIVERY, HISTORY, RECEIPTS, SEQUENCER, STAGES
+from chatcore.pipeline.stages import DELIVERY, HISTORY, RECEIPTS, SEQUENCER, STAGES, Role
 from chatcore.pipeline.workers import HistoryWorker
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +66,7 @@ async def test_settled_names_a_stage_that_does_not_consume(
 
 
 async def test_settled_waits_only_for_the_stages_this_node_runs(backends: Backends) -> None:
-    roles = frozenset({"gateway", "sequencer", "delivery", "receipts"})
+    roles: frozenset[Role] = frozenset({"gateway", "sequencer", "delivery", "receipts"})
     async with ChatNode(backends, NodeOptions(partitions=2, roles=roles)) as node:
         assert HISTORY not in node.stages
         chat = await node.create_chat("alice", kind="direct", members=["bob"])
