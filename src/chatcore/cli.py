@@ -19,6 +19,7 @@ import anyio
 import typer
 
 from chatcore._gc import freeze_startup_objects, tune_gc
+from chatcore.pipeline.stages import STAGES
 
 if TYPE_CHECKING:
     from chatcore.config import ProductionConfig
@@ -52,7 +53,7 @@ OriginOption = Annotated[
     typer.Option("--origin", help="Allowed browser origin (repeat; default any)."),
 ]
 LogOption = Annotated[str, typer.Option(help="Log level.")]
-WORKER_ROLES = ("sequencer", "history", "delivery", "receipts")
+WORKER_ROLES = tuple(stage.role for stage in STAGES)
 
 
 class Backend(enum.StrEnum):

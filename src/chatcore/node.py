@@ -5,7 +5,9 @@ log topics, leases a Snowflake node id, and runs the stages this process has the
 roles for (all of them by default): the Router and ConnectionHub (the gateway side),
 the Sequencer, and the History, Delivery and Receipt workers. A stage that fails
 after start-up is restarted with a back-off; one that fails to start makes
-``__aenter__`` raise.
+``__aenter__`` raise. Which consuming stages exist, and their topics and consumer
+groups, is the table :data:`~chatcore.pipeline.stages.STAGES`; :meth:`ChatNode.settled`
+and :meth:`ChatNode.lag` read the log's offsets through it.
 
 Its methods are what a gateway (or an in-process app, or a test) calls on behalf of
 a user: they check permissions and answer with domain values.
@@ -20,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequenc
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -57,6 +59,7 @@ from chatcore.pipeline.reader import HistoryReader
 from chatcore.pipeline.records import Topics
 from chatcore.pipeline.router import Accepted, Router
 from chatcore.pipeline.sequencer import Sequencer
+from chatcore.pipeline.stages import DELIVERY, HISTORY, RECEIPTS, SEQUENCER, STAGES, Role, Stage
 from chatcore.pipeline.workers import (
     DeliveryWorker,
     HistoryWorker,
@@ -76,8 +79,8 @@ __all__ = ["Backends", "ChatNode", "NodeOptions", "Role", "create_topics"]
 
 logger = logging.getLogger("chatcore.node")
 
-Role = Literal["gateway", "sequencer", "history", "delivery", "receipts"]
-ALL_ROLES: frozenset[Role] = frozenset({"gateway", "sequencer", "history", "delivery", "receipts"})
+ALL_ROLES: frozenset[Role] = frozenset({"gateway", *(stage.role for stage in STAGES)})
+_SETTLE_POLL_S = 0.005
 
 
 @dataclass(kw_only=True)
@@ -227,6 +230,14 @@ class ChatNode:
             planner=self.planner,
             topics=self.topics,
         )
+        self.stages: tuple[Stage, ...] = tuple(s for s in STAGES if s.role in opts.roles)
+        """The consuming stages this node runs, in pipeline order."""
+        self._stage_runs: dict[Stage, Callable[..., Coroutine[Any, Any, None]]] = {
+            SEQUENCER: self.sequencer.run,
+            HISTORY: self.history_worker.run,
+            DELIVERY: self.delivery_worker.run,
+            RECEIPTS: self.receipt_worker.run,
+        }
 
     # -- construction ---------------------------------------------------------------
 
@@ -303,14 +314,8 @@ class ChatNode:
         stages: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {"lease": self._renew_lease}
         if "gateway" in opts.roles:
             stages["hub"] = self.hub.run
-        if "sequencer" in opts.roles:
-            stages["sequencer"] = self.sequencer.run
-        if "history" in opts.roles:
-            stages["history"] = self.history_worker.run
-        if "delivery" in opts.roles:
-            stages["delivery"] = self.delivery_worker.run
-        if "receipts" in opts.roles:
-            stages["receipts"] = self.receipt_worker.run
+        for stage in self.stages:
+            stages[stage.name] = self._stage_runs[stage]
         for name, run in stages.items():
             await tg.start(self._supervise, name, run)
 
@@ -347,6 +352,60 @@ class ChatNode:
     def _running(self) -> None:
         if self._stack is None:
             raise ChatcoreClosed("the node is not running (use `async with node:`)")
+
+    # -- progress of the pipeline -------------------------------------------------------
+
+    async def settled(self, *, timeout_s: float = 10.0) -> None:
+        """Wait until every stage this node runs has consumed what was appended so far.
+
+        The stages (:attr:`stages`) are awaited in pipeline order, each until its
+        consumer group has committed its input topic up to the end offsets read when
+        its turn comes: so the messages the Sequencer writes for the submitted
+        records count too. A stage commits a batch after handling it, so once this
+        returns the History worker has stored the messages, the Delivery worker has
+        published them on the bus, and the Receipt worker has raised the watermarks
+        (a gateway's connections receive what the bus carries in their own time).
+        Records appended after the call may be consumed too, but are not waited for.
+
+        A barrier for tests and tools: it polls the log's offsets. Raises
+        ``TimeoutError`` naming the stage still behind after ``timeout_s`` seconds (one
+        that is not running, or is stuck); :class:`~chatcore.errors.ChatcoreClosed`
+        outside ``async with``.
+        """
+        self._running()
+        log = self.backends.log
+        behind: dict[int, int] = {}
+        with anyio.move_on_after(timeout_s) as waiting:
+            for stage in self.stages:
+                topic = stage.topic(self.topics)
+                ends = await log.end_offsets(topic)
+                while True:
+                    behind = await log.backlog(topic, group=stage.group, ends=ends)
+                    if not any(behind.values()):
+                        break
+                    await anyio.sleep(_SETTLE_POLL_S)  # the log port has no offset events
+        if waiting.cancelled_caught:
+            late = sorted(p for p, n in behind.items() if n)
+            raise TimeoutError(
+                f"the pipeline did not settle within {timeout_s} s: stage {stage.name!r} "
+                f"(group {stage.group!r}) has not committed partitions {late} of "
+                f"{stage.topic(self.topics)!r} up to their ends; is it running?"
+            )
+
+    async def lag(self) -> dict[Stage, int]:
+        """Per stage of the pipeline, whichever process runs it: offsets not yet committed.
+
+        Read from the log (:meth:`~chatcore.log.PartitionedLog.backlog` summed over
+        partitions); 0 when the stage has consumed every record appended so far. On
+        Kafka a stage behind counts transaction markers too. Raises the log's errors
+        (:class:`~chatcore.errors.Unavailable`).
+        """
+        self._running()
+        log = self.backends.log
+        return {
+            stage: sum((await log.backlog(stage.topic(self.topics), group=stage.group)).values())
+            for stage in STAGES
+        }
 
     # -- chats ------------------------------------------------------------------------
 

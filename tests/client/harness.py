@@ -33,7 +33,6 @@ __all__ = [
     "FrameFilter",
     "MeddlingConnector",
     "device",
-    "stored_up_to",
     "wait_until",
 ]
 
@@ -171,13 +170,3 @@ class MeddlingConnector:
     def cut(self) -> None:
         """Drop the newest connection under the client: a TCP abort, no close frame."""
         self.opened[-1].abort()
-
-
-async def stored_up_to(client: ChatClient, chat: str, seq: int) -> None:
-    """Wait until the server reports ``seq`` as the chat's last (accepted is not yet stored)."""
-    with anyio.fail_after(10):
-        while True:
-            last = {c.chat: c.last_seq for c in await client.chats()}
-            if last.get(chat, 0) >= seq:
-                return
-            await anyio.sleep(0.02)

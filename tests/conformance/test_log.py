@@ -209,6 +209,48 @@ async def test_transaction_writes_outputs_and_offsets_together(
         assert [r.value for r in await poll_until(reader, 2)] == [b"A", b"AA"]
 
 
+async def test_backlog_counts_what_a_group_has_not_committed(
+    log: PartitionedLog, topic: str
+) -> None:
+    await log.create_topic(topic, partitions=2)
+    assert await log.backlog(topic, group="g") == {0: 0, 1: 0}
+    await log.append([OutRecord(topic, "k", bytes([i]), partition=0) for i in range(3)])
+    ends = await log.end_offsets(topic)
+    assert await log.backlog(topic, group="g") == {0: 3, 1: 0}
+    async with log.consumer(topic, group="g") as consumer:
+        records = await poll_until(consumer, 3)
+        await consumer.commit({0: records[0].offset + 1})
+        assert await log.backlog(topic, group="g") == {0: 2, 1: 0}
+        await consumer.commit({0: records[-1].offset + 1})
+    await log.append([OutRecord(topic, "k", b"later", partition=1)])
+    assert await log.backlog(topic, group="g", ends=ends) == {0: 0, 1: 0}
+    assert await log.backlog(topic, group="g") == {0: 0, 1: 1}
+    assert await log.backlog(topic, group="other", ends=ends) == {0: 3, 1: 0}
+    with pytest.raises(NotFound):
+        await log.backlog(topic + ".missing", group="g")
+
+
+async def test_backlog_is_zero_after_the_last_record_of_transactions(
+    log: PartitionedLog, topic: str
+) -> None:
+    """Transaction markers after a topic's last record are not records to consume."""
+    out = topic + ".out"
+    await log.create_topic(topic, partitions=1)
+    await log.create_topic(out, partitions=1)
+    await log.append([OutRecord(topic, "k", b"a"), OutRecord(topic, "k", b"b")])
+    async with log.consumer(topic, group="g") as consumer:
+        for record in await poll_until(consumer, 2):
+            await consumer.commit_transaction(
+                [OutRecord(out, "k", record.value)], {0: record.offset + 1}
+            )
+    assert await log.backlog(out, group="reader") != {0: 0}
+    async with log.consumer(out, group="reader") as reader:
+        records = await poll_until(reader, 2)
+        await reader.commit({0: records[-1].offset + 1})
+    assert await log.backlog(out, group="reader") == {0: 0}
+    assert await log.backlog(topic, group="g") == {0: 0}
+
+
 async def test_compacted_topic_keeps_latest_value_per_key(log: PartitionedLog, topic: str) -> None:
     await log.create_topic(topic, partitions=2, compacted=True)
     await log.append(

@@ -10,7 +10,7 @@ import pytest
 from chatcore.client import ChatClient, ChatUpdated, Connected, MessageReceived, SyncCompleted
 from chatcore.errors import InvalidRequest, NotFound, NotMember, Unauthorized
 from chatcore.protocol import SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, AcceptedFrame, AttachmentView
-from tests.client.harness import Device, device, stored_up_to, wait_until
+from tests.client.harness import Device, device, wait_until
 from tests.e2e.conftest import RunningServer
 
 pytestmark = pytest.mark.anyio
@@ -133,7 +133,7 @@ async def test_a_repeated_client_msg_id_is_stored_once(server: RunningServer) ->
         assert len(both) == 2 and both[0] is both[1], "a pending id joins the first send"
         await bob.wait_for_seq(chat, 3)
         assert [m.body for m in bob.messages[chat]] == ["once", "twice", "end"]
-        await stored_up_to(bob.client, chat, 3)  # history is written beside delivery
+        await server.node.settled()  # history is written beside delivery
         stored = [m.client_msg_id async for m in bob.client.history(chat, after=0)]
         assert stored[:2] == ["dup-1", "dup-2"] and len(stored) == 3
         # the stored message is the first accepted one
@@ -165,7 +165,7 @@ async def test_history_pages_backwards_and_forwards(server: RunningServer) -> No
         for i in range(1, 121):
             await alice.client.send(chat, f"m{i}")
         await alice.wait_for_seq(chat, 120)
-        await stored_up_to(alice.client, chat, 120)
+        await server.node.settled()
 
         newest_first = [m.seq async for m in alice.client.history(chat, page=25)]
         assert newest_first == list(range(120, 0, -1))

@@ -16,7 +16,7 @@ from chatcore.client import (
     SyncCompleted,
 )
 from chatcore.protocol import SUBPROTOCOL_MSGPACK
-from tests.client.harness import MeddlingConnector, device, stored_up_to, wait_until
+from tests.client.harness import MeddlingConnector, device, wait_until
 from tests.e2e.conftest import RunningServer
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +35,7 @@ async def test_offline_member_catches_up_from_its_cursors(server: RunningServer)
         assert saved[chat] == 5
         for i in range(6, 41):  # bob is offline
             await alice.client.send(chat, f"late {i}")
-        await stored_up_to(alice.client, chat, 40)
+        await server.node.settled()
         async with device(server.ws_url, server.token("bob"), cursors=saved) as bob:
             await bob.wait_for_seq(chat, 40)
             await wait_until(lambda: bool(bob.of_type(SyncCompleted)), what="sync")
@@ -62,7 +62,7 @@ async def test_backfill_limit_skips_old_messages_and_says_so(server: RunningServ
         chat = (await alice.client.create_direct("bob")).chat
         for i in range(1, 51):
             await alice.client.send(chat, f"m{i}")
-        await stored_up_to(alice.client, chat, 50)
+        await server.node.settled()
         options = ClientOptions(backfill_limit=10)
         async with device(server.ws_url, server.token("bob"), options=options) as bob:
             await bob.wait_for_seq(chat, 50)
@@ -122,7 +122,7 @@ async def test_a_send_whose_answer_is_lost_is_retried_and_stored_once(
         assert len(connector.opened) >= 2, "it went out again on a new connection"
         await bob.wait_for_seq(chat, 3)
         assert [m.body for m in bob.messages[chat]] == ["before", "fragile", "after"]
-        await stored_up_to(bob.client, chat, 3)
+        await server.node.settled()
         stored = [m.client_msg_id async for m in bob.client.history(chat)]
         assert stored.count("fragile") == 1
         await alice.wait_for_seq(chat, 3)

@@ -119,12 +119,10 @@ async def test_a_conversation_over_the_wire(server: RunningServer) -> None:
         await alice.send(json.dumps(send))  # a retry: the same answer, stored once
         again = await recv_type(alice, "accepted")
         assert again["message_id"] == accepted["message_id"]
-        with anyio.fail_after(5):  # the stores catch up with the log
-            while True:
-                await alice.send('{"type":"chats","id":9}')
-                (summary,) = (await recv_type(alice, "chats"))["chats"]
-                if summary["last_seq"] == 1 and summary["read_seq"] == 1:
-                    break
+        await server.node.settled()  # the stores catch up with the log
+        await alice.send('{"type":"chats","id":9}')
+        (summary,) = (await recv_type(alice, "chats"))["chats"]
+        assert (summary["last_seq"], summary["read_seq"]) == (1, 1)
         assert summary["unread"] == 0  # her own message
         assert summary["watermarks"] == [{"user": "bob", "delivered_seq": 1, "read_seq": 1}]
 

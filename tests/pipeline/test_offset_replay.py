@@ -18,13 +18,13 @@ import anyio
 import pytest
 
 from chatcore.events import MessageEvent
-from chatcore.model import ChatInfo
 from chatcore.node import ChatNode
+from chatcore.pipeline.stages import DELIVERY, HISTORY, RECEIPTS
 from tests.pipeline.history import history
 
 pytestmark = pytest.mark.anyio
 
-WORKER_GROUPS = ("chatcore.history", "chatcore.delivery", "chatcore.receipts")
+WORKER_GROUPS = tuple(stage.group for stage in (HISTORY, DELIVERY, RECEIPTS))
 
 
 def lose_worker_offsets(data: Path) -> int:
@@ -37,12 +37,6 @@ def lose_worker_offsets(data: Path) -> int:
         ).fetchone()
         conn.execute(f"UPDATE group_offsets SET next_off = 0 WHERE grp IN ({marks})", WORKER_GROUPS)
     return int(rows[0])
-
-
-async def wait_stored(node: ChatNode, chats: list[ChatInfo], total: int) -> None:
-    with anyio.fail_after(20):
-        while sum([len(await history(node, c)) for c in chats]) < total:
-            await anyio.sleep(0.02)
 
 
 async def test_lost_worker_offsets_replay_without_duplicates(tmp_path: Path) -> None:
@@ -63,7 +57,7 @@ async def test_lost_worker_offsets_replay_without_duplicates(tmp_path: Path) -> 
                         cmid = f"r{round_}-{i}"
                         await node.send("a", chat.chat_id, client_msg_id=cmid, body=cmid)
                         sent[chat.chat_id].append(cmid)
-                await wait_stored(node, chats, sum(map(len, sent.values())))
+                await node.settled()
                 # b reads up to the newest message of each chat
                 for chat in chats:
                     last = (await history(node, chat))[-1].seq
@@ -77,40 +71,17 @@ async def test_lost_worker_offsets_replay_without_duplicates(tmp_path: Path) -> 
                         event = await device.receive()
                         if isinstance(event, MessageEvent):
                             got.add((event.message.chat_id, event.message.client_msg_id))
-            with anyio.fail_after(20):
-                while True:
-                    marks = {
-                        (c.chat_id, "b"): (
-                            await node.backends.receipts.get(c.chat_id, "b")
-                        ).read_seq
-                        for c in chats
-                    }
-                    if marks == read_marks:
-                        break
-                    await anyio.sleep(0.02)
+            await node.settled()
+            marks = {
+                (c.chat_id, "b"): (await node.backends.receipts.get(c.chat_id, "b")).read_seq
+                for c in chats
+            }
+            assert marks == read_marks
         lost += lose_worker_offsets(data)
 
     assert lost >= 3  # the workers did commit offsets, and they were taken back
     async with ChatNode.embedded(data, partitions=4) as node:
-        total = sum(map(len, sent.values()))
-        await wait_stored(node, chats, total)
-        with anyio.fail_after(20):  # let the replay reach the end of every topic
-            while True:
-                ends = {
-                    t: sum((await node.backends.log.end_offsets(t)).values())
-                    for t in ("chat.messages", "chat.receipts")
-                }
-                done = [
-                    sum((await node.backends.log.committed(t, group=g)).values()) == ends[t]
-                    for t, g in (
-                        ("chat.messages", "chatcore.history"),
-                        ("chat.messages", "chatcore.delivery"),
-                        ("chat.receipts", "chatcore.receipts"),
-                    )
-                ]
-                if all(done):
-                    break
-                await anyio.sleep(0.02)
+        await node.settled(timeout_s=20)  # the replay reaches the end of every topic
         for chat in chats:
             messages = await history(node, chat)
             assert [m.seq for m in messages] == list(range(1, len(messages) + 1))

@@ -167,3 +167,17 @@ class PartitionedLog(AsyncResource, Protocol):
     async def committed(self, topic: str, *, group: str) -> dict[int, int]:
         """Per partition, the committed offset of ``group`` (0 where none)."""
         ...
+
+    async def backlog(
+        self, topic: str, *, group: str, ends: Mapping[int, int] | None = None
+    ) -> dict[int, int]:
+        """Per partition, how far ``group``'s committed offset is behind ``ends``.
+
+        ``ends`` defaults to :meth:`end_offsets` now. A partition is 0 once ``group``
+        has committed every record before its end, even where its committed offset
+        is below it because transaction markers follow the last record (Kafka); so
+        0 everywhere means ``group`` has consumed everything appended up to ``ends``.
+        Otherwise the value counts offsets, not records. Raises
+        :class:`~chatcore.errors.NotFound` for a missing topic.
+        """
+        ...

@@ -283,6 +283,14 @@ class EmbeddedLog(ClosingContext):
         stored = await self._run(lambda: self._storage.committed(group, topic))
         return {p: stored.get(p, 0) for p in range(meta.partitions)}
 
+    async def backlog(
+        self, topic: str, *, group: str, ends: Mapping[int, int] | None = None
+    ) -> dict[int, int]:
+        if ends is None:
+            ends = await self.end_offsets(topic)
+        done = await self.committed(topic, group=group)
+        return {p: max(ends.get(p, 0) - offset, 0) for p, offset in done.items()}
+
     # -- internals --------------------------------------------------------------
 
     def _notify(self) -> None:

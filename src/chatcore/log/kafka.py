@@ -357,6 +357,65 @@ class KafkaLog(ClosingContext):
         meta = await self._topic(topic)
         return await self._group_offsets(self._group_id(group), topic, range(meta.partitions))
 
+    async def backlog(
+        self, topic: str, *, group: str, ends: Mapping[int, int] | None = None
+    ) -> dict[int, int]:
+        """Per partition, how far ``group``'s committed offset is behind ``ends``.
+
+        ``ends`` defaults to the end offsets now. Where the committed offset is below
+        the end, the partition is read from it (``read_committed``): if only
+        transaction markers lie before the end, it counts 0. Raises
+        :class:`~chatcore.errors.NotFound` or :class:`~chatcore.errors.Unavailable`.
+        """
+        if ends is None:
+            ends = await self.end_offsets(topic)
+        done = await self.committed(topic, group=group)
+        behind = {p: ends.get(p, 0) - offset for p, offset in done.items()}
+        starts = {p: done[p] for p, n in behind.items() if n > 0}
+        for p in await self._only_markers(topic, starts, ends):
+            behind[p] = 0
+        return {p: max(n, 0) for p, n in behind.items()}
+
+    async def _only_markers(
+        self, topic: str, starts: Mapping[int, int], ends: Mapping[int, int]
+    ) -> set[int]:
+        """The partitions with no committed record between ``starts`` and ``ends``.
+
+        A partition whose reading stops short of its end (an open transaction) is
+        not one of them.
+        """
+        if not starts:
+            return set()
+        tps = {TopicPartition(topic, p): p for p in starts}
+        reader = self._clients.committed_reader()
+        undecided = dict(tps)
+        markers: set[int] = set()
+        try:
+            with mapped(f"backlog of {topic!r}"):
+                await self._clients.start(reader)
+                reader.assign(list(tps))
+                for tp, p in tps.items():
+                    reader.seek(tp, starts[p])
+                positions = dict(starts)
+                stalled = 0
+                while undecided and stalled < 3:  # a stalled read waits on a transaction
+                    with anyio.fail_after(self._timeout_s):
+                        batch = await reader.getmany(*undecided, timeout_ms=50)
+                    stalled += 1
+                    for tp, p in list(undecided.items()):
+                        if any(m.offset < ends[p] for m in batch.get(tp, ())):
+                            del undecided[tp]
+                            continue
+                        position = await reader.position(tp)
+                        if position >= ends[p]:
+                            markers.add(p)
+                            del undecided[tp]
+                        elif position > positions[p]:
+                            positions[p], stalled = position, 0
+        finally:
+            await stop_quietly(reader, self._timeout_s)
+        return markers
+
     async def _group_offsets(
         self, group_id: str, topic: str, partitions: Iterable[int]
     ) -> dict[int, int]:

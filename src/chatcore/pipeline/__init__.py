@@ -6,6 +6,7 @@ from chatcore.pipeline.reader import HistoryReader
 from chatcore.pipeline.records import ReceiptSubmitted, Submitted, Topics
 from chatcore.pipeline.router import Accepted, Router
 from chatcore.pipeline.sequencer import PartitionState, Sequencer
+from chatcore.pipeline.stages import STAGES, Stage
 from chatcore.pipeline.workers import DeliveryWorker, HistoryWorker, ReceiptWorker
 
 __all__ = [
@@ -20,7 +21,9 @@ __all__ = [
     "ReceiptSubmitted",
     "ReceiptWorker",
     "Router",
+    "STAGES",
     "Sequencer",
+    "Stage",
     "Submitted",
     "Topics",
 ]

@@ -32,6 +32,7 @@ from chatcore._clock import wall_ms
 from chatcore.log import ConsumerBatch, LogConsumer, OutRecord, PartitionedLog
 from chatcore.model import StoredMessage
 from chatcore.pipeline.records import DEFAULT_TOPICS, Submitted, Topics, decode_submitted, encode
+from chatcore.pipeline.stages import SEQUENCER
 
 __all__ = ["DedupeKey", "PartitionState", "Sequencer", "SequencerStats"]
 
@@ -133,7 +134,7 @@ class Sequencer:
         log: PartitionedLog,
         *,
         topics: Topics = DEFAULT_TOPICS,
-        group: str = "chatcore.sequencer",
+        group: str = SEQUENCER.group,
         dedupe_window_ms: int = 24 * 3600 * 1000,
         dedupe_max_entries: int = 1_000_000,
         max_batch: int = 500,

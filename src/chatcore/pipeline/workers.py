@@ -38,6 +38,7 @@ from chatcore.pipeline.records import (
     decode_message,
     decode_receipt,
 )
+from chatcore.pipeline.stages import DELIVERY, HISTORY, RECEIPTS
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
 
@@ -209,7 +210,7 @@ class HistoryWorker:
         receipts: ReceiptStore,
         *,
         topics: Topics = DEFAULT_TOPICS,
-        group: str = "chatcore.history",
+        group: str = HISTORY.group,
     ) -> None:
         self._log, self._messages, self._cache = log, messages, cache
         self._receipts = receipts
@@ -253,7 +254,7 @@ class DeliveryWorker:
         planner: FanoutPlanner | None = None,
         coalescer: PushCoalescer | None = None,
         topics: Topics = DEFAULT_TOPICS,
-        group: str = "chatcore.delivery",
+        group: str = DELIVERY.group,
         clock: Callable[[], int] = wall_ms,
     ) -> None:
         self._log, self._membership, self._registry = log, membership, registry
@@ -328,7 +329,7 @@ class ReceiptWorker:
         *,
         planner: FanoutPlanner | None = None,
         topics: Topics = DEFAULT_TOPICS,
-        group: str = "chatcore.receipts",
+        group: str = RECEIPTS.group,
     ) -> None:
         self._log, self._receipts, self._membership = log, receipts, membership
         self._registry, self._bus = registry, bus

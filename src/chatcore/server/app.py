@@ -203,22 +203,13 @@ class ChatServer:
 
     async def _watch_lag(self) -> None:
         node = self.node
-        topics = node.topics
-        groups = [
-            (topics.submitted, "chatcore.sequencer"),
-            (topics.messages, "chatcore.history"),
-            (topics.messages, "chatcore.delivery"),
-            (topics.receipts, "chatcore.receipts"),
-        ]
         while True:
-            for topic, group in groups:
-                try:
-                    ends = await node.backends.log.end_offsets(topic)
-                    done = await node.backends.log.committed(topic, group=group)
-                except ChatcoreError:
-                    continue
-                lag = sum(ends.values()) - sum(done.values())
-                self.metrics.log_lag.labels(topic, group).set(lag)
+            try:
+                lag = await node.lag()
+            except ChatcoreError:
+                lag = {}
+            for stage, behind in lag.items():
+                self.metrics.log_lag.labels(stage.topic(node.topics), stage.group).set(behind)
             await anyio.sleep(5)
 
 
