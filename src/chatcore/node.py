@@ -32,7 +32,7 @@ from chatcore.bus.memory import MemoryGatewayBus
 from chatcore.cache._base import HotCache
 from chatcore.cache.memory import MemoryHotCache
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Unauthorized
-from chatcore.fanout import FanoutPlanner
+from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import NodeIdLease, NodeLease, SnowflakeGenerator
 from chatcore.ids.memory import MemoryNodeIdLease
 from chatcore.log import MemoryLog, PartitionedLog, SqliteLog
@@ -51,7 +51,7 @@ from chatcore.pipeline.workers import (
     DeliveryWorker,
     HistoryWorker,
     ReceiptWorker,
-    publish_to_members,
+    envelope_bytes,
 )
 from chatcore.presence._base import PresenceStore
 from chatcore.presence.memory import MemoryPresenceStore
@@ -431,6 +431,7 @@ class ChatNode:
             self.planner,
             others,
             TypingEvent(chat_id, user),
+            encode=envelope_bytes,
         )
 
     # -- presence and connections ------------------------------------------------------
