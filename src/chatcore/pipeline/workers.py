@@ -19,6 +19,7 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.cache._base import HotCache
+from chatcore.cache._rules import check_per_chat
 from chatcore.fanout import Fanout, FanoutPlanner
 from chatcore.log import LogRecord, PartitionedLog
 from chatcore.model import ChatInfo, StoredMessage
@@ -144,6 +145,8 @@ class HistoryWorker:
 
     A sender has read what they sent: their watermarks in the chat are raised to
     their own latest message, so their unread count does not count it.
+    ``cache_per_chat``: messages of each chat the HotCache keeps (None: the cache's
+    own option); raises InvalidRequest if below 1.
     """
 
     def __init__(
@@ -155,8 +158,10 @@ class HistoryWorker:
         *,
         topics: Topics = DEFAULT_TOPICS,
         group: str = "chatcore.history",
+        cache_per_chat: int | None = None,
     ) -> None:
         self._log, self._messages, self._cache = log, messages, cache
+        self._cache_per_chat = None if cache_per_chat is None else check_per_chat(cache_per_chat)
         self._receipts = receipts
         self._topic, self._group = topics.messages, group
 
@@ -172,7 +177,7 @@ class HistoryWorker:
 
     async def _handle(self, messages: list[StoredMessage]) -> None:
         await self._messages.append(messages)
-        await self._cache.push(messages)
+        await self._cache.push(messages, per_chat=self._cache_per_chat)
         own: dict[tuple[str, str], StoredMessage] = {}
         for m in messages:
             own[(m.chat_id, m.sender)] = m  # ascending seq per chat: the last one wins
