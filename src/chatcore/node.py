@@ -31,11 +31,12 @@ from chatcore._clock import wall_ms
 from chatcore._sqlite import SqliteDatabase
 from chatcore.bus._base import GatewayBus
 from chatcore.bus.memory import MemoryGatewayBus
+from chatcore.cache import DEFAULT_PER_CHAT
 from chatcore.cache._base import HotCache
 from chatcore.cache.memory import MemoryHotCache
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Unauthorized
 from chatcore.events import TypingEvent
-from chatcore.fanout import FanoutPlanner
+from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import NodeIdLease, NodeLease, SnowflakeGenerator
 from chatcore.ids.memory import MemoryNodeIdLease
 from chatcore.log import MemoryLog, PartitionedLog, SqliteLog
@@ -64,7 +65,7 @@ from chatcore.pipeline.workers import (
     DeliveryWorker,
     HistoryWorker,
     ReceiptWorker,
-    publish_to_members,
+    envelope_bytes,
 )
 from chatcore.presence._base import PresenceStore
 from chatcore.presence.memory import MemoryPresenceStore
@@ -154,7 +155,9 @@ class NodeOptions:
     heartbeat_s: float = 30.0
     connection_queue: int = 1024
     """Events a connection may have waiting before it is closed as a slow consumer."""
-    hot_cache_per_chat: int = 200
+    hot_cache_per_chat: int = DEFAULT_PER_CHAT
+    """Newest messages of each chat the HotCache keeps (100); history pages within them
+    are read without the MessageStore. Applies whatever cache the backends hold."""
     dedupe_window_ms: int = 24 * 3600 * 1000
     sync_per_chat: int = 100
     membership_cache_ttl_s: float = 1.0
@@ -209,7 +212,12 @@ class ChatNode:
             b.log, topics=self.topics, dedupe_window_ms=opts.dedupe_window_ms
         )
         self.history_worker = HistoryWorker(
-            b.log, b.messages, b.cache, b.receipts, topics=self.topics
+            b.log,
+            b.messages,
+            b.cache,
+            b.receipts,
+            topics=self.topics,
+            cache_per_chat=opts.hot_cache_per_chat,
         )
         self.delivery_worker = DeliveryWorker(
             b.log,
@@ -506,6 +514,7 @@ class ChatNode:
             self.planner,
             others,
             TypingEvent(chat_id, user),
+            encode=envelope_bytes,
         )
 
     # -- presence and connections ------------------------------------------------------

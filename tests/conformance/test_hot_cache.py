@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from chatcore.cache import HotCache, MemoryHotCache
 from chatcore.cache.redis import RedisHotCache
-from chatcore.errors import ChatcoreClosed
+from chatcore.errors import ChatcoreClosed, InvalidRequest
 from chatcore.model import Attachment, StoredMessage
 from tests.services import REDIS_URL, require, unique
 
@@ -206,6 +206,20 @@ async def test_one_message_per_chat(env: CacheEnv) -> None:
     assert await cache.recent(chat) == [msg(chat, 3)]
     await cache.push([msg(chat, 2)])
     assert await cache.recent(chat) == [msg(chat, 3)]
+
+
+async def test_a_push_keeps_the_per_chat_it_is_given(env: CacheEnv) -> None:
+    cache, chat = await env.open(), env.chat("c")
+    await cache.push(msgs(chat, range(1, 10)), per_chat=3)
+    assert await seqs_of(cache, chat) == [7, 8, 9]
+    await cache.push([msg(chat, 10)], per_chat=3)
+    assert await seqs_of(cache, chat) == [8, 9, 10]
+    await cache.push([msg(chat, 11)])  # the cache's own PER_CHAT again
+    assert await seqs_of(cache, chat) == [8, 9, 10, 11]
+    await cache.push([msg(chat, 12)], per_chat=2)  # a smaller N trims
+    assert await seqs_of(cache, chat) == [11, 12]
+    with pytest.raises(InvalidRequest):
+        await cache.push([msg(chat, 13)], per_chat=0)
 
 
 async def test_empty_push_changes_nothing(env: CacheEnv) -> None:

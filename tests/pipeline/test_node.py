@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import anyio
 import pytest
 
+from chatcore.cache import MemoryHotCache
 from chatcore.errors import (
     ChatcoreClosed,
     FrameTooLarge,
@@ -25,7 +26,7 @@ from chatcore.events import (
     ReceiptEvent,
     TypingEvent,
 )
-from chatcore.model import Attachment
+from chatcore.model import Attachment, StoredMessage
 from chatcore.node import Backends, ChatNode, NodeOptions
 from chatcore.offline.memory import MemoryPushNotifier
 from chatcore.pipeline.hub import LocalConnection
@@ -222,6 +223,40 @@ async def test_sync_is_bounded_per_chat(tmp_path: Path) -> None:
         assert [s.truncated for s in result.chats] == [True]
 
 
+class CountingCache(MemoryHotCache):
+    """A MemoryHotCache (keeping its default 100) that says when ``wanted`` were pushed."""
+
+    def __init__(self, wanted: int) -> None:
+        super().__init__()
+        self.wanted, self.pushed, self.done = wanted, 0, anyio.Event()
+
+    async def push(self, messages: Sequence[StoredMessage], *, per_chat: int | None = None) -> None:
+        await super().push(messages, per_chat=per_chat)
+        self.pushed += len(messages)
+        if self.pushed >= self.wanted:
+            self.done.set()
+
+
+async def test_the_hot_cache_keeps_the_last_hot_cache_per_chat_messages() -> None:
+    backends = Backends.in_memory()
+    backends.cache = cache = CountingCache(wanted=8)
+    async with ChatNode(backends, NodeOptions(partitions=2, hot_cache_per_chat=5)) as node:
+        chat = await node.create_chat("alice", kind="direct", members=["bob"])
+        for i in range(8):
+            await node.send("alice", chat.chat_id, client_msg_id=f"m{i}", body="x")
+        with anyio.fail_after(5):
+            await cache.done.wait()
+        assert [m.seq for m in await cache.recent(chat.chat_id)] == [4, 5, 6, 7, 8]
+        page = await node.history("bob", chat.chat_id, limit=8)  # the rest from the store
+        assert [m.seq for m in page.messages] == list(range(1, 9))
+
+
+def test_hot_cache_per_chat_defaults_to_100_and_must_be_positive() -> None:
+    assert NodeOptions().hot_cache_per_chat == 100
+    with pytest.raises(InvalidRequest):
+        ChatNode.in_memory(hot_cache_per_chat=0)
+
+
 async def test_presence_online_offline_and_last_seen(node: ChatNode) -> None:
     await node.create_chat("alice", kind="direct", members=["bob"])
     with pytest.raises(Unauthorized):
@@ -246,15 +281,15 @@ async def test_watched_presence_is_pushed_until_unwatched(node: ChatNode) -> Non
     async with node.connect("alice", "phone") as alice:
         with pytest.raises(Unauthorized):
             await node.watch_presence(alice, ["bob", "stranger"])
-        assert not alice.presence_of  # a refused watch registers nothing
+        assert not node.hub.presence.watched_by(alice)  # a refused watch registers nothing
         (state,) = await node.watch_presence(alice, ["bob"])
         assert state.user == "bob" and not state.online
-        assert alice.presence_of == {"bob"}
+        assert node.hub.presence.watched_by(alice) == {"bob"}
         async with node.connect("bob", "phone"):
             assert (await next_of(alice, PresenceEvent)).states[0].online
         assert not (await next_of(alice, PresenceEvent)).states[0].online
         node.unwatch_presence(alice, ["bob"])
-        assert not alice.presence_of
+        assert not node.hub.presence.watched_by(alice)
 
 
 async def test_typing_reaches_other_members_only(node: ChatNode) -> None:

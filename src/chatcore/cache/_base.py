@@ -14,8 +14,11 @@ __all__ = ["HotCache"]
 class HotCache(AsyncResource, Protocol):
     """The last N messages of each chat, always one contiguous run of seqs."""
 
-    async def push(self, messages: Sequence[StoredMessage]) -> None:
+    async def push(self, messages: Sequence[StoredMessage], *, per_chat: int | None = None) -> None:
         """Add messages, in any order; the chat keeps a contiguous run of the newest N.
+
+        N is ``per_chat``, or the backend's own ``per_chat`` option when None; a smaller
+        N than a chat holds trims it. Raises ``InvalidRequest`` if ``per_chat`` < 1.
 
         After a push a chat holds the longest contiguous run of seqs that ends at the
         highest seq it knows (cached or pushed), cut to the newest N:

@@ -21,6 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 
 from chatcore._memory import MemoryAdapter
+from chatcore.cache._rules import DEFAULT_PER_CHAT, check_per_chat
 from chatcore.errors import InvalidRequest
 from chatcore.model import StoredMessage
 
@@ -28,28 +29,30 @@ __all__ = ["MemoryHotCache"]
 
 
 class MemoryHotCache(MemoryAdapter):
-    """The last ``per_chat`` (default 200) messages of each chat, contiguous by seq."""
+    """The last ``per_chat`` (default 100) messages of each chat, contiguous by seq."""
 
-    def __init__(self, *, per_chat: int = 200, max_chats: int | None = None) -> None:
-        if per_chat < 1:
-            raise InvalidRequest(f"per_chat must be at least 1, got {per_chat}")
+    def __init__(self, *, per_chat: int = DEFAULT_PER_CHAT, max_chats: int | None = None) -> None:
+        """Raises ``InvalidRequest`` if ``per_chat`` is below 1 or ``max_chats`` is."""
+        check_per_chat(per_chat)
         if max_chats is not None and max_chats < 1:
             raise InvalidRequest(f"max_chats must be at least 1 or None, got {max_chats}")
         self._per_chat = per_chat
         self._max_chats = max_chats
         self._chats: OrderedDict[str, deque[StoredMessage]] = OrderedDict()
 
-    async def push(self, messages: Sequence[StoredMessage]) -> None:
-        """Add messages by the rules of the module docstring.
+    async def push(self, messages: Sequence[StoredMessage], *, per_chat: int | None = None) -> None:
+        """Add messages by the rules of the module docstring, keeping ``per_chat`` (or
+        the cache's own ``per_chat``) per chat.
 
-        Raises ``ChatcoreClosed`` after ``aclose()``.
+        Raises ``ChatcoreClosed`` after ``aclose()``, ``InvalidRequest`` if ``per_chat`` < 1.
         """
+        keep = self._per_chat if per_chat is None else check_per_chat(per_chat)
         await self._checkpoint()
         by_chat: dict[str, dict[int, StoredMessage]] = {}
         for message in messages:
             by_chat.setdefault(message.chat_id, {}).setdefault(message.seq, message)
         for chat_id, pushed in by_chat.items():
-            self._merge(chat_id, pushed)
+            self._merge(chat_id, pushed, keep)
 
     async def recent(self, chat_id: str) -> list[StoredMessage]:
         """The cached messages of a chat ascending by seq (contiguous, possibly empty).
@@ -59,19 +62,19 @@ class MemoryHotCache(MemoryAdapter):
         await self._checkpoint()
         return list(self._chats.get(chat_id, ()))
 
-    def _merge(self, chat_id: str, pushed: dict[int, StoredMessage]) -> None:
+    def _merge(self, chat_id: str, pushed: dict[int, StoredMessage], keep: int) -> None:
         cached = self._chats.pop(chat_id, deque())
         low, high = min(pushed), max(pushed)
         if cached and low == cached[-1].seq + 1 and high - low + 1 == len(pushed):
             cached.extend(pushed[seq] for seq in range(low, high + 1))
-            while len(cached) > self._per_chat:
+            while len(cached) > keep:
                 cached.popleft()
             self._chats[chat_id] = cached
             return
         known = pushed | {m.seq: m for m in cached}
         seq = max(known)
         run: deque[StoredMessage] = deque()
-        while seq in known and len(run) < self._per_chat:
+        while seq in known and len(run) < keep:
             run.appendleft(known[seq])
             seq -= 1
         self._chats[chat_id] = run

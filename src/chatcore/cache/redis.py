@@ -17,6 +17,7 @@ from typing import cast
 import msgspec
 
 from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore.cache._rules import DEFAULT_PER_CHAT, check_per_chat
 from chatcore.errors import InvalidRequest
 from chatcore.model import StoredMessage
 
@@ -78,7 +79,7 @@ class RedisHotCache(RedisAdapter):
     ``redis`` is a URL (the cache makes and closes its client) or a
     ``redis.asyncio.Redis`` client (borrowed). Options:
 
-    - ``per_chat`` (200): messages kept per chat.
+    - ``per_chat`` (100): messages kept per chat, unless ``push`` says otherwise.
     - ``idle_ttl_s`` (86 400, a day; ``None``: never): a chat not pushed to for this
       long is dropped, so memory follows the active chats (reads fall back to the store).
     - ``prefix`` (``"chatcore:"``) starts every key; ``timeout_s`` (5.0): see
@@ -91,13 +92,12 @@ class RedisHotCache(RedisAdapter):
         self,
         redis: str | Redis,
         *,
-        per_chat: int = 200,
+        per_chat: int = DEFAULT_PER_CHAT,
         idle_ttl_s: float | None = 86_400.0,
         prefix: str = DEFAULT_PREFIX,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        if per_chat < 1:
-            raise InvalidRequest(f"per_chat must be at least 1, got {per_chat}")
+        check_per_chat(per_chat)
         if idle_ttl_s is not None and not idle_ttl_s > 0:
             raise InvalidRequest(f"idle_ttl_s must be positive or None, got {idle_ttl_s}")
         super().__init__(redis, prefix=prefix, timeout_s=timeout_s)
@@ -105,11 +105,14 @@ class RedisHotCache(RedisAdapter):
         self._idle_ttl = "0" if idle_ttl_s is None else str(max(1, round(idle_ttl_s * 1000)))
         self._push = self._redis.script(_PUSH)
 
-    async def push(self, messages: Sequence[StoredMessage]) -> None:
-        """Add messages by the rules of :mod:`chatcore.cache.memory`, one round trip per call.
+    async def push(self, messages: Sequence[StoredMessage], *, per_chat: int | None = None) -> None:
+        """Add messages by the rules of :mod:`chatcore.cache.memory`, one round trip per call,
+        keeping ``per_chat`` (or the cache's own ``per_chat``) per chat.
 
-        Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
+        Raises ``ChatcoreClosed`` after ``aclose()``, ``Unavailable`` if Redis fails and
+        ``InvalidRequest`` if ``per_chat`` < 1.
         """
+        keep = self._per_chat if per_chat is None else check_per_chat(per_chat)
         by_chat: dict[str, dict[int, StoredMessage]] = {}
         for message in messages:
             by_chat.setdefault(message.chat_id, {}).setdefault(message.seq, message)
@@ -119,7 +122,7 @@ class RedisHotCache(RedisAdapter):
         with self._redis.errors("push to the hot cache"):
             async with client.pipeline(transaction=False) as pipe:
                 for chat_id, pushed in by_chat.items():
-                    args: list[int | str | bytes] = [self._per_chat, self._idle_ttl]
+                    args: list[int | str | bytes] = [keep, self._idle_ttl]
                     for seq in sorted(pushed):
                         args += [seq, _encode(pushed[seq])]
                     await self._push(keys=self._keys(chat_id), args=args, client=pipe)

@@ -14,10 +14,10 @@ from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.errors import InvalidRequest, NotFound, NotMember
 from chatcore.events import ChatEvent
-from chatcore.fanout import FanoutPlanner
+from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import SnowflakeGenerator
 from chatcore.model import ChatInfo, ChatKind, direct_chat_id
-from chatcore.pipeline.workers import publish_to_members
+from chatcore.pipeline.workers import envelope_bytes
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore
 
@@ -223,5 +223,10 @@ class ChatDirectory:
     async def _announce(self, chat: ChatInfo, audience: Sequence[str]) -> None:
         last = 0 if self._last_seq is None else await self._last_seq(chat.chat_id)
         await publish_to_members(
-            self._bus, self._registry, self._planner, audience, ChatEvent(chat, last)
+            self._bus,
+            self._registry,
+            self._planner,
+            audience,
+            ChatEvent(chat, last),
+            encode=envelope_bytes,
         )

@@ -1,20 +1,20 @@
 """The ConnectionHub: the live device connections one gateway process holds.
 
-It registers connections in the ConnectionRegistry and the PresenceStore (and keeps
-both fresh with heartbeats, so a gateway that dies without saying goodbye fades out
-after the TTL), receives this gateway's envelopes from the GatewayBus and hands each
-event to the target connections' bounded queues. A connection whose queue is full
-is a slow consumer: it is closed (the client reconnects and syncs), so one slow
-device never holds up the others. Presence changes reach connections that
-subscribed to those users.
+It registers connections in the ConnectionRegistry (and keeps them fresh with
+heartbeats, so a gateway that dies without saying goodbye fades out after the TTL)
+and makes their devices present through a
+:class:`~chatcore.presence.tracker.PresenceTracker`. It receives this gateway's
+envelopes from the GatewayBus and hands each event to the target connections'
+bounded queues. A connection whose queue is full is a slow consumer: it is closed
+(the client reconnects and syncs), so one slow device never holds up the others.
+Presence changes reach connections that watch those users.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import anyio
@@ -27,6 +27,8 @@ from chatcore.errors import ChatcoreClosed
 from chatcore.events import Event, PresenceEvent, decode_envelope
 from chatcore.model import Connection, PresenceState
 from chatcore.presence._base import PresenceStore
+from chatcore.presence.rules import PresenceRules
+from chatcore.presence.tracker import PresenceTracker
 from chatcore.registry._base import ConnectionRegistry
 
 __all__ = ["CloseReason", "ConnectionHub", "LocalConnection"]
@@ -50,7 +52,6 @@ class LocalConnection:
         "_wakeup",
         "close_reason",
         "info",
-        "presence_of",
     )
 
     def __init__(self, hub: ConnectionHub, conn: Connection, queue_size: int) -> None:
@@ -62,7 +63,6 @@ class LocalConnection:
         self._ready: Callable[[], None] | None = None
         self._ended = False
         self.close_reason: CloseReason | None = None
-        self.presence_of: set[str] = set()
         self._unregistered = False
 
     @property
@@ -180,18 +180,19 @@ class ConnectionHub:
         clock: Callable[[], int] = wall_ms,
     ) -> None:
         """``queue_size``: events a connection may have waiting before it counts as a
-        slow consumer. ``heartbeat_s``/``ttl_s``: how often registrations are refreshed,
-        and how long they live without a refresh."""
+        slow consumer. ``heartbeat_s``/``ttl_s``: how often registrations and presence
+        are refreshed, and how long they live without a refresh (raises InvalidRequest
+        unless ``heartbeat_s < ttl_s``, see :class:`PresenceRules`)."""
         self.gateway_id = gateway_id
         self._bus = bus
         self._registry = registry
-        self._presence = presence
+        self.presence = PresenceTracker[LocalConnection](
+            presence, rules=PresenceRules(ttl_s=ttl_s, heartbeat_s=heartbeat_s), clock=clock
+        )
         self._queue_size = queue_size
         self.heartbeat_s = heartbeat_s
         self.ttl_s = ttl_s
-        self._clock = clock
         self._conns: dict[str, LocalConnection] = {}
-        self._watchers: dict[str, set[LocalConnection]] = defaultdict(set)
         self.slow_consumers = 0
         self._event_type: type[anyio.Event] | None = None
 
@@ -213,11 +214,10 @@ class ConnectionHub:
         try:
             async with (
                 self._bus.subscribe(self.gateway_id) as envelopes,
-                self._presence.changes() as changes,
                 anyio.create_task_group() as tg,
             ):
-                tg.start_soon(self._heartbeat)
-                tg.start_soon(self._forward_presence, changes)
+                await tg.start(self.presence.run, self._tell_watchers)
+                tg.start_soon(self._refresh_registrations)
                 task_status.started()
                 async for data in envelopes:
                     try:
@@ -225,8 +225,7 @@ class ConnectionHub:
                     except msgspec.DecodeError:
                         logger.error("dropping an undecodable bus envelope")
                         continue
-                    for slow in self.dispatch(envelope.conns, envelope.event):
-                        await self.close(slow, "slow_consumer")
+                    await self._deliver(envelope.conns, envelope.event)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.shutdown()
@@ -252,7 +251,7 @@ class ConnectionHub:
         conn = LocalConnection(self, info, self._queue_size)
         self._conns[info.conn_id] = conn
         await self._registry.register(info, ttl_s=self.ttl_s)
-        await self._presence.touch(user, device, ttl_s=self.ttl_s, now_ms=self._clock())
+        await self.presence.arrive(user, device)
         return conn
 
     async def close(self, conn: LocalConnection, reason: CloseReason = "closed") -> None:
@@ -264,25 +263,18 @@ class ConnectionHub:
         conn._unregistered = True
         with anyio.CancelScope(shield=True):
             await self._registry.unregister(conn.info)
-            if not any(
-                c.info.device == conn.device and c.user == conn.user for c in self._conns.values()
-            ):
-                await self._presence.leave(conn.user, conn.device, now_ms=self._clock())
+            await self.presence.depart(conn.user, conn.device)
 
     def _forget(self, conn: LocalConnection) -> None:
-        for user in conn.presence_of:
-            self._watchers[user].discard(conn)
+        self.presence.forget(conn)
         self._conns.pop(conn.info.conn_id, None)
 
     def watch_presence(self, conn: LocalConnection, users: Iterable[str]) -> None:
-        for user in users:
-            conn.presence_of.add(user)
-            self._watchers[user].add(conn)
+        """Queue a presence event on ``conn`` for each change of ``users``."""
+        self.presence.watch(conn, users)
 
     def unwatch_presence(self, conn: LocalConnection, users: Iterable[str]) -> None:
-        for user in users:
-            conn.presence_of.discard(user)
-            self._watchers[user].discard(conn)
+        self.presence.unwatch(conn, users)
 
     async def shutdown(self) -> None:
         """Close every connection ("going away") and drop this gateway's registrations."""
@@ -290,19 +282,15 @@ class ConnectionHub:
             await self.close(conn, "shutdown")
         await self._registry.drop_gateway(self.gateway_id)
 
-    async def _heartbeat(self) -> None:
+    async def _refresh_registrations(self) -> None:
         while True:
             await anyio.sleep(self.heartbeat_s)
-            now = self._clock()
             for conn in list(self._conns.values()):
                 await self._registry.register(conn.info, ttl_s=self.ttl_s)
-                await self._presence.touch(conn.user, conn.device, ttl_s=self.ttl_s, now_ms=now)
-            await self._presence.expire(now_ms=now)
 
-    async def _forward_presence(self, changes: AsyncIterator[PresenceState]) -> None:
-        async for state in changes:
-            watchers = self._watchers.get(state.user)
-            if watchers:
-                event = PresenceEvent((state,))
-                for slow in self.dispatch([c.info.conn_id for c in watchers], event):
-                    await self.close(slow, "slow_consumer")
+    async def _tell_watchers(self, state: PresenceState, watchers: list[LocalConnection]) -> None:
+        await self._deliver([c.info.conn_id for c in watchers], PresenceEvent((state,)))
+
+    async def _deliver(self, conn_ids: Iterable[str], event: Event) -> None:
+        for slow in self.dispatch(conn_ids, event):
+            await self.close(slow, "slow_consumer")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import NamedTuple, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import anyio
 import msgspec
@@ -19,6 +19,7 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.cache._base import HotCache
+from chatcore.cache._rules import check_per_chat
 from chatcore.events import (
     Envelope,
     Event,
@@ -26,9 +27,9 @@ from chatcore.events import (
     ReceiptEvent,
     encode_envelope,
 )
-from chatcore.fanout import FanoutPlanner
+from chatcore.fanout import Fanout, FanoutPlanner
 from chatcore.log import LogRecord, PartitionedLog
-from chatcore.model import ChatInfo, Connection, StoredMessage
+from chatcore.model import ChatInfo, StoredMessage
 from chatcore.offline._base import OfflineIndex, PushNotifier
 from chatcore.offline.coalesce import PushCoalescer
 from chatcore.pipeline.records import (
@@ -44,13 +45,12 @@ from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
 
 __all__ = [
     "DeliveryWorker",
-    "Fanout",
     "HistoryWorker",
     "ReceiptWorker",
     "concurrently",
     "consume",
+    "envelope_bytes",
     "get_chats",
-    "publish_to_members",
 ]
 
 logger = logging.getLogger("chatcore.workers")
@@ -92,63 +92,9 @@ def _decoded(records: list[LogRecord], decode: Callable[[bytes], T]) -> list[T]:
     return out
 
 
-async def publish_to_members(
-    bus: GatewayBus,
-    registry: ConnectionRegistry,
-    planner: FanoutPlanner,
-    members: Sequence[str],
-    event: Event,
-) -> tuple[str, ...]:
-    """Send ``event`` to every live device of ``members``; returns who is offline."""
-    fanout = Fanout(bus, registry, planner)
-    await fanout.lookup(members)
-    offline = fanout.add(members, event)
-    await fanout.publish()
-    return offline
-
-
-class _Plan(NamedTuple):
-    targets: list[tuple[str, tuple[str, ...]]]  # (gateway, conn_ids) per envelope
-    offline: tuple[str, ...]
-
-
-class Fanout:
-    """Many events to the members of their chats: one registry lookup and one bus call.
-
-    :meth:`add` plans an event against the connections of a :meth:`lookup` made for
-    every member concerned up front; :meth:`publish` sends every envelope planned so
-    far, in ``add`` order, so each gateway sees them in that order.
-    """
-
-    def __init__(self, bus: GatewayBus, registry: ConnectionRegistry, planner: FanoutPlanner):
-        self._bus, self._registry, self._planner = bus, registry, planner
-        self._connections: dict[str, list[Connection]] = {}
-        self._plans: dict[tuple[str, ...], _Plan] = {}
-        self._payloads: list[tuple[str, bytes]] = []
-
-    async def lookup(self, users: Iterable[str]) -> None:
-        """Find the live connections of ``users`` (one round trip)."""
-        self._connections = await self._registry.lookup(list(dict.fromkeys(users)))
-        self._plans.clear()
-
-    def add(self, members: Sequence[str], event: Event) -> tuple[str, ...]:
-        """Plan ``event`` for ``members`` (all of them looked up); returns who is offline."""
-        key = tuple(members)
-        plan = self._plans.get(key)
-        if plan is None:
-            connections = self._connections
-            found = {m: connections[m] for m in key if m in connections}
-            planned = self._planner.plan(key, found)
-            targets = [(b.gateway, tuple(c.conn_id for c in b.conns)) for b in planned.batches]
-            plan = self._plans[key] = _Plan(targets, planned.offline)
-        for gateway, conn_ids in plan.targets:
-            self._payloads.append((gateway, encode_envelope(Envelope(conn_ids, event))))
-        return plan.offline
-
-    async def publish(self) -> None:
-        payloads, self._payloads = self._payloads, []
-        if payloads:
-            await self._bus.publish_many(payloads)
+def envelope_bytes(conns: tuple[str, ...], event: Event) -> bytes:
+    """What one gateway receives from the pipeline: ``event`` for its connections ``conns``."""
+    return encode_envelope(Envelope(conns, event))
 
 
 async def concurrently(
@@ -200,6 +146,8 @@ class HistoryWorker:
 
     A sender has read what they sent: their watermarks in the chat are raised to
     their own latest message, so their unread count does not count it.
+    ``cache_per_chat``: messages of each chat the HotCache keeps (None: the cache's
+    own option); raises InvalidRequest if below 1.
     """
 
     def __init__(
@@ -211,8 +159,10 @@ class HistoryWorker:
         *,
         topics: Topics = DEFAULT_TOPICS,
         group: str = HISTORY.group,
+        cache_per_chat: int | None = None,
     ) -> None:
         self._log, self._messages, self._cache = log, messages, cache
+        self._cache_per_chat = None if cache_per_chat is None else check_per_chat(cache_per_chat)
         self._receipts = receipts
         self._topic, self._group = topics.messages, group
 
@@ -228,7 +178,7 @@ class HistoryWorker:
 
     async def _handle(self, messages: list[StoredMessage]) -> None:
         await self._messages.append(messages)
-        await self._cache.push(messages)
+        await self._cache.push(messages, per_chat=self._cache_per_chat)
         own: dict[tuple[str, str], StoredMessage] = {}
         for m in messages:
             own[(m.chat_id, m.sender)] = m  # ascending seq per chat: the last one wins
@@ -284,7 +234,7 @@ class DeliveryWorker:
     async def _handle(self, messages: list[StoredMessage]) -> None:
         # One membership read per chat, one registry lookup and one bus call per batch.
         chats = await get_chats(self._membership, (m.chat_id for m in messages))
-        fanout = Fanout(self._bus, self._registry, self._planner)
+        fanout = Fanout(self._bus, self._registry, self._planner, envelope_bytes)
         await fanout.lookup(m for chat in chats.values() for m in chat.members)
         missed: list[tuple[StoredMessage, list[str]]] = []
         for m in messages:
@@ -379,7 +329,7 @@ class ReceiptWorker:
         if not by_chat:
             return
         chats = await get_chats(self._membership, by_chat)
-        fanout = Fanout(self._bus, self._registry, self._planner)
+        fanout = Fanout(self._bus, self._registry, self._planner, envelope_bytes)
         await fanout.lookup(m for chat in chats.values() for m in chat.members)
         for chat_id, news in by_chat.items():
             chat = chats.get(chat_id)

@@ -1,8 +1,9 @@
-"""Presence: the ``PresenceStore`` port, its pure rules and its memory backend.
+"""Presence: the ``PresenceStore`` port, its pure rules, its memory backend and tracker.
 
 ``rules`` holds the timings and transitions (no I/O, time passed in); backends are
-thin shells around them. Backends needing an extra library (``redis``) are imported
-by module name.
+thin shells around them. ``tracker`` is a gateway process's side: its devices'
+heartbeats and the connections watching users. Backends needing an extra library
+(``redis``) are imported by module name.
 """
 
 from chatcore.presence._base import PresenceStore
@@ -15,6 +16,7 @@ from chatcore.presence.rules import (
     PresenceUpdate,
     UserPresence,
 )
+from chatcore.presence.tracker import PresenceTracker
 
 __all__ = [
     "DEFAULT_HEARTBEAT_S",
@@ -23,6 +25,7 @@ __all__ = [
     "MemoryPresenceStore",
     "PresenceRules",
     "PresenceStore",
+    "PresenceTracker",
     "PresenceUpdate",
     "UserPresence",
 ]
