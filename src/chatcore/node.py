@@ -78,7 +78,7 @@ from chatcore.store.sqlite import SqliteMembershipStore, SqliteMessageStore, Sql
 
 __all__ = ["Backends", "ChatNode", "NodeOptions", "Role", "create_topics"]
 
-logger = logging.getLogger("chatcore.node")
+logger = logging.getLogger(__name__)
 
 ALL_ROLES: frozenset[Role] = frozenset({"gateway", *(stage.role for stage in STAGES)})
 _SETTLE_POLL_S = 0.005

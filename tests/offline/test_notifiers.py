@@ -31,11 +31,11 @@ async def test_memory_notifier_refuses_after_aclose() -> None:
 
 
 async def test_logging_notifier_writes_one_line_each(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="chatcore.push")
+    caplog.set_level(logging.INFO, logger="chatcore.offline.log")
     async with LoggingPushNotifier() as notifier:
         await notifier.notify([TWELVE, ONE])
 
-    records = [r for r in caplog.records if r.name == "chatcore.push"]
+    records = [r for r in caplog.records if r.name == "chatcore.offline.log"]
     assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
     assert [r.getMessage() for r in records] == [
         "push to bob in chat c1: 12 new messages from Alice (up to seq 40)",
@@ -60,10 +60,10 @@ async def test_logging_notifier_logs_previews_only_when_asked(
 
 
 async def test_logging_notifier_refuses_after_aclose(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="chatcore.push")
+    caplog.set_level(logging.INFO, logger="chatcore.offline.log")
     notifier = LoggingPushNotifier()
     await notifier.aclose()
     await notifier.aclose()
     with pytest.raises(ChatcoreClosed):
         await notifier.notify([ONE])
-    assert not [r for r in caplog.records if r.name == "chatcore.push"]
+    assert not [r for r in caplog.records if r.name == "chatcore.offline.log"]

@@ -59,7 +59,7 @@ from chatcore.protocol import (
 
 __all__ = ["ChatClient", "TokenProvider"]
 
-logger = logging.getLogger("chatcore.client")
+logger = logging.getLogger(__name__)
 
 
 class ChatClient:

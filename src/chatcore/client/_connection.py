@@ -72,7 +72,7 @@ from chatcore.protocol import (
 
 __all__ = ["ReconnectingConnection", "TokenProvider"]
 
-logger = logging.getLogger("chatcore.client")
+logger = logging.getLogger(__name__)
 
 TokenProvider = Callable[[], str | Awaitable[str]]
 """Returns a fresh token; called before every connection attempt."""

@@ -49,7 +49,7 @@ from chatcore.protocol import (
 
 __all__ = ["Ask", "Delivery"]
 
-logger = logging.getLogger("chatcore.client")
+logger = logging.getLogger(__name__)
 
 Ask = Callable[[Callable[[int], ClientFrame]], Awaitable[ServerFrame]]
 """Sends the request built for an id and returns the answer; raises the answer's error."""

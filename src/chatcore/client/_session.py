@@ -31,7 +31,7 @@ from chatcore.protocol import (
 
 __all__ = ["Reply", "Session", "Signal", "open_session"]
 
-logger = logging.getLogger("chatcore.client")
+logger = logging.getLogger(__name__)
 
 
 class Signal:

@@ -24,7 +24,7 @@ class LoggingPushNotifier(MemoryAdapter):
         level: int = logging.INFO,
         include_preview: bool = False,
     ) -> None:
-        self._logger = logger or logging.getLogger("chatcore.push")
+        self._logger = logger or logging.getLogger(__name__)
         self._level = level
         self._include_preview = include_preview
 

@@ -33,7 +33,7 @@ from chatcore.registry._base import ConnectionRegistry
 
 __all__ = ["CloseReason", "ConnectionHub", "LocalConnection"]
 
-logger = logging.getLogger("chatcore.hub")
+logger = logging.getLogger(__name__)
 
 CloseReason = Literal["closed", "slow_consumer", "shutdown"]
 

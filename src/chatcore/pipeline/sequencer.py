@@ -36,7 +36,7 @@ from chatcore.pipeline.stages import SEQUENCER
 
 __all__ = ["DedupeKey", "PartitionState", "Sequencer", "SequencerStats"]
 
-log = logging.getLogger("chatcore.sequencer")
+log = logging.getLogger(__name__)
 
 DedupeKey = tuple[str, str, str]  # chat_id, sender, client_msg_id
 

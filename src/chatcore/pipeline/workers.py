@@ -53,7 +53,7 @@ __all__ = [
     "get_chats",
 ]
 
-logger = logging.getLogger("chatcore.workers")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

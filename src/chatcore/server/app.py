@@ -44,7 +44,7 @@ from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection
 
 __all__ = ["ChatServer", "ServerSettings", "create_app"]
 
-logger = logging.getLogger("chatcore.server")
+logger = logging.getLogger(__name__)
 
 STATIC = Path(str(resources.files("chatcore.server") / "static"))
 

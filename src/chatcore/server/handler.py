@@ -47,7 +47,7 @@ from chatcore.protocol import (
 
 __all__ = ["RequestHandler"]
 
-logger = logging.getLogger("chatcore.gateway")
+logger = logging.getLogger(__name__)
 
 
 class RequestHandler:

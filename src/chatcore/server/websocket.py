@@ -48,7 +48,7 @@ from chatcore.server.push import ASGIMessage, send_message
 
 __all__ = ["WRITER_IDLE_S", "ClientConnection"]
 
-logger = logging.getLogger("chatcore.server")
+logger = logging.getLogger(__name__)
 
 WRITER_IDLE_S = 10.0
 """A connection's writer task stops after this long without an event to push."""
