@@ -21,6 +21,7 @@ PUBLIC_MODULES = [
     "chatcore.offline",
     "chatcore.fanout",
     "chatcore.receipts",
+    "chatcore.backends",
     "chatcore.node",
     "chatcore.pipeline",
     "chatcore.client",

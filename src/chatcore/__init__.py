@@ -8,6 +8,7 @@ Pure logic (Snowflake packing, fanout planning, receipt aggregation, presence ru
 does no I/O. ``ChatNode`` assembles the whole pipeline over a chosen set of backends.
 """
 
+from chatcore.backends import Backends
 from chatcore.errors import (
     ChatcoreClosed,
     ChatcoreError,
@@ -32,7 +33,7 @@ from chatcore.model import (
     Watermarks,
     direct_chat_id,
 )
-from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.node import ChatNode, NodeOptions
 
 __version__ = "0.1.0"
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 import anyio
 import pytest
 
+from chatcore.backends import Backends
 from chatcore.errors import (
     ChatcoreClosed,
     FrameTooLarge,
@@ -18,7 +19,7 @@ from chatcore.errors import (
     Unauthorized,
 )
 from chatcore.model import Attachment
-from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.node import ChatNode, NodeOptions
 from chatcore.offline.memory import MemoryPushNotifier
 from chatcore.pipeline.events import (
     ChatEvent,
