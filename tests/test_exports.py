@@ -28,6 +28,7 @@ PUBLIC_MODULES = [
     "chatcore.store.cassandra",
     "chatcore.gateway",
     "chatcore.server",
+    "chatcore.testing",
 ]
 
 

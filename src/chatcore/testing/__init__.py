@@ -21,21 +21,18 @@ this test's own storage (empty at first); the suite enters and closes it. The
 suites need pytest, hypothesis and anyio's pytest plugin (``pip install
 'chatcore[testing]'``), and import no backend's client library.
 
-==========================  =================  ====================================
-suite                       hook fixture       class attributes
-==========================  =================  ====================================
-``LogSuite``                ``make_log``       ``durable``
-``MessageStoreSuite``       ``make_store``     ``durable``
-``MembershipStoreSuite``    ``make_store``     ``durable``
-``ReceiptStoreSuite``       ``make_store``     ``durable``
-``PresenceStoreSuite``      ``make_store``     ``real_time``, ``expire_returns``
-``ConnectionRegistrySuite`` ``make_registry``
-``GatewayBusSuite``         ``make_bus``
-``HotCacheSuite``           ``make_cache``     (the hook takes ``per_chat``)
-``OfflineIndexSuite``       ``make_index``
-``NodeIdLeaseSuite``        ``make_lease``     (the hook takes ``node_ids``; also
-                                               override ``advance`` for a fake clock)
-==========================  =================  ====================================
+The suites, their hook fixtures and their class attributes:
+
+- ``LogSuite``: ``make_log``; ``durable``.
+- ``MessageStoreSuite``, ``MembershipStoreSuite``, ``ReceiptStoreSuite``:
+  ``make_store``; ``durable``.
+- ``PresenceStoreSuite``: ``make_store``; ``real_time``, ``expire_returns``.
+- ``ConnectionRegistrySuite``: ``make_registry``.
+- ``GatewayBusSuite``: ``make_bus``.
+- ``HotCacheSuite``: ``make_cache`` (its callable takes ``per_chat``).
+- ``OfflineIndexSuite``: ``make_index``.
+- ``NodeIdLeaseSuite``: ``make_lease`` (its callable takes ``node_ids``); override
+  ``advance`` too for a fake clock.
 """
 
 import pytest

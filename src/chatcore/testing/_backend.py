@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
+
+import pytest
 
 from chatcore._resource import AsyncResource
 
-__all__ = ["Make", "StoreEnv"]
+__all__ = ["Make", "StoreEnv", "StoreSuite"]
 
 R = TypeVar("R", bound=AsyncResource)
 
@@ -30,3 +32,24 @@ class StoreEnv(Generic[R]):
         await resource.__aenter__()
         self._stack.push_async_callback(resource.aclose)
         return resource
+
+
+class StoreSuite(Generic[R]):
+    """What the durable stores' suites share: the ``make_store`` hook, ``env`` and ``store``."""
+
+    pytestmark = pytest.mark.anyio
+    durable: ClassVar[bool] = False
+
+    @pytest.fixture
+    def make_store(self) -> Make[R]:
+        """Override: new instances of the backend under test over this test's storage."""
+        raise NotImplementedError("override the make_store fixture")
+
+    @pytest.fixture
+    async def env(self, make_store: Make[R]) -> AsyncIterator[StoreEnv[R]]:
+        async with AsyncExitStack() as stack:
+            yield StoreEnv(make_store, stack, durable=self.durable)
+
+    @pytest.fixture
+    async def store(self, env: StoreEnv[R]) -> R:
+        return await env.open()

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from typing import ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +11,7 @@ from hypothesis import strategies as st
 from chatcore.errors import ChatcoreClosed, NotFound
 from chatcore.model import ChatInfo, direct_chat_id
 from chatcore.store._base import MembershipStore
-from chatcore.testing._backend import Make, StoreEnv
+from chatcore.testing._backend import StoreEnv, StoreSuite
 
 __all__ = ["MembershipStoreSuite"]
 
@@ -36,34 +33,15 @@ _updates = st.lists(
 )
 
 
-class MembershipStoreSuite:
+class MembershipStoreSuite(StoreSuite[MembershipStore]):
     """The ``MembershipStore`` conformance suite. Subclass it in a test module as ``Test...``.
 
     Override the fixture ``make_store``: it returns an async callable giving a new,
-    not yet entered ``MembershipStore`` over this test's own storage, empty at first (a fresh
-    file, keyspace or key prefix). The suite enters and closes every instance. Set
-    ``durable = True`` if a later instance of one test sees what earlier ones wrote;
-    the restart tests run only then.
+    not yet entered ``MembershipStore`` over this test's own storage, empty at first (a
+    fresh file, keyspace or key prefix). The suite enters and closes every instance.
+    Set ``durable = True`` if a later instance of one test sees what earlier ones
+    wrote; the restart tests run only then.
     """
-
-    pytestmark = pytest.mark.anyio
-    durable: ClassVar[bool] = False
-
-    @pytest.fixture
-    def make_store(self) -> Make[MembershipStore]:
-        """Override: new instances of the backend under test over this test's storage."""
-        raise NotImplementedError("override the make_store fixture")
-
-    @pytest.fixture
-    async def env(
-        self, make_store: Make[MembershipStore]
-    ) -> AsyncIterator[StoreEnv[MembershipStore]]:
-        async with AsyncExitStack() as stack:
-            yield StoreEnv(make_store, stack, durable=self.durable)
-
-    @pytest.fixture
-    async def store(self, env: StoreEnv[MembershipStore]) -> MembershipStore:
-        return await env.open()
 
     async def test_unknown_chat_and_user(self, store: MembershipStore) -> None:
         assert await store.get_chat("nope") is None

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable
-from contextlib import AsyncExitStack
-from typing import ClassVar
+from collections.abc import Iterable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +12,7 @@ from hypothesis import strategies as st
 from chatcore.errors import ChatcoreClosed, InvalidRequest
 from chatcore.model import Attachment, StoredMessage
 from chatcore.store._base import MessageStore
-from chatcore.testing._backend import Make, StoreEnv
+from chatcore.testing._backend import StoreEnv, StoreSuite
 
 __all__ = ["MessageStoreSuite"]
 
@@ -40,32 +38,15 @@ def seqs_of(messages: list[StoredMessage]) -> list[int]:
     return [m.seq for m in messages]
 
 
-class MessageStoreSuite:
+class MessageStoreSuite(StoreSuite[MessageStore]):
     """The ``MessageStore`` conformance suite. Subclass it in a test module as ``Test...``.
 
     Override the fixture ``make_store``: it returns an async callable giving a new,
-    not yet entered ``MessageStore`` over this test's own storage, empty at first (a fresh
-    file, keyspace or key prefix). The suite enters and closes every instance. Set
-    ``durable = True`` if a later instance of one test sees what earlier ones wrote;
-    the restart tests run only then.
+    not yet entered ``MessageStore`` over this test's own storage, empty at first (a
+    fresh file, keyspace or key prefix). The suite enters and closes every instance.
+    Set ``durable = True`` if a later instance of one test sees what earlier ones
+    wrote; the restart tests run only then.
     """
-
-    pytestmark = pytest.mark.anyio
-    durable: ClassVar[bool] = False
-
-    @pytest.fixture
-    def make_store(self) -> Make[MessageStore]:
-        """Override: new instances of the backend under test over this test's storage."""
-        raise NotImplementedError("override the make_store fixture")
-
-    @pytest.fixture
-    async def env(self, make_store: Make[MessageStore]) -> AsyncIterator[StoreEnv[MessageStore]]:
-        async with AsyncExitStack() as stack:
-            yield StoreEnv(make_store, stack, durable=self.durable)
-
-    @pytest.fixture
-    async def store(self, env: StoreEnv[MessageStore]) -> MessageStore:
-        return await env.open()
 
     async def test_empty_chat_has_nothing(self, store: MessageStore) -> None:
         assert await store.last_seq("nobody") == 0

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from typing import ClassVar
 
 import anyio
 import pytest
@@ -15,7 +12,7 @@ from hypothesis import strategies as st
 from chatcore.errors import ChatcoreClosed, InvalidRequest
 from chatcore.model import Watermarks
 from chatcore.store._base import ReceiptStore
-from chatcore.testing._backend import Make, StoreEnv
+from chatcore.testing._backend import StoreEnv, StoreSuite
 
 __all__ = ["ReceiptStoreSuite"]
 
@@ -30,32 +27,15 @@ _advance_calls = st.lists(
 )
 
 
-class ReceiptStoreSuite:
+class ReceiptStoreSuite(StoreSuite[ReceiptStore]):
     """The ``ReceiptStore`` conformance suite. Subclass it in a test module as ``Test...``.
 
     Override the fixture ``make_store``: it returns an async callable giving a new,
-    not yet entered ``ReceiptStore`` over this test's own storage, empty at first (a fresh
-    file, keyspace or key prefix). The suite enters and closes every instance. Set
-    ``durable = True`` if a later instance of one test sees what earlier ones wrote;
-    the restart tests run only then.
+    not yet entered ``ReceiptStore`` over this test's own storage, empty at first (a
+    fresh file, keyspace or key prefix). The suite enters and closes every instance.
+    Set ``durable = True`` if a later instance of one test sees what earlier ones
+    wrote; the restart tests run only then.
     """
-
-    pytestmark = pytest.mark.anyio
-    durable: ClassVar[bool] = False
-
-    @pytest.fixture
-    def make_store(self) -> Make[ReceiptStore]:
-        """Override: new instances of the backend under test over this test's storage."""
-        raise NotImplementedError("override the make_store fixture")
-
-    @pytest.fixture
-    async def env(self, make_store: Make[ReceiptStore]) -> AsyncIterator[StoreEnv[ReceiptStore]]:
-        async with AsyncExitStack() as stack:
-            yield StoreEnv(make_store, stack, durable=self.durable)
-
-    @pytest.fixture
-    async def store(self, env: StoreEnv[ReceiptStore]) -> ReceiptStore:
-        return await env.open()
 
     async def test_unknown_member_has_zeros(self, store: ReceiptStore) -> None:
         assert await store.get("c", "alice") == Watermarks("c", "alice", 0, 0, 0)
