@@ -79,11 +79,12 @@ def _chatcore_server(kind: str, host: str, port: int, data: Path | None) -> Any:
         limits=SessionLimits(frames_per_s=_UNLIMITED, frame_burst=_UNLIMITED),
     )
     if kind == "chatcore-production":
+        from chatcore.backends import production_backends
         from chatcore.config import ProductionConfig
-        from chatcore.production import node_options, production_backends
+        from chatcore.node import NodeOptions
 
         config = ProductionConfig.load()
-        settings.node = node_options(config)
+        settings.node = NodeOptions.from_config(config)
         settings.backends = lambda: production_backends(config)
     server = build_server(settings, host=host, port=port, log_level="warning")
     server.config.backlog = _BACKLOG

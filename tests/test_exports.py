@@ -22,12 +22,14 @@ PUBLIC_MODULES = [
     "chatcore.offline",
     "chatcore.fanout",
     "chatcore.receipts",
+    "chatcore.backends",
     "chatcore.node",
     "chatcore.pipeline",
     "chatcore.client",
     "chatcore.store.cassandra",
     "chatcore.gateway",
     "chatcore.server",
+    "chatcore.testing",
 ]
 
 

@@ -10,6 +10,7 @@ layer shares. ``ChatNode`` assembles the whole pipeline over a chosen set of bac
 ``server`` is the I/O shell around the gateway (it needs the ``server`` extra).
 """
 
+from chatcore.backends import Backends
 from chatcore.errors import (
     ChatcoreClosed,
     ChatcoreError,
@@ -34,7 +35,7 @@ from chatcore.model import (
     Watermarks,
     direct_chat_id,
 )
-from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.node import ChatNode, NodeOptions
 
 __version__ = "0.1.0"
 

@@ -130,11 +130,11 @@ def worker(
     tune_gc()
 
     async def run() -> None:
-        from chatcore.node import ChatNode
-        from chatcore.production import node_options, production_backends
+        from chatcore.backends import production_backends
+        from chatcore.node import ChatNode, NodeOptions
 
         backends = await production_backends(production)
-        options = node_options(production, roles=frozenset(roles))  # type: ignore[arg-type]
+        options = NodeOptions.from_config(production, roles=frozenset(roles))  # type: ignore[arg-type]
         async with ChatNode(backends, options):
             freeze_startup_objects()
             typer.echo(f"chatcore worker running: {', '.join(roles)}")
@@ -153,9 +153,9 @@ def init(config: ConfigOption = None, log_level: LogOption = "warning") -> None:
     production = _load_config(config)
 
     async def run() -> None:
+        from chatcore.backends import production_backends
         from chatcore.node import create_topics
         from chatcore.pipeline.records import Topics
-        from chatcore.production import production_backends
 
         backends = await production_backends(production, create_schema=True)
         try:
@@ -201,7 +201,8 @@ def _serve_production(
     origin: list[str] | None,
     log_level: str,
 ) -> None:
-    from chatcore.production import node_options, production_backends
+    from chatcore.backends import production_backends
+    from chatcore.node import NodeOptions
     from chatcore.server import ServerSettings
 
     if not os.environ.get("CHATCORE_SECRET"):
@@ -212,7 +213,7 @@ def _serve_production(
         data_dir=None,
         dev=dev,
         allowed_origins=origin or None,
-        node=node_options(production, roles=roles),
+        node=NodeOptions.from_config(production, roles=roles),
         backends=lambda: production_backends(production),
     )
     what = "gateway" if roles == frozenset({"gateway"}) else "all stages"

@@ -20,7 +20,7 @@ import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -28,18 +28,14 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from chatcore._clock import wall_ms
-from chatcore._sqlite import SqliteDatabase
-from chatcore.bus._base import GatewayBus
-from chatcore.bus.memory import MemoryGatewayBus
-from chatcore.cache import DEFAULT_PER_CHAT
-from chatcore.cache._base import HotCache
-from chatcore.cache.memory import MemoryHotCache
+from chatcore.backends import Backends
+from chatcore.cache._rules import DEFAULT_PER_CHAT
+from chatcore.config import ProductionConfig
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Unauthorized
 from chatcore.events import TypingEvent
 from chatcore.fanout import FanoutPlanner, publish_to_members
-from chatcore.ids import NodeIdLease, NodeLease, SnowflakeGenerator
-from chatcore.ids.memory import MemoryNodeIdLease
-from chatcore.log import MemoryLog, PartitionedLog, SqliteLog
+from chatcore.ids import NodeLease, SnowflakeGenerator
+from chatcore.log._base import PartitionedLog
 from chatcore.model import (
     Attachment,
     ChatInfo,
@@ -51,9 +47,6 @@ from chatcore.model import (
     ReceiptStatus,
     SyncResult,
 )
-from chatcore.offline._base import OfflineIndex, PushNotifier
-from chatcore.offline.log import LoggingPushNotifier
-from chatcore.offline.memory import MemoryOfflineIndex
 from chatcore.pipeline.chats import ChatCache, ChatDirectory
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
 from chatcore.pipeline.reader import HistoryReader
@@ -67,74 +60,14 @@ from chatcore.pipeline.workers import (
     ReceiptWorker,
     envelope_bytes,
 )
-from chatcore.presence._base import PresenceStore
-from chatcore.presence.memory import MemoryPresenceStore
 from chatcore.ratelimit import RateLimitHook
-from chatcore.registry._base import ConnectionRegistry
-from chatcore.registry.memory import MemoryConnectionRegistry
-from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
-from chatcore.store.memory import MemoryMembershipStore, MemoryMessageStore, MemoryReceiptStore
-from chatcore.store.sqlite import SqliteMembershipStore, SqliteMessageStore, SqliteReceiptStore
 
-__all__ = ["Backends", "ChatNode", "NodeOptions", "Role", "create_topics"]
+__all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]
 
 logger = logging.getLogger(__name__)
 
 ALL_ROLES: frozenset[Role] = frozenset({"gateway", *(stage.role for stage in STAGES)})
 _SETTLE_POLL_S = 0.005
-
-
-@dataclass(kw_only=True)
-class Backends:
-    """One adapter per port. ``ChatNode`` opens them on enter and closes them on exit."""
-
-    log: PartitionedLog
-    messages: MessageStore
-    receipts: ReceiptStore
-    membership: MembershipStore
-    presence: PresenceStore
-    registry: ConnectionRegistry
-    bus: GatewayBus
-    cache: HotCache
-    offline: OfflineIndex
-    push: PushNotifier
-    leases: NodeIdLease
-    extra: list[Any] = field(default_factory=list)
-    """Other resources to ``aclose()`` last (a shared SQLite database, a Redis client)."""
-
-    @classmethod
-    def in_memory(cls) -> Backends:
-        """Everything in this process's memory: fast, nothing survives a restart."""
-        return cls(
-            log=MemoryLog(),
-            messages=MemoryMessageStore(),
-            receipts=MemoryReceiptStore(),
-            membership=MemoryMembershipStore(),
-            presence=MemoryPresenceStore(),
-            registry=MemoryConnectionRegistry(),
-            bus=MemoryGatewayBus(),
-            cache=MemoryHotCache(),
-            offline=MemoryOfflineIndex(),
-            push=LoggingPushNotifier(),
-            leases=MemoryNodeIdLease(),
-        )
-
-    @classmethod
-    def embedded(cls, data_dir: str | Path) -> Backends:
-        """The log and the stores in SQLite files under ``data_dir``; live state in memory.
-
-        One process at a time may open a data folder.
-        """
-        data = Path(data_dir)
-        data.mkdir(parents=True, exist_ok=True)
-        db = SqliteDatabase(data / "store.db")
-        backends = cls.in_memory()
-        backends.log = SqliteLog(data / "log.db")
-        backends.messages = SqliteMessageStore(db)
-        backends.receipts = SqliteReceiptStore(db)
-        backends.membership = SqliteMembershipStore(db)
-        backends.extra.append(db)
-        return backends
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -166,6 +99,24 @@ class NodeOptions:
     this bound (see docs/decisions.md)."""
     restart_backoff_s: float = 0.5
     node_lease_ttl_s: float = 60.0
+
+    @classmethod
+    def from_config(
+        cls, config: ProductionConfig, *, roles: frozenset[Role] | None = None, **options: Any
+    ) -> NodeOptions:
+        """Options matching ``config`` (partitions, topic prefix, presence timing) for ``roles``.
+
+        ``options`` are other fields; a field ``config`` also sets is taken from ``config``.
+        """
+        if roles is not None:
+            options["roles"] = roles
+        return cls(
+            partitions=config.partitions,
+            topic_prefix=config.topic_prefix,
+            presence_ttl_s=config.presence_ttl_s,
+            heartbeat_s=config.heartbeat_s,
+            **options,
+        )
 
 
 async def create_topics(log: PartitionedLog, topics: Topics, *, partitions: int) -> None:

@@ -1,215 +1,43 @@
-"""``ConnectionRegistry`` conformance: every backend in ``BACKENDS`` must pass it unchanged.
-
-To add a backend, add its name to ``BACKENDS`` and a branch to ``_open_registry``; the
-registry it opens must be empty (a fresh key prefix on a real service). TTLs are real
-time, a fraction of a second, so expiry tests sleep.
-"""
+"""The built-in ``ConnectionRegistry`` backends run ``chatcore.testing.ConnectionRegistrySuite``."""
 
 from __future__ import annotations
 
-import math
-import uuid
-from collections.abc import AsyncIterator, Iterable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable
 
-import anyio
 import pytest
-from redis.asyncio import Redis
 
-from chatcore.errors import ChatcoreClosed, InvalidRequest
 from chatcore.model import Connection
 from chatcore.registry import ConnectionRegistry, MemoryConnectionRegistry
 from chatcore.registry.redis import RedisConnectionRegistry
-from tests.services import REDIS_URL, require, unique
-
-pytestmark = pytest.mark.anyio
-
-BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.services)]
-TTL_S = 0.2
-LONG_TTL_S = 30.0
+from chatcore.testing import ConnectionRegistrySuite
+from tests.services import REDIS_URL
 
 
-class RegistryEnv:
-    """One backend under test: a fresh ``registry`` and names no other test uses."""
+class TestMemory(ConnectionRegistrySuite):
+    @pytest.fixture
+    def make_registry(self) -> Callable[[], Awaitable[ConnectionRegistry]]:
+        async def make() -> ConnectionRegistry:
+            return MemoryConnectionRegistry()
 
-    def __init__(self, registry: ConnectionRegistry) -> None:
-        self.registry = registry
-        self._tag = uuid.uuid4().hex[:8]
-
-    def user(self, name: str) -> str:
-        return f"{name}-{self._tag}"
-
-    def conn(self, user: str, device: str = "phone", gateway: str = "gw-1") -> Connection:
-        """A connection of ``user`` (a name from :meth:`user`) with a unique ``conn_id``."""
-        return Connection(user, device, f"{gateway}-{self._tag}", uuid.uuid4().hex)
+        return make
 
 
-@pytest.fixture(params=BACKENDS)
-async def env(request: pytest.FixtureRequest) -> AsyncIterator[RegistryEnv]:
-    async with AsyncExitStack() as stack:
-        yield await _open_registry(request.param, stack)
+@pytest.mark.services
+class TestRedis(ConnectionRegistrySuite):
+    @pytest.fixture
+    def make_registry(
+        self, redis_prefix: Callable[[], str]
+    ) -> Callable[[], Awaitable[ConnectionRegistry]]:
+        async def make() -> ConnectionRegistry:
+            return RedisConnectionRegistry(REDIS_URL, prefix=redis_prefix())
 
-
-async def _open_registry(name: str, stack: AsyncExitStack) -> RegistryEnv:
-    if name == "memory":
-        return RegistryEnv(await stack.enter_async_context(MemoryConnectionRegistry()))
-    if name == "redis":
-        require("redis")
-        prefix = unique("test:")
-        stack.push_async_callback(_purge, prefix)
-        registry = RedisConnectionRegistry(REDIS_URL, prefix=prefix)
-        return RegistryEnv(await stack.enter_async_context(registry))
-    raise AssertionError(f"no registry backend named {name!r}")
-
-
-async def _purge(prefix: str) -> None:
-    """Delete every key a test left under its prefix."""
-    async with Redis.from_url(REDIS_URL) as client:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-
-
-def by_conn_id(conns: Iterable[Connection]) -> list[Connection]:
-    return sorted(conns, key=lambda c: c.conn_id)
-
-
-async def test_lookup_of_unknown_users_is_empty(env: RegistryEnv) -> None:
-    assert await env.registry.lookup([env.user("a"), env.user("b")]) == {}
-    assert await env.registry.lookup([]) == {}
-
-
-async def test_registered_connections_are_found_in_one_batched_lookup(env: RegistryEnv) -> None:
-    a, b, c = env.user("a"), env.user("b"), env.user("c")
-    a_phone, a_web = env.conn(a, "phone", "gw-1"), env.conn(a, "web", "gw-2")
-    b_phone = env.conn(b, "phone", "gw-2")
-    for conn in (a_phone, a_web, b_phone):
-        await env.registry.register(conn, ttl_s=LONG_TTL_S)
-
-    got = await env.registry.lookup([a, b, c, a])
-
-    assert set(got) == {a, b}
-    assert by_conn_id(got[a]) == by_conn_id([a_phone, a_web])
-    assert got[b] == [b_phone]
-
-
-async def test_registering_again_does_not_duplicate(env: RegistryEnv) -> None:
-    a = env.user("a")
-    conn = env.conn(a)
-    await env.registry.register(conn, ttl_s=LONG_TTL_S)
-    await env.registry.register(conn, ttl_s=LONG_TTL_S)
-    assert await env.registry.lookup([a]) == {a: [conn]}
-
-
-async def test_unregister_forgets_only_that_connection(env: RegistryEnv) -> None:
-    a = env.user("a")
-    phone, web = env.conn(a, "phone"), env.conn(a, "web")
-    await env.registry.register(phone, ttl_s=LONG_TTL_S)
-    await env.registry.register(web, ttl_s=LONG_TTL_S)
-
-    await env.registry.unregister(phone)
-    assert await env.registry.lookup([a]) == {a: [web]}
-    await env.registry.unregister(web)
-    assert await env.registry.lookup([a]) == {}
-
-
-async def test_unregister_of_an_unknown_connection_is_no_error(env: RegistryEnv) -> None:
-    a = env.user("a")
-    known = env.conn(a)
-    await env.registry.register(known, ttl_s=LONG_TTL_S)
-
-    await env.registry.unregister(env.conn(env.user("nobody")))
-    await env.registry.unregister(env.conn(a))
-    await env.registry.unregister(Connection(a, known.device, known.gateway, "other-conn"))
-    await env.registry.unregister(known)
-    await env.registry.unregister(known)
-
-    assert await env.registry.lookup([a]) == {}
-
-
-async def test_connection_expires_after_its_ttl(env: RegistryEnv) -> None:
-    a = env.user("a")
-    short, long = env.conn(a, "phone"), env.conn(a, "web")
-    await env.registry.register(short, ttl_s=TTL_S)
-    await env.registry.register(long, ttl_s=LONG_TTL_S)
-    assert by_conn_id((await env.registry.lookup([a]))[a]) == by_conn_id([short, long])
-
-    await anyio.sleep(TTL_S + 0.15)
-
-    assert await env.registry.lookup([a]) == {a: [long]}
-
-
-async def test_registering_again_refreshes_the_ttl(env: RegistryEnv) -> None:
-    a = env.user("a")
-    conn = env.conn(a)
-    ttl_s = 0.6
-    await env.registry.register(conn, ttl_s=ttl_s)
-    await anyio.sleep(0.4)
-    await env.registry.register(conn, ttl_s=ttl_s)
-    await anyio.sleep(0.4)
-
-    assert await env.registry.lookup([a]) == {a: [conn]}
-
-
-async def test_expired_connection_can_register_again(env: RegistryEnv) -> None:
-    a = env.user("a")
-    conn = env.conn(a)
-    await env.registry.register(conn, ttl_s=TTL_S)
-    await anyio.sleep(TTL_S + 0.15)
-    await env.registry.register(conn, ttl_s=LONG_TTL_S)
-    assert await env.registry.lookup([a]) == {a: [conn]}
-
-
-async def test_drop_gateway_forgets_its_connections_only(env: RegistryEnv) -> None:
-    a, b = env.user("a"), env.user("b")
-    a_on_1, a_on_2 = env.conn(a, "phone", "gw-1"), env.conn(a, "web", "gw-2")
-    b_on_1, b_on_2 = env.conn(b, "phone", "gw-1"), env.conn(b, "web", "gw-2")
-    for conn in (a_on_1, a_on_2, b_on_1, b_on_2):
-        await env.registry.register(conn, ttl_s=LONG_TTL_S)
-
-    await env.registry.drop_gateway(a_on_1.gateway)
-    await env.registry.drop_gateway(a_on_1.gateway)
-    await env.registry.drop_gateway(f"unknown-{a_on_1.gateway}")
-
-    assert await env.registry.lookup([a, b]) == {a: [a_on_2], b: [b_on_2]}
-    await env.registry.drop_gateway(a_on_2.gateway)
-    assert await env.registry.lookup([a, b]) == {}
-
-
-async def test_a_dropped_gateway_can_register_again(env: RegistryEnv) -> None:
-    a = env.user("a")
-    conn = env.conn(a)
-    await env.registry.register(conn, ttl_s=LONG_TTL_S)
-    await env.registry.drop_gateway(conn.gateway)
-    await env.registry.register(conn, ttl_s=LONG_TTL_S)
-    assert await env.registry.lookup([a]) == {a: [conn]}
-
-
-@pytest.mark.parametrize("ttl_s", [0.0, -1.0, math.nan, math.inf])
-async def test_register_rejects_a_ttl_that_is_not_positive_and_finite(
-    env: RegistryEnv, ttl_s: float
-) -> None:
-    a = env.user("a")
-    with pytest.raises(InvalidRequest):
-        await env.registry.register(env.conn(a), ttl_s=ttl_s)
-    assert await env.registry.lookup([a]) == {}
-
-
-async def test_aclose_is_idempotent_and_later_calls_raise(env: RegistryEnv) -> None:
-    a = env.user("a")
-    async with env.registry as entered:
-        assert entered is env.registry
-    await env.registry.aclose()
-
-    with pytest.raises(ChatcoreClosed):
-        await env.registry.register(env.conn(a), ttl_s=LONG_TTL_S)
-    with pytest.raises(ChatcoreClosed):
-        await env.registry.lookup([a])
+        return make
 
 
 # -- memory backend only ----------------------------------------------------------------
 
 
+@pytest.mark.anyio
 async def test_memory_registry_expires_by_its_injected_clock() -> None:
     now = [100.0]
     conn = Connection("ann", "phone", "gw", "c1")

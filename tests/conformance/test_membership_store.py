@@ -1,26 +1,15 @@
-"""``MembershipStore`` conformance: every backend in ``BACKENDS`` must pass all of it.
-
-To add a backend, add its name to ``BACKENDS`` and a branch to ``_env``: ``open``
-must give an instance over this test's own, initially empty storage (a fresh file,
-keyspace or key prefix), and a durable backend's later ``open`` calls must see what
-earlier instances wrote.
-"""
+"""The built-in ``MembershipStore`` backends run ``chatcore.testing.MembershipStoreSuite``."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import anyio.to_thread
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from chatcore._sqlite import SqliteDatabase
-from chatcore.errors import ChatcoreClosed, NotFound
-from chatcore.model import ChatInfo, StoredMessage, direct_chat_id
+from chatcore.errors import ChatcoreClosed
+from chatcore.model import ChatInfo, StoredMessage
 from chatcore.store import (
     MembershipStore,
     MemoryMembershipStore,
@@ -29,296 +18,44 @@ from chatcore.store import (
     SqliteReceiptStore,
 )
 from chatcore.store.cassandra import CassandraStores
-from tests.services import CASSANDRA_HOSTS, require, unique
+from chatcore.testing import MembershipStoreSuite
 
-pytestmark = pytest.mark.anyio
 
-BACKENDS = ["memory", "sqlite", pytest.param("cassandra", marks=pytest.mark.services)]
+class TestMemory(MembershipStoreSuite):
+    @pytest.fixture
+    def make_store(self) -> Callable[[], Awaitable[MembershipStore]]:
+        async def make() -> MembershipStore:
+            return MemoryMembershipStore()
 
+        return make
 
-class MembershipStoreEnv:
-    """One backend under test: ``open`` instances over this test's storage."""
 
-    def __init__(
-        self, open_store: Callable[[], Awaitable[MembershipStore]], *, durable: bool
-    ) -> None:
-        self._open = open_store
-        self.durable = durable
+class TestSqlite(MembershipStoreSuite):
+    durable = True
 
-    async def open(self) -> MembershipStore:
-        """An instance over this test's storage (empty at first); closed after the test."""
-        return await self._open()
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> Callable[[], Awaitable[MembershipStore]]:
+        async def make() -> MembershipStore:
+            return SqliteMembershipStore(tmp_path / "membership.db")
 
+        return make
 
-@pytest.fixture(params=BACKENDS)
-async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MembershipStoreEnv]:
-    async with AsyncExitStack() as stack:
-        yield _env(request.param, tmp_path, stack)
 
+@pytest.mark.services
+class TestCassandra(MembershipStoreSuite):
+    durable = True
 
-def _env(name: str, tmp_path: Path, stack: AsyncExitStack) -> MembershipStoreEnv:
-    if name == "memory":
+    @pytest.fixture
+    def make_store(
+        self, cassandra_stores: Callable[[], Awaitable[CassandraStores]]
+    ) -> Callable[[], Awaitable[MembershipStore]]:
+        async def make() -> MembershipStore:
+            return (await cassandra_stores()).membership
 
-        async def open_memory() -> MembershipStore:
-            return await stack.enter_async_context(MemoryMembershipStore())
+        return make
 
-        return MembershipStoreEnv(open_memory, durable=False)
-    if name == "sqlite":
 
-        async def open_sqlite() -> MembershipStore:
-            store = SqliteMembershipStore(tmp_path / "membership.db")
-            return await stack.enter_async_context(store)
-
-        return MembershipStoreEnv(open_sqlite, durable=True)
-    if name == "cassandra":
-        require("cassandra")
-        keyspace = unique("conformance_")
-
-        async def open_cassandra() -> MembershipStore:
-            stores = await CassandraStores.connect(CASSANDRA_HOSTS.split(","), keyspace)
-            await stack.enter_async_context(stores)
-            drop = f"DROP KEYSPACE IF EXISTS {keyspace}"
-            stack.push_async_callback(anyio.to_thread.run_sync, stores.session.execute, drop)
-            return await stack.enter_async_context(stores.membership)
-
-        return MembershipStoreEnv(open_cassandra, durable=True)
-    raise AssertionError(f"no membership store backend named {name!r}")
-
-
-@pytest.fixture
-async def store(env: MembershipStoreEnv) -> MembershipStore:
-    return await env.open()
-
-
-def group(chat_id: str, *members: str, title: str | None = "team") -> ChatInfo:
-    return ChatInfo(chat_id, "group", members, title=title, created_ms=1_750_000_000_000)
-
-
-async def test_unknown_chat_and_user(store: MembershipStore) -> None:
-    assert await store.get_chat("nope") is None
-    assert await store.chats_of("nobody") == []
-
-
-async def test_create_then_get_keeps_every_field_and_member_order(store: MembershipStore) -> None:
-    chat = group("g1", "carol", "alice", "bob", title="Ops ✓")
-
-    assert await store.create_chat(chat) == chat
-    assert await store.get_chat("g1") == chat
-    untitled = ChatInfo("g2", "group", ("zed",), title=None, created_ms=0)
-    assert await store.create_chat(untitled) == untitled
-    assert await store.get_chat("g2") == untitled
-
-
-async def test_create_existing_returns_the_stored_chat_unchanged(store: MembershipStore) -> None:
-    first = group("g", "alice", "bob", title="first")
-    await store.create_chat(first)
-
-    again = await store.create_chat(group("g", "mallory", title="second"))
-    assert again == first
-    assert await store.get_chat("g") == first
-    assert await store.chats_of("mallory") == []
-
-
-async def test_direct_chat_asked_again_returns_it(store: MembershipStore) -> None:
-    chat_id = direct_chat_id("alice", "bob")
-    created = await store.create_chat(
-        ChatInfo(chat_id, "direct", ("alice", "bob"), created_ms=1000)
-    )
-
-    again = await store.create_chat(ChatInfo(chat_id, "direct", ("bob", "alice"), created_ms=2000))
-    assert again == created
-    assert again.members == ("alice", "bob")
-    assert again.created_ms == 1000
-    assert await store.chats_of("alice") == [chat_id]
-    assert await store.chats_of("bob") == [chat_id]
-
-
-async def test_repeated_members_are_stored_once(store: MembershipStore) -> None:
-    created = await store.create_chat(group("g", "bob", "alice", "bob", "alice", "carol"))
-
-    assert created.members == ("bob", "alice", "carol")
-    assert await store.get_chat("g") == created
-    assert await store.chats_of("bob") == ["g"]
-
-
-async def test_chat_with_no_members(store: MembershipStore) -> None:
-    created = await store.create_chat(group("g"))
-
-    assert created.members == ()
-    assert await store.get_chat("g") == created
-    added = await store.update_members("g", add=["alice"])
-    assert added.members == ("alice",)
-
-
-async def test_add_appends_new_members_in_order(store: MembershipStore) -> None:
-    await store.create_chat(group("g", "alice", "bob"))
-
-    after = await store.update_members("g", add=["dave", "bob", "carol", "dave"])
-    assert after.members == ("alice", "bob", "dave", "carol")
-    assert after == group("g", "alice", "bob", "dave", "carol")
-    assert await store.get_chat("g") == after
-
-
-async def test_remove_keeps_the_order_of_the_rest(store: MembershipStore) -> None:
-    await store.create_chat(group("g", "alice", "bob", "carol", "dave"))
-
-    after = await store.update_members("g", remove=["bob", "dave", "bob"])
-    assert after.members == ("alice", "carol")
-    assert await store.get_chat("g") == after
-    assert await store.chats_of("bob") == []
-    assert await store.chats_of("carol") == ["g"]
-
-
-async def test_noop_updates_change_nothing(store: MembershipStore) -> None:
-    chat = await store.create_chat(group("g", "alice", "bob"))
-
-    assert await store.update_members("g", add=["alice"]) == chat
-    assert await store.update_members("g", remove=["zed"]) == chat
-    assert await store.update_members("g") == chat
-    assert await store.get_chat("g") == chat
-    assert await store.chats_of("zed") == []
-
-
-async def test_removed_member_who_rejoins_goes_last(store: MembershipStore) -> None:
-    await store.create_chat(group("g", "alice", "bob", "carol"))
-    await store.update_members("g", remove=["alice"])
-
-    after = await store.update_members("g", add=["alice"])
-    assert after.members == ("bob", "carol", "alice")
-    assert await store.get_chat("g") == after
-    assert await store.chats_of("alice") == ["g"]
-
-
-async def test_add_and_remove_together_removes(store: MembershipStore) -> None:
-    await store.create_chat(group("g", "alice", "bob"))
-
-    after = await store.update_members("g", add=["carol", "dave"], remove=["bob", "carol"])
-    assert after.members == ("alice", "dave")
-    assert await store.chats_of("carol") == []
-    assert await store.chats_of("bob") == []
-    assert await store.chats_of("dave") == ["g"]
-
-
-async def test_update_of_unknown_chat_raises_not_found(store: MembershipStore) -> None:
-    with pytest.raises(NotFound):
-        await store.update_members("nope", add=["alice"])
-    with pytest.raises(NotFound):
-        await store.update_members("nope")
-
-    assert await store.get_chat("nope") is None
-    assert await store.chats_of("alice") == []
-
-
-async def test_membership_both_ways(store: MembershipStore) -> None:
-    await store.create_chat(group("g1", "alice", "bob"))
-    await store.create_chat(group("g2", "bob", "carol"))
-    await store.create_chat(group("g0", "carol", "alice", "bob"))
-
-    assert await store.chats_of("alice") == ["g0", "g1"]
-    assert await store.chats_of("bob") == ["g0", "g1", "g2"]
-    assert await store.chats_of("carol") == ["g0", "g2"]
-
-    await store.update_members("g1", add=["carol"], remove=["alice"])
-    await store.update_members("g2", remove=["bob"])
-
-    assert await store.chats_of("alice") == ["g0"]
-    assert await store.chats_of("bob") == ["g0", "g1"]
-    assert await store.chats_of("carol") == ["g0", "g1", "g2"]
-
-
-async def test_many_chats_are_isolated(store: MembershipStore) -> None:
-    for n in range(30):
-        await store.create_chat(group(f"chat-{n:02}", f"user-{n}", "everyone"))
-    await store.update_members("chat-07", add=["user-8"], remove=["user-7"])
-
-    for n in range(30):
-        chat = await store.get_chat(f"chat-{n:02}")
-        assert chat is not None
-        expected = ("everyone", "user-8") if n == 7 else (f"user-{n}", "everyone")
-        assert chat.members == expected
-    assert await store.chats_of("everyone") == [f"chat-{n:02}" for n in range(30)]
-    assert await store.chats_of("user-8") == ["chat-07", "chat-08"]
-    assert await store.chats_of("user-7") == []
-
-
-async def test_chats_survive_close_and_reopen(env: MembershipStoreEnv) -> None:
-    if not env.durable:
-        pytest.skip("this backend keeps chats in memory only")
-    first = await env.open()
-    await first.create_chat(group("g", "carol", "alice", "bob"))
-    await first.update_members("g", add=["dave"], remove=["alice"])
-    await first.aclose()
-
-    again = await env.open()
-    assert await again.get_chat("g") == group("g", "carol", "bob", "dave")
-    assert await again.chats_of("dave") == ["g"]
-    assert await again.chats_of("alice") == []
-    after = await again.update_members("g", add=["erin"])
-    assert after.members == ("carol", "bob", "dave", "erin")
-
-
-async def test_aclose_is_idempotent_and_later_calls_raise(store: MembershipStore) -> None:
-    await store.create_chat(group("g", "alice"))
-    await store.aclose()
-    await store.aclose()
-
-    with pytest.raises(ChatcoreClosed):
-        await store.create_chat(group("h", "alice"))
-    with pytest.raises(ChatcoreClosed):
-        await store.get_chat("g")
-    with pytest.raises(ChatcoreClosed):
-        await store.update_members("g", add=["bob"])
-    with pytest.raises(ChatcoreClosed):
-        await store.chats_of("alice")
-
-
-_USERS = ["alice", "bob", "carol", "dave"]
-_updates = st.lists(
-    st.tuples(
-        st.sampled_from(["c1", "c2", "c3"]),
-        st.lists(st.sampled_from(_USERS), max_size=3),
-        st.lists(st.sampled_from(_USERS), max_size=2),
-    ),
-    max_size=12,
-)
-
-
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(initial=st.lists(st.sampled_from(_USERS), max_size=4), updates=_updates)
-async def test_updates_match_a_model_both_ways(
-    store: MembershipStore,
-    initial: list[str],
-    updates: list[tuple[str, list[str], list[str]]],
-) -> None:
-    prefix = f"{uuid.uuid4().hex}-"
-    users = {u: prefix + u for u in _USERS}
-    model: dict[str, list[str]] = {}
-    for name in ["c1", "c2", "c3"]:
-        members = list(dict.fromkeys(users[u] for u in initial))
-        model[name] = members
-        await store.create_chat(group(prefix + name, *members))
-
-    for name, add, remove in updates:
-        added = [users[u] for u in add]
-        removed = {users[u] for u in remove}
-        members = model[name] + [u for u in dict.fromkeys(added) if u not in model[name]]
-        model[name] = [u for u in members if u not in removed]
-        got = await store.update_members(
-            prefix + name, add=added, remove=[users[u] for u in remove]
-        )
-        assert list(got.members) == model[name]
-
-    for name, members in model.items():
-        chat = await store.get_chat(prefix + name)
-        assert chat is not None
-        assert list(chat.members) == members
-    for user in users.values():
-        expected = sorted(prefix + name for name, members in model.items() if user in members)
-        assert await store.chats_of(user) == expected
-
-
+@pytest.mark.anyio
 async def test_sqlite_stores_share_one_database(tmp_path: Path) -> None:
     """SQLite only: the three stores on one shared file; closing them leaves it open."""
     db = SqliteDatabase(tmp_path / "chat.db")
@@ -328,7 +65,7 @@ async def test_sqlite_stores_share_one_database(tmp_path: Path) -> None:
         SqliteMessageStore(db) as messages,
         SqliteReceiptStore(db) as receipts,
     ):
-        await members.create_chat(group("g", "alice", "bob"))
+        await members.create_chat(ChatInfo("g", "group", ("alice", "bob"), created_ms=1))
         await messages.append([message])
         await receipts.advance("g", "bob", read_seq=1, now_ms=9)
     async with (

@@ -11,9 +11,9 @@ import anyio
 import anyio.to_thread
 import pytest
 
+from chatcore.backends import production_backends
 from chatcore.config import ProductionConfig
 from chatcore.node import ChatNode, NodeOptions
-from chatcore.production import node_options, production_backends
 from chatcore.server import ChatServer, ServerSettings
 from chatcore.server.run import DrainingServer, build_server
 from tests.services import require, unique
@@ -81,7 +81,7 @@ async def production_settings() -> AsyncIterator[ServerSettings]:
     yield ServerSettings(
         data_dir=None,
         dev=True,
-        node=node_options(config),
+        node=NodeOptions.from_config(config),
         backends=lambda: production_backends(config),
         send_rate_per_s=1000,
         send_burst=1000,

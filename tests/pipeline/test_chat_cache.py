@@ -8,9 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from chatcore.backends import Backends
 from chatcore.errors import InvalidRequest, NotMember
 from chatcore.model import ChatInfo
-from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.node import ChatNode, NodeOptions
 from chatcore.pipeline.chats import ChatCache
 from chatcore.store.memory import MemoryMembershipStore
 

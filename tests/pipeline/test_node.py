@@ -9,6 +9,7 @@ from typing import TypeVar
 import anyio
 import pytest
 
+from chatcore.backends import Backends
 from chatcore.cache import MemoryHotCache
 from chatcore.errors import (
     ChatcoreClosed,
@@ -27,7 +28,7 @@ from chatcore.events import (
     TypingEvent,
 )
 from chatcore.model import Attachment, StoredMessage
-from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.node import ChatNode, NodeOptions
 from chatcore.offline.memory import MemoryPushNotifier
 from chatcore.pipeline.hub import LocalConnection
 

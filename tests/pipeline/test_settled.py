@@ -9,7 +9,8 @@ import anyio
 import pytest
 from anyio.abc import TaskStatus
 
-from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.backends import Backends
+from chatcore.node import ChatNode, NodeOptions
 from chatcore.pipeline.stages import DELIVERY, HISTORY, RECEIPTS, SEQUENCER, STAGES, Role
 from chatcore.pipeline.workers import HistoryWorker
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import anyio
 
@@ -25,10 +25,8 @@ from chatcore.log._kafka_client import (
     mapped,
     stop_quietly,
 )
+from chatcore.log._kafka_cluster import KafkaCluster
 from chatcore.log._kafka_transactions import plan_transactions, run_transactions
-
-if TYPE_CHECKING:
-    from chatcore.log.kafka import KafkaLog
 
 __all__ = ["KafkaLogConsumer"]
 
@@ -54,7 +52,7 @@ def _generation_of(consumer: Any) -> int | None:
 
 
 class KafkaLogConsumer(ClosingContext):
-    """A member of a Kafka consumer group on one topic of a :class:`KafkaLog`.
+    """A member of a Kafka consumer group on one topic of a :class:`~chatcore.log.kafka.KafkaLog`.
 
     ``__aenter__`` returns once the member has joined and holds its first
     assignment; ``aclose`` leaves the group and waits (at most the shorter of
@@ -62,11 +60,11 @@ class KafkaLogConsumer(ClosingContext):
     settled without it.
     """
 
-    def __init__(self, log: KafkaLog, topic: str, group: str) -> None:
-        self._log = log
+    def __init__(self, cluster: KafkaCluster, topic: str, group: str) -> None:
+        self._cluster = cluster
         self._topic = topic
         self._group = group
-        self._group_id = log._group_id(group)
+        self._group_id = cluster.group_id(group)
         self._consumer: Any = None
         self._producers: dict[int, Any] = {}
         self._current: frozenset[int] = frozenset()  # assigned as of the last rebalance
@@ -92,19 +90,19 @@ class KafkaLogConsumer(ClosingContext):
         """
         if self._consumer is not None:
             raise InvalidRequest("this consumer is already in its group")
-        log = self._log
-        meta = await log._topic(self._topic)
+        cluster = self._cluster
+        meta = await cluster.topic(self._topic)
         if meta.compacted:
             raise InvalidRequest(f"topic {self._topic!r} is compacted: use read_compacted()")
-        consumer = log._clients.group_member(self._group_id)
+        consumer = cluster.clients.group_member(self._group_id)
         consumer.subscribe([self._topic], listener=_Rebalance(self, consumer))
         self._consumer = consumer
-        log._consumers.add(self)
+        cluster.track(self._abandon)
         try:
-            await log._clients.start(consumer)
+            await cluster.clients.start(consumer)
             await self._wait_settled()
         except BaseException:
-            await self._close(handoff=False)
+            await self._abandon()
             raise
         return self
 
@@ -112,21 +110,25 @@ class KafkaLogConsumer(ClosingContext):
         """Leave the group and wait until its partitions have moved. Idempotent."""
         await self._close(handoff=True)
 
+    async def _abandon(self) -> None:
+        """Leave without waiting for the group to settle (the log is closing)."""
+        await self._close(handoff=False)
+
     async def _close(self, *, handoff: bool) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is None:
             return
-        log = self._log
-        log._consumers.discard(self)
-        await stop_quietly(consumer, log._timeout_s)  # sends LeaveGroup
+        cluster = self._cluster
+        cluster.untrack(self._abandon)
+        await stop_quietly(consumer, cluster.timeout_s)  # sends LeaveGroup
         producers, self._producers = self._producers, {}
         for producer in producers.values():
-            await stop_quietly(producer, log._timeout_s)
+            await stop_quietly(producer, cluster.timeout_s)
         self._owned.clear()
         self._notify_settled()
-        if handoff and not log._closed:
+        if handoff and not cluster.closed:
             with anyio.CancelScope(shield=True):
-                await log._await_handoff(self._group_id)
+                await cluster.await_handoff(self._group_id)
 
     @property
     def assignment(self) -> frozenset[int]:
@@ -186,13 +188,13 @@ class KafkaLogConsumer(ClosingContext):
         async with self._writable(set(offsets)):
             with (
                 mapped(f"commit offsets of {self._group!r}"),
-                anyio.fail_after(self._log._timeout_s),
+                anyio.fail_after(self._cluster.timeout_s),
             ):
                 try:
                     await consumer.commit(commit)
                 except kafka_errors.IllegalStateError as exc:  # not assigned any more
                     raise Fenced(f"member of {self._group!r} lost {sorted(offsets)}") from exc
-        self._log._committed_directly(self._group_id, self._topic, offsets)
+        self._cluster.committed_directly(self._group_id, self._topic, offsets)
 
     async def commit_transaction(
         self, outputs: Sequence[OutRecord], offsets: Mapping[int, int]
@@ -208,7 +210,7 @@ class KafkaLogConsumer(ClosingContext):
         for bad outputs.
         """
         self._joined()
-        placed = await self._log._placed(outputs)
+        placed = await self._cluster.placed(outputs)
         if not placed and not offsets:
             return []
         async with self._writable(set(offsets)):
@@ -222,9 +224,10 @@ class KafkaLogConsumer(ClosingContext):
                     plan,
                     topic=self._topic,
                     group_id=self._group_id,
-                    timeout_s=self._log._timeout_s,
+                    timeout_s=self._cluster.timeout_s,
                 )
-                self._log._committed_by_transaction(self._group_id, self._topic, outcome.committed)
+                committed = outcome.committed
+                self._cluster.committed_by_transaction(self._group_id, self._topic, committed)
                 for p in outcome.lost:
                     await self._lose(p)
             outcome.raise_failure(self._topic)
@@ -237,12 +240,12 @@ class KafkaLogConsumer(ClosingContext):
         producer = self._producers.pop(partition, None)
         if producer is not None:
             forget_transaction_error(producer)
-            await stop_quietly(producer, self._log._timeout_s)
+            await stop_quietly(producer, self._cluster.timeout_s)
 
     # -- group membership -----------------------------------------------------------
 
     def _joined(self) -> Any:
-        self._log._check_open()
+        self._cluster.check_open()
         if self._consumer is None:
             raise ChatcoreClosed("consumer is not in its group (use it with `async with`)")
         return self._consumer
@@ -264,7 +267,7 @@ class KafkaLogConsumer(ClosingContext):
     async def _wait_settled(self) -> None:
         """Wait for the first assignment and for any rebalance in progress."""
         with mapped(f"rebalance of {self._group!r}"):
-            with anyio.fail_after(self._log._rebalance_timeout_s + self._log._timeout_s):
+            with anyio.fail_after(self._cluster.rebalance_timeout_s + self._cluster.timeout_s):
                 while self._consumer is not None and (self._rebalancing or not self._rounds):
                     await self._settled.wait()
         if self._failure is not None:
@@ -309,9 +312,9 @@ class KafkaLogConsumer(ClosingContext):
             )
             fresh = mine - kept
             for p in [p for p in self._producers if p not in kept]:
-                await stop_quietly(self._producers.pop(p), self._log._timeout_s)
+                await stop_quietly(self._producers.pop(p), self._cluster.timeout_s)
             await self._start_producers(fresh)  # fences the previous owners' producers
-            committed = await self._log._group_offsets(self._group_id, self._topic, fresh)
+            committed = await self._cluster.group_offsets(self._group_id, self._topic, fresh)
             self._positions = {p: self._positions[p] for p in kept} | committed
             for tp in tps:
                 consumer.seek(tp, self._positions[tp.partition])
@@ -331,15 +334,13 @@ class KafkaLogConsumer(ClosingContext):
             self._notify_settled()
 
     async def _start_producers(self, partitions: Iterable[int]) -> None:
-        log = self._log
+        clients = self._cluster.clients
         failures: list[Exception] = []
 
         async def start(p: int) -> None:
             try:
-                txid = log.transactional_id(self._group, self._topic, p)
-                self._producers[p] = await log._clients.start(
-                    log._clients.transactional_producer(txid)
-                )
+                txid = self._cluster.transactional_id(self._group, self._topic, p)
+                self._producers[p] = await clients.start(clients.transactional_producer(txid))
             except Exception as exc:
                 failures.append(exc)
 

@@ -28,40 +28,35 @@ Only the asyncio backend of anyio can run it (aiokafka is asyncio-based).
 
 Layout: this module holds the log (topics, appends, reads, offsets);
 ``_kafka_consumer`` the group member, ``_kafka_transactions`` the transactions of
-its ``commit_transaction``, ``_kafka_client`` the clients and helpers they share.
+its ``commit_transaction``; ``_kafka_cluster`` the state the log and its members
+share (clients, names, topic metadata, offsets in flight) and ``_kafka_client`` the
+aiokafka clients and helpers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Self
 
 import anyio
 
 from chatcore._resource import ClosingContext
-from chatcore.errors import ChatcoreClosed, ChatcoreError, InvalidRequest, NotFound, Unavailable
+from chatcore.errors import InvalidRequest, Unavailable
 from chatcore.log._base import OutRecord, RecordPosition
 from chatcore.log._kafka_client import (
     REFUSED_TOPIC_ERRORS,
-    ConfigResource,
-    ConfigResourceType,
-    KafkaClients,
     NewTopic,
-    Placed,
     TopicMeta,
     TopicPartition,
     kafka_errors,
-    logger,
     mapped,
-    partition_for,
     send_all,
     stop_quietly,
 )
+from chatcore.log._kafka_cluster import KafkaCluster
 from chatcore.log._kafka_consumer import KafkaLogConsumer
 
 __all__ = ["KafkaLog", "KafkaLogConsumer"]
-
-_SETTLED_GROUP_STATES = frozenset({"Stable", "Empty", "Dead"})
 
 
 class KafkaLog(ClosingContext):
@@ -124,13 +119,9 @@ class KafkaLog(ClosingContext):
             raise InvalidRequest("transaction_retry_backoff_ms must be at least 1")
         if replication_factor is not None and replication_factor < 1:
             raise InvalidRequest("replication_factor must be at least 1 (or None)")
-        self._group_prefix = group_prefix
-        self._transactional_id_prefix = transactional_id_prefix
         self._replication_factor = replication_factor
         self._timeout_s = request_timeout_ms / 1000
-        self._rebalance_timeout_s = rebalance_timeout_ms / 1000
-        self._handoff_timeout_s = min(rebalance_timeout_ms, session_timeout_ms) / 1000
-        self._clients = KafkaClients(
+        self._cluster = KafkaCluster(
             client_options={
                 "bootstrap_servers": bootstrap_servers,
                 "client_id": client_id,
@@ -147,15 +138,13 @@ class KafkaLog(ClosingContext):
                 "linger_ms": linger_ms,
             },
             transaction_options={"retry_backoff_ms": transaction_retry_backoff_ms},
+            group_prefix=group_prefix,
+            transactional_id_prefix=transactional_id_prefix,
             timeout_s=self._timeout_s,
-            check_open=self._check_open,
+            rebalance_timeout_s=rebalance_timeout_ms / 1000,
+            handoff_timeout_s=min(rebalance_timeout_ms, session_timeout_ms) / 1000,
         )
-        self._meta: dict[str, TopicMeta] = {}
-        self._consumers: set[KafkaLogConsumer] = set()
-        # Offsets our transactions committed that the group may not show yet: the
-        # broker applies them when the commit markers land, just after EndTxn.
-        self._unseen_offsets: dict[tuple[str, str, int], int] = {}
-        self._closed = False
+        self._clients = self._cluster.clients
 
     async def __aenter__(self) -> Self:
         """Connect; raises :class:`~chatcore.errors.Unavailable` if the cluster is out of reach."""
@@ -164,12 +153,7 @@ class KafkaLog(ClosingContext):
 
     async def aclose(self) -> None:
         """Close every consumer of this log and every connection. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        for consumer in list(self._consumers):
-            await consumer._close(handoff=False)
-        await self._clients.aclose()
+        await self._cluster.aclose()
 
     def transactional_id(self, group: str, topic: str, partition: int) -> str:
         """The ``transactional.id`` that writes for one input partition of a group.
@@ -177,7 +161,7 @@ class KafkaLog(ClosingContext):
         Grant it (or its prefix) in ACLs; a new owner of the partition reuses it,
         which is what fences the old one.
         """
-        return f"{self._transactional_id_prefix}{self._group_id(group)}-{topic}-{partition}"
+        return self._cluster.transactional_id(group, topic, partition)
 
     # -- topics -----------------------------------------------------------------
 
@@ -201,8 +185,7 @@ class KafkaLog(ClosingContext):
         (result,) = response.to_object()["topic_errors"]
         error = kafka_errors.for_code(result["error_code"])
         if error is kafka_errors.TopicAlreadyExistsError:
-            self._meta.pop(topic, None)
-            existing = await self._topic(topic)
+            existing = await self._cluster.topic(topic, refresh=True)
             if existing.partitions != partitions:
                 raise InvalidRequest(
                     f"topic {topic!r} exists with {existing.partitions} partitions, "
@@ -214,44 +197,11 @@ class KafkaLog(ClosingContext):
         if error is not kafka_errors.NoError:
             raise Unavailable(f"kafka: create topic {topic!r}: {error.__name__}")
         await self._await_leaders(topic, partitions)
-        self._meta[topic] = TopicMeta(partitions, compacted)
+        self._cluster.created(topic, TopicMeta(partitions, compacted))
 
     async def partition_count(self, topic: str) -> int:
         """The number of partitions of ``topic``; :class:`~chatcore.errors.NotFound` if none."""
-        return (await self._topic(topic)).partitions
-
-    async def _topic(self, topic: str) -> TopicMeta:
-        self._check_open()
-        meta = self._meta.get(topic)
-        if meta is None:
-            meta = self._meta[topic] = await self._describe(topic)
-        return meta
-
-    async def _describe(self, topic: str) -> TopicMeta:
-        # DescribeConfigs first: unlike aiokafka's metadata requests it can never make
-        # a broker with auto.create.topics.enable create the topic we ask about.
-        admin = await self._clients.admin()
-        resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"cleanup.policy": None})
-        with mapped(f"describe topic {topic!r}"), anyio.fail_after(self._timeout_s):
-            (configs,) = await admin.describe_configs([resource])
-            (found,) = configs.to_object()["resources"]
-            error = kafka_errors.for_code(found["error_code"])
-            if error in (kafka_errors.UnknownTopicOrPartitionError, kafka_errors.InvalidTopicError):
-                raise NotFound(f"no topic {topic!r}; create it with create_topic()")
-            if error is not kafka_errors.NoError:
-                raise error(found["error_message"])
-            policy = next(
-                (
-                    str(e["config_value"])
-                    for e in found["config_entries"]
-                    if e["config_names"] == "cleanup.policy"
-                ),
-                "delete",
-            )
-            (info,) = await admin.describe_topics([topic])
-        if info["error_code"] != 0 or not info["partitions"]:
-            raise NotFound(f"no topic {topic!r}; create it with create_topic()")
-        return TopicMeta(len(info["partitions"]), "compact" in policy.split(","))
+        return (await self._cluster.topic(topic)).partitions
 
     async def _await_leaders(self, topic: str, partitions: int) -> None:
         admin = await self._clients.admin()
@@ -263,18 +213,6 @@ class KafkaLog(ClosingContext):
                     return
                 await anyio.sleep(0.05)
 
-    async def _placed(self, records: Sequence[OutRecord]) -> list[Placed]:
-        placed = []
-        for r in records:
-            meta = await self._topic(r.topic)
-            key = r.key.encode()
-            p = partition_for(key, meta.partitions) if r.partition is None else r.partition
-            if not 0 <= p < meta.partitions:
-                raise InvalidRequest(f"topic {r.topic!r} has no partition {p}")
-            value = None if meta.compacted and not r.value else r.value
-            placed.append(Placed(r.topic, p, key, value))
-        return placed
-
     # -- writing and reading ------------------------------------------------------
 
     async def append(self, records: Sequence[OutRecord]) -> list[RecordPosition]:
@@ -285,18 +223,18 @@ class KafkaLog(ClosingContext):
         :class:`~chatcore.errors.Unavailable` when the cluster does not acknowledge
         them within ``request_timeout_ms`` (some may still be appended).
         """
-        self._check_open()
+        self._cluster.check_open()
         if not records:
             return []
-        placed = await self._placed(records)
+        placed = await self._cluster.placed(records)
         producer = await self._clients.producer()
         with mapped("append"), anyio.fail_after(self._timeout_s):
             return await send_all(producer, placed)
 
     def consumer(self, topic: str, *, group: str) -> KafkaLogConsumer:
         """A new member of ``group`` reading ``topic`` (joins on ``__aenter__``)."""
-        self._check_open()
-        return KafkaLogConsumer(self, topic, group)
+        self._cluster.check_open()
+        return KafkaLogConsumer(self._cluster, topic, group)
 
     async def read_compacted(self, topic: str, partition: int) -> dict[str, bytes]:
         """The latest value of every live key of one partition of a compacted topic.
@@ -305,7 +243,7 @@ class KafkaLog(ClosingContext):
         :class:`~chatcore.errors.InvalidRequest` if ``topic`` is not compacted or has
         no such partition, :class:`~chatcore.errors.Unavailable` on a stalled read.
         """
-        meta = await self._topic(topic)
+        meta = await self._cluster.topic(topic)
         if not meta.compacted:
             raise InvalidRequest(f"topic {topic!r} is not compacted")
         if not 0 <= partition < meta.partitions:
@@ -342,7 +280,7 @@ class KafkaLog(ClosingContext):
         this is not a count of records. Raises :class:`~chatcore.errors.NotFound`
         or :class:`~chatcore.errors.Unavailable`.
         """
-        meta = await self._topic(topic)
+        meta = await self._cluster.topic(topic)
         reader = await self._clients.offsets_reader()
         tps = [TopicPartition(topic, p) for p in range(meta.partitions)]
         with mapped(f"end offsets of {topic!r}"), anyio.fail_after(self._timeout_s):
@@ -354,8 +292,9 @@ class KafkaLog(ClosingContext):
 
         Raises :class:`~chatcore.errors.NotFound` or :class:`~chatcore.errors.Unavailable`.
         """
-        meta = await self._topic(topic)
-        return await self._group_offsets(self._group_id(group), topic, range(meta.partitions))
+        meta = await self._cluster.topic(topic)
+        group_id = self._cluster.group_id(group)
+        return await self._cluster.group_offsets(group_id, topic, range(meta.partitions))
 
     async def backlog(
         self, topic: str, *, group: str, ends: Mapping[int, int] | None = None
@@ -392,7 +331,7 @@ class KafkaLog(ClosingContext):
         markers: set[int] = set()
         try:
             with mapped(f"backlog of {topic!r}"):
-                await self._clients.start(reader)
+                await self._cluster.clients.start(reader)
                 reader.assign(list(tps))
                 for tp, p in tps.items():
                     reader.seek(tp, starts[p])
@@ -415,58 +354,3 @@ class KafkaLog(ClosingContext):
         finally:
             await stop_quietly(reader, self._timeout_s)
         return markers
-
-    async def _group_offsets(
-        self, group_id: str, topic: str, partitions: Iterable[int]
-    ) -> dict[int, int]:
-        """Committed offsets, including those of this log's own finished transactions."""
-        tps = [TopicPartition(topic, p) for p in partitions]
-        if not tps:
-            return {}
-        admin = await self._clients.admin()
-        with mapped(f"offsets of group {group_id!r}"), anyio.fail_after(self._timeout_s):
-            while True:
-                found = await admin.list_consumer_group_offsets(group_id, partitions=tps)
-                offsets = {tp.partition: int(found[tp].offset) if tp in found else -1 for tp in tps}
-                behind = False
-                for p, offset in offsets.items():
-                    key = (group_id, topic, p)
-                    if offset < self._unseen_offsets.get(key, -1):
-                        behind = True
-                    else:
-                        self._unseen_offsets.pop(key, None)
-                if not behind:
-                    return {p: max(offset, 0) for p, offset in offsets.items()}
-                await anyio.sleep(0.01)
-
-    def _committed_by_transaction(
-        self, group_id: str, topic: str, offsets: Mapping[int, int]
-    ) -> None:
-        for p, offset in offsets.items():
-            self._unseen_offsets[(group_id, topic, p)] = offset
-
-    def _committed_directly(self, group_id: str, topic: str, partitions: Iterable[int]) -> None:
-        for p in partitions:
-            self._unseen_offsets.pop((group_id, topic, p), None)
-
-    async def _await_handoff(self, group_id: str) -> None:
-        """Wait until ``group_id`` has settled after a member left (best effort, bounded
-        by the session timeout so a shutdown never hangs on a group that is rejoining)."""
-        with anyio.move_on_after(self._handoff_timeout_s):
-            try:
-                admin = await self._clients.admin()
-                while True:
-                    (response,) = await admin.describe_consumer_groups([group_id])
-                    (group,) = response.to_object()["groups"]
-                    if group["state"] in _SETTLED_GROUP_STATES:
-                        return
-                    await anyio.sleep(0.05)
-            except (ChatcoreError, kafka_errors.KafkaError, OSError):
-                logger.debug("could not watch group %r settle", group_id, exc_info=True)
-
-    def _group_id(self, group: str) -> str:
-        return f"{self._group_prefix}{group}"
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ChatcoreClosed("the log is closed")

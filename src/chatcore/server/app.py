@@ -32,9 +32,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chatcore.backends import Backends
 from chatcore.errors import ChatcoreError
 from chatcore.gateway.session import SessionLimits
-from chatcore.node import Backends, ChatNode, NodeOptions
+from chatcore.node import ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.auth import TokenAuthority

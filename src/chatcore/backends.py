@@ -1,0 +1,151 @@
+"""The adapters a ``ChatNode`` runs on: one per port, and the three ready-made sets.
+
+* :meth:`Backends.in_memory`: everything in this process's memory.
+* :meth:`Backends.embedded`: the log and the stores in SQLite files, live state in memory.
+* :func:`production_backends`: Kafka (log), Cassandra (stores), Redis (live state)::
+
+      config = ProductionConfig.load("chatcore.toml")
+      options = NodeOptions.from_config(config)
+      async with ChatNode(await production_backends(config), options) as node:
+          ...
+
+  Needs the extras: ``pip install 'chatcore[kafka,cassandra,redis]'``.
+
+Each factory imports its adapters when it is called, so this module (and the node
+built on it) depends on the ports only. To mix backends, or to plug in your own,
+build :class:`Backends` field by field (see the "Write your own backend" page).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chatcore.bus._base import GatewayBus
+from chatcore.cache._base import HotCache
+from chatcore.config import ProductionConfig
+from chatcore.ids._base import NodeIdLease
+from chatcore.log._base import PartitionedLog
+from chatcore.offline._base import OfflineIndex, PushNotifier
+from chatcore.presence._base import PresenceStore
+from chatcore.registry._base import ConnectionRegistry
+from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
+
+__all__ = ["Backends", "production_backends"]
+
+
+@dataclass(kw_only=True)
+class Backends:
+    """One adapter per port. ``ChatNode`` opens them on enter and closes them on exit."""
+
+    log: PartitionedLog
+    messages: MessageStore
+    receipts: ReceiptStore
+    membership: MembershipStore
+    presence: PresenceStore
+    registry: ConnectionRegistry
+    bus: GatewayBus
+    cache: HotCache
+    offline: OfflineIndex
+    push: PushNotifier
+    leases: NodeIdLease
+    extra: list[Any] = field(default_factory=list)
+    """Other resources to ``aclose()`` last (a shared SQLite database, a Redis client)."""
+
+    @classmethod
+    def in_memory(cls) -> Backends:
+        """Everything in this process's memory: fast, nothing survives a restart."""
+        from chatcore.bus.memory import MemoryGatewayBus
+        from chatcore.cache.memory import MemoryHotCache
+        from chatcore.ids.memory import MemoryNodeIdLease
+        from chatcore.log.memory import MemoryLog
+        from chatcore.offline.log import LoggingPushNotifier
+        from chatcore.offline.memory import MemoryOfflineIndex
+        from chatcore.presence.memory import MemoryPresenceStore
+        from chatcore.registry.memory import MemoryConnectionRegistry
+        from chatcore.store.memory import (
+            MemoryMembershipStore,
+            MemoryMessageStore,
+            MemoryReceiptStore,
+        )
+
+        return cls(
+            log=MemoryLog(),
+            messages=MemoryMessageStore(),
+            receipts=MemoryReceiptStore(),
+            membership=MemoryMembershipStore(),
+            presence=MemoryPresenceStore(),
+            registry=MemoryConnectionRegistry(),
+            bus=MemoryGatewayBus(),
+            cache=MemoryHotCache(),
+            offline=MemoryOfflineIndex(),
+            push=LoggingPushNotifier(),
+            leases=MemoryNodeIdLease(),
+        )
+
+    @classmethod
+    def embedded(cls, data_dir: str | Path) -> Backends:
+        """The log and the stores in SQLite files under ``data_dir``; live state in memory.
+
+        One process at a time may open a data folder.
+        """
+        from chatcore._sqlite import SqliteDatabase
+        from chatcore.log.sqlite import SqliteLog
+        from chatcore.store.sqlite import (
+            SqliteMembershipStore,
+            SqliteMessageStore,
+            SqliteReceiptStore,
+        )
+
+        data = Path(data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        db = SqliteDatabase(data / "store.db")
+        backends = cls.in_memory()
+        backends.log = SqliteLog(data / "log.db")
+        backends.messages = SqliteMessageStore(db)
+        backends.receipts = SqliteReceiptStore(db)
+        backends.membership = SqliteMembershipStore(db)
+        backends.extra.append(db)
+        return backends
+
+
+async def production_backends(config: ProductionConfig, *, create_schema: bool = True) -> Backends:
+    """Connect to Kafka, Cassandra and Redis as ``config`` says.
+
+    Raises :class:`~chatcore.errors.Unavailable` when a service cannot be reached.
+    """
+    from redis.asyncio import Redis
+
+    from chatcore.bus.redis import RedisGatewayBus
+    from chatcore.cache.redis import RedisHotCache
+    from chatcore.ids.redis import RedisNodeIdLease
+    from chatcore.log.kafka import KafkaLog
+    from chatcore.offline.log import LoggingPushNotifier
+    from chatcore.offline.redis import RedisOfflineIndex
+    from chatcore.presence.redis import RedisPresenceStore
+    from chatcore.registry.redis import RedisConnectionRegistry
+    from chatcore.store.cassandra import CassandraStores
+
+    stores = await CassandraStores.connect(
+        config.cassandra_hosts,
+        config.cassandra_keyspace,
+        replication=dict(config.cassandra_replication),
+        create_schema=create_schema,
+    )
+    redis = Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    prefix = config.redis_prefix
+    return Backends(
+        log=KafkaLog(config.kafka_bootstrap, client_id="chatcore"),
+        messages=stores.messages,
+        receipts=stores.receipts,
+        membership=stores.membership,
+        presence=RedisPresenceStore(redis, prefix=prefix),
+        registry=RedisConnectionRegistry(redis, prefix=prefix),
+        bus=RedisGatewayBus(redis, prefix=prefix),
+        cache=RedisHotCache(redis, prefix=prefix),
+        offline=RedisOfflineIndex(redis, prefix=prefix),
+        push=LoggingPushNotifier(),
+        leases=RedisNodeIdLease(redis, prefix=prefix),
+        extra=[stores, redis],
+    )
