@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
+
+import pytest
 
 from chatcore.protocol import json_schema
 from chatcore.protocol.schema import normalized
@@ -33,3 +36,38 @@ def test_readme_commands_exist() -> None:
     assert "chatcore serve --dev" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "./scripts/check" in ci
+
+
+OPTIONS_CLASSES = [
+    ("src/chatcore/node.py", "NodeOptions"),
+    ("src/chatcore/server/app.py", "ServerSettings"),
+    ("src/chatcore/gateway/session.py", "SessionLimits"),
+    ("src/chatcore/client/_options.py", "ClientOptions"),
+    ("src/chatcore/config.py", "ProductionConfig"),
+]
+
+
+def undocumented_fields(source: str, name: str) -> list[str]:
+    """The fields of class ``name`` in ``source`` with no docstring right below them."""
+    (cls,) = (
+        n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ClassDef) and n.name == name
+    )
+    body = cls.body
+    return [
+        stmt.target.id
+        for stmt, after in zip(body, [*body[1:], None], strict=True)
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+        if not (isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant))
+    ]
+
+
+@pytest.mark.parametrize(("path", "name"), OPTIONS_CLASSES)
+def test_every_option_has_a_description(path: str, name: str) -> None:
+    assert undocumented_fields((ROOT / path).read_text(), name) == []
+
+
+def test_an_undocumented_option_is_found() -> None:
+    source = (
+        'class O:\n    a: int = 1\n    """A."""\n    b: int = 2\n    c: int = 3\n    """C."""\n'
+    )
+    assert undocumented_fields(source, "O") == ["b"]

@@ -40,16 +40,23 @@ class ProductionConfig:
     """Where Kafka, Cassandra and Redis are, and how chatcore lays out its data there."""
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    """Kafka brokers to bootstrap from, ``host:port`` separated by commas."""
     cassandra_hosts: tuple[str, ...] = ("127.0.0.1:9042",)
+    """Cassandra contact points, ``host:port`` each."""
     cassandra_keyspace: str = "chatcore"
+    """The keyspace of the stores (created with ``cassandra_replication`` if missing)."""
     cassandra_replication: Mapping[str, Any] = field(default_factory=_default_replication)
     """Keyspace replication; use NetworkTopologyStrategy with RF 3 in production."""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    """The Redis server of presence, registry, bus, hot cache, offline index and leases."""
     redis_prefix: str = "chatcore:"
+    """Put before every Redis key and channel, so deployments can share a server."""
     topic_prefix: str = ""
+    """Put before every Kafka topic name (see ``NodeOptions.topic_prefix``)."""
     partitions: int = 16
     """Partitions of every log topic: the ceiling on Sequencer/worker parallelism."""
     presence_ttl_s: float = 60.0
+    """How long a device counts as online without a refresh from its gateway."""
     heartbeat_s: float = 30.0
     """A connection's presence and registration live ``presence_ttl_s`` unless its
     gateway refreshes them, which it does every ``heartbeat_s``."""

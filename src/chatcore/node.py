@@ -81,24 +81,41 @@ class NodeOptions:
     gateway_id: str | None = None
     """This gateway's name on the bus (random when None)."""
     topic_prefix: str = ""
+    """Put before every topic name (``"tenant1."`` gives ``tenant1.chat.submitted``), so
+    several deployments can share one Kafka cluster."""
     max_group_members: int = 256
+    """The most members a group may have, its creator included."""
     max_body_bytes: int = 16 * 1024
+    """The largest message body in UTF-8 bytes; a larger send is refused (FrameTooLarge)."""
     rate_limit: RateLimitHook | None = None
+    """Asked before each send (see :mod:`chatcore.ratelimit`); None: the node sets no limit
+    (the reference server sets its own, see docs/decisions.md)."""
     presence_ttl_s: float = 60.0
+    """How long a device counts as online after its last heartbeat (a crashed gateway's
+    users go offline within it)."""
     heartbeat_s: float = 30.0
+    """How often this gateway refreshes its devices' presence and registrations; must be
+    below ``presence_ttl_s``."""
     connection_queue: int = 1024
     """Events a connection may have waiting before it is closed as a slow consumer."""
     hot_cache_per_chat: int = DEFAULT_PER_CHAT
     """Newest messages of each chat the HotCache keeps (100); history pages within them
     are read without the MessageStore. Applies whatever cache the backends hold."""
     dedupe_window_ms: int = 24 * 3600 * 1000
+    """How long the Sequencer remembers a ``client_msg_id`` to drop a retried send (24 h;
+    see docs/decisions.md)."""
     sync_per_chat: int = 100
+    """The most missed messages one sync returns per chat; the rest is marked
+    ``truncated`` and read through history."""
     membership_cache_ttl_s: float = 1.0
     """How long a chat's member list read for a send is trusted (0: read every time).
     Changes made through this node apply at once; made through another node, within
     this bound (see docs/decisions.md)."""
     restart_backoff_s: float = 0.5
+    """How long a failed stage waits before it is restarted."""
     node_lease_ttl_s: float = 60.0
+    """The lease on this node's Snowflake node id; renewed every third of it, so a node
+    that dies frees its id within this time."""
 
     @classmethod
     def from_config(
@@ -111,11 +128,13 @@ class NodeOptions:
         if roles is not None:
             options["roles"] = roles
         return cls(
-            partitions=config.partitions,
-            topic_prefix=config.topic_prefix,
-            presence_ttl_s=config.presence_ttl_s,
-            heartbeat_s=config.heartbeat_s,
-            **options,
+            **{
+                **options,
+                "partitions": config.partitions,
+                "topic_prefix": config.topic_prefix,
+                "presence_ttl_s": config.presence_ttl_s,
+                "heartbeat_s": config.heartbeat_s,
+            }
         )
 
 

@@ -68,3 +68,15 @@ def test_every_scalar_setting_has_an_environment_variable() -> None:
     assert (config.cassandra_keyspace, config.redis_url) == ("ks", "redis://r:1/0")
     with pytest.raises(InvalidRequest):
         ProductionConfig.load(env={"CHATCORE_HEARTBEAT_S": "-1"})
+
+
+def test_node_options_from_config_take_the_config_over_other_options() -> None:
+    from chatcore.node import NodeOptions
+
+    config = ProductionConfig(partitions=4, topic_prefix="t.", presence_ttl_s=9, heartbeat_s=3)
+    options = NodeOptions.from_config(
+        config, roles=frozenset({"sequencer"}), partitions=99, max_group_members=10
+    )
+    assert (options.partitions, options.topic_prefix) == (4, "t.")
+    assert (options.presence_ttl_s, options.heartbeat_s) == (9, 3)
+    assert options.roles == {"sequencer"} and options.max_group_members == 10

@@ -101,12 +101,15 @@ class SessionLimits:
     """Per-connection rules. Every field has the protocol's default."""
 
     hello_timeout_s: float = 10.0
+    """How long a new connection may take to send ``hello``; then it closes with 4002."""
     heartbeat_s: int = 30
+    """The ping interval the server asks of clients in ``welcome``."""
     max_bad_frames: int = 10
     """Malformed frames a connection may send before it is closed with 1008."""
     frames_per_s: float = 50.0
+    """Frames of any type a connection may send per second, on average."""
     frame_burst: float = 100.0
-    """Any frames, per connection."""
+    """Frames of any type a connection may send at once, above the rate."""
 
 
 def error_frame(exc: ChatcoreError, request_id: int | None) -> ErrorFrame:

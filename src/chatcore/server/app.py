@@ -61,11 +61,15 @@ class ServerSettings:
     allowed_origins: list[str] | None = None
     """Browser origins allowed to open ``/ws`` (None: any)."""
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    """The largest frame a client may send (64 KiB); a larger one is answered ``too_large``."""
     send_rate_per_s: float = 20.0
+    """Messages a user may send per second, on average (per gateway process)."""
     send_burst: float = 50.0
-    """Messages a user may send per second, and at once (per gateway process)."""
+    """Messages a user may send at once, above the rate (per gateway process)."""
     limits: SessionLimits = field(default_factory=SessionLimits)
+    """Per-connection rules: hello deadline, heartbeat, bad frames, frame rate."""
     node: NodeOptions = field(default_factory=NodeOptions)
+    """How the chat node inside the server runs (partitions, roles, limits)."""
     backends: Callable[[], Backends | Awaitable[Backends]] | None = None
     """Backends to run on; default: embedded (SQLite under ``data_dir``, or memory)."""
     drain_timeout_s: float = 5.0
