@@ -2,7 +2,8 @@
 
 Every import statement counts wherever it stands: at the top, under
 ``if TYPE_CHECKING:`` or inside a function (a lazy import is still a dependency).
-The gateway imports nothing above it and needs only the core dependencies.
+The gateway imports nothing above it and needs only the core dependencies; a missing
+extra is named in the ImportError (`pip install 'chatcore[extra]'`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import ast
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -37,27 +38,59 @@ ABOVE = ("chatcore.pipeline", "chatcore.node", "chatcore.server", "chatcore.log"
 BACKENDS = ("redis", "memory", "sqlite", "kafka", "cassandra")
 
 
+REFUSING_FINDER = """
+import sys
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Refuse())
+"""
+
+
+def import_without(modules: str, blocked: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Import ``modules`` in a fresh interpreter where the ``blocked`` packages are missing."""
+    script = f"BLOCKED = {tuple(blocked)!r}\n{REFUSING_FINDER}\nimport {modules}\n"
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+
+
 def test_the_gateway_imports_without_the_extras() -> None:
-    script = textwrap.dedent(
-        f"""
-        import sys
-
-        BLOCKED = {OPTIONAL!r}
-
-        class Refuse:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-                return None
-
-        sys.meta_path.insert(0, Refuse())
-        import chatcore.gateway.session
-        import chatcore.gateway
-        import chatcore.gateway.convert
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    gateway = "chatcore.gateway.session, chatcore.gateway, chatcore.gateway.convert"
+    done = import_without(gateway, OPTIONAL)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_core_imports_without_any_extra() -> None:
+    done = import_without("chatcore, chatcore.node, chatcore.backends", OPTIONAL)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "blocked", "extra"),
+    [
+        ("chatcore.client", "websockets", "client"),
+        ("chatcore.server", "starlette", "server"),
+        ("chatcore.server.auth", "jwt", "server"),
+        ("chatcore.server.run", "uvicorn", "server"),
+        ("chatcore.server", "prometheus_client", "server"),
+        ("chatcore.cli", "typer", "server"),
+        ("chatcore.log.kafka", "aiokafka", "kafka"),
+        ("chatcore.store.cassandra", "cassandra", "cassandra"),
+        ("chatcore.presence.redis", "redis", "redis"),
+        ("chatcore.registry.redis", "redis", "redis"),
+        ("chatcore.bus.redis", "redis", "redis"),
+        ("chatcore.testing", "pytest", "testing"),
+        ("chatcore.testing", "hypothesis", "testing"),
+    ],
+)
+def test_a_missing_extra_names_itself(module: str, blocked: str, extra: str) -> None:
+    done = import_without(module, [blocked])
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError:"), done.stderr
+    assert f"needs {blocked}: pip install 'chatcore[{extra}]'" in last, done.stderr
 
 
 def _imported(tree: ast.Module, package: str) -> Iterator[tuple[int, str]]:

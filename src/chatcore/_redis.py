@@ -16,20 +16,26 @@ from typing import Any, Self
 
 import anyio
 
+from chatcore._extras import missing_extra
 from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Unavailable
 
 try:
     from redis.asyncio import Redis
-    from redis.asyncio.client import PubSub
+    from redis.asyncio.client import Pipeline, PubSub
     from redis.commands.core import AsyncScript
     from redis.exceptions import RedisError
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "chatcore's Redis backends need redis-py: pip install 'chatcore[redis]'"
-    ) from exc
+    raise missing_extra("redis", exc, needed_by="chatcore's Redis backends") from exc
 
-__all__ = ["DEFAULT_PREFIX", "DEFAULT_TIMEOUT_S", "Redis", "RedisAdapter", "RedisKeyspace"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DEFAULT_TIMEOUT_S",
+    "Pipeline",
+    "Redis",
+    "RedisAdapter",
+    "RedisKeyspace",
+]
 
 DEFAULT_PREFIX = "chatcore:"
 DEFAULT_TIMEOUT_S = 5.0

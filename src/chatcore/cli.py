@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import anyio
-import typer
+
+from chatcore._extras import missing_extra
+
+try:
+    import typer
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise missing_extra("server", exc, needed_by="the chatcore command") from exc
 
 from chatcore._gc import freeze_startup_objects, tune_gc
 from chatcore.pipeline.stages import STAGES

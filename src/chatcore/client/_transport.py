@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from chatcore._extras import missing_extra
 from chatcore.errors import ConnectionClosed, Unauthorized, Unavailable
 
 try:
@@ -17,8 +18,8 @@ try:
     from websockets.exceptions import ConcurrencyError, InvalidHandshake, InvalidStatus, InvalidURI
     from websockets.exceptions import ConnectionClosed as WsClosed
     from websockets.typing import Subprotocol
-except ImportError as exc:  # pragma: no cover - depends on the installed packages
-    raise ImportError("chatcore.client needs websockets: pip install 'chatcore[client]'") from exc
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise missing_extra("client", exc, needed_by="chatcore.client") from exc
 
 __all__ = ["Connector", "Transport", "WebSocketTransport", "connect_websocket"]
 

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import anyio
 
+from chatcore._extras import missing_extra
 from chatcore.errors import ChatcoreClosed, ChatcoreError, Fenced, Unavailable
 from chatcore.log._base import RecordPosition
 
@@ -21,7 +22,7 @@ try:
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
     from aiokafka.partitioner import murmur2
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("chatcore.log.kafka needs aiokafka: pip install 'chatcore[kafka]'") from exc
+    raise missing_extra("kafka", exc, needed_by="chatcore.log.kafka") from exc
 
 __all__ = [
     # aiokafka, imported here once with the install hint

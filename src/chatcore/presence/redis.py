@@ -26,9 +26,8 @@ from contextlib import asynccontextmanager
 from typing import Self
 
 import msgspec
-from redis.asyncio.client import Pipeline
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Pipeline, Redis, RedisAdapter
 from chatcore.errors import InvalidRequest
 from chatcore.model import PresenceState
 from chatcore.presence.rules import ttl_ms

@@ -18,9 +18,8 @@ from collections.abc import Sequence
 from typing import cast
 
 import msgspec
-from redis.asyncio.client import Pipeline
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Pipeline, Redis, RedisAdapter
 from chatcore.errors import InvalidRequest
 from chatcore.model import Connection
 

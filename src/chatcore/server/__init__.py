@@ -6,6 +6,16 @@ their server (``host``), the requests' calls into the node (``handler``) and the
 token checks (``auth``). Needs the ``server`` extra.
 """
 
+from chatcore._extras import missing_extra
+
+try:
+    import jwt  # noqa: F401
+    import prometheus_client  # noqa: F401
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise missing_extra("server", exc, needed_by="chatcore.server") from exc
+
 from chatcore.server.app import ChatServer, ServerSettings, create_app
 from chatcore.server.auth import TokenAuthority
 from chatcore.server.handler import RequestHandler

@@ -12,10 +12,7 @@ import secrets
 import time
 from pathlib import Path
 
-try:
-    import jwt
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("chatcore.server.auth needs pyjwt: pip install 'chatcore[server]'") from exc
+import jwt
 
 from chatcore.errors import InvalidRequest, Unauthorized
 

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, TypeVar
 
 import anyio.to_thread
 
+from chatcore._extras import missing_extra
 from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Unavailable
 
@@ -31,9 +32,7 @@ try:
     from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
     from cassandra.query import BatchStatement, BatchType, dict_factory
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "chatcore's Cassandra backend needs cassandra-driver: pip install 'chatcore[cassandra]'"
-    ) from exc
+    raise missing_extra("cassandra", exc, needed_by="chatcore's Cassandra backend") from exc
 
 __all__ = ["DRIVER_ERRORS", "CassandraAdapter", "CassandraSession", "Row", "Statement"]
 

@@ -35,7 +35,13 @@ The suites, their hook fixtures and their class attributes:
   ``advance`` too for a fake clock.
 """
 
-import pytest
+from chatcore._extras import missing_extra
+
+try:
+    import hypothesis  # noqa: F401
+    import pytest
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise missing_extra("testing", exc, needed_by="chatcore.testing") from exc
 
 # Before the suites are imported: their asserts then explain a failure as a test's do.
 pytest.register_assert_rewrite(
