@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import anyio
 import pytest
 
 from chatcore.backends import Backends
-from chatcore.model import StoredMessage
 from chatcore.node import ChatNode
 from chatcore.store import MessageStore
 from chatcore.testing import MessageStoreSuite
@@ -36,26 +34,15 @@ class TestDictStoreInAFile(MessageStoreSuite):
         return make
 
 
-class WatchedStore(DictMessageStore):
-    """Sets ``appended`` once the node's history worker has stored something."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.appended = anyio.Event()
-
-    async def append(self, messages: Sequence[StoredMessage]) -> None:
-        await super().append(messages)
-        self.appended.set()
-
-
 @pytest.mark.anyio
 async def test_a_node_runs_on_the_example_store(tmp_path: Path) -> None:
     backends = Backends.in_memory()
-    backends.messages = store = WatchedStore(tmp_path / "messages.json")
+    backends.messages = DictMessageStore(tmp_path / "messages.json")
     async with ChatNode(backends) as node:
         chat = await node.create_chat("ann", kind="direct", members=["ann", "bob"])
         await node.send("ann", chat.chat_id, client_msg_id="m1", body="hi")
-        with anyio.fail_after(5):
-            await store.appended.wait()
+        await node.settled()
         page = await node.history("bob", chat.chat_id)
     assert [m.body for m in page.messages] == ["hi"]
+    async with DictMessageStore(tmp_path / "messages.json") as reopened:
+        assert [m.body for m in await reopened.range(chat.chat_id)] == ["hi"]
