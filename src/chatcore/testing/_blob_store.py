@@ -139,6 +139,7 @@ class BlobStoreSuite(StoreSuite["BlobStore"]):
         async with anyio.create_task_group() as tg:
             tg.start_soon(functools.partial(store.put, stalled(), max_bytes=1_000_000))
             await started.wait()
+            assert await ids(store) == set(), "a blob is visible only once whole"
             tg.cancel_scope.cancel()
         assert await ids(store) == set()
 
