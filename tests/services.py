@@ -1,6 +1,6 @@
 """Where the real services of the integration tests are, and a loud failure when one is down.
 
-Tests of production backends talk to real Redis, Kafka and Cassandra servers (started
+Tests of production backends talk to real Redis, Kafka, Cassandra and S3Proxy servers (started
 by ``scripts/services start``; ``./scripts/check`` does it). A test whose service is not
 reachable FAILS with the command to run; it never skips. To leave them out on purpose,
 deselect them: ``pytest -m "not services"``.
@@ -18,6 +18,10 @@ import pytest
 REDIS_URL = os.environ.get("CHATCORE_REDIS_URL", "redis://127.0.0.1:6379/0")
 KAFKA_BOOTSTRAP = os.environ.get("CHATCORE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 CASSANDRA_HOSTS = os.environ.get("CHATCORE_CASSANDRA_HOSTS", "127.0.0.1:9042")
+S3_ENDPOINT = os.environ.get("CHATCORE_S3_ENDPOINT", "http://127.0.0.1:9000")
+S3_ACCESS_KEY = os.environ.get("CHATCORE_S3_ACCESS_KEY", "chatcore")
+S3_SECRET_KEY = os.environ.get("CHATCORE_S3_SECRET_KEY", "chatcore-secret")
+S3_BUCKET = os.environ.get("CHATCORE_S3_BUCKET", "chatcore-test")
 
 
 def _host_port(address: str, default_port: int) -> tuple[str, int]:
@@ -33,6 +37,9 @@ def _addresses(service: str) -> list[tuple[str, int]]:
         return [_host_port(a, 9092) for a in KAFKA_BOOTSTRAP.split(",")]
     if service == "cassandra":
         return [_host_port(a, 9042) for a in CASSANDRA_HOSTS.split(",")]
+    if service == "s3proxy":
+        url = urlparse(S3_ENDPOINT)
+        return [(url.hostname or "127.0.0.1", url.port or 80)]
     raise ValueError(service)
 
 

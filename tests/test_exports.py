@@ -20,6 +20,8 @@ PUBLIC_MODULES = [
     "chatcore.bus",
     "chatcore.cache",
     "chatcore.offline",
+    "chatcore.media",
+    "chatcore.media.s3",
     "chatcore.fanout",
     "chatcore.receipts",
     "chatcore.backends",

@@ -30,6 +30,10 @@ OPTIONAL = (
     "aiokafka",
     "cassandra",
     "typer",
+    "filetype",
+    "PIL",
+    "boto3",
+    "botocore",
 )
 """The extras' packages: importing the gateway must not need any of them."""
 
@@ -82,6 +86,9 @@ def test_the_core_imports_without_any_extra() -> None:
         ("chatcore.presence.redis", "redis", "redis"),
         ("chatcore.registry.redis", "redis", "redis"),
         ("chatcore.bus.redis", "redis", "redis"),
+        ("chatcore.media", "filetype", "media"),
+        ("chatcore.media.thumbnail", "PIL", "media"),
+        ("chatcore.media.s3", "boto3", "s3"),
         ("chatcore.testing", "pytest", "testing"),
         ("chatcore.testing", "hypothesis", "testing"),
     ],

@@ -15,6 +15,7 @@ never leak through a port: adapters map them with ``raise ... from exc``.
     ├── NotMember                     not_member      no
     ├── NotFound                      not_found       no
     ├── InvalidRequest                invalid         no    well-formed but not allowed
+    │   └── BlobTooLarge              too_large       no    an upload over its kind's size limit
     ├── RateLimited                   rate_limited    yes   has ``retry_after_ms``
     ├── Unavailable                   unavailable     yes   a backend is down or timed out
     │   ├── Fenced                    unavailable     no    a newer owner took the partition
@@ -28,6 +29,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 __all__ = [
+    "BlobTooLarge",
     "ChatcoreClosed",
     "ChatcoreError",
     "ClockMovedBackwards",
@@ -107,6 +109,16 @@ class InvalidRequest(ChatcoreError):
     """A well-formed request that breaks a rule (too many members, empty body, ...)."""
 
     code: ClassVar[ErrorCode] = "invalid"
+
+
+class BlobTooLarge(InvalidRequest):
+    """An uploaded blob over the size limit (of its kind, or the store's ``max_bytes``)."""
+
+    code: ClassVar[ErrorCode] = "too_large"
+
+    def __init__(self, message: str, *, limit_bytes: int) -> None:
+        super().__init__(message)
+        self.limit_bytes = limit_bytes
 
 
 class RateLimited(ChatcoreError):

@@ -31,6 +31,7 @@ The suites, their hook fixtures and their class attributes:
 - ``GatewayBusSuite``: ``make_bus``.
 - ``HotCacheSuite``: ``make_cache`` (its callable takes ``per_chat``).
 - ``OfflineIndexSuite``: ``make_index``.
+- ``BlobStoreSuite``: ``make_store``; ``durable``.
 - ``NodeIdLeaseSuite``: ``make_lease`` (its callable takes ``node_ids``); override
   ``advance`` too for a fake clock.
 """
@@ -45,6 +46,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 # Before the suites are imported: their asserts then explain a failure as a test's do.
 pytest.register_assert_rewrite(
+    "chatcore.testing._blob_store",
     "chatcore.testing._bus",
     "chatcore.testing._hot_cache",
     "chatcore.testing._leases",
@@ -57,6 +59,7 @@ pytest.register_assert_rewrite(
     "chatcore.testing._registry",
 )
 
+from chatcore.testing._blob_store import BlobStoreSuite  # noqa: E402
 from chatcore.testing._bus import GatewayBusSuite  # noqa: E402
 from chatcore.testing._hot_cache import HotCacheSuite  # noqa: E402
 from chatcore.testing._leases import NodeIdLeaseSuite  # noqa: E402
@@ -69,6 +72,7 @@ from chatcore.testing._receipt_store import ReceiptStoreSuite  # noqa: E402
 from chatcore.testing._registry import ConnectionRegistrySuite  # noqa: E402
 
 __all__ = [
+    "BlobStoreSuite",
     "ConnectionRegistrySuite",
     "GatewayBusSuite",
     "HotCacheSuite",
