@@ -20,6 +20,7 @@ PUBLIC_MODULES = [
     "chatcore.bus",
     "chatcore.cache",
     "chatcore.offline",
+    "chatcore.push",
     "chatcore.fanout",
     "chatcore.receipts",
     "chatcore.backends",

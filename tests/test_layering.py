@@ -30,6 +30,10 @@ OPTIONAL = (
     "aiokafka",
     "cassandra",
     "typer",
+    "httpx",
+    "pywebpush",
+    "py_vapid",
+    "cryptography",
 )
 """The extras' packages: importing the gateway must not need any of them."""
 
@@ -82,6 +86,11 @@ def test_the_core_imports_without_any_extra() -> None:
         ("chatcore.presence.redis", "redis", "redis"),
         ("chatcore.registry.redis", "redis", "redis"),
         ("chatcore.bus.redis", "redis", "redis"),
+        ("chatcore.push.webhook", "httpx", "push"),
+        ("chatcore.push.webpush", "pywebpush", "push"),
+        ("chatcore.push.webpush", "py_vapid", "push"),
+        ("chatcore.push.fcm", "jwt", "push"),
+        ("chatcore.push.apns", "cryptography", "push"),
         ("chatcore.testing", "pytest", "testing"),
         ("chatcore.testing", "hypothesis", "testing"),
     ],

@@ -31,6 +31,7 @@ The suites, their hook fixtures and their class attributes:
 - ``GatewayBusSuite``: ``make_bus``.
 - ``HotCacheSuite``: ``make_cache`` (its callable takes ``per_chat``).
 - ``OfflineIndexSuite``: ``make_index``.
+- ``PushTokenStoreSuite``: ``make_store``.
 - ``NodeIdLeaseSuite``: ``make_lease`` (its callable takes ``node_ids``); override
   ``advance`` too for a fake clock.
 """
@@ -53,6 +54,7 @@ pytest.register_assert_rewrite(
     "chatcore.testing._message_store",
     "chatcore.testing._offline",
     "chatcore.testing._presence",
+    "chatcore.testing._push_tokens",
     "chatcore.testing._receipt_store",
     "chatcore.testing._registry",
 )
@@ -65,6 +67,7 @@ from chatcore.testing._membership_store import MembershipStoreSuite  # noqa: E40
 from chatcore.testing._message_store import MessageStoreSuite  # noqa: E402
 from chatcore.testing._offline import OfflineIndexSuite  # noqa: E402
 from chatcore.testing._presence import PresenceStoreSuite  # noqa: E402
+from chatcore.testing._push_tokens import PushTokenStoreSuite  # noqa: E402
 from chatcore.testing._receipt_store import ReceiptStoreSuite  # noqa: E402
 from chatcore.testing._registry import ConnectionRegistrySuite  # noqa: E402
 
@@ -78,5 +81,6 @@ __all__ = [
     "NodeIdLeaseSuite",
     "OfflineIndexSuite",
     "PresenceStoreSuite",
+    "PushTokenStoreSuite",
     "ReceiptStoreSuite",
 ]
