@@ -91,6 +91,7 @@ def test_the_core_imports_without_any_extra() -> None:
         ("chatcore.push.webpush", "py_vapid", "push"),
         ("chatcore.push.fcm", "jwt", "push"),
         ("chatcore.push.apns", "cryptography", "push"),
+        ("chatcore.push.fcm", "httpx", "push"),
         ("chatcore.testing", "pytest", "testing"),
         ("chatcore.testing", "hypothesis", "testing"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from chatcore._extras import missing_extra
 from chatcore._resource import ClosingContext
@@ -10,10 +11,13 @@ from chatcore.errors import ChatcoreClosed, InvalidRequest, Unavailable
 
 try:
     import httpx
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise missing_extra("push", exc, needed_by="chatcore's push senders") from exc
 
-__all__ = ["DEFAULT_TIMEOUT_S", "HttpSender", "httpx"]
+__all__ = ["DEFAULT_TIMEOUT_S", "HttpSender", "httpx", "jwt", "private_key"]
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -70,3 +74,17 @@ class HttpSender(ClosingContext):
         if response.status_code == 429 or response.status_code >= 500:
             return Unavailable(what)
         return InvalidRequest(what)
+
+
+def private_key(
+    pem: str, algorithm: Literal["ES256", "RS256"], what: str
+) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    """The PEM key ``pem`` if it signs ``algorithm``; else ``InvalidRequest`` naming ``what``."""
+    kind = ec.EllipticCurvePrivateKey if algorithm == "ES256" else rsa.RSAPrivateKey
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest(f"{what} is not a PEM private key: {exc}") from exc
+    if not isinstance(key, kind):
+        raise InvalidRequest(f"{what} is not an {algorithm} key")
+    return key

@@ -16,19 +16,11 @@ from collections.abc import Callable
 
 import msgspec
 
-from chatcore._extras import missing_extra
 from chatcore.errors import InvalidRequest, Unavailable
 from chatcore.offline._base import PushNotification
 from chatcore.push._base import PushKind, PushOutcome, PushTarget
-from chatcore.push._http import DEFAULT_TIMEOUT_S, HttpSender, httpx
+from chatcore.push._http import DEFAULT_TIMEOUT_S, HttpSender, httpx, jwt, private_key
 from chatcore.push.render import apns_payload
-
-try:
-    import jwt
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise missing_extra("push", exc, needed_by="chatcore.push.apns") from exc
 
 __all__ = ["APNS_PRODUCTION", "APNS_SANDBOX", "ApnsSender"]
 
@@ -78,13 +70,7 @@ class ApnsSender(HttpSender):
             raise InvalidRequest(f"ttl_s must not be negative, got {ttl_s}")
         if not (key_id and team_id and topic):
             raise InvalidRequest("key_id, team_id and topic are all needed")
-        try:
-            loaded = load_pem_private_key(key.encode(), password=None)
-        except (ValueError, TypeError) as exc:
-            raise InvalidRequest(f"key is not a PEM private key: {exc}") from exc
-        if not isinstance(loaded, ec.EllipticCurvePrivateKey):
-            raise InvalidRequest("key is not an ES256 (.p8) key")
-        self._key = loaded
+        self._key = private_key(key, "ES256", "key (the .p8 file)")
         super().__init__(http, timeout_s=timeout_s, http2=True, service="APNs")
         self._key_id, self._team_id, self._topic = key_id, team_id, topic
         self._base = base_url.rstrip("/")

@@ -19,19 +19,11 @@ from typing import Any
 import anyio
 import msgspec
 
-from chatcore._extras import missing_extra
 from chatcore.errors import InvalidRequest, Unavailable
 from chatcore.offline._base import PushNotification
 from chatcore.push._base import PushKind, PushOutcome, PushTarget
-from chatcore.push._http import DEFAULT_TIMEOUT_S, HttpSender, httpx
+from chatcore.push._http import DEFAULT_TIMEOUT_S, HttpSender, httpx, jwt, private_key
 from chatcore.push.render import fcm_message
-
-try:
-    import jwt
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise missing_extra("push", exc, needed_by="chatcore.push.fcm") from exc
 
 __all__ = ["FCM_SCOPE", "FcmSender", "ServiceAccount"]
 
@@ -88,13 +80,8 @@ class FcmSender(HttpSender):
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        try:
-            loaded = load_pem_private_key(account.private_key.encode(), password=None)
-        except (ValueError, TypeError) as exc:
-            raise InvalidRequest(f"the service account's private_key is not PEM: {exc}") from exc
-        if not isinstance(loaded, rsa.RSAPrivateKey):
-            raise InvalidRequest("the service account's private_key is not an RSA key")
-        self._key = loaded
+        what = "the service account's private_key"
+        self._key = private_key(account.private_key, "RS256", what)
         super().__init__(http, timeout_s=timeout_s, http2=False, service="FCM")
         self._account, self._clock = account, clock
         self._url = f"{base_url.rstrip('/')}/v1/projects/{account.project_id}/messages:send"
