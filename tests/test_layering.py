@@ -68,7 +68,7 @@ def test_the_gateway_imports_without_the_extras() -> None:
 
 
 def test_the_core_imports_without_any_extra() -> None:
-    done = import_without("chatcore, chatcore.node, chatcore.backends", OPTIONAL)
+    done = import_without("chatcore, chatcore.node, chatcore.backends, chatcore.push", OPTIONAL)
     assert done.returncode == 0, done.stderr
 
 
