@@ -22,6 +22,7 @@ PUBLIC_MODULES = [
     "chatcore.offline",
     "chatcore.media",
     "chatcore.media.s3",
+    "chatcore.push",
     "chatcore.fanout",
     "chatcore.receipts",
     "chatcore.backends",

@@ -34,6 +34,10 @@ OPTIONAL = (
     "PIL",
     "boto3",
     "botocore",
+    "httpx",
+    "pywebpush",
+    "py_vapid",
+    "cryptography",
 )
 """The extras' packages: importing the gateway must not need any of them."""
 
@@ -68,7 +72,7 @@ def test_the_gateway_imports_without_the_extras() -> None:
 
 
 def test_the_core_imports_without_any_extra() -> None:
-    done = import_without("chatcore, chatcore.node, chatcore.backends", OPTIONAL)
+    done = import_without("chatcore, chatcore.node, chatcore.backends, chatcore.push", OPTIONAL)
     assert done.returncode == 0, done.stderr
 
 
@@ -89,6 +93,12 @@ def test_the_core_imports_without_any_extra() -> None:
         ("chatcore.media", "filetype", "media"),
         ("chatcore.media.thumbnail", "PIL", "media"),
         ("chatcore.media.s3", "boto3", "s3"),
+        ("chatcore.push.webhook", "httpx", "push"),
+        ("chatcore.push.webpush", "pywebpush", "push"),
+        ("chatcore.push.webpush", "py_vapid", "push"),
+        ("chatcore.push.fcm", "jwt", "push"),
+        ("chatcore.push.apns", "cryptography", "push"),
+        ("chatcore.push.fcm", "httpx", "push"),
         ("chatcore.testing", "pytest", "testing"),
         ("chatcore.testing", "hypothesis", "testing"),
     ],

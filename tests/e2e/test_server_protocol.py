@@ -157,7 +157,7 @@ async def test_bad_tokens_close_with_4001(server: RunningServer, case: str) -> N
     tokens = {
         "wrong_key": jwt.encode({"sub": "alice", "exp": now + 60}, "k" * 32, algorithm="HS256"),
         "expired": server.chat.authority.issue("alice", ttl_s=-60),
-        "alg_none": jwt.encode({"sub": "alice", "exp": now + 60}, None, algorithm="none"),
+        "alg_none": jwt.encode({"sub": "alice", "exp": now + 60}, "", algorithm="none"),
         "garbage": "not-a-token",
     }
     async with raw(server) as ws:

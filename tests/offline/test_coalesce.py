@@ -199,3 +199,22 @@ def test_every_message_is_pushed_once_and_never_faster_than_the_window(
         assert pushes[-1][1].last_seq == seqs[key]
         times = [t for t, _ in pushes]
         assert all(b - a >= window_ms for a, b in itertools.pairwise(times))
+
+
+def test_an_encrypted_message_never_leaks_a_preview() -> None:
+    coalescer = PushCoalescer(window_ms=1000)
+    coalescer.feed("bob", "c1", "alice", 1, "secret", now_ms=T0, encrypted=True)
+    assert coalescer.flush(now_ms=T0) == [
+        PushNotification("bob", "c1", 1, ("alice",), 1, preview=None, encrypted=True)
+    ]
+
+    # A batch holding one encrypted message shows no preview, even of a plain one after it.
+    coalescer.feed("bob", "c1", "alice", 2, "secret too", now_ms=T0 + 10, encrypted=True)
+    coalescer.feed("bob", "c1", "alice", 3, "plain", now_ms=T0 + 20)
+    [batch] = coalescer.flush(now_ms=T0 + 1000)
+    assert (batch.count, batch.preview, batch.encrypted) == (2, None, True)
+
+    # The next batch of plain messages shows its preview again.
+    coalescer.feed("bob", "c1", "alice", 4, "hello", now_ms=T0 + 3000)
+    [plain] = coalescer.flush(now_ms=T0 + 3000)
+    assert (plain.preview, plain.encrypted) == ("hello", False)

@@ -23,7 +23,7 @@ def test_issue_and_verify() -> None:
     "token",
     [
         jwt.encode({"sub": "a", "exp": int(time.time()) + 60}, "x" * 32, algorithm="HS256"),
-        jwt.encode({"sub": "a", "exp": int(time.time()) + 60}, None, algorithm="none"),
+        jwt.encode({"sub": "a", "exp": int(time.time()) + 60}, "", algorithm="none"),
         jwt.encode({"sub": "a"}, SECRET, algorithm="HS256"),  # no exp
         jwt.encode({"exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),  # no sub
         jwt.encode({"sub": "a", "exp": int(time.time()) + 60}, SECRET * 2, algorithm="HS512"),

@@ -1,7 +1,8 @@
 """Members who are not connected: the offline index, push notifiers and push coalescing.
 
-``coalesce`` is pure (time passed in). Backends needing an extra library (``redis``,
-webhook) are imported by module name.
+``coalesce`` is pure (time passed in). Backends needing an extra library (``redis``)
+are imported by module name. The notifiers that reach devices or a webhook are in
+:mod:`chatcore.push`.
 """
 
 from chatcore.offline._base import OfflineIndex, PendingChat, PushNotification, PushNotifier

@@ -22,7 +22,12 @@ class PendingChat(msgspec.Struct, frozen=True):
 
 
 class PushNotification(msgspec.Struct, frozen=True):
-    """One coalesced push: "12 new messages from Alice" rather than 12 pushes."""
+    """One coalesced push: "12 new messages from Alice" rather than 12 pushes.
+
+    ``encrypted``: at least one of the messages counted was end-to-end encrypted; such
+    a notification never carries a ``preview`` (the coalescer drops it, and every sender
+    of :mod:`chatcore.push` ignores one anyway).
+    """
 
     user: str
     chat_id: str
@@ -30,6 +35,7 @@ class PushNotification(msgspec.Struct, frozen=True):
     senders: tuple[str, ...]
     last_seq: int
     preview: str | None = None
+    encrypted: bool = False
 
 
 class OfflineIndex(AsyncResource, Protocol):

@@ -34,6 +34,7 @@ class _Batch:
     senders: list[str] = field(default_factory=list)
     last_seq: int = 0
     preview: str | None = None
+    encrypted: bool = False
 
 
 class PushCoalescer:
@@ -57,8 +58,13 @@ class PushCoalescer:
         preview: str | None = None,
         *,
         now_ms: int,
+        encrypted: bool = False,
     ) -> None:
-        """Note that ``user`` should hear of message ``seq`` of ``chat_id`` from ``sender``."""
+        """Note that ``user`` should hear of message ``seq`` of ``chat_id`` from ``sender``.
+
+        ``encrypted``: the message is end-to-end encrypted; the notification it goes out
+        in then has no preview at all, whatever the other messages counted in it.
+        """
         chats = self._batches.setdefault(user, {})
         batch = chats.get(chat_id)
         if batch is None:
@@ -72,7 +78,8 @@ class PushCoalescer:
         if sender not in batch.senders:
             batch.senders.append(sender)
         batch.last_seq = seq
-        batch.preview = preview
+        batch.encrypted = batch.encrypted or encrypted
+        batch.preview = None if batch.encrypted else preview
 
     def flush(self, *, now_ms: int) -> list[PushNotification]:
         """The notifications due at ``now_ms``, oldest due first; they are no longer pending."""
@@ -131,8 +138,11 @@ class PushCoalescer:
             senders=tuple(batch.senders),
             last_seq=batch.last_seq,
             preview=batch.preview,
+            encrypted=batch.encrypted,
         )
         batch.count = 0
         batch.senders = []
+        batch.preview = None
+        batch.encrypted = False
         batch.last_pushed_ms = now_ms
         return notification

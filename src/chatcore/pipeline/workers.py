@@ -252,7 +252,9 @@ class DeliveryWorker:
             now = self._clock()
             preview = None if m.encrypted or m.kind != "text" else m.body[:80]
             for user in offline_others:
-                self._coalescer.feed(user, m.chat_id, m.sender, m.seq, preview, now_ms=now)
+                self._coalescer.feed(
+                    user, m.chat_id, m.sender, m.seq, preview, now_ms=now, encrypted=m.encrypted
+                )
         await self._send_due()
 
     async def _send_due(self) -> None:

@@ -32,6 +32,7 @@ The suites, their hook fixtures and their class attributes:
 - ``HotCacheSuite``: ``make_cache`` (its callable takes ``per_chat``).
 - ``OfflineIndexSuite``: ``make_index``.
 - ``BlobStoreSuite``: ``make_store``; ``durable``.
+- ``PushTokenStoreSuite``: ``make_store``.
 - ``NodeIdLeaseSuite``: ``make_lease`` (its callable takes ``node_ids``); override
   ``advance`` too for a fake clock.
 """
@@ -55,6 +56,7 @@ pytest.register_assert_rewrite(
     "chatcore.testing._message_store",
     "chatcore.testing._offline",
     "chatcore.testing._presence",
+    "chatcore.testing._push_tokens",
     "chatcore.testing._receipt_store",
     "chatcore.testing._registry",
 )
@@ -68,6 +70,7 @@ from chatcore.testing._membership_store import MembershipStoreSuite  # noqa: E40
 from chatcore.testing._message_store import MessageStoreSuite  # noqa: E402
 from chatcore.testing._offline import OfflineIndexSuite  # noqa: E402
 from chatcore.testing._presence import PresenceStoreSuite  # noqa: E402
+from chatcore.testing._push_tokens import PushTokenStoreSuite  # noqa: E402
 from chatcore.testing._receipt_store import ReceiptStoreSuite  # noqa: E402
 from chatcore.testing._registry import ConnectionRegistrySuite  # noqa: E402
 
@@ -82,5 +85,6 @@ __all__ = [
     "NodeIdLeaseSuite",
     "OfflineIndexSuite",
     "PresenceStoreSuite",
+    "PushTokenStoreSuite",
     "ReceiptStoreSuite",
 ]
