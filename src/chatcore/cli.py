@@ -264,6 +264,48 @@ def schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
+@app.command()
+def plan(
+    bench: Annotated[
+        Path | None,
+        typer.Option("--bench", help="A `chatcore bench` results.json to take figures from."),
+    ] = None,
+    figure: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="NAME=VALUE for any target or measured figure (repeat), e.g. mau=5e8.",
+        ),
+    ] = None,
+    memory_gib: Annotated[
+        float,
+        typer.Option("--gateway-memory-gib", help="One gateway's memory, for --bench figures."),
+    ] = 8.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Size a deployment: gateways, workers, partitions, brokers, Cassandra, Redis."""
+    from chatcore.plan import from_bench, from_figures, render
+    from chatcore.plan import plan as make_plan
+
+    try:
+        figures: dict[str, str] = {}
+        if bench is not None:
+            measured = from_bench(json.loads(bench.read_text()), gateway_memory_gib=memory_gib)
+            figures.update({name: str(value) for name, value in measured.items()})
+        figures.update(_name_value(item) for item in figure or ())
+        result = make_plan(*from_figures(figures))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
+
+
+def _name_value(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep:
+        raise ValueError(f"--set takes NAME=VALUE, got {item!r}")
+    return name.strip(), value.strip()
+
+
 def _register_bench() -> None:
     from chatcore.bench import app as bench_app
 
