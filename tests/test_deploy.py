@@ -88,6 +88,7 @@ def test_kubernetes_containers_run_real_commands(container: dict[str, Any]) -> N
 def test_gateways_are_ready_on_healthz() -> None:
     from chatcore.server import ServerSettings, create_app
 
-    paths = {getattr(route, "path", None) for route in create_app(ServerSettings(dev=True)).routes}
+    app = create_app(ServerSettings(data_dir=None, dev=True))
+    paths = {getattr(route, "path", None) for route in app.routes}
     (gateway,) = [c for c in _containers() if c["name"] == "gateway"]
     assert gateway["readinessProbe"]["httpGet"]["path"] in paths
