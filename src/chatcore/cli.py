@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -124,6 +125,10 @@ def worker(
         typer.Option("--role", help=f"Stages to run (repeat): {', '.join(WORKER_ROLES)}."),
     ] = None,
     config: ConfigOption = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus /metrics on this port (all interfaces)."),
+    ] = None,
     log_level: LogOption = "info",
 ) -> None:
     """Run pipeline workers on the production backends until SIGINT/SIGTERM."""
@@ -141,12 +146,26 @@ def worker(
 
         backends = await production_backends(production)
         options = NodeOptions.from_config(production, roles=frozenset(roles))  # type: ignore[arg-type]
-        async with ChatNode(backends, options):
+        metrics = None
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            from chatcore.server.metrics import ServerMetrics
+
+            metrics = ServerMetrics()
+            start_http_server(metrics_port, registry=metrics.registry)
+            options = replace(options, telemetry=metrics)
+        async with ChatNode(backends, options) as node, anyio.create_task_group() as tg:
+            if metrics is not None:
+                from chatcore.server.metrics import watch_lag
+
+                tg.start_soon(watch_lag, node, metrics)
             freeze_startup_objects()
             typer.echo(f"chatcore worker running: {', '.join(roles)}")
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     break
+            tg.cancel_scope.cancel()
         typer.echo("chatcore worker stopped")
 
     anyio.run(run)

@@ -61,6 +61,7 @@ from chatcore.pipeline.workers import (
     envelope_bytes,
 )
 from chatcore.ratelimit import RateLimitHook
+from chatcore.telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]
 
@@ -116,6 +117,9 @@ class NodeOptions:
     node_lease_ttl_s: float = 60.0
     """The lease on this node's Snowflake node id; renewed every third of it, so a node
     that dies frees its id within this time."""
+    telemetry: Telemetry = NO_TELEMETRY
+    """Receives stage latencies, store write times, gaps and the like (see
+    ``chatcore.telemetry``); the server and ``chatcore worker`` pass Prometheus metrics."""
 
     @classmethod
     def from_config(
@@ -177,9 +181,13 @@ class ChatNode:
             queue_size=opts.connection_queue,
             heartbeat_s=opts.heartbeat_s,
             ttl_s=opts.presence_ttl_s,
+            telemetry=opts.telemetry,
         )
         self.sequencer = Sequencer(
-            b.log, topics=self.topics, dedupe_window_ms=opts.dedupe_window_ms
+            b.log,
+            topics=self.topics,
+            dedupe_window_ms=opts.dedupe_window_ms,
+            telemetry=opts.telemetry,
         )
         self.history_worker = HistoryWorker(
             b.log,
@@ -188,6 +196,7 @@ class ChatNode:
             b.receipts,
             topics=self.topics,
             cache_per_chat=opts.hot_cache_per_chat,
+            telemetry=opts.telemetry,
         )
         self.delivery_worker = DeliveryWorker(
             b.log,
@@ -198,6 +207,7 @@ class ChatNode:
             b.push,
             planner=self.planner,
             topics=self.topics,
+            telemetry=opts.telemetry,
         )
         self.receipt_worker = ReceiptWorker(
             b.log,
@@ -207,6 +217,7 @@ class ChatNode:
             b.bus,
             planner=self.planner,
             topics=self.topics,
+            telemetry=opts.telemetry,
         )
         self.stages: tuple[Stage, ...] = tuple(s for s in STAGES if s.role in opts.roles)
         """The consuming stages this node runs, in pipeline order."""
@@ -275,6 +286,7 @@ class ChatNode:
             rate_limit=opts.rate_limit,
             max_body_bytes=opts.max_body_bytes,
             chats=self.chat_cache,
+            telemetry=opts.telemetry,
         )
         self.chats_dir = ChatDirectory(
             b.membership,

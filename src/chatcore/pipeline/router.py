@@ -38,6 +38,7 @@ from chatcore.pipeline.records import (
 )
 from chatcore.ratelimit import RateLimitHook, apply_rate_limit
 from chatcore.store._base import MembershipStore, MessageStore
+from chatcore.telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = ["Accepted", "Router"]
 
@@ -68,6 +69,7 @@ class Router:
         recent_accepts: int = 100_000,
         chats: ChatCache | None = None,
         clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB);
         ``recent_accepts``: how many answers are remembered for retries; ``chats``:
@@ -81,6 +83,7 @@ class Router:
         self._rate_limit = rate_limit
         self._max_body = max_body_bytes
         self._clock = clock
+        self._telemetry = telemetry
         self._recent: OrderedDict[tuple[str, str, str], Accepted] = OrderedDict()
         self._recent_max = recent_accepts
 
@@ -131,6 +134,7 @@ class Router:
             sender_device=device,
         )
         await self._log.append([OutRecord(self._topics.submitted, chat_id, encode(submitted))])
+        self._telemetry.stage_done("logged", (submitted.ts,), self._clock())
         accepted = Accepted(chat_id, client_msg_id, submitted.message_id, submitted.ts)
         self._recent[key] = accepted
         if len(self._recent) > self._recent_max:

@@ -13,6 +13,7 @@ own)::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import logging
 import time
@@ -33,15 +34,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcore.backends import Backends
-from chatcore.errors import ChatcoreError
 from chatcore.gateway.session import SessionLimits
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.auth import TokenAuthority
 from chatcore.server.host import ConnectionHost
-from chatcore.server.metrics import ServerMetrics
+from chatcore.server.metrics import ServerMetrics, watch_lag
 from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection
+from chatcore.telemetry import NO_TELEMETRY
 
 __all__ = ["ChatServer", "ServerSettings", "create_app"]
 
@@ -137,10 +138,13 @@ class ChatServer:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
         """Run the node while the ASGI app runs; drain and close clients on the way out."""
-        async with ChatNode(await self._backends(), self.settings.node) as node:
+        options = self.settings.node
+        if options.telemetry is NO_TELEMETRY:  # the pipeline reports to /metrics
+            options = dataclasses.replace(options, telemetry=self.metrics)
+        async with ChatNode(await self._backends(), options) as node:
             with self.host.serving(node):
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._watch_lag)
+                    tg.start_soon(watch_lag, node, self.metrics)
                     tg.start_soon(self._retire_idle_writers)
                     try:
                         yield
@@ -205,17 +209,6 @@ class ChatServer:
             now = time.monotonic()
             for conn in list(self.connections):
                 conn.retire_idle_writer(now)
-
-    async def _watch_lag(self) -> None:
-        node = self.node
-        while True:
-            try:
-                lag = await node.lag()
-            except ChatcoreError:
-                lag = {}
-            for stage, behind in lag.items():
-                self.metrics.log_lag.labels(stage.topic(node.topics), stage.group).set(behind)
-            await anyio.sleep(5)
 
 
 def create_app(settings: ServerSettings | None = None) -> Starlette:
