@@ -65,6 +65,16 @@ _MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        "push targets by user",
+        [
+            """CREATE TABLE IF NOT EXISTS {ks}.push_targets (
+                user_id text, device text, data blob, registered bigint,
+                PRIMARY KEY (user_id, device)
+            )""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
