@@ -86,6 +86,6 @@ class CassandraPushTokenStore(CassandraAdapter):
         return [_decode(row["data"]) for rows in results for row in rows]
 
     async def drop(self, target: PushTarget) -> None:
-        """Forget ``target`` if its device still has it. Raises ``Unavailable``, ``ChatcoreClosed``."""
+        """Forget ``target`` if its device still has it. Raises Unavailable, ChatcoreClosed."""
         self._check()
         await self._db.applied(self._q["drop"], (target.user, target.device, _encode(target)))

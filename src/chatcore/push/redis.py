@@ -108,7 +108,7 @@ class RedisPushTokenStore(RedisAdapter):
         return [_decode(data) for values in found for data in values]
 
     async def drop(self, target: PushTarget) -> None:
-        """Forget ``target`` if its device still has it. Raises ``Unavailable``, ``ChatcoreClosed``."""
+        """Forget ``target`` if its device still has it. Raises Unavailable, ChatcoreClosed."""
         args = [target.device, _encode(target)]
         await self._redis.run("drop a push target", self._forget, self._keys(target.user), args)
 

@@ -106,7 +106,7 @@ class SqlitePushTokenStore(ClosingContext):
                 chunk = wanted[start : start + _IN_CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = c.execute(
-                    f"SELECT data FROM push_targets WHERE user IN ({marks})",  # noqa: S608
+                    f"SELECT data FROM push_targets WHERE user IN ({marks})",
                     chunk,
                 )
                 found.extend(row[0] for row in rows)
@@ -115,7 +115,7 @@ class SqlitePushTokenStore(ClosingContext):
         return [_decode(data) for data in await self._run(read)]
 
     async def drop(self, target: PushTarget) -> None:
-        """Forget ``target`` if its device still has it. Raises ``Unavailable``, ``ChatcoreClosed``."""
+        """Forget ``target`` if its device still has it. Raises Unavailable, ChatcoreClosed."""
         await self._run(
             lambda c: c.execute(
                 "DELETE FROM push_targets WHERE user = ? AND device = ? AND data = ?",

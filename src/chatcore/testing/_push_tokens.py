@@ -60,7 +60,8 @@ class PushTokenStoreSuite:
 
     Override the fixture ``make_store``: it returns an async callable giving a new, not
     yet entered, empty ``PushTokenStore`` with the default ``TargetRules`` (at most 10
-    devices per user, HTTPS endpoints of the browsers' push services only). The suite enters it and closes it.
+    devices per user, HTTPS endpoints of the browsers' push services only). The suite
+    enters it and closes it.
     """
 
     pytestmark = pytest.mark.anyio
