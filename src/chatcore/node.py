@@ -60,7 +60,7 @@ from chatcore.pipeline.workers import (
     ReceiptWorker,
     envelope_bytes,
 )
-from chatcore.push._base import PushKind, PushTarget, WebPushKeys
+from chatcore.push import PushKind, PushTarget, WebPushKeys
 from chatcore.ratelimit import RateLimitHook
 
 __all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]

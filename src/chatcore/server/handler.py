@@ -22,7 +22,6 @@ from chatcore.gateway.convert import (
 from chatcore.gateway.session import error_frame
 from chatcore.node import ChatNode
 from chatcore.pipeline.hub import LocalConnection
-from chatcore.push._base import WebPushKeys
 from chatcore.protocol import (
     AcceptedFrame,
     ChatCreate,
@@ -47,6 +46,7 @@ from chatcore.protocol import (
     Synced,
     Typing,
 )
+from chatcore.push import WebPushKeys
 
 __all__ = ["RequestHandler"]
 
