@@ -160,8 +160,6 @@ async def test_a_bad_target_gets_a_clear_error_and_changes_nothing(
         keys = keys_of(good)
     async with device(world.server.ws_url, world.server.token("carol"), "laptop") as d:
         with pytest.raises(InvalidRequest, match=error):
-            await d.client.register_push(
-                kind, token.format(origin=world.webpush.origin), keys=keys
-            )
+            await d.client.register_push(kind, token.format(origin=world.webpush.origin), keys=keys)
         assert d.client.connected
     assert await world.targets("carol") == {"laptop": good}

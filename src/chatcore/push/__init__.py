@@ -3,10 +3,11 @@
 Layout: ports in ``_base`` (``PushTokenStore``, ``PushSender``); pure rules in
 ``targets`` (what a target may look like), ``render`` (text and payloads, sizes, the
 privacy rule) and ``signature`` (the webhook's HMAC); the token store's backends as
-siblings (``memory``, ``sqlite``, ``redis``, ``cassandra``); one module per push service (``webhook``, ``webpush``,
-``fcm``, ``apns``, needing the ``push`` extra and imported by module name); and
-``notifier``, the ``PushNotifier`` that ties a store to the senders; ``group`` (several
-notifiers as one) and ``config`` (the ``[push]`` settings that build them).
+siblings (``memory``, ``sqlite``, ``redis``, ``cassandra``); one module per push
+service (``webhook``, ``webpush``, ``fcm``, ``apns``, needing the ``push`` extra and
+imported by module name); ``notifier``, the ``PushNotifier`` that ties a store to the
+senders; ``group`` (several notifiers as one) and ``config`` (the ``[push]`` settings
+that build them).
 """
 
 from chatcore.push._base import (
