@@ -55,8 +55,8 @@ async def wait_healthy(port: int, process: subprocess.Popen[bytes], log: Path) -
                     return
             except httpx.HTTPError:
                 pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(await anyio.Path(log).read_text())
             await anyio.sleep(0.1)
 
 
