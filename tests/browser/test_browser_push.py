@@ -3,10 +3,10 @@ the ``push.register`` frame it sends, and the service worker that shows a push.
 
 What headless Chromium allows (recorded in docs/push.md): it registers the service
 worker and grants the notification permission when the context is given it, but
-``pushManager.subscribe`` needs Google's push service (GCM/FCM) behind the browser,
-which a sandbox without that network refuses ("push service error" /
-"not available"); so the frame is checked with a subscription made by the test's own
-Web Push service, and the worker is handed a push through the DevTools protocol.
+refuses ``pushManager.subscribe`` ("Registration failed - permission denied": it has
+no push service behind it). So the frame is checked with a subscription made by the
+test's own Web Push service, and the worker is handed a push through the DevTools
+protocol.
 """
 
 from __future__ import annotations
