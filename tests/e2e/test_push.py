@@ -5,8 +5,10 @@ unregistered device gets nothing more, a target its service reports gone is drop
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,15 @@ import anyio
 import msgspec
 import pytest
 
+from chatcore.backends import Backends
 from chatcore.errors import InvalidRequest
 from chatcore.node import NodeOptions
 from chatcore.protocol import PushKeysView
 from chatcore.push import DevicePushNotifier, PushConfig, PushTarget
 from chatcore.server import ServerSettings
+from chatcore.store.cassandra import CassandraStores
 from tests.client.harness import device
-from tests.e2e.conftest import RunningServer, running
+from tests.e2e.conftest import RunningServer, production_settings, running
 from tests.push.services import Fcm, PushService, serving
 from tests.push.test_webpush import VAPID_PUBLIC, VAPID_RAW
 
@@ -53,8 +57,8 @@ class PushWorld:
         return self.pushes_to(name)
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[PushWorld]:
+@asynccontextmanager
+async def push_world(tmp_path: Path, backend: str) -> AsyncIterator[PushWorld]:
     webpush, fcm = PushService(VAPID_PUBLIC), Fcm()
     async with serving(webpush.app()) as webpush_url, serving(fcm.app()) as fcm_url:
         webpush.origin, fcm.origin = webpush_url, fcm_url
@@ -77,8 +81,41 @@ async def world(tmp_path: Path) -> AsyncIterator[PushWorld]:
             send_burst=1000,
             push=push,
         )
-        async with running(settings) as server:
+        async with AsyncExitStack() as stack:
+            if backend == "production":
+                base = await stack.enter_async_context(production_settings())
+                assert base.backends is not None
+                settings = replace(base, push=push, backends=_with_rules(base.backends, push))
+            server = await stack.enter_async_context(running(settings))
             yield PushWorld(server, webpush, fcm)
+
+
+def _with_rules(
+    make: Callable[[], Backends | Awaitable[Backends]], push: PushConfig
+) -> Callable[[], Awaitable[Backends]]:
+    """The production backends with push target rules that let the local service in."""
+
+    async def backends() -> Backends:
+        pending = make()
+        made = await pending if inspect.isawaitable(pending) else pending
+        await made.push_tokens.aclose()
+        stores = next(e for e in made.extra if isinstance(e, CassandraStores))
+        made.push_tokens = stores.push_tokens(push.rules())
+        return made
+
+    return backends
+
+
+@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.services)])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PushWorld]:
+    async with push_world(tmp_path, request.param) as made:
+        yield made
+
+
+@pytest.fixture
+async def embedded_world(tmp_path: Path) -> AsyncIterator[PushWorld]:
+    async with push_world(tmp_path, "embedded") as made:
+        yield made
 
 
 def keys_of(target: PushTarget) -> PushKeysView:
@@ -153,8 +190,9 @@ async def test_unregister_stops_pushes_and_a_gone_target_is_dropped(world: PushW
     ],
 )
 async def test_a_bad_target_gets_a_clear_error_and_changes_nothing(
-    world: PushWorld, kind: Any, token: str, keys: Any, error: str
+    embedded_world: PushWorld, kind: Any, token: str, keys: Any, error: str
 ) -> None:
+    world = embedded_world
     good = await register_webpush(world, "carol", "laptop")
     if keys == "ok":
         keys = keys_of(good)
