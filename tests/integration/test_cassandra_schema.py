@@ -33,6 +33,7 @@ TABLES = {
     "chats",
     "client_msgs",
     "messages",
+    "push_targets",
     "schema_migrations",
     "settings",
     "user_chats",
