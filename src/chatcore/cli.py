@@ -145,7 +145,12 @@ def worker(
         from chatcore.node import ChatNode, NodeOptions
 
         backends = await production_backends(production, push_rules=push.rules())
-        backends.push = await push.notifier(backends.push_tokens)
+        try:
+            backends.push = await push.notifier(backends.push_tokens)
+        except BaseException:
+            for extra in backends.extra:
+                await extra.aclose()
+            raise
         options = NodeOptions.from_config(production, roles=frozenset(roles))  # type: ignore[arg-type]
         async with ChatNode(backends, options):
             freeze_startup_objects()
