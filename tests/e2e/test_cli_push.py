@@ -87,12 +87,20 @@ async def test_serve_with_a_push_config_reaches_the_webhook(tmp_path: Path) -> N
     assert note["body"] == "are you there?" and receiver.refused == 0
 
 
-def test_a_bad_push_config_stops_serve_with_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "--memory"], ["gateway"], ["worker"]],
+    ids=["serve", "gateway", "worker"],
+)
+def test_a_bad_push_config_stops_the_command_with_a_clear_error(
+    tmp_path: Path, command: list[str]
+) -> None:
     config = tmp_path / "chatcore.toml"
     config.write_text('[push]\nwebhook_url = "https://hooks.example/x"\ncolour = "red"\n')
+    env = {**os.environ, "CHATCORE_SECRET": "s" * 32}
     done = subprocess.run(
-        [sys.executable, "-m", "chatcore.cli", "serve", "--memory", "--config", str(config)],
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "chatcore.cli", *command, "--config", str(config)],
+        capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
-    assert done.returncode == 2
+    assert done.returncode == 2, done.stderr
     assert "unknown settings" in done.stderr and "colour" in done.stderr
