@@ -31,6 +31,7 @@ from chatcore.pipeline.stages import STAGES
 if TYPE_CHECKING:
     from chatcore.config import ProductionConfig
     from chatcore.node import Role
+    from chatcore.push.config import PushConfig
     from chatcore.server import ServerSettings
 
 app = typer.Typer(
@@ -48,7 +49,7 @@ DataOption = Annotated[
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", help="TOML file of the production settings ([production])."),
+    typer.Option("--config", help="TOML file of the settings ([production] and [push] tables)."),
 ]
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOption = Annotated[int, typer.Option(help="TCP port.")]
@@ -91,7 +92,10 @@ def serve(
     from chatcore.server import ServerSettings
 
     settings = ServerSettings(
-        data_dir=None if memory else data, dev=dev, allowed_origins=origin or None
+        data_dir=None if memory else data,
+        dev=dev,
+        allowed_origins=origin or None,
+        push=_load_push(config),
     )
     where = "memory" if memory else str(data)
     _run_server(settings, host, port, log_level, f"data: {where}")
@@ -138,13 +142,20 @@ def worker(
         raise typer.BadParameter(f"unknown roles {sorted(unknown)}", param_hint="--role")
     _logging(log_level)
     production = _load_config(config)
+    push = _load_push(config)
     tune_gc()
 
     async def run() -> None:
         from chatcore.backends import production_backends
         from chatcore.node import ChatNode, NodeOptions
 
-        backends = await production_backends(production)
+        backends = await production_backends(production, push_rules=push.rules())
+        try:
+            backends.push = await push.notifier(backends.push_tokens)
+        except BaseException:
+            for extra in backends.extra:
+                await extra.aclose()
+            raise
         options = NodeOptions.from_config(production, roles=frozenset(roles))  # type: ignore[arg-type]
         metrics = None
         if metrics_port is not None:
@@ -216,6 +227,17 @@ def _load_config(path: Path | None) -> ProductionConfig:
         raise typer.Exit(2) from exc
 
 
+def _load_push(path: Path | None) -> PushConfig:
+    from chatcore.errors import ChatcoreError
+    from chatcore.push.config import PushConfig
+
+    try:
+        return PushConfig.load(path)
+    except ChatcoreError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _serve_production(
     config: Path | None,
     *,
@@ -234,12 +256,14 @@ def _serve_production(
         typer.echo("error: set CHATCORE_SECRET (every gateway must share it)", err=True)
         raise typer.Exit(2)
     production = _load_config(config)
+    push = _load_push(config)
     settings = ServerSettings(
         data_dir=None,
         dev=dev,
         allowed_origins=origin or None,
         node=NodeOptions.from_config(production, roles=roles),
-        backends=lambda: production_backends(production),
+        backends=lambda: production_backends(production, push_rules=push.rules()),
+        push=push,
     )
     what = "gateway" if roles == frozenset({"gateway"}) else "all stages"
     _run_server(settings, host, port, log_level, f"production backends, {what}")

@@ -37,6 +37,7 @@ from chatcore.backends import Backends
 from chatcore.gateway.session import SessionLimits
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
+from chatcore.push.config import PushConfig
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.auth import TokenAuthority
 from chatcore.server.host import ConnectionHost
@@ -75,6 +76,9 @@ class ServerSettings:
     """Backends to run on; default: embedded (SQLite under ``data_dir``, or memory)."""
     drain_timeout_s: float = 5.0
     """On shutdown, how long requests in progress may take before clients are closed."""
+    push: PushConfig | None = None
+    """Push services and push target rules (None: ``PushConfig()``, log lines only). Its
+    notifier replaces that of ``backends``; given ``backends``, pass them ``push.rules()``."""
 
 
 class ChatServer:
@@ -93,6 +97,7 @@ class ChatServer:
         )
         """What every connection of this server shares (see ``chatcore.server.host``)."""
         self.connections: set[ClientConnection] = set()
+        self._vapid_public_key: str | None = None
         self.app = self.asgi_app()
 
     def asgi_app(self, lifespan: Any = None) -> Starlette:
@@ -103,6 +108,7 @@ class ChatServer:
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             Route("/api/dev/token", self._dev_token, methods=["POST"]),
+            Route("/api/push", self._push_settings),
         ]
         if STATIC.is_dir():
             routes.append(Route("/", self._index))
@@ -128,12 +134,17 @@ class ChatServer:
 
     async def _backends(self) -> Backends:
         s = self.settings
+        push = s.push or PushConfig()
         if s.backends is not None:
             made = s.backends()
-            return await made if inspect.isawaitable(made) else made
-        if s.data_dir is None:
-            return Backends.in_memory()
-        return Backends.embedded(s.data_dir)
+            backends = await made if inspect.isawaitable(made) else made
+        elif s.data_dir is None:
+            backends = Backends.in_memory(push_rules=push.rules())
+        else:
+            backends = Backends.embedded(s.data_dir, push_rules=push.rules())
+        if push.configured:
+            backends.push = await push.notifier(backends.push_tokens)
+        return backends
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
@@ -199,6 +210,13 @@ class ChatServer:
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"error": 'give {"user": "name"}'}, status_code=400)
         return JSONResponse({"user": user, "token": self.authority.issue(user)})
+
+    async def _push_settings(self, request: Request) -> Response:
+        """What the browser page needs to subscribe to Web Push (``null``: not offered)."""
+        if self._vapid_public_key is None:
+            push = self.settings.push
+            self._vapid_public_key = (push.vapid_public_key() if push else None) or ""
+        return JSONResponse({"vapid_public_key": self._vapid_public_key or None})
 
     async def _index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
