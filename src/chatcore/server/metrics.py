@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import anyio
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from chatcore.errors import ChatcoreError
 from chatcore.node import ChatNode
@@ -29,6 +29,7 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, _resident_memory_bytes, …
         self.connections = Gauge(
             "chatcore_connections", "Open WebSocket connections (after hello).", registry=r
         )
