@@ -6,8 +6,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.client.harness import device, wait_until
-from tests.e2e.conftest import RunningServer
+from tests.e2e.conftest import RunningServer, traffic
 
 pytestmark = pytest.mark.anyio
 
@@ -21,13 +20,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_pipeline_series_count_real_traffic(server: RunningServer) -> None:
-    alice_device = device(server.ws_url, server.token("alice"))
-    async with alice_device as alice, device(server.ws_url, server.token("bob"), "b1") as bob:
-        chat = (await alice.client.create_direct("bob")).chat
-        await alice.client.send(chat, "hello")
-        await wait_until(lambda: bool(bob.messages[chat]), what="bob gets the message")
-        await bob.client.mark_read(chat, 1)
-        await server.node.settled()
+    await traffic(server)
     async with httpx.AsyncClient(base_url=server.http_url) as http:
         found = samples((await http.get("/metrics")).text)
     for stage in ("logged", "sequenced", "stored", "pushed"):

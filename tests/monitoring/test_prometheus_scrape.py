@@ -13,26 +13,11 @@ import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]  # (no stubs in the lock; only tests read YAML)
 
-from tests.client.harness import device, wait_until
-from tests.e2e.conftest import RunningServer, embedded_settings, running
+from tests.e2e.conftest import embedded_settings, running, traffic
 from tests.monitoring.dashboards import all_exprs, series_names
 from tests.services import PROMETHEUS_URL, require
 
 pytestmark = [pytest.mark.anyio, pytest.mark.services]
-
-
-async def traffic(server: RunningServer) -> None:
-    """Messages, a receipt, an error and a server-side close: every series gets a value."""
-    alice_device = device(server.ws_url, server.token("alice"))
-    async with alice_device as alice, device(server.ws_url, server.token("bob"), "b1") as bob:
-        chat = (await alice.client.create_direct("bob")).chat
-        await alice.client.send(chat, "hello")
-        await wait_until(lambda: bool(bob.messages[chat]), what="bob gets the message")
-        await bob.client.mark_read(chat, 1)
-        with pytest.raises(Exception, match="chat"):
-            await alice.client.send("no-such-chat", "lost")
-        await server.node.settled()
-        await server.kill_connections()
 
 
 async def query(prom: httpx.AsyncClient, path: str, **params: Any) -> Any:
