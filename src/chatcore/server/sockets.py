@@ -8,8 +8,8 @@
   otherwise it is closed (slowloris). uvicorn itself only times out idle kept-alive
   connections.
 - :class:`AbortableWebSocket`: gives the ASGI app a ``chatcore.abort`` extension that
-  drops the TCP connection at once (a client that stopped reading never drains the
-  buffer a graceful close waits for), and closes a text frame that is not UTF-8 with
+  resets the TCP connection at once, dropping what the kernel still holds to send (a
+  client that stopped reading never drains the buffer a graceful close waits for), and closes a text frame that is not UTF-8 with
   1007, logged at debug without a traceback.
 - :class:`TokenScrubber`: a logging filter that hides query parameters that look like
   credentials (``token``, ``access_token``, ``jwt``, ``key``, ``secret``, ``password``,
@@ -19,8 +19,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import socket
+import struct
 from asyncio import TimerHandle
 from typing import Any
 
@@ -101,8 +104,15 @@ class AbortableWebSocket(WebSocketsSansIOProtocol):
             extensions[ABORT_EXTENSION] = {"abort": self._abort}
 
     def _abort(self) -> None:
-        if not self.disconnected:
-            self.transport.abort()
+        """Reset the TCP connection: what the kernel still holds to send is dropped
+        too (SO_LINGER 0), instead of trickling out to a client that does not read."""
+        if self.disconnected:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
 
     def send_receive_event_to_app(self) -> None:
         if self.curr_msg_data_type != "text":
