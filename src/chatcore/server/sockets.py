@@ -9,8 +9,9 @@
   connections.
 - :class:`AbortableWebSocket`: gives the ASGI app a ``chatcore.abort`` extension that
   resets the TCP connection at once, dropping what the kernel still holds to send (a
-  client that stopped reading never drains the buffer a graceful close waits for), and closes a text frame that is not UTF-8 with
-  1007, logged at debug without a traceback.
+  client that stopped reading never drains the buffer a graceful close waits for),
+  and closes a text frame that is not UTF-8 with 1007, logged at debug without a
+  traceback.
 - :class:`TokenScrubber`: a logging filter that hides query parameters that look like
   credentials (``token``, ``access_token``, ``jwt``, ``key``, ``secret``, ``password``,
   ``auth…``) in uvicorn's access and connection log lines.
