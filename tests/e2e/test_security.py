@@ -449,3 +449,75 @@ async def test_revoking_a_user_closes_its_sockets_and_refuses_its_tokens(tmp_pat
         later = server.chat.authority.issue("bob", now=time.time() + 1)  # issued after
         async with raw(server) as fresh:
             assert (await hello(fresh, later))["type"] == "welcome"
+
+
+# --- OWASP: a non-member guessing chat ids -----------------------------------------------
+
+
+def _requests_on(chat: str) -> list[dict[str, Any]]:
+    """Every client frame type that names a chat, aimed at ``chat``."""
+    return [
+        {
+            "type": "send",
+            "id": 2,
+            "chat": chat,
+            "client_msg_id": "guess",
+            "kind": "text",
+            "body": "hi",
+        },
+        {"type": "history", "id": 3, "chat": chat},
+        {"type": "history", "id": 4, "chat": chat, "after": 0, "limit": 50},
+        {"type": "receipt", "id": 5, "chat": chat, "status": "read", "seq": 1},
+        {"type": "receipt", "id": 6, "chat": chat, "status": "delivered", "seq": 1},
+        {"type": "typing", "id": 7, "chat": chat},
+        {"type": "chat.members", "id": 8, "chat": chat, "add": ["mallory"], "remove": []},
+        {"type": "chat.members", "id": 9, "chat": chat, "add": [], "remove": ["bob"]},
+    ]
+
+
+async def _answers(ws: Any, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    answers = []
+    for request in requests:
+        await ws.send(json.dumps(request))
+        answers.append(await recv(ws))
+    return answers
+
+
+async def test_a_non_member_changes_nothing_and_learns_nothing(tmp_path: Path) -> None:
+    async with running(settings(tmp_path)) as server:
+        node = server.node
+        chat = await node.create_chat("alice", kind="group", members=["bob"], title="secret")
+        await node.send("alice", chat.chat_id, client_msg_id="m1", body="the plan")
+        await node.settled()
+        log_before = await node.backends.log.end_offsets(node.topics.submitted)
+        receipts_before = await node.backends.log.end_offsets(node.topics.receipts)
+        guessed = "0" * len(chat.chat_id)  # a chat id that does not exist
+        async with raw(server) as alice, raw(server) as ws:
+            await hello(alice, server.token("alice"))
+            await hello(ws, server.token("mallory"))
+            real = await _answers(ws, _requests_on(chat.chat_id))
+            fake = await _answers(ws, _requests_on(guessed))
+            # the same answers but for the id asked about: existence does not leak
+            assert json.dumps(real).replace(chat.chat_id, "?") == json.dumps(fake).replace(
+                guessed, "?"
+            )
+            for answer in real:
+                assert answer["type"] == "error" and answer["code"] == "not_member", answer
+                assert "secret" not in json.dumps(answer) and "bob" not in json.dumps(answer)
+            await ws.send(json.dumps({"type": "sync", "id": 20, "cursors": {chat.chat_id: 0}}))
+            synced = await recv_type(ws, "synced")
+            assert chat.chat_id not in json.dumps(synced)
+            await ws.send('{"type":"chats","id":21}')
+            assert (await recv_type(ws, "chats"))["chats"] == []
+            await ws.send('{"type":"presence.subscribe","id":22,"users":["alice","bob"]}')
+            assert (await recv(ws))["code"] == "unauthorized"
+            await ws.send('{"type":"ping","id":23}')
+            assert (await recv(ws))["type"] == "pong"  # nothing else was pushed to mallory
+            await alice.send('{"type":"ping","id":24}')
+            assert (await recv(alice))["type"] == "pong"  # nor to a member
+        await node.settled()
+        assert await node.backends.log.end_offsets(node.topics.submitted) == log_before
+        assert await node.backends.log.end_offsets(node.topics.receipts) == receipts_before
+        stored = await node.backends.membership.get_chat(chat.chat_id)
+        assert stored is not None and sorted(stored.members) == ["alice", "bob"]
+        assert await node.backends.membership.get_chat(guessed) is None
