@@ -7,9 +7,11 @@ sent requests, invalid UTF-8), real WebSocket and HTTP clients elsewhere.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
+import random
 import socket
 import stat
 import struct
@@ -521,3 +523,87 @@ async def test_a_non_member_changes_nothing_and_learns_nothing(tmp_path: Path) -
         stored = await node.backends.membership.get_chat(chat.chat_id)
         assert stored is not None and sorted(stored.members) == ["alice", "bob"]
         assert await node.backends.membership.get_chat(guessed) is None
+
+
+# --- OWASP: static files -----------------------------------------------------------------
+
+TRAVERSALS = [
+    "/static/../app.py",
+    "/static/..%2fapp.py",
+    "/static/..%2Fapp.py",
+    "/static/%2e%2e/app.py",
+    "/static/%2e%2e%2fapp.py",
+    "/static/%252e%252e%252fapp.py",
+    "/static/..%252fapp.py",
+    "/static/..\\app.py",
+    "/static/..%5capp.py",
+    "/static/..%5Capp.py",
+    "/static/%2e%2e%5capp.py",
+    "/static/%c0%ae%c0%ae/app.py",
+    "/static/%c0%ae%c0%ae%c0%afapp.py",
+    "/static/....//app.py",
+    "/static/.%2e/app.py",
+    "/static/%2e./%2e./%2e./%2e./%2e./%2e./%2e./%2e./etc/passwd",
+    "/static/../../../../../../../../etc/passwd",
+    "/static//etc/passwd",
+    "/static/%2fetc%2fpasswd",
+    "/static/..;/app.py",
+    "/static/app.js%00../../app.py",
+]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+async def test_static_files_refuse_path_traversal(tmp_path: Path, path: str) -> None:
+    async with running(settings(tmp_path)) as server:
+        port = int(server.http_url.rsplit(":", 1)[1])
+        async with await anyio.connect_tcp("127.0.0.1", port) as conn:
+            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            await conn.send(request.encode())
+            answer = b""
+            with anyio.fail_after(5):
+                with contextlib.suppress(anyio.EndOfStream):
+                    while True:
+                        answer += await conn.receive()
+        status = answer.split(b" ", 2)[1]
+        assert status in (b"400", b"404", b"405"), (path, answer[:200])
+        assert b"class ChatServer" not in answer and b"root:" not in answer
+
+
+# --- fuzzing the whole request path over the wire -----------------------------------------
+
+
+def _mutations(seed: int, count: int, chat: str) -> Iterator[str]:
+    """The protocol's client examples aimed at a real chat, with one field replaced by
+    a value of another type (deterministic)."""
+    from tests.protocol.protocol_examples import CLIENT_EXAMPLES
+
+    rng = random.Random(seed)
+    odd: list[Any] = [None, True, -1, 0, 2**63, 2**64, 1.5, "", "x" * 300, [], {}, [chat], {"a": 1}]
+    keys = ["id", "chat", "seq", "members", "add", "remove", "kind", "cursors", "users", "limit"]
+    keys += ["before", "after", "status", "body", "attachment", "title", "client_msg_id"]
+    for _ in range(count):
+        frame = json.loads(rng.choice(CLIENT_EXAMPLES).replace("c-team", chat))
+        if frame["type"] == "hello":
+            continue
+        if rng.random() < 0.8:
+            frame[rng.choice(keys)] = rng.choice(odd)
+        yield json.dumps(frame)
+
+
+async def test_fuzzed_requests_get_clean_answers_and_the_connection_survives(
+    tmp_path: Path,
+) -> None:
+    limits = SessionLimits(frames_per_s=10_000, frame_burst=10_000, max_bad_frames=10_000)
+    async with running(settings(tmp_path, limits=limits)) as server:
+        chat = await server.node.create_chat("alice", kind="group", members=["bob"], title="t")
+        with captured("chatcore") as records:
+            async with raw(server) as ws:
+                await hello(ws, server.token("alice"))
+                for n, frame in enumerate(_mutations(11, 300, chat.chat_id)):
+                    await ws.send(frame)
+                    await ws.send(json.dumps({"type": "ping", "id": 1_000_000 + n}))
+                    with anyio.fail_after(10):
+                        while (answer := await recv(ws)).get("id") != 1_000_000 + n:
+                            assert answer.get("code") != "internal", (frame, answer)
+                    assert answer["type"] == "pong"
+        assert not [r for r in records if r.levelno >= logging.ERROR], records
