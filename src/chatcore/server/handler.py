@@ -4,7 +4,8 @@ The I/O half of a connection's requests: :class:`chatcore.gateway.GatewaySession
 decides which frames are requests (``Handle``), this awaits the node for them.
 Every chatcore error becomes an ``error`` frame with its code; the connection stays
 open. A request on a chat that does not exist is answered exactly like one on a chat
-the user is not a member of (``not_member``), so chat ids cannot be probed. Anything else is a bug: it is logged and answered with ``internal``.
+the user is not a member of (``not_member``), so chat ids cannot be probed. Anything
+else is a bug: it is logged and answered with ``internal``.
 """
 
 from __future__ import annotations
