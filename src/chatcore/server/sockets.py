@@ -13,8 +13,8 @@
   and closes a text frame that is not UTF-8 with 1007, logged at debug without a
   traceback.
 - :class:`TokenScrubber`: a logging filter that hides query parameters that look like
-  credentials (``token``, ``access_token``, ``jwt``, ``key``, ``secret``, ``password``,
-  ``auth…``) in uvicorn's access and connection log lines.
+  credentials (a name containing ``token``, ``jwt``, ``key``, ``secret``, ``password``
+  or ``auth``) in uvicorn's access and connection log lines.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class AbortableWebSocket(WebSocketsSansIOProtocol):
 
 
 _SECRET_PARAM = re.compile(
-    r"(?i)([?&](?:[\w.-]*token|jwt|key|secret|password|auth[\w.-]*)=)[^&\s\"]*"
+    r"(?i)([?&][\w.-]*(?:token|jwt|key|secret|password|auth)[\w.-]*=)[^&\s\"]*"
 )
 
 
