@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from chatcore.server import ServerSettings
+from chatcore.errors import InvalidRequest
+from chatcore.server import ChatServer, ServerSettings
 from chatcore.server.policy import dev_user_name, is_loopback_host, origin_allowed
 from chatcore.server.run import build_server
 from chatcore.server.sockets import TokenScrubber
@@ -115,3 +116,18 @@ def test_serve_pings_outlast_the_send_timeout() -> None:
     assert config.ws_ping_interval == settings.ws_ping_interval_s == 30
     assert config.ws_ping_timeout == settings.ws_ping_timeout_s == 60
     assert settings.ws_ping_timeout_s > settings.send_timeout_s
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"send_timeout_s": 0},
+        {"header_timeout_s": -1.0},
+        {"drain_timeout_s": float("nan")},
+        {"max_connections_per_user": 0},
+        {"max_connections_per_user": -2},
+    ],
+)
+def test_limits_out_of_range_are_refused(field: dict[str, float]) -> None:
+    with pytest.raises(InvalidRequest, match=next(iter(field))):
+        ChatServer(ServerSettings(data_dir=None, dev=True, **field))  # type: ignore[arg-type]

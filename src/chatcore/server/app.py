@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcore.backends import Backends
-from chatcore.errors import ChatcoreError
+from chatcore.errors import ChatcoreError, InvalidRequest
 from chatcore.gateway.session import SessionLimits
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
@@ -98,7 +98,10 @@ class ChatServer:
     """A ChatNode behind WebSockets, with the browser client and metrics."""
 
     def __init__(self, settings: ServerSettings | None = None) -> None:
+        """Raises InvalidRequest for settings out of range (a timeout that is not
+        positive, a connection cap of 0)."""
         self.settings = s = settings or ServerSettings()
+        _check_limits(s)
         self.metrics = ServerMetrics()
         self.authority = TokenAuthority.from_environment(s.data_dir, dev=s.dev)
         self.host = ConnectionHost(
@@ -254,6 +257,16 @@ class ChatServer:
             for stage, behind in lag.items():
                 self.metrics.log_lag.labels(stage.topic(node.topics), stage.group).set(behind)
             await anyio.sleep(5)
+
+
+def _check_limits(s: ServerSettings) -> None:
+    for name in ("send_timeout_s", "header_timeout_s", "drain_timeout_s"):
+        value = getattr(s, name)
+        if not value > 0:
+            raise InvalidRequest(f"ServerSettings.{name} must be above 0, got {value!r}")
+    if s.max_connections_per_user == 0 or s.max_connections_per_user < -1:
+        got = s.max_connections_per_user
+        raise InvalidRequest(f"max_connections_per_user must be -1 or at least 1, got {got}")
 
 
 def create_app(settings: ServerSettings | None = None) -> Starlette:
