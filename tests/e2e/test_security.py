@@ -134,6 +134,27 @@ async def drained_to_the_end(stream: SocketStream) -> None:
         return
 
 
+# --- finding 1: the hello deadline ------------------------------------------------------
+
+
+async def test_every_connection_without_hello_is_closed_at_the_deadline(tmp_path: Path) -> None:
+    """A deadline timer may fire a little early (asyncio's clock resolution); about
+    one connection in ten then stayed open for good before the deadline was re-armed."""
+    limits = SessionLimits(hello_timeout_s=0.3)
+    async with running(settings(tmp_path, limits=limits)) as server:
+        codes: list[int | None] = []
+
+        async def silent() -> None:
+            async with raw(server) as ws:
+                codes.append(await closed_with(ws))
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for _ in range(60):
+                    tg.start_soon(silent)
+        assert codes == [4002] * 60
+
+
 # --- finding 2: a client that stops reading -------------------------------------------
 
 
