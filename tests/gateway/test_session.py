@@ -128,8 +128,8 @@ def test_second_hello_is_invalid() -> None:
 
 
 def test_a_hello_timer_firing_early_is_re_armed() -> None:
-    """asyncio may run a timer up to its clock resolution early: nothing is due yet,
-    and the session still names the same deadline, so the shell sleeps again."""
+    """uvloop may run a timer up to a millisecond early: nothing is due yet, and the
+    session still names the same deadline, so the shell sleeps again."""
     s = session(limits=SessionLimits(hello_timeout_s=10))
     assert s.deadline() == 10.0
     early = 10.0 - 0.0004

@@ -14,8 +14,8 @@ States and transitions::
     OPEN --tick() once the token has expired--> CLOSED (4001)
 
 Time-driven rules run in :meth:`GatewaySession.tick`; :meth:`GatewaySession.deadline`
-names the next moment one is due. A timer may fire a little early (asyncio runs a
-timer up to its clock resolution ahead): ``tick`` then finds nothing due and
+names the next moment one is due. A timer may fire a little early (uvloop counts
+from the loop's cached time, in milliseconds): ``tick`` then finds nothing due and
 ``deadline`` still names the same moment, so the shell sleeps again.
 """
 
