@@ -630,3 +630,17 @@ async def test_fuzzed_requests_get_clean_answers_and_the_connection_survives(
                             assert answer.get("code") != "internal", (frame, answer)
                     assert answer["type"] == "pong"
         assert not [r for r in records if r.levelno >= logging.ERROR], records
+
+
+async def test_a_user_may_open_connections_only_so_fast(tmp_path: Path) -> None:
+    s = settings(tmp_path, connect_rate_per_s=0.01, connect_burst=3)
+    async with running(s) as server:
+        for _ in range(3):
+            async with raw(server) as ws:
+                assert (await hello(ws, server.token("alice")))["type"] == "welcome"
+        async with raw(server) as ws:
+            refused = await hello(ws, server.token("alice"))
+            assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0
+            assert await closed_with(ws) == 1008
+        async with raw(server) as ws:  # per user
+            assert (await hello(ws, server.token("bob")))["type"] == "welcome"

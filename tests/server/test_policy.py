@@ -125,6 +125,8 @@ def test_serve_pings_outlast_the_send_timeout() -> None:
         {"header_timeout_s": -1.0},
         {"drain_timeout_s": float("nan")},
         {"max_connections_per_user": 0},
+        {"connect_rate_per_s": 0},
+        {"connect_burst": -1},
         {"max_connections_per_user": -2},
     ],
 )

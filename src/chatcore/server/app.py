@@ -83,6 +83,11 @@ class ServerSettings:
     max_connections_per_user: int = 16
     """Open connections a user may have on this server (-1: no limit); one more is
     answered ``rate_limited`` and closed with 1008."""
+    connect_rate_per_s: float = 2.0
+    """Connections a user may open per second, on average (per server process)."""
+    connect_burst: float = 20.0
+    """Connections a user may open at once, above the rate; one more is answered
+    ``rate_limited`` (with ``retry_after_ms``) and closed with 1008."""
     header_timeout_s: float = 10.0
     """``chatcore serve``: an HTTP connection must send its request headers within this
     long (slowloris); see ``chatcore.server.sockets``."""
@@ -112,6 +117,7 @@ class ChatServer:
             max_frame_bytes=s.max_frame_bytes,
             max_connections_per_user=s.max_connections_per_user,
             send_timeout_s=s.send_timeout_s,
+            connect_limiter=RateLimiter(rate_per_s=s.connect_rate_per_s, burst=s.connect_burst),
         )
         """What every connection of this server shares (see ``chatcore.server.host``)."""
         self.connections: set[ClientConnection] = set()
@@ -260,7 +266,8 @@ class ChatServer:
 
 
 def _check_limits(s: ServerSettings) -> None:
-    for name in ("send_timeout_s", "header_timeout_s", "drain_timeout_s"):
+    names = ("send_timeout_s", "header_timeout_s", "drain_timeout_s", "connect_rate_per_s")
+    for name in (*names, "connect_burst"):
         value = getattr(s, name)
         if not value > 0:
             raise InvalidRequest(f"ServerSettings.{name} must be above 0, got {value!r}")

@@ -9,6 +9,7 @@ on each other's internals.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,11 +41,13 @@ class ConnectionHost:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_connections_per_user: int = 16,
         send_timeout_s: float = 10.0,
+        connect_limiter: RateLimiter | None = None,
     ) -> None:
         """``verify_token`` returns the user id (or Identity) of a token or raises
         Unauthorized; ``send_limiter`` is the one budget per user of this server's
         sessions; ``max_connections_per_user`` (-1: no limit) caps each user's open
-        connections; ``send_timeout_s`` is how long a send may wait on a client."""
+        connections; ``send_timeout_s`` is how long a send may wait on a client;
+        ``connect_limiter`` limits how fast each user opens connections."""
         self.limits = limits or SessionLimits()
         """The rules of sessions opened from now on."""
         self.metrics = metrics
@@ -59,6 +62,7 @@ class ConnectionHost:
         self.send_timeout_s = send_timeout_s
         """A send waiting on a client this long drops the connection (it stopped reading)."""
         self._per_user: Counter[str] = Counter()
+        self._connect_limiter = connect_limiter
         self._node: ChatNode | None = None
 
     @property
@@ -91,14 +95,16 @@ class ConnectionHost:
     async def open(self, user: str, device: str) -> tuple[LocalConnection, RequestHandler]:
         """Register a device connection of ``user`` on the node, with the handler of
         its requests. Raises RateLimited when ``user`` already has
-        ``max_connections_per_user`` connections, RuntimeError when the node is not
-        running."""
+        ``max_connections_per_user`` connections or opens them too fast, RuntimeError
+        when the node is not running."""
         node = self.node
         cap = self.max_connections_per_user
         if 0 <= cap <= self._per_user[user]:
             raise RateLimited(
                 f"too many connections for this user (limit {cap})", retry_after_ms=1000
             )
+        if self._connect_limiter is not None:
+            self._connect_limiter.check(user, time.monotonic())
         self._per_user[user] += 1
         try:
             conn = await node.open_connection(user, device)
