@@ -60,6 +60,7 @@ from chatcore.pipeline.workers import (
     ReceiptWorker,
     envelope_bytes,
 )
+from chatcore.push import PushKind, PushTarget, WebPushKeys
 from chatcore.ratelimit import RateLimitHook
 
 __all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]
@@ -251,6 +252,7 @@ class ChatNode:
             stack.push_async_callback(extra.aclose)
         for adapter in (
             b.leases,
+            b.push_tokens,  # closed after the notifier that reads it
             b.push,
             b.offline,
             b.cache,
@@ -530,3 +532,31 @@ class ChatNode:
             yield conn
         finally:
             await conn.aclose()
+
+    # -- push targets --------------------------------------------------------------------
+
+    async def register_push(
+        self,
+        user: str,
+        device: str,
+        *,
+        kind: PushKind,
+        token: str,
+        keys: WebPushKeys | None = None,
+    ) -> PushTarget:
+        """Reach ``user``'s ``device`` through ``kind`` while it is offline (replaces the
+        device's earlier target); returns the target stored.
+
+        Raises InvalidRequest for a target of the wrong shape or size, or a Web Push
+        endpoint outside the allowed push services (``Backends.push_tokens``' rules);
+        nothing changes then.
+        """
+        self._running()
+        target = PushTarget(user, device, kind, token, keys)
+        await self.backends.push_tokens.register(target)
+        return target
+
+    async def unregister_push(self, user: str, device: str) -> None:
+        """Stop pushing to ``user``'s ``device`` (fine if it registered nothing)."""
+        self._running()
+        await self.backends.push_tokens.unregister(user, device)

@@ -37,6 +37,7 @@ from chatcore.errors import ChatcoreError, InvalidRequest
 from chatcore.gateway.session import SessionLimits
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
+from chatcore.push.config import PushConfig
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.auth import TokenAuthority
 from chatcore.server.host import ConnectionHost
@@ -97,6 +98,9 @@ class ServerSettings:
     """``chatcore serve``: a WebSocket whose pong is this late is closed with 1011;
     above ``send_timeout_s``, so a client that reads slowly is dropped as slow (and
     resyncs) before its queued pings time out."""
+    push: PushConfig | None = None
+    """Push services and push target rules (None: ``PushConfig()``, log lines only). Its
+    notifier replaces that of ``backends``; given ``backends``, pass them ``push.rules()``."""
 
 
 class ChatServer:
@@ -121,6 +125,7 @@ class ChatServer:
         )
         """What every connection of this server shares (see ``chatcore.server.host``)."""
         self.connections: set[ClientConnection] = set()
+        self._vapid_public_key: str | None = None
         self.app = self.asgi_app()
 
     def asgi_app(self, lifespan: Any = None) -> Starlette:
@@ -131,6 +136,7 @@ class ChatServer:
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             Route("/api/dev/token", self._dev_token, methods=["POST"]),
+            Route("/api/push", self._push_settings),
         ]
         if STATIC.is_dir():
             routes.append(Route("/", self._index))
@@ -155,12 +161,17 @@ class ChatServer:
 
     async def _backends(self) -> Backends:
         s = self.settings
+        push = s.push or PushConfig()
         if s.backends is not None:
             made = s.backends()
-            return await made if inspect.isawaitable(made) else made
-        if s.data_dir is None:
-            return Backends.in_memory()
-        return Backends.embedded(s.data_dir)
+            backends = await made if inspect.isawaitable(made) else made
+        elif s.data_dir is None:
+            backends = Backends.in_memory(push_rules=push.rules())
+        else:
+            backends = Backends.embedded(s.data_dir, push_rules=push.rules())
+        if push.configured:
+            backends.push = await push.notifier(backends.push_tokens)
+        return backends
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
@@ -238,6 +249,13 @@ class ChatServer:
                 conn.close_unauthorized("token revoked")
                 closed += 1
         return closed
+
+    async def _push_settings(self, request: Request) -> Response:
+        """What the browser page needs to subscribe to Web Push (``null``: not offered)."""
+        if self._vapid_public_key is None:
+            push = self.settings.push
+            self._vapid_public_key = (push.vapid_public_key() if push else None) or ""
+        return JSONResponse({"vapid_public_key": self._vapid_public_key or None})
 
     async def _index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
