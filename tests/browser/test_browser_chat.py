@@ -49,6 +49,10 @@ async def sign_in(
     page = await context.new_page()
     client = Client(user, page)
     page.on("pageerror", lambda error: client.errors.append(str(error)))
+    page.on(  # a Content-Security-Policy violation is reported on the console
+        "console",
+        lambda m: client.errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     await page.goto(server.http_url)
     await page.get_by_label("Your name").fill(user)
     await page.get_by_role("button", name="Continue").click()
