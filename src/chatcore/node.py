@@ -31,7 +31,7 @@ from chatcore._clock import wall_ms
 from chatcore.backends import Backends
 from chatcore.cache._rules import DEFAULT_PER_CHAT
 from chatcore.config import ProductionConfig
-from chatcore.errors import ChatcoreClosed, InvalidRequest, Unauthorized
+from chatcore.errors import ChatcoreClosed, InvalidRequest, Overloaded, Unauthorized
 from chatcore.events import TypingEvent
 from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import NodeLease, SnowflakeGenerator
@@ -49,6 +49,7 @@ from chatcore.model import (
 )
 from chatcore.pipeline.chats import ChatCache, ChatDirectory
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
+from chatcore.pipeline.progress import StageProgress, check_wait_s
 from chatcore.pipeline.reader import HistoryReader
 from chatcore.pipeline.records import Topics
 from chatcore.pipeline.router import Accepted, Router
@@ -107,6 +108,10 @@ class NodeOptions:
     sync_per_chat: int = 100
     """The most missed messages one sync returns per chat; the rest is marked
     ``truncated`` and read through history."""
+    history_wait_s: float = 5.0
+    """How long a sync waits for the History stage to have stored every message
+    sequenced before it (Delivery may run ahead of History); past it the sync is
+    refused as ``overloaded`` (retriable) rather than answered short."""
     membership_cache_ttl_s: float = 1.0
     """How long a chat's member list read for a send is trusted (0: read every time).
     Changes made through this node apply at once; made through another node, within
@@ -156,6 +161,11 @@ class ChatNode:
         self.planner = FanoutPlanner()
         self.chat_cache = ChatCache(backends.membership, ttl_s=opts.membership_cache_ttl_s)
         self.stage_failures: Counter[str] = Counter()
+        check_wait_s("history_wait_s", opts.history_wait_s)
+        self.history_progress = StageProgress(
+            backends.log, HISTORY.topic(self.topics), HISTORY.group
+        )
+        """The History stage's progress, wherever it runs: what sync waits on."""
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
         self._lease: NodeLease | None = None
@@ -470,8 +480,24 @@ class ChatNode:
         return await self.reader.page(chat_id, before=before, after=after, limit=limit)
 
     async def sync(self, user: str, cursors: Mapping[str, int] | None = None) -> SyncResult:
+        """What ``user`` missed since ``cursors``, and their chats' states.
+
+        Covers every message sequenced before the call: it first waits (at most
+        ``history_wait_s``) for the History stage to have stored them all, since
+        Delivery may already have pushed newer ones than the store holds. Raises
+        :class:`~chatcore.errors.Overloaded` (retriable) when History stays behind.
+        """
         self._running()
+        await self._history_caught_up()
         return await self.reader.sync(user, cursors)
+
+    async def _history_caught_up(self) -> None:
+        wait_s = self.options.history_wait_s
+        if not await self.history_progress.caught_up(timeout_s=wait_s):
+            raise Overloaded(
+                f"history is more than {wait_s} s behind; sync again later",
+                retry_after_ms=max(1, int(wait_s * 1000)),
+            )
 
     async def typing(self, user: str, chat_id: str) -> None:
         """Tell the other online members that ``user`` is typing (not stored)."""

@@ -19,7 +19,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatcore.errors import ChatcoreError, ErrorCode, ProtocolError, RateLimited
+from chatcore.errors import ChatcoreError, ErrorCode, Overloaded, ProtocolError, RateLimited
 from chatcore.protocol import (
     ClientFrame,
     ErrorFrame,
@@ -113,7 +113,7 @@ class SessionLimits:
 
 
 def error_frame(exc: ChatcoreError, request_id: int | None) -> ErrorFrame:
-    retry = exc.retry_after_ms if isinstance(exc, RateLimited) else None
+    retry = exc.retry_after_ms if isinstance(exc, RateLimited | Overloaded) else None
     return ErrorFrame(id=request_id, code=exc.code, message=exc.message, retry_after_ms=retry)
 
 
