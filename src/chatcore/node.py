@@ -166,6 +166,9 @@ class ChatNode:
             backends.log, HISTORY.topic(self.topics), HISTORY.group
         )
         """The History stage's progress, wherever it runs: what sync waits on."""
+        self.sequencer_progress = StageProgress(
+            backends.log, SEQUENCER.topic(self.topics), SEQUENCER.group
+        )
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
         self._lease: NodeLease | None = None
@@ -285,6 +288,7 @@ class ChatNode:
             rate_limit=opts.rate_limit,
             max_body_bytes=opts.max_body_bytes,
             chats=self.chat_cache,
+            last_seq=self._receipt_bound,
         )
         self.chats_dir = ChatDirectory(
             b.membership,
@@ -488,14 +492,26 @@ class ChatNode:
         :class:`~chatcore.errors.Overloaded` (retriable) when History stays behind.
         """
         self._running()
-        await self._history_caught_up()
+        await self._caught_up(self.history_progress)
         return await self.reader.sync(user, cursors)
 
-    async def _history_caught_up(self) -> None:
+    async def _receipt_bound(self, chat_id: str, seq: int) -> int:
+        """The last seq a receipt up to ``seq`` may name: read again, when ``seq`` is
+        beyond what is stored, once the Sequencer and History have handled what was
+        accepted before (a device may acknowledge a message it got live before it
+        was stored). Raises Overloaded when they stay behind."""
+        last = await self.reader.last_seq(chat_id)
+        if seq > last:
+            await self._caught_up(self.sequencer_progress)
+            await self._caught_up(self.history_progress)
+            last = await self.reader.last_seq(chat_id)
+        return last
+
+    async def _caught_up(self, progress: StageProgress) -> None:
         wait_s = self.options.history_wait_s
-        if not await self.history_progress.caught_up(timeout_s=wait_s):
+        if not await progress.caught_up(timeout_s=wait_s):
             raise Overloaded(
-                f"history is more than {wait_s} s behind; sync again later",
+                f"the pipeline is more than {wait_s} s behind ({progress.group}); try again later",
                 retry_after_ms=max(1, int(wait_s * 1000)),
             )
 
