@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +61,7 @@ from chatcore.pipeline.workers import (
     ReceiptWorker,
     envelope_bytes,
 )
+from chatcore.presence.visibility import Visibility, hidden_state, took_part, visibility
 from chatcore.ratelimit import RateLimitHook
 
 __all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]
@@ -191,6 +192,7 @@ class ChatNode:
             heartbeat_s=opts.heartbeat_s,
             ttl_s=opts.presence_ttl_s,
         )
+        self.hub.chat_changed = self._recheck_watches
         self.sequencer = Sequencer(
             b.log, topics=self.topics, dedupe_window_ms=opts.dedupe_window_ms
         )
@@ -536,24 +538,62 @@ class ChatNode:
         return {m for chat in await self.reader.chats_of(user) for m in chat.members} - {user}
 
     async def presence(self, user: str, users: Sequence[str]) -> list[PresenceState]:
-        """Presence of ``users``; raises Unauthorized for one who shares no chat with ``user``."""
+        """Presence of ``users`` as ``user`` may see it (:mod:`chatcore.presence.visibility`):
+        one who shares no chat with ``user`` raises Unauthorized; one who shares chats
+        but took part in none of them (created, sent or read) is shown offline, never seen.
+        """
         self._running()
+        return (await self._presence(user, users))[0]
+
+    async def _presence(
+        self, user: str, users: Sequence[str]
+    ) -> tuple[list[PresenceState], list[str]]:
+        """The states of ``users`` and those of them ``user`` may follow."""
         if len(users) > 1024:
             raise InvalidRequest("at most 1024 users per presence request")
-        strangers = set(users) - await self.contacts(user) - {user}
+        verdicts = await self.presence_visibility(user, users)
+        strangers = sorted(u for u, v in verdicts.items() if v is Visibility.STRANGER)
         if strangers:
-            raise Unauthorized(f"no chat shared with {sorted(strangers)}")
-        states = await self.backends.presence.states(list(users), now_ms=wall_ms())
-        return [states[u] for u in users]
+            raise Unauthorized(f"no chat shared with {strangers}")
+        visible = [u for u, v in verdicts.items() if v is Visibility.VISIBLE]
+        states = await self.backends.presence.states(visible, now_ms=wall_ms())
+        return [states.get(u) or hidden_state(u) for u in users], visible
+
+    async def presence_visibility(self, user: str, users: Iterable[str]) -> dict[str, Visibility]:
+        """How much of each of ``users``' presence ``user`` may see."""
+        mine = await self.reader.chats_of(user)
+        out: dict[str, Visibility] = {}
+        for other in set(users):
+            shared = [c for c in mine if c.has_member(other)]
+            if other == user or any(took_part(other, c, None) for c in shared):
+                out[other] = Visibility.VISIBLE
+                continue
+            marks = await self.backends.receipts.for_user(other, [c.chat_id for c in shared])
+            out[other] = visibility(other, shared, marks)
+        return out
 
     async def watch_presence(
         self, conn: LocalConnection, users: Sequence[str]
     ) -> list[PresenceState]:
-        """Presence of ``users`` now, and their changes pushed to ``conn`` from here on
-        (as :meth:`presence` for ``conn``'s user: raises Unauthorized for a stranger)."""
-        states = await self.presence(conn.user, users)
-        self.hub.watch_presence(conn, users)
+        """Presence of ``users`` now, as :meth:`presence` for ``conn``'s user, and the
+        changes of those it may see pushed to ``conn`` until a change of members leaves
+        them no chat that allows it."""
+        states, visible = await self._presence(conn.user, users)
+        self.hub.watch_presence(conn, visible)
         return states
+
+    async def _recheck_watches(self, chat: ChatInfo, conns: list[LocalConnection]) -> None:
+        """After a change of ``chat``'s members, stop the watches of ``conns`` (its
+        members' local connections, past and present) that no chat allows any more."""
+        for conn in conns:
+            watched = self.hub.presence.watched_by(conn)
+            if conn.user in chat.members:  # only watches of users not in it may have lost it
+                watched = frozenset(u for u in watched if u not in chat.members)
+            if not watched:
+                continue
+            verdicts = await self.presence_visibility(conn.user, watched)
+            lost = [u for u, v in verdicts.items() if v is not Visibility.VISIBLE]
+            self.hub.unwatch_presence(conn, lost)
 
     def unwatch_presence(self, conn: LocalConnection, users: Sequence[str]) -> None:
         """Stop pushing the presence changes of ``users`` to ``conn``."""
