@@ -29,13 +29,14 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from chatcore._clock import wall_ms
 from chatcore.backends import Backends
-from chatcore.cache._rules import DEFAULT_PER_CHAT
+from chatcore.cache._base import ChatBoundedCache
+from chatcore.cache._rules import DEFAULT_MAX_CHATS, DEFAULT_PER_CHAT, check_max_chats
 from chatcore.config import ProductionConfig
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Overloaded, Unauthorized
 from chatcore.events import TypingEvent
 from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import NodeLease, SnowflakeGenerator
-from chatcore.log._base import PartitionedLog
+from chatcore.log._base import PartitionedLog, RetainingLog
 from chatcore.model import (
     Attachment,
     ChatInfo,
@@ -62,7 +63,7 @@ from chatcore.pipeline.workers import (
     envelope_bytes,
 )
 from chatcore.presence.visibility import Visibility, hidden_state, took_part, visibility
-from chatcore.ratelimit import RateLimitHook
+from chatcore.ratelimit import RateLimiter, RateLimitHook
 
 __all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]
 
@@ -103,6 +104,16 @@ class NodeOptions:
     hot_cache_per_chat: int = DEFAULT_PER_CHAT
     """Newest messages of each chat the HotCache keeps (100); history pages within them
     are read without the MessageStore. Applies whatever cache the backends hold."""
+    hot_cache_max_chats: int = DEFAULT_MAX_CHATS
+    """The most chats a HotCache in this process's memory keeps (10 000), the least
+    recently used dropped first (their history is read from the MessageStore). Applies
+    to caches with that capability (:class:`~chatcore.cache.ChatBoundedCache`, e.g.
+    ``MemoryHotCache``); Redis bounds its own memory."""
+    chat_create_rate_per_s: float = 0.5
+    """Chats one user may create per second, sustained (30 a minute); asking for a
+    direct chat that exists is free. Past it: RateLimited with ``retry_after_ms``."""
+    chat_create_burst: int = 20
+    """Chats one user may create at once before ``chat_create_rate_per_s`` applies."""
     dedupe_window_ms: int = 24 * 3600 * 1000
     """How long the Sequencer remembers a ``client_msg_id`` to drop a retried send (24 h;
     see docs/decisions.md)."""
@@ -163,6 +174,15 @@ class ChatNode:
         self.chat_cache = ChatCache(backends.membership, ttl_s=opts.membership_cache_ttl_s)
         self.stage_failures: Counter[str] = Counter()
         check_wait_s("history_wait_s", opts.history_wait_s)
+        check_max_chats(opts.hot_cache_max_chats)
+        if isinstance(backends.cache, ChatBoundedCache):
+            backends.cache.limit_chats(opts.hot_cache_max_chats)
+        try:
+            self.chat_create_limit = RateLimiter(
+                rate_per_s=opts.chat_create_rate_per_s, burst=opts.chat_create_burst
+            )
+        except ValueError as exc:
+            raise InvalidRequest(f"chat creation limit: {exc}") from exc
         self.history_progress = StageProgress(
             backends.log, HISTORY.topic(self.topics), HISTORY.group
         )
@@ -279,6 +299,9 @@ class ChatNode:
         ):
             await stack.enter_async_context(adapter)
         await create_topics(b.log, self.topics, partitions=opts.partitions)
+        if isinstance(b.log, RetainingLog):  # every stage, wherever it runs, reads it all
+            for stage in STAGES:
+                b.log.expect_group(stage.topic(self.topics), stage.group)
         self._lease = await b.leases.acquire(self.gateway_id, ttl_s=opts.node_lease_ttl_s)
         self._ids = SnowflakeGenerator(self._lease.node_id)
         self.router = Router(
@@ -301,6 +324,7 @@ class ChatNode:
             planner=self.planner,
             cache=self.chat_cache,
             max_members=opts.max_group_members,
+            create_limit=self.chat_create_limit,
         )
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
