@@ -48,6 +48,7 @@ from chatcore.model import (
     ReceiptStatus,
     SyncResult,
 )
+from chatcore.pipeline.backpressure import Backpressure
 from chatcore.pipeline.chats import ChatCache, ChatDirectory
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
 from chatcore.pipeline.progress import StageProgress, check_wait_s
@@ -114,6 +115,15 @@ class NodeOptions:
     direct chat that exists is free. Past it: RateLimited with ``retry_after_ms``."""
     chat_create_burst: int = 20
     """Chats one user may create at once before ``chat_create_rate_per_s`` applies."""
+    max_delivery_backlog: int | None = 5_000
+    """The most messages that may wait between acceptance and delivery (not yet
+    sequenced, or sequenced and not yet delivered, whichever process runs those
+    stages); past it sends are refused as ``overloaded`` (retriable, with
+    ``retry_after_ms``) and nothing is appended, so latency stays bounded whatever the
+    offered load. None: no bound (latency then grows with an overload)."""
+    backlog_sample_s: float = 0.05
+    """How long a read of that backlog from the log is trusted (0: read per send);
+    sends admitted in between count one each."""
     dedupe_window_ms: int = 24 * 3600 * 1000
     """How long the Sequencer remembers a ``client_msg_id`` to drop a retried send (24 h;
     see docs/decisions.md)."""
@@ -177,6 +187,14 @@ class ChatNode:
         check_max_chats(opts.hot_cache_max_chats)
         if isinstance(backends.cache, ChatBoundedCache):
             backends.cache.limit_chats(opts.hot_cache_max_chats)
+        self.backpressure: Backpressure | None = None
+        """The bound on the delivery backlog the Router applies (None: unbounded)."""
+        if opts.max_delivery_backlog is not None:
+            self.backpressure = Backpressure(
+                self._delivery_backlog,
+                max_backlog=opts.max_delivery_backlog,
+                sample_s=opts.backlog_sample_s,
+            )
         try:
             self.chat_create_limit = RateLimiter(
                 rate_per_s=opts.chat_create_rate_per_s, burst=opts.chat_create_burst
@@ -189,6 +207,9 @@ class ChatNode:
         """The History stage's progress, wherever it runs: what sync waits on."""
         self.sequencer_progress = StageProgress(
             backends.log, SEQUENCER.topic(self.topics), SEQUENCER.group
+        )
+        self.delivery_progress = StageProgress(
+            backends.log, DELIVERY.topic(self.topics), DELIVERY.group
         )
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
@@ -314,6 +335,7 @@ class ChatNode:
             max_body_bytes=opts.max_body_bytes,
             chats=self.chat_cache,
             last_seq=self._receipt_bound,
+            admit=None if self.backpressure is None else self.backpressure.admit,
         )
         self.chats_dir = ChatDirectory(
             b.membership,
@@ -520,6 +542,10 @@ class ChatNode:
         self._running()
         await self._caught_up(self.history_progress)
         return await self.reader.sync(user, cursors)
+
+    async def _delivery_backlog(self) -> int:
+        """Records accepted and not yet delivered: the Sequencer's and Delivery's backlog."""
+        return await self.sequencer_progress.backlog() + await self.delivery_progress.backlog()
 
     async def _receipt_bound(self, chat_id: str, seq: int) -> int:
         """The last seq a receipt up to ``seq`` may name: read again, when ``seq`` is

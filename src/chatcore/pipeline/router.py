@@ -68,6 +68,7 @@ class Router:
         recent_accepts: int = 100_000,
         chats: ChatCache | None = None,
         last_seq: Callable[[str, int], Awaitable[int]] | None = None,
+        admit: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], int] = wall_ms,
     ) -> None:
         """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB);
@@ -75,7 +76,9 @@ class Router:
         where chats are looked up (default: the store itself, every time);
         ``last_seq(chat_id, seq)``: the chat's last seq, asked for a receipt up to
         ``seq`` (it may wait for a message sequenced but not yet stored; default: the
-        MessageStore's). A receipt beyond it is refused."""
+        MessageStore's). A receipt beyond it is refused. ``admit()``: asked before a
+        new message is appended; it raises (Overloaded) to refuse it (see
+        :class:`~chatcore.pipeline.backpressure.Backpressure`)."""
         self._log = log
         self._membership = membership
         self._chats = chats or ChatCache(membership, ttl_s=0)
@@ -85,6 +88,7 @@ class Router:
         self._rate_limit = rate_limit
         self._max_body = max_body_bytes
         self._last_seq = last_seq or self._stored_last_seq
+        self._admit = admit
         self._clock = clock
         self._recent: OrderedDict[tuple[str, str, str], Accepted] = OrderedDict()
         self._recent_max = recent_accepts
@@ -111,7 +115,9 @@ class Router:
         device: str = "",
     ) -> Accepted:
         """Append a message durably; raises NotFound, NotMember, RateLimited,
-        InvalidRequest, FrameTooLarge or Unavailable (then nothing was accepted)."""
+        InvalidRequest, FrameTooLarge, Overloaded or Unavailable (then nothing was
+        accepted). A retry of a message already accepted is answered even when
+        overloaded."""
         self._validate(client_msg_id, body, kind, attachment)
         await self.chat_for(user, chat_id)
         if self._rate_limit is not None:
@@ -123,6 +129,8 @@ class Router:
         first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
         if first is not None:
             return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
+        if self._admit is not None:
+            await self._admit()
         submitted = Submitted(
             message_id=self._ids.next_id(),
             chat_id=chat_id,
