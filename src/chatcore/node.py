@@ -33,7 +33,7 @@ from chatcore.cache._base import ChatBoundedCache
 from chatcore.cache._rules import DEFAULT_MAX_CHATS, DEFAULT_PER_CHAT, check_max_chats
 from chatcore.config import ProductionConfig
 from chatcore.errors import ChatcoreClosed, InvalidRequest, Overloaded, Unauthorized
-from chatcore.events import TypingEvent
+from chatcore.events import ChatEvent, TypingEvent
 from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import NodeLease, SnowflakeGenerator
 from chatcore.log._base import PartitionedLog, RetainingLog
@@ -233,7 +233,7 @@ class ChatNode:
             heartbeat_s=opts.heartbeat_s,
             ttl_s=opts.presence_ttl_s,
         )
-        self.hub.chat_changed = self._recheck_watches
+        self.hub.members_removed = self._recheck_watches
         self.sequencer = Sequencer(
             b.log, topics=self.topics, dedupe_window_ms=opts.dedupe_window_ms
         )
@@ -544,8 +544,10 @@ class ChatNode:
         return await self.reader.sync(user, cursors)
 
     async def _delivery_backlog(self) -> int:
-        """Records accepted and not yet delivered: the Sequencer's and Delivery's backlog."""
-        return await self.sequencer_progress.backlog() + await self.delivery_progress.backlog()
+        """Records accepted and not yet delivered: the Sequencer's and Delivery's backlog
+        (offsets; on Kafka a few transaction markers count too)."""
+        sequencer, delivery = self.sequencer_progress, self.delivery_progress
+        return await sequencer.offsets_behind() + await delivery.offsets_behind()
 
     async def _receipt_bound(self, chat_id: str, seq: int) -> int:
         """The last seq a receipt up to ``seq`` may name: read again, when ``seq`` is
@@ -632,13 +634,14 @@ class ChatNode:
         self.hub.watch_presence(conn, visible)
         return states
 
-    async def _recheck_watches(self, chat: ChatInfo, conns: list[LocalConnection]) -> None:
-        """After a change of ``chat``'s members, stop the watches of ``conns`` (its
-        members' local connections, past and present) that no chat allows any more."""
+    async def _recheck_watches(self, event: ChatEvent, conns: list[LocalConnection]) -> None:
+        """After members were taken out of a chat, stop the watches of ``conns`` (its
+        members' local connections, past and present) that no chat allows any more: a
+        removed user's watches, and the others' watches of removed users."""
         for conn in conns:
             watched = self.hub.presence.watched_by(conn)
-            if conn.user in chat.members:  # only watches of users not in it may have lost it
-                watched = frozenset(u for u in watched if u not in chat.members)
+            if conn.user not in event.removed:
+                watched = watched & frozenset(event.removed)
             if not watched:
                 continue
             verdicts = await self.presence_visibility(conn.user, watched)

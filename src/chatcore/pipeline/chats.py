@@ -229,16 +229,20 @@ class ChatDirectory:
             raise
         if self._cache is not None:
             self._cache.changed(updated)
-        await self._announce(updated, tuple(dict.fromkeys((*chat.members, *updated.members))))
+        removed = tuple(m for m in chat.members if not updated.has_member(m))
+        audience = tuple(dict.fromkeys((*chat.members, *updated.members)))
+        await self._announce(updated, audience, removed=removed)
         return updated
 
-    async def _announce(self, chat: ChatInfo, audience: Sequence[str]) -> None:
+    async def _announce(
+        self, chat: ChatInfo, audience: Sequence[str], *, removed: tuple[str, ...] = ()
+    ) -> None:
         last = 0 if self._last_seq is None else await self._last_seq(chat.chat_id)
         await publish_to_members(
             self._bus,
             self._registry,
             self._planner,
             audience,
-            ChatEvent(chat, last),
+            ChatEvent(chat, last, removed),
             encode=envelope_bytes,
         )

@@ -25,7 +25,7 @@ from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.errors import ChatcoreClosed
 from chatcore.events import ChatEvent, Event, PresenceEvent, decode_envelope
-from chatcore.model import ChatInfo, Connection, PresenceState
+from chatcore.model import Connection, PresenceState
 from chatcore.presence._base import PresenceStore
 from chatcore.presence.rules import PresenceRules
 from chatcore.presence.tracker import PresenceTracker
@@ -195,11 +195,12 @@ class ConnectionHub:
         self._conns: dict[str, LocalConnection] = {}
         self.slow_consumers = 0
         self._event_type: type[anyio.Event] | None = None
-        self.chat_changed: Callable[[ChatInfo, list[LocalConnection]], Awaitable[None]] | None = (
-            None
-        )
-        """Called with a chat and its local target connections before a ``chat`` event
-        (a change of members) is queued for them; ChatNode re-checks presence watches."""
+        self.members_removed: (
+            Callable[[ChatEvent, list[LocalConnection]], Awaitable[None]] | None
+        ) = None
+        """Called with a ``chat`` event that took members out and its local target
+        connections, before the event is queued for them; ChatNode re-checks presence
+        watches there."""
 
     def _new_event(self) -> anyio.Event:
         # anyio.Event() looks up the running backend on every call; a connection
@@ -230,8 +231,8 @@ class ConnectionHub:
                     except msgspec.DecodeError:
                         logger.error("dropping an undecodable bus envelope")
                         continue
-                    if isinstance(envelope.event, ChatEvent):
-                        await self._chat_changed(envelope.event.chat, envelope.conns)
+                    if isinstance(envelope.event, ChatEvent) and envelope.event.removed:
+                        await self._chat_changed(envelope.event, envelope.conns)
                     await self._deliver(envelope.conns, envelope.event)
         finally:
             with anyio.CancelScope(shield=True):
@@ -295,14 +296,14 @@ class ConnectionHub:
             for conn in list(self._conns.values()):
                 await self._registry.register(conn.info, ttl_s=self.ttl_s)
 
-    async def _chat_changed(self, chat: ChatInfo, conn_ids: Iterable[str]) -> None:
-        if self.chat_changed is None:
+    async def _chat_changed(self, event: ChatEvent, conn_ids: Iterable[str]) -> None:
+        if self.members_removed is None:
             return
         conns = [c for c in map(self._conns.get, conn_ids) if c is not None]
         try:
-            await self.chat_changed(chat, conns)
+            await self.members_removed(event, conns)
         except Exception:
-            logger.exception("re-checking presence watches after a change of chat %s", chat.chat_id)
+            logger.exception("re-checking presence watches of chat %s", event.chat.chat_id)
 
     async def _tell_watchers(self, state: PresenceState, watchers: list[LocalConnection]) -> None:
         await self._deliver([c.info.conn_id for c in watchers], PresenceEvent((state,)))
