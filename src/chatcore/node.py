@@ -527,8 +527,15 @@ class ChatNode:
         after: int | None = None,
         limit: int = 50,
     ) -> HistoryPage:
+        """A page of ``chat_id``'s history; raises NotFound, NotMember, InvalidRequest.
+
+        A page ``after`` a seq (filling a gap, catching up) covers every message
+        sequenced before the call, as :meth:`sync` does (and may raise Overloaded).
+        """
         self._running()
         await self.router.chat_for(user, chat_id)
+        if after is not None:
+            await self._caught_up(self.history_progress)
         return await self.reader.page(chat_id, before=before, after=after, limit=limit)
 
     async def sync(self, user: str, cursors: Mapping[str, int] | None = None) -> SyncResult:

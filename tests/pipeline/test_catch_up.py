@@ -15,7 +15,7 @@ import pytest
 from chatcore.backends import Backends
 from chatcore.errors import InvalidRequest, Overloaded
 from chatcore.events import MessageEvent
-from chatcore.model import ChatInfo, SyncResult
+from chatcore.model import ChatInfo, HistoryPage, SyncResult
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.pipeline.hub import LocalConnection
 from tests.pipeline.held import HeldMessageStore
@@ -110,3 +110,19 @@ def test_history_wait_must_be_positive_and_finite() -> None:
     for bad in (0.0, -1.0, float("inf"), float("nan")):
         with pytest.raises(InvalidRequest):
             ChatNode.in_memory(history_wait_s=bad)
+
+
+async def test_a_gap_fill_waits_for_the_history_stage_too(
+    backends: Backends, held: HeldMessageStore
+) -> None:
+    async with ChatNode(backends, NodeOptions(partitions=2)) as node:
+        chat = await send_while_history_is_held(node, held, before=7, after=3)
+        pages: list[HistoryPage] = []
+
+        async def ask() -> None:  # bob saw seq 10 live and asks for what came after 7
+            pages.append(await node.history("bob", chat.chat_id, after=7))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ask)
+            held.release()
+        assert [m.seq for m in pages[0].messages] == [8, 9, 10]
