@@ -552,7 +552,7 @@ class ChatNode:
 
     async def _delivery_backlog(self) -> int:
         """Records accepted and not yet delivered: the Sequencer's and Delivery's backlog
-        (offsets; on Kafka a few transaction markers count too)."""
+        (offsets; on Kafka the Sequencer's transaction markers count too)."""
         sequencer, delivery = self.sequencer_progress, self.delivery_progress
         return await sequencer.offsets_behind() + await delivery.offsets_behind()
 

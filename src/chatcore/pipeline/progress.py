@@ -52,8 +52,9 @@ class StageProgress:
     async def offsets_behind(self) -> int:
         """Offsets of the topic the group has not committed yet: two offset reads.
 
-        An upper bound of the records left: on Kafka the transaction markers after
-        the last record count too (one or so per partition). For exactness (at the
+        An upper bound of the records left: on Kafka the transaction markers count
+        too (one per transaction that wrote the partition, so at most twice the
+        records when every transaction holds one). For exactness (at the
         cost of reading the log on Kafka) use :meth:`caught_up`.
         """
         ends = await self._log.end_offsets(self.topic)

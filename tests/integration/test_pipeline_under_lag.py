@@ -1,8 +1,10 @@
-"""Catch-up on Kafka + Cassandra + Redis while the History stage runs behind (issue 11).
+"""The pipeline on Kafka + Cassandra + Redis while a stage runs behind (issue 11).
 
-The same scenarios as ``tests/pipeline/test_catch_up.py``, on the production backends
-where the gap was found: the Cassandra store's writes are held back, so Delivery
-(Kafka consumer group of its own) runs ahead of History.
+* Catch-up: the scenarios of ``tests/pipeline/test_catch_up.py`` on the production
+  backends where the gap was found: the Cassandra store's writes are held back, so
+  Delivery (a Kafka consumer group of its own) runs ahead of History.
+* Backpressure: with no Delivery stage running, sends are refused as ``overloaded``
+  past the bound (read from Kafka's offsets), and taken again once it catches up.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from chatcore.config import ProductionConfig
 from chatcore.errors import Overloaded
 from chatcore.model import SyncResult
 from chatcore.node import ChatNode, NodeOptions
+from chatcore.pipeline.stages import Role
 from tests.pipeline.held import HeldMessageStore
 from tests.pipeline.test_catch_up import assert_complete, send_while_history_is_held
 from tests.services import require, unique
@@ -82,3 +85,32 @@ async def test_sync_on_production_backends_waits_for_history_or_says_overloaded(
         held.release()
         node.options = replace(node.options, history_wait_s=30)
         assert_complete(await node.sync("bob", {chat.chat_id: 2}), chat, cursor=2, last=4)
+
+
+async def test_sends_on_production_backends_are_refused_while_delivery_is_stalled(
+    config: ProductionConfig,
+) -> None:
+    backends = await production_backends(config)
+    roles: frozenset[Role] = frozenset({"gateway", "sequencer", "history", "receipts"})
+    options = NodeOptions.from_config(
+        config, roles=roles, max_delivery_backlog=6, backlog_sample_s=0
+    )
+    async with ChatNode(backends, options) as node:
+        chat = await node.create_chat("alice", kind="group", members=["bob"], title="t")
+        accepted = 0
+        with pytest.raises(Overloaded):
+            for i in range(7):
+                await node.send("alice", chat.chat_id, client_msg_id=f"m{i}", body="x")
+                accepted += 1
+        # Kafka's transaction markers count as backlog too: at most twice the messages.
+        assert 3 <= accepted <= 6
+        log, submitted = node.backends.log, node.topics.submitted
+        before = await log.end_offsets(submitted)
+        with pytest.raises(Overloaded):
+            await node.send("alice", chat.chat_id, client_msg_id="again", body="x")
+        assert await log.end_offsets(submitted) == before  # nothing appended
+        async with anyio.create_task_group() as tg:
+            await tg.start(node.delivery_worker.run)
+            assert await node.delivery_progress.caught_up(timeout_s=60)
+            await node.send("alice", chat.chat_id, client_msg_id="after", body="x")
+            tg.cancel_scope.cancel()
