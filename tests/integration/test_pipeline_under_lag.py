@@ -98,10 +98,12 @@ async def test_sends_on_production_backends_are_refused_while_delivery_is_stalle
     async with ChatNode(backends, options) as node:
         chat = await node.create_chat("alice", kind="group", members=["bob"], title="t")
         accepted = 0
-        with pytest.raises(Overloaded):
-            for i in range(7):
+        for i in range(7):
+            try:
                 await node.send("alice", chat.chat_id, client_msg_id=f"m{i}", body="x")
-                accepted += 1
+            except Overloaded:
+                break
+            accepted += 1
         # Kafka's transaction markers count as backlog too: at most twice the messages.
         assert 3 <= accepted <= 6
         log, submitted = node.backends.log, node.topics.submitted
