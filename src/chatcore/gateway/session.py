@@ -25,7 +25,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatcore.errors import ChatcoreError, ErrorCode, ProtocolError, RateLimited
+from chatcore.errors import ChatcoreError, ErrorCode, Overloaded, ProtocolError, RateLimited
 from chatcore.protocol import (
     ClientFrame,
     ErrorFrame,
@@ -131,7 +131,7 @@ class SessionLimits:
 
 
 def error_frame(exc: ChatcoreError, request_id: int | None) -> ErrorFrame:
-    retry = exc.retry_after_ms if isinstance(exc, RateLimited) else None
+    retry = exc.retry_after_ms if isinstance(exc, RateLimited | Overloaded) else None
     return ErrorFrame(id=request_id, code=exc.code, message=exc.message, retry_after_ms=retry)
 
 
