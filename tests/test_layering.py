@@ -99,6 +99,8 @@ def test_the_core_imports_without_any_extra() -> None:
         ("chatcore.push.fcm", "jwt", "push"),
         ("chatcore.push.apns", "cryptography", "push"),
         ("chatcore.push.redis", "redis", "redis"),
+        ("chatcore.keys.redis", "redis", "redis"),
+        ("chatcore.e2ee.scheme", "cryptography", "e2ee"),
         ("chatcore.push.cassandra", "cassandra", "cassandra"),
         ("chatcore.push.fcm", "httpx", "push"),
         ("chatcore.testing", "pytest", "testing"),

@@ -26,6 +26,8 @@ from chatcore.bus._base import GatewayBus
 from chatcore.cache._base import HotCache
 from chatcore.config import ProductionConfig
 from chatcore.ids._base import NodeIdLease
+from chatcore.keys._base import KeyDirectory
+from chatcore.keys.memory import MemoryKeyDirectory
 from chatcore.log._base import PartitionedLog
 from chatcore.offline._base import OfflineIndex, PushNotifier
 from chatcore.presence._base import PresenceStore
@@ -55,6 +57,8 @@ class Backends:
     leases: NodeIdLease
     push_tokens: PushTokenStore = field(default_factory=MemoryPushTokenStore)
     """Where each device's push target is kept (``push.register`` over the wire)."""
+    keys: KeyDirectory = field(default_factory=MemoryKeyDirectory)
+    """Each device's public key for end-to-end encryption (``keys.publish`` over the wire)."""
     extra: list[Any] = field(default_factory=list)
     """Other resources to ``aclose()`` last (a shared SQLite database, a Redis client)."""
 
@@ -100,6 +104,7 @@ class Backends:
         One process at a time may open a data folder. ``push_rules``: as in :meth:`in_memory`.
         """
         from chatcore._sqlite import SqliteDatabase
+        from chatcore.keys.sqlite import SqliteKeyDirectory
         from chatcore.log.sqlite import SqliteLog
         from chatcore.push.sqlite import SqlitePushTokenStore
         from chatcore.store.sqlite import (
@@ -117,6 +122,7 @@ class Backends:
         backends.receipts = SqliteReceiptStore(db)
         backends.membership = SqliteMembershipStore(db)
         backends.push_tokens = SqlitePushTokenStore(db, rules=push_rules)
+        backends.keys = SqliteKeyDirectory(db)
         backends.extra.append(db)
         return backends
 
@@ -126,7 +132,8 @@ async def production_backends(
 ) -> Backends:
     """Connect to Kafka, Cassandra and Redis as ``config`` says.
 
-    Push targets are kept in Cassandra (``push_rules``: as in :meth:`Backends.in_memory`).
+    Push targets are kept in Cassandra (``push_rules``: as in :meth:`Backends.in_memory`),
+    device keys in Redis.
 
     Raises :class:`~chatcore.errors.Unavailable` when a service cannot be reached.
     """
@@ -135,6 +142,7 @@ async def production_backends(
     from chatcore.bus.redis import RedisGatewayBus
     from chatcore.cache.redis import RedisHotCache
     from chatcore.ids.redis import RedisNodeIdLease
+    from chatcore.keys.redis import RedisKeyDirectory
     from chatcore.log.kafka import KafkaLog
     from chatcore.offline.log import LoggingPushNotifier
     from chatcore.offline.redis import RedisOfflineIndex
@@ -163,5 +171,6 @@ async def production_backends(
         push=LoggingPushNotifier(),
         leases=RedisNodeIdLease(redis, prefix=prefix),
         push_tokens=stores.push_tokens(push_rules),
+        keys=RedisKeyDirectory(redis, prefix=prefix),
         extra=[stores, redis],
     )

@@ -36,6 +36,7 @@ from chatcore.errors import ChatcoreClosed, InvalidRequest, Overloaded, Unauthor
 from chatcore.events import ChatEvent, TypingEvent
 from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import NodeLease, SnowflakeGenerator
+from chatcore.keys import DeviceKey
 from chatcore.log._base import PartitionedLog, RetainingLog
 from chatcore.model import (
     Attachment,
@@ -319,6 +320,7 @@ class ChatNode:
             stack.push_async_callback(extra.aclose)
         for adapter in (
             b.leases,
+            b.keys,
             b.push_tokens,  # closed after the notifier that reads it
             b.push,
             b.offline,
@@ -714,3 +716,41 @@ class ChatNode:
         """Stop pushing to ``user``'s ``device`` (fine if it registered nothing)."""
         self._running()
         await self.backends.push_tokens.unregister(user, device)
+
+    # -- end-to-end encryption keys ------------------------------------------------------
+
+    async def publish_key(self, user: str, device: str, *, version: int, public_key: str) -> bool:
+        """Publish ``device``'s public key (a higher ``version`` rotates it); True if it
+        changed anything (the current version and key again change nothing).
+
+        Raises InvalidRequest for a malformed key, a stale version, or a new device past
+        the user's limit (:mod:`chatcore.keys.rules`); nothing changes then.
+        """
+        self._running()
+        return await self.backends.keys.publish(DeviceKey(user, device, version, public_key))
+
+    async def fetch_keys(self, user: str, users: Sequence[str]) -> dict[str, list[DeviceKey]]:
+        """The device keys of ``users`` (each user's devices, maybe none), as ``user`` may
+        see them: only users who share a chat with ``user``, and ``user`` itself.
+
+        Raises Unauthorized naming the users who share no chat (nothing is returned
+        then) and InvalidRequest for more than 1024 users.
+        """
+        self._running()
+        wanted = list(dict.fromkeys(users))
+        if len(wanted) > 1024:
+            raise InvalidRequest("at most 1024 users per key request")
+        strangers = sorted(set(wanted) - await self.contacts(user) - {user})
+        if strangers:
+            raise Unauthorized(f"no chat shared with {strangers}")
+        found: dict[str, list[DeviceKey]] = {u: [] for u in wanted}
+        for key in await self.backends.keys.keys(wanted):
+            found[key.user].append(key)
+        for devices in found.values():
+            devices.sort(key=lambda k: k.device)
+        return found
+
+    async def revoke_key(self, user: str, device: str) -> bool:
+        """Forget the key of ``user``'s ``device``; True if it had one."""
+        self._running()
+        return await self.backends.keys.revoke(user, device)

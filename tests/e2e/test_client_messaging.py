@@ -12,6 +12,7 @@ from chatcore.errors import InvalidRequest, NotMember, Unauthorized
 from chatcore.protocol import SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, AcceptedFrame, AttachmentView
 from tests.client.harness import Device, device, wait_until
 from tests.e2e.conftest import RunningServer
+from tests.envelopes import shaped_envelope
 
 pytestmark = pytest.mark.anyio
 
@@ -150,13 +151,13 @@ async def test_media_and_encrypted_messages_round_trip(server: RunningServer) ->
     ):
         chat = (await alice.client.create_direct("bob")).chat
         await alice.client.send(chat, "look", kind="image", attachment=picture)
-        await alice.client.send(chat, "c2VjcmV0", encrypted=True)
+        await alice.client.send(chat, shaped_envelope("secret"), encrypted=True)
         with pytest.raises(InvalidRequest):
             await alice.client.send(chat, kind="file")  # a file needs its attachment
         await bob.wait_for_seq(chat, 2)
         image, secret = bob.messages[chat]
         assert (image.kind, image.attachment) == ("image", picture)
-        assert (secret.encrypted, secret.body) == (True, "c2VjcmV0")
+        assert (secret.encrypted, secret.body) == (True, shaped_envelope("secret"))
 
 
 async def test_history_pages_backwards_and_forwards(server: RunningServer) -> None:

@@ -25,6 +25,7 @@ from chatcore.server import ServerSettings
 from chatcore.store.cassandra import CassandraStores
 from tests.client.harness import device
 from tests.e2e.conftest import RunningServer, production_settings, running
+from tests.envelopes import shaped_envelope
 from tests.push.services import Fcm, PushService, serving
 from tests.push.test_webpush import VAPID_PUBLIC, VAPID_RAW
 
@@ -145,12 +146,15 @@ async def test_an_offline_device_gets_coalesced_pushes_and_no_preview_when_encry
         (first,) = await world.wait_for_pushes("laptop", 1)
         assert first["title"] == "1 new message from alice"
         assert first["body"] == "see you at 8"
-        await alice.client.send(chat, "c2VjcmV0IHBsYW4=", encrypted=True)
-        await alice.client.send(chat, "bW9yZQ==", encrypted=True)
+        await alice.client.send(chat, shaped_envelope("secret plan"), encrypted=True)
+        await alice.client.send(chat, shaped_envelope("more"), encrypted=True)
         _, coalesced = await world.wait_for_pushes("laptop", 2)
     assert coalesced["title"] == "2 new messages from alice"
     assert coalesced.get("body") is None
-    assert "c2VjcmV0" not in msgspec.json.encode(world.webpush.received).decode()
+    assert (
+        shaped_envelope("secret plan")[:40]
+        not in msgspec.json.encode(world.webpush.received).decode()
+    )
     phone_pushes = [m for m in world.fcm.received if m["token"] == "fcm-phone-1"]
     assert phone_pushes[0]["notification"]["body"] == "see you at 8"
     assert all("body" not in m["notification"] for m in phone_pushes[1:])

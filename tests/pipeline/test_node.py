@@ -31,10 +31,12 @@ from chatcore.model import Attachment, StoredMessage
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.offline.memory import MemoryPushNotifier
 from chatcore.pipeline.hub import LocalConnection
+from tests.envelopes import shaped_envelope
 
 pytestmark = pytest.mark.anyio
 
 E = TypeVar("E", bound=Event)
+SEALED = shaped_envelope("opaque")
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -117,11 +119,11 @@ async def test_media_and_encrypted_messages_travel_unchanged(node: ChatNode) -> 
     photo = Attachment(url="https://cdn.example/p.jpg", name="p.jpg", size=1234, mime="image/jpeg")
     async with node.connect("bob", "phone") as bob:
         await node.send("alice", chat.chat_id, client_msg_id="a", kind="image", attachment=photo)
-        await node.send("alice", chat.chat_id, client_msg_id="b", body="b3BhcXVl", encrypted=True)
+        await node.send("alice", chat.chat_id, client_msg_id="b", body=SEALED, encrypted=True)
         first = (await next_of(bob, MessageEvent)).message
         second = (await next_of(bob, MessageEvent)).message
     assert first.attachment == photo and first.kind == "image"
-    assert second.encrypted and second.body == "b3BhcXVl"
+    assert second.encrypted and second.body == SEALED
 
 
 async def test_chat_rules(node: ChatNode) -> None:

@@ -48,6 +48,12 @@ CLIENT_EXAMPLES: list[str] = [
     '{"type":"push.register","id":15,"kind":"fcm","token":"cQ3:APA91b"}',
     f'{{"type":"push.register","id":16,"kind":"apns","token":"{"ab" * 32}"}}',
     '{"type":"push.unregister","id":17}',
+    # End-to-end encryption keys (additions, docs/encryption.md)
+    '{"type":"keys.publish","id":18,"version":1,'
+    '"public_key":"hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}',
+    '{"type":"keys.fetch","id":19,"users":["bob","carol"]}',
+    '{"type":"keys.revoke","id":20}',
+    '{"type":"keys.revoke","id":21,"device":"old-laptop"}',
 ]
 
 _MESSAGE = (
@@ -97,4 +103,8 @@ SERVER_EXAMPLES: list[str] = [
     '{"type":"error","id":6,"code":"not_member","message":"alice is not in c-team"}',
     '{"type":"error","id":6,"code":"rate_limited","message":"slow down","retry_after_ms":1500}',
     '{"type":"error","code":"bad_frame","message":"malformed frame"}',  # prose: no id to echo
+    # End-to-end encryption keys (additions)
+    '{"type":"keys","id":19,"users":[{"user":"bob","devices":[{"device":"phone",'
+    '"version":2,"public_key":"hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}]},'
+    '{"user":"carol","devices":[]}]}',
 ]

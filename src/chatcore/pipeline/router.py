@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from chatcore._clock import wall_ms
+from chatcore.e2ee.envelope import decode_envelope
 from chatcore.errors import FrameTooLarge, InvalidRequest, NotFound, NotMember
 from chatcore.ids import SnowflakeGenerator
 from chatcore.log import OutRecord, PartitionedLog
@@ -122,6 +123,8 @@ class Router:
         accepted). A retry of a message already accepted is answered even when
         overloaded."""
         self._validate(client_msg_id, body, kind, attachment)
+        if encrypted:  # the shape only: the server holds no key (docs/encryption.md)
+            decode_envelope(body)
         await self.chat_for(user, chat_id)
         if self._rate_limit is not None:
             await apply_rate_limit(self._rate_limit, user, chat_id)

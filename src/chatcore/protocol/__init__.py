@@ -25,6 +25,7 @@ from chatcore.protocol.fields import (
     ChatView,
     ClientMsgId,
     DeviceId,
+    DeviceKeyView,
     MemberWatermarks,
     MessageId,
     MessageKind,
@@ -37,6 +38,7 @@ from chatcore.protocol.fields import (
     SyncedChat,
     TimestampMs,
     UserId,
+    UserKeysView,
 )
 from chatcore.protocol.frames import (
     CLIENT_FRAME_TYPES,
@@ -51,6 +53,10 @@ from chatcore.protocol.frames import (
     Hello,
     History,
     HistoryPageFrame,
+    KeysFetch,
+    KeysFrame,
+    KeysPublish,
+    KeysRevoke,
     ListChats,
     Message,
     Ok,
@@ -111,6 +117,8 @@ __all__ = [
     "PresenceView",
     "SyncedChat",
     "PushKeysView",
+    "DeviceKeyView",
+    "UserKeysView",
     # client frames
     "ChatCreate",
     "ChatMembers",
@@ -126,6 +134,9 @@ __all__ = [
     "Typing",
     "PushRegister",
     "PushUnregister",
+    "KeysPublish",
+    "KeysFetch",
+    "KeysRevoke",
     # server frames
     "AcceptedFrame",
     "ChatFrame",
@@ -140,4 +151,5 @@ __all__ = [
     "Synced",
     "TypingUpdate",
     "Welcome",
+    "KeysFrame",
 ]

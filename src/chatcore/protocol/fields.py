@@ -39,6 +39,11 @@ __all__ = [
     # push
     "PushKeysView",
     "PushKindName",
+    # end-to-end encryption keys
+    "DeviceKeyView",
+    "KeyVersion",
+    "PublicKey",
+    "UserKeysView",
 ]
 
 MAX_ID_LENGTH = 128
@@ -154,3 +159,34 @@ class PushKeysView(WireObject, kw_only=True):
 
     p256dh: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     auth: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+# --- end-to-end encryption keys ---------------------------------------------------
+
+KeyVersion = Annotated[
+    int,
+    msgspec.Meta(ge=1, le=2**53 - 1, description="1 for a device's first key; higher rotates."),
+]
+PublicKey = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=256,
+        description="An X25519 public key: 32 raw bytes, base64url without padding.",
+    ),
+]
+
+
+class DeviceKeyView(WireObject, kw_only=True):
+    """One device's current public key."""
+
+    device: DeviceId
+    version: KeyVersion
+    public_key: PublicKey
+
+
+class UserKeysView(WireObject, kw_only=True):
+    """A user's devices that published a key (maybe none)."""
+
+    user: UserId
+    devices: Annotated[list[DeviceKeyView], msgspec.Meta(max_length=MAX_LIST_LENGTH)]

@@ -31,9 +31,11 @@ from chatcore.protocol.fields import (
     ClientMsgId,
     Count,
     DeviceId,
+    KeyVersion,
     MessageId,
     MessageKind,
     PresenceView,
+    PublicKey,
     PushKeysView,
     PushKindName,
     ReceiptStatus,
@@ -43,6 +45,7 @@ from chatcore.protocol.fields import (
     TimestampMs,
     Title,
     UserId,
+    UserKeysView,
     Users,
     WireObject,
 )
@@ -63,6 +66,9 @@ __all__ = [
     "Typing",
     "PushRegister",
     "PushUnregister",
+    "KeysPublish",
+    "KeysFetch",
+    "KeysRevoke",
     # server frames
     "AcceptedFrame",
     "ChatFrame",
@@ -77,6 +83,7 @@ __all__ = [
     "Synced",
     "TypingUpdate",
     "Welcome",
+    "KeysFrame",
     # unions
     "CLIENT_FRAME_TYPES",
     "ClientFrame",
@@ -216,6 +223,31 @@ class PushUnregister(_Frame, tag="push.unregister", kw_only=True):
     id: RequestId
 
 
+class KeysPublish(_Frame, tag="keys.publish", kw_only=True):
+    """Publish this device's public key for end-to-end encryption; a higher ``version``
+    rotates it (docs/encryption.md). Answered by ``ok``."""
+
+    id: RequestId
+    version: KeyVersion
+    public_key: PublicKey
+
+
+class KeysFetch(_Frame, tag="keys.fetch", kw_only=True):
+    """Ask for the device keys of ``users`` (each must share a chat with the caller, or
+    be the caller). Answered by ``keys``."""
+
+    id: RequestId
+    users: Users
+
+
+class KeysRevoke(_Frame, tag="keys.revoke", kw_only=True):
+    """Forget the key of one of the caller's devices (this one when ``device`` is absent).
+    Answered by ``ok``."""
+
+    id: RequestId
+    device: DeviceId | None = None
+
+
 # --- server frames -----------------------------------------------------------
 
 
@@ -327,6 +359,13 @@ class TypingUpdate(_Frame, tag="typing", kw_only=True):
     user: UserId
 
 
+class KeysFrame(_Frame, tag="keys", kw_only=True):
+    """The answer to ``keys.fetch``: every user asked for, with their devices' keys."""
+
+    id: RequestId
+    users: Annotated[list[UserKeysView], msgspec.Meta(max_length=MAX_LIST_LENGTH)]
+
+
 # --- unions ------------------------------------------------------------------
 
 ClientFrame: TypeAlias = (
@@ -344,6 +383,9 @@ ClientFrame: TypeAlias = (
     | Typing
     | PushRegister
     | PushUnregister
+    | KeysPublish
+    | KeysFetch
+    | KeysRevoke
 )
 """A frame a client sends."""
 
@@ -361,6 +403,7 @@ ServerFrame: TypeAlias = (
     | Ok
     | ErrorFrame
     | TypingUpdate
+    | KeysFrame
 )
 """A frame the server sends."""
 

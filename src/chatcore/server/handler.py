@@ -31,9 +31,14 @@ from chatcore.protocol import (
     ChatList,
     ChatMembers,
     ClientFrame,
+    DeviceKeyView,
     ErrorFrame,
     History,
     HistoryPageFrame,
+    KeysFetch,
+    KeysFrame,
+    KeysPublish,
+    KeysRevoke,
     ListChats,
     Ok,
     PresenceFrame,
@@ -47,6 +52,7 @@ from chatcore.protocol import (
     Sync,
     Synced,
     Typing,
+    UserKeysView,
 )
 from chatcore.push import WebPushKeys
 
@@ -154,4 +160,33 @@ class RequestHandler:
             case PushUnregister():
                 await node.unregister_push(user, self.conn.device)
                 return [Ok(id=frame.id)]
+            case KeysPublish() | KeysFetch() | KeysRevoke():
+                return await self._keys(frame)
         raise InvalidRequest(f"{type(frame).__name__} is not a request")
+
+    async def _keys(self, frame: KeysPublish | KeysFetch | KeysRevoke) -> list[ServerFrame]:
+        node, user, device = self.node, self.conn.user, self.conn.device
+        match frame:
+            case KeysPublish():
+                await node.publish_key(
+                    user, device, version=frame.version, public_key=frame.public_key
+                )
+                return [Ok(id=frame.id)]
+            case KeysFetch():
+                found = await node.fetch_keys(user, frame.users)
+                users = [
+                    UserKeysView(
+                        user=u,
+                        devices=[
+                            DeviceKeyView(
+                                device=k.device, version=k.version, public_key=k.public_key
+                            )
+                            for k in keys
+                        ],
+                    )
+                    for u, keys in found.items()
+                ]
+                return [KeysFrame(id=frame.id, users=users)]
+            case KeysRevoke():
+                await node.revoke_key(user, frame.device or device)
+                return [Ok(id=frame.id)]

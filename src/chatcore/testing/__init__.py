@@ -33,6 +33,7 @@ The suites, their hook fixtures and their class attributes:
 - ``OfflineIndexSuite``: ``make_index``.
 - ``BlobStoreSuite``: ``make_store``; ``durable``.
 - ``PushTokenStoreSuite``: ``make_store``.
+- ``KeyDirectorySuite``: ``make_directory``.
 - ``NodeIdLeaseSuite``: ``make_lease`` (its callable takes ``node_ids``); override
   ``advance`` too for a fake clock.
 """
@@ -50,6 +51,7 @@ pytest.register_assert_rewrite(
     "chatcore.testing._blob_store",
     "chatcore.testing._bus",
     "chatcore.testing._hot_cache",
+    "chatcore.testing._key_directory",
     "chatcore.testing._leases",
     "chatcore.testing._log",
     "chatcore.testing._membership_store",
@@ -64,6 +66,7 @@ pytest.register_assert_rewrite(
 from chatcore.testing._blob_store import BlobStoreSuite  # noqa: E402
 from chatcore.testing._bus import GatewayBusSuite  # noqa: E402
 from chatcore.testing._hot_cache import HotCacheSuite  # noqa: E402
+from chatcore.testing._key_directory import KeyDirectorySuite  # noqa: E402
 from chatcore.testing._leases import NodeIdLeaseSuite  # noqa: E402
 from chatcore.testing._log import LogSuite  # noqa: E402
 from chatcore.testing._membership_store import MembershipStoreSuite  # noqa: E402
@@ -79,6 +82,7 @@ __all__ = [
     "ConnectionRegistrySuite",
     "GatewayBusSuite",
     "HotCacheSuite",
+    "KeyDirectorySuite",
     "LogSuite",
     "MembershipStoreSuite",
     "MessageStoreSuite",
