@@ -750,6 +750,13 @@ class ChatNode:
             devices.sort(key=lambda k: k.device)
         return found
 
+    async def fetch_chat_keys(self, user: str, chat_id: str) -> dict[str, list[DeviceKey]]:
+        """The device keys of every member of ``chat_id`` (``user``'s own included), as
+        :meth:`fetch_keys`; raises NotFound or NotMember."""
+        self._running()
+        chat = await self.router.chat_for(user, chat_id)
+        return await self.fetch_keys(user, chat.members)
+
     async def revoke_key(self, user: str, device: str) -> bool:
         """Forget the key of ``user``'s ``device``; True if it had one."""
         self._running()

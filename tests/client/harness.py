@@ -13,6 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -92,6 +93,7 @@ async def device(
     options: ClientOptions | None = None,
     cursors: dict[str, int] | None = None,
     connector: MeddlingConnector | None = None,
+    keyring: Path | None = None,
 ) -> AsyncIterator[Device]:
     """A connected, recorded device for the duration of the block."""
     client = ChatClient(
@@ -102,6 +104,7 @@ async def device(
         options=options,
         cursors=cursors,
         connector=connector,
+        keyring=keyring,
     )
     async with client, anyio.create_task_group() as tg:
         recorded = Device(client)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chatcore.backends import Backends
-from chatcore.errors import InvalidRequest, Unauthorized
+from chatcore.errors import InvalidRequest, NotMember, Unauthorized
 from chatcore.keys import DeviceKey
 from chatcore.keys.rules import KeyRules
 from chatcore.node import ChatNode, NodeOptions
@@ -82,3 +82,17 @@ async def test_an_encrypted_send_must_be_an_envelope(node: ChatNode) -> None:
         "alice", chat.chat_id, client_msg_id="m", body=shaped_envelope("x"), encrypted=True
     )
     assert await log.end_offsets(node.topics.submitted) != before
+
+
+async def test_a_chats_keys_are_its_members_keys(node: ChatNode) -> None:
+    chat = await node.create_chat("alice", kind="group", members=["bob", "carol"])
+    await node.publish_key("bob", "phone", version=1, public_key=KEY1)
+    await node.publish_key("alice", "laptop", version=2, public_key=KEY2)
+    found = await node.fetch_chat_keys("alice", chat.chat_id)
+    assert found == {
+        "alice": [DeviceKey("alice", "laptop", 2, KEY2)],
+        "bob": [DeviceKey("bob", "phone", 1, KEY1)],
+        "carol": [],
+    }
+    with pytest.raises(NotMember):
+        await node.fetch_chat_keys("mallory", chat.chat_id)

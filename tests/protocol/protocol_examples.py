@@ -52,6 +52,7 @@ CLIENT_EXAMPLES: list[str] = [
     '{"type":"keys.publish","id":18,"version":1,'
     '"public_key":"hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}',
     '{"type":"keys.fetch","id":19,"users":["bob","carol"]}',
+    '{"type":"keys.fetch","id":22,"chat":"c-team"}',
     '{"type":"keys.revoke","id":20}',
     '{"type":"keys.revoke","id":21,"device":"old-laptop"}',
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -20,8 +21,9 @@ import anyio.lowlevel
 
 from chatcore.client._connection import ReconnectingConnection, TokenProvider
 from chatcore.client._delivery import Delivery
+from chatcore.client._e2ee import EndToEnd
 from chatcore.client._errors import error_from_frame, expect_frame
-from chatcore.client._events import ClientEvent
+from chatcore.client._events import ClientEvent, MessageReceived
 from chatcore.client._options import ClientOptions
 from chatcore.client._state import Timelines
 from chatcore.client._transport import Connector, Transport, connect_websocket
@@ -39,9 +41,12 @@ from chatcore.protocol import (
     ChatSummary,
     ChatView,
     ClientFrame,
+    DeviceKeyView,
     ErrorFrame,
     History,
     HistoryPageFrame,
+    KeysFetch,
+    KeysFrame,
     ListChats,
     Message,
     MessageKind,
@@ -86,6 +91,7 @@ class ChatClient:
         cursors: Mapping[str, int] | None = None,
         options: ClientOptions | None = None,
         connector: Connector | None = None,
+        keyring: str | Path | None = None,
     ) -> None:
         """``url``: the server's WebSocket endpoint, e.g. ``ws://host:8000/ws``.
 
@@ -93,8 +99,12 @@ class ChatClient:
         connection attempt, may be async): the credentials. ``subprotocol``:
         ``chatcore.v1.json`` (default) or ``chatcore.v1.msgpack``. ``cursors``: the
         last seq the app already holds per chat, so only newer messages are delivered.
-        ``connector``: opens the transport (default: a WebSocket). Raise ValueError
-        for a missing or doubled credential or an unknown subprotocol.
+        ``connector``: opens the transport (default: a WebSocket). ``keyring``: the file
+        of this device's end-to-end encryption keys (made if missing; needs the ``e2ee``
+        extra): its key is published on entering, ``send(..., encrypted=True)`` seals the
+        text for every member's devices and encrypted messages arrive opened
+        (docs/encryption.md). Raise ValueError for a missing or doubled credential or an
+        unknown subprotocol, InvalidRequest for a keyring file of another device.
         """
         if (token is None) == (token_provider is None):
             raise ValueError("give exactly one of `token` and `token_provider`")
@@ -108,11 +118,14 @@ class ChatClient:
         if token_provider is None:
             assert token is not None  # checked above
             token_provider = _fixed_token(token)
+        self.e2ee = None if keyring is None else EndToEnd(keyring, device)
+        """This device's end-to-end encryption state (None without a keyring)."""
         self._delivery = Delivery(
             Timelines(cursors, max_buffered=opts.max_buffered, backfill_limit=opts.backfill_limit),
             queue_size=opts.event_queue,
             history_page=opts.history_page,
             ask=lambda build: self._link.request(build, retry=False),
+            reveal=self._reveal,
         )
         self._link = ReconnectingConnection(
             url,
@@ -137,6 +150,7 @@ class ChatClient:
         subprotocol: str = SUBPROTOCOL_JSON,
         cursors: Mapping[str, int] | None = None,
         options: ClientOptions | None = None,
+        keyring: str | Path | None = None,
     ) -> ChatClient:
         """A client with a fixed token, to enter with ``async with``; raise ValueError as the
         constructor does."""
@@ -147,6 +161,7 @@ class ChatClient:
             subprotocol=subprotocol,
             cursors=cursors,
             options=options,
+            keyring=keyring,
         )
 
     # -- lifecycle -------------------------------------------------------------------
@@ -162,6 +177,9 @@ class ChatClient:
         try:
             with anyio.fail_after(self.options.connect_timeout_s):
                 await self._link.wait_session()
+            if self.e2ee is not None:
+                assert self._link.user is not None  # set by welcome
+                await self.e2ee.publish(self._ask, self._link.user)
         except BaseException as exc:
             await self.__aexit__(None, None, None)
             if isinstance(exc, TimeoutError):
@@ -236,9 +254,17 @@ class ChatClient:
         be stored: retry with the same ``client_msg_id``), ChatcoreClosed or
         Unauthorized if the client stopped. Cancelling the call leaves the send
         pending: it is still retried until accepted.
+
+        ``encrypted``: with a keyring, ``body`` is the text to seal for every device key
+        of the chat's members, fetched now (InvalidRequest naming the members without
+        any key; nothing is sent); without one, ``body`` must already be a v1 envelope.
         """
         self._check_usable()
         cmid = client_msg_id or uuid.uuid4().hex
+        if encrypted and self.e2ee is not None:
+            user = self._link.user
+            assert user is not None  # welcomed before entering returned
+            body = await self.e2ee.seal(self._ask, chat=chat, user=user, text=body)
         try:
             frame = Send(
                 id=0,
@@ -408,7 +434,33 @@ class ChatClient:
         """Stop push notifications to this device (fine if none were registered)."""
         expect_frame(await self._request(lambda rid: PushUnregister(id=rid)), Ok)
 
+    # -- end-to-end encryption keys ----------------------------------------------------
+
+    async def rotate_key(self) -> int:
+        """Make this device a new key pair, keep it in the keyring and publish it; its
+        version. Older pairs stay so that older messages still open. Raises
+        InvalidRequest without a keyring."""
+        if self.e2ee is None:
+            raise InvalidRequest("this client has no keyring")
+        self._check_usable()
+        return await self.e2ee.rotate(self._ask)
+
+    async def fetch_keys(self, users: Sequence[str]) -> dict[str, list[DeviceKeyView]]:
+        """The published device keys of ``users`` (each shares a chat with this user, or
+        is this user), e.g. to show fingerprints people compare
+        (:func:`chatcore.e2ee.scheme.fingerprint`). Raises Unauthorized, InvalidRequest."""
+        answer = await self._request(lambda rid: KeysFetch(id=rid, users=list(users)))
+        return {entry.user: entry.devices for entry in expect_frame(answer, KeysFrame).users}
+
     # -- internals -------------------------------------------------------------------
+
+    async def _ask(self, build: Callable[[int], ClientFrame]) -> ServerFrame:
+        return await self._request(build)
+
+    def _reveal(self, message: Message) -> MessageReceived:
+        if self.e2ee is None:
+            return MessageReceived(message)
+        return self.e2ee.open(message, self._link.user)
 
     async def _request(
         self, build: Callable[[int], ClientFrame], *, retry: bool = True

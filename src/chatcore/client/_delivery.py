@@ -62,9 +62,17 @@ class Delivery:
     """The inbox, the ordering state and the app's event queue, with the task that links them."""
 
     def __init__(
-        self, timelines: Timelines, *, queue_size: int, history_page: int, ask: Ask
+        self,
+        timelines: Timelines,
+        *,
+        queue_size: int,
+        history_page: int,
+        ask: Ask,
+        reveal: Callable[[Message], MessageReceived] = MessageReceived,
     ) -> None:
+        """``reveal``: the event for a message (the client's end-to-end keyring opens it)."""
         self.timelines = timelines
+        self._reveal = reveal
         self.history_page = history_page
         self.online = False
         """Whether a session is up (gap fills wait for one)."""
@@ -141,7 +149,7 @@ class Delivery:
     async def _release(self) -> None:
         """Deliver every message that now follows its chat's cursor."""
         for message in self.timelines.drain_ready():
-            await self._deliver(MessageReceived(message))
+            await self._deliver(self._reveal(message))
 
     async def _deliver(self, event: ClientEvent) -> None:
         # BrokenResourceError: the app closed its end, nobody is listening any more

@@ -44,9 +44,17 @@ class Disconnected:
 
 @dataclass(frozen=True, slots=True)
 class MessageReceived:
-    """The next message of a chat: per chat, strictly in seq order and each seq once."""
+    """The next message of a chat: per chat, strictly in seq order and each seq once.
+
+    For an end-to-end encrypted message (``message.encrypted``) received by a client
+    with a keyring: ``text`` is what it says, or ``undecryptable`` says why it did not
+    open (not sealed for this device, a key version this device no longer holds, a
+    body that does not authenticate); ``message.body`` stays the envelope.
+    """
 
     message: Message
+    text: str | None = None
+    undecryptable: str | None = None
 
     @property
     def chat(self) -> str:

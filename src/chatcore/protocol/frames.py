@@ -234,10 +234,16 @@ class KeysPublish(_Frame, tag="keys.publish", kw_only=True):
 
 class KeysFetch(_Frame, tag="keys.fetch", kw_only=True):
     """Ask for the device keys of ``users`` (each must share a chat with the caller, or
-    be the caller). Answered by ``keys``."""
+    be the caller), or of every member of ``chat`` (the caller's included). Answered by
+    ``keys``."""
 
     id: RequestId
-    users: Users
+    users: Users = msgspec.field(default_factory=list)
+    chat: ChatId | None = None
+
+    def __post_init__(self) -> None:
+        if (self.chat is None) == (not self.users):
+            raise ValueError("give `users` or `chat`, one of them")
 
 
 class KeysRevoke(_Frame, tag="keys.revoke", kw_only=True):

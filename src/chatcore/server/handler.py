@@ -173,7 +173,11 @@ class RequestHandler:
                 )
                 return [Ok(id=frame.id)]
             case KeysFetch():
-                found = await node.fetch_keys(user, frame.users)
+                found = await (
+                    node.fetch_keys(user, frame.users)
+                    if frame.chat is None
+                    else node.fetch_chat_keys(user, frame.chat)
+                )
                 users = [
                     UserKeysView(
                         user=u,
