@@ -9,6 +9,7 @@
 // cursor means pushes were lost: `history after=cursor` until the hole is filled.
 
 import { Connection, wsUrl } from "./connection.js";
+import { Keyring } from "./e2ee.js";
 import { ChatStore, TYPING_TTL_MS } from "./state.js";
 
 const HISTORY_PAGE = 50;
@@ -42,6 +43,10 @@ export class ChatClient {
       },
       onUnauthorized,
     });
+    this.keyring = null; // this tab's end-to-end keys (null: WebCrypto lacks X25519)
+    this.keyringReady = Keyring.load(session.user, device).then((ring) => {
+      this.keyring = ring;
+    });
     this.syncing = false;
     this.refreshing = false;
     this.receiptTimers = new Map(); // chat id -> timer
@@ -64,6 +69,10 @@ export class ChatClient {
     const { store, conn } = this;
     this.syncing = true;
     try {
+      await this.keyringReady;
+      await this.keyring?.publish(conn).catch((error) => {
+        if (error.code !== "disconnected") console.warn("chatcore: publishing the key failed", error);
+      });
       const { chats } = await conn.request({ type: "chats" });
       const listed = new Set();
       for (const summary of chats) {
@@ -102,12 +111,9 @@ export class ChatClient {
   #onFrame(frame) {
     const { store } = this;
     switch (frame.type) {
-      case "message": {
-        const chat = store.chats.get(frame.chat);
-        if (chat) this.#addMessages(chat, [frame]);
-        else this.#refreshChats(); // a chat this client has not heard of yet
+      case "message":
+        this.#receive(frame);
         break;
-      }
       case "receipt":
         store.applyReceipt(frame);
         break;
@@ -179,6 +185,21 @@ export class ChatClient {
     }
   }
 
+  async #receive(frame) {
+    await this.#reveal([frame]);
+    const chat = this.store.chats.get(frame.chat);
+    if (chat) this.#addMessages(chat, [frame]);
+    else this.#refreshChats(); // a chat this client has not heard of yet
+    this.onChange();
+  }
+
+  /** Open the encrypted ones of `messages` (their `text`; null if they do not open). */
+  async #reveal(messages) {
+    await this.keyringReady;
+    if (this.keyring) await this.keyring.reveal(messages);
+    else for (const m of messages) if (m.encrypted) m.text = null;
+  }
+
   #addMessages(chat, messages) {
     const added = chat.add(messages);
     for (const message of added) this.store.settle(message);
@@ -195,6 +216,7 @@ export class ChatClient {
     }
     try {
       const page = await this.conn.request({ type: "history", chat: chat.id, limit: HISTORY_PAGE });
+      await this.#reveal(page.messages);
       chat.add(page.messages);
       for (const message of page.messages) this.store.settle(message);
       chat.markLoaded(page.has_more);
@@ -219,6 +241,7 @@ export class ChatClient {
         before,
         limit: HISTORY_PAGE,
       });
+      await this.#reveal(page.messages);
       chat.add(page.messages);
       chat.hasMore = page.has_more && page.messages.length > 0 && chat.firstSeq() > 1;
     } catch (error) {
@@ -243,6 +266,7 @@ export class ChatClient {
           after: chat.cursor,
           limit: GAP_PAGE,
         });
+        await this.#reveal(page.messages);
         chat.add(page.messages);
         for (const message of page.messages) this.store.settle(message);
         if (chat.cursor === before) break; // the server has nothing more to give
@@ -321,12 +345,23 @@ export class ChatClient {
     if (!this.conn.ready) return;
     if (item.state === "failed") item.state = "queued";
     try {
+      // Sealed when every member has a device key; the server never sees the text then.
+      const sealed =
+        this.keyring && item.kind === "text"
+          ? await this.keyring.sealFor(this.conn, item.chat, item.body)
+          : null;
+      if (sealed) {
+        item.encrypted = true;
+        item.text = item.body;
+        this.onChange();
+      }
       const accepted = await this.conn.request({
         type: "send",
         chat: item.chat,
         client_msg_id: item.client_msg_id,
         kind: item.kind,
-        body: item.body,
+        body: sealed ?? item.body,
+        ...(sealed ? { encrypted: true } : {}),
       });
       this.store.markAccepted(accepted);
     } catch (error) {

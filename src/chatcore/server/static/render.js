@@ -65,7 +65,9 @@ function preview(store, chat) {
 
 /** A one-line text for a message of any kind. */
 function summary(message) {
-  if (message.encrypted) return "🔒 Encrypted message";
+  if (message.encrypted) {
+    return message.text != null ? `🔒 ${message.text.replace(/\s+/g, " ")}` : "🔒 Encrypted message";
+  }
   switch (message.kind) {
     case "image":
       return `📷 ${message.body || "Photo"}`;
@@ -188,7 +190,14 @@ export function renderTyping(store, strip) {
 
 function messageBody(message) {
   if (message.encrypted) {
-    return h("span", { class: "body body-note" }, icon("lock"), " Encrypted message");
+    if (message.text == null) {
+      return h("span", { class: "body body-note" }, icon("lock"), " Encrypted message");
+    }
+    // Opened on this device: the text, with a lock that says it was end-to-end encrypted.
+    return [
+      h("span", { class: "e2ee", title: "End-to-end encrypted", "aria-label": "End-to-end encrypted" }, icon("lock")),
+      h("span", { class: "body" }, linkify(message.text)),
+    ];
   }
   const a = message.attachment;
   const safeUrl = a && /^(https?:\/\/|\/)/.test(a.url) ? a.url : null;
@@ -213,7 +222,7 @@ function messageRow(store, chat, item, { first, showName }) {
   const mine = item.sender === store.me;
   const tick = mine ? store.tick(chat, item) : null;
   const key = `m:${item.sender}:${item.client_msg_id}`;
-  const sig = [item.seq ?? "", tick?.status, tick?.readBy, first, showName].join("|");
+  const sig = [item.seq ?? "", tick?.status, tick?.readBy, first, showName, item.text != null].join("|");
   const build = () =>
     h(
       "div",
