@@ -220,9 +220,9 @@ async def test_reconnects_resends_pending_and_recovers_gaps(
 
         def deliver(frame: str | bytes) -> None:
             # matched by seq: the page seals the body (end-to-end encryption)
-            lost = isinstance(frame, str) and '"type":"message"' in frame and '"seq":3,' in frame
-            if lost and not dropped:
-                dropped.append(frame)
+            text = frame if isinstance(frame, str) else ""
+            if '"type":"message"' in text and '"seq":3,' in text and not dropped:
+                dropped.append(text)
                 return
             ws.send(frame)
 
