@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from chatcore.backends import Backends
+from chatcore.e2ee.scheme import DeviceKeyring, encrypt
 from chatcore.errors import Unauthorized
 from chatcore.node import ChatNode
 from chatcore.push import verify_webhook
@@ -72,7 +73,14 @@ async def main() -> list[dict[str, Any]]:
             await node.send("alice", chat.chat_id, client_msg_id="m1", body="lunch at 1?")
             await receiver.wait_for(1)
             # Within the 2-second coalescing window: this push goes out when it ends.
-            await node.send("alice", chat.chat_id, client_msg_id="m2", body="x", encrypted=True)
+            # An end-to-end encrypted message (docs/encryption.md): its push has no preview.
+            bob = DeviceKeyring.generate("phone")
+            await node.publish_key("bob", "phone", version=1, public_key=bob.public_key)
+            keys = (await node.fetch_chat_keys("alice", chat.chat_id))["bob"]
+            sealed = encrypt(
+                "x", chat=chat.chat_id, sender="alice", sender_device="d", recipients=keys
+            )
+            await node.send("alice", chat.chat_id, client_msg_id="m2", body=sealed, encrypted=True)
             await receiver.wait_for(2)
         server.should_exit = True
     for n in receiver.received:
