@@ -94,7 +94,7 @@ export async function seal(text, { chat, sender, senderDevice, recipients }) {
 }
 
 /** The text of an envelope `body` that `sender` sent in `chat`, opened with `ring`. */
-export async function open(body, { chat, sender, user, ring }) {
+export async function unseal(body, { chat, sender, user, ring }) {
   const env = JSON.parse(dec.decode(unb64u(body)));
   if (env.v !== 1) throw new Error(`envelope version ${env.v}`);
   const mine = env.keys.find((k) => k.user === user && k.device === ring.device);
@@ -211,7 +211,7 @@ export class Keyring {
     for (const m of messages) {
       if (!m.encrypted || m.text !== undefined) continue;
       try {
-        m.text = await open(m.body, { chat: m.chat, sender: m.sender, user: this.user, ring: this });
+        m.text = await unseal(m.body, { chat: m.chat, sender: m.sender, user: this.user, ring: this });
       } catch (error) {
         m.text = null;
         m.undecryptable = String(error?.message ?? error);
