@@ -1,0 +1,96 @@
+"""``UploadLedger`` in SQLite: durable, one process at a time.
+
+Table ``uploads (blob, user)`` holding the msgpack :class:`~chatcore.uploads.Upload`.
+Takes a file path (opened and closed by the ledger) or an open, shared
+:class:`~chatcore._sqlite.SqliteDatabase`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from chatcore._resource import ClosingContext
+from chatcore._sqlite import SqliteDatabase
+from chatcore.errors import ChatcoreClosed, Unavailable
+from chatcore.uploads._base import Upload
+from chatcore.uploads._rules import check_upload
+
+__all__ = ["SqliteUploadLedger"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    blob TEXT NOT NULL, user TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (blob, user)) WITHOUT ROWID;
+"""
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(Upload).decode
+
+
+class SqliteUploadLedger(ClosingContext):
+    """Upload records in a SQLite file (a path or a shared database)."""
+
+    def __init__(self, database: str | Path | SqliteDatabase) -> None:
+        """Raises Unavailable if the file cannot be opened or the table cannot be created."""
+        self._closed = False
+        if isinstance(database, SqliteDatabase):
+            self._db, self._owns_db = database, False
+        else:
+            try:
+                self._db, self._owns_db = SqliteDatabase(database), True
+            except (OSError, sqlite3.Error) as exc:
+                raise Unavailable(f"sqlite {database}: {exc}") from exc
+        try:
+            self._db.execute_script(_SCHEMA)
+        except sqlite3.Error as exc:
+            if self._owns_db:
+                self._db.close()
+            raise Unavailable(f"sqlite {self._db.path}: {exc}") from exc
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise ChatcoreClosed("SqliteUploadLedger used after aclose()")
+        return await self._db.run(fn)
+
+    async def record(self, upload: Upload) -> None:
+        check_upload(upload)
+        data = _encode(upload)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO uploads (blob, user, data) VALUES (?, ?, ?)",
+                (upload.blob, upload.user, data),
+            )
+
+        await self._run(write)
+
+    async def get(self, user: str, blob: str) -> Upload | None:
+        def read(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute(
+                "SELECT data FROM uploads WHERE blob = ? AND user = ?", (blob, user)
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        data = await self._run(read)
+        return None if data is None else _decode(data)
+
+    async def forget(self, blob: str) -> int:
+        def delete(conn: sqlite3.Connection) -> int:
+            return conn.execute("DELETE FROM uploads WHERE blob = ?", (blob,)).rowcount
+
+        return await self._run(delete)
+
+    async def aclose(self) -> None:
+        """Close the file if this ledger opened it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_db:
+            await self._db.aclose()
