@@ -51,7 +51,9 @@ class UploadLedgerSuite(StoreSuite[UploadLedger]):
         await store.record(_upload("alice", blob))
         await store.record(_upload("bob", blob, kind="file", thumbnail=None))
         bob = await store.get("bob", blob)
-        assert bob is not None and bob.kind == "file" and bob.thumbnail is None
+        assert bob is not None
+        assert bob.kind == "file"
+        assert bob.thumbnail is None
         assert await store.forget(blob) == 2
         assert await store.get("alice", blob) is None
         assert await store.get("bob", blob) is None
@@ -62,7 +64,8 @@ class UploadLedgerSuite(StoreSuite[UploadLedger]):
         await store.record(_upload("alice", blob, uploaded_ms=1))
         await store.record(_upload("alice", blob, uploaded_ms=2))
         again = await store.get("alice", blob)
-        assert again is not None and again.uploaded_ms == 2
+        assert again is not None
+        assert again.uploaded_ms == 2
         assert await store.forget(blob) == 1
 
     async def test_forget_leaves_other_blobs(self, store: UploadLedger) -> None:
@@ -99,7 +102,8 @@ class UploadLedgerSuite(StoreSuite[UploadLedger]):
         await first.aclose()
         second = await env.open()
         kept = await second.get("alice", blob)
-        assert kept is not None and (kept.blob, kept.user, kept.size) == (blob, "alice", 1234)
+        assert kept is not None
+        assert (kept.blob, kept.user, kept.size) == (blob, "alice", 1234)
 
     async def test_closed_ledger_refuses(self, env: StoreEnv[UploadLedger]) -> None:
         ledger = await env.open()
