@@ -14,7 +14,9 @@
 Environment variables win over the file: ``CHATCORE_KAFKA_BOOTSTRAP``,
 ``CHATCORE_CASSANDRA_HOSTS`` (comma-separated), ``CHATCORE_CASSANDRA_KEYSPACE``,
 ``CHATCORE_REDIS_URL``, ``CHATCORE_PARTITIONS``, ``CHATCORE_TOPIC_PREFIX``,
-``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``.
+``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``,
+``CHATCORE_S3_BUCKET``, ``CHATCORE_S3_ENDPOINT``, ``CHATCORE_S3_REGION``,
+``CHATCORE_S3_ACCESS_KEY``, ``CHATCORE_S3_SECRET_KEY``, ``CHATCORE_S3_PREFIX``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,18 @@ class ProductionConfig:
     heartbeat_s: float = 30.0
     """A connection's presence and registration live ``presence_ttl_s`` unless its
     gateway refreshes them, which it does every ``heartbeat_s``."""
+    s3_bucket: str = ""
+    """The S3 bucket of media blobs; empty: no blob store (the server refuses uploads)."""
+    s3_endpoint: str | None = None
+    """The S3 server's URL for an S3-compatible server (MinIO, S3Proxy); None: AWS."""
+    s3_region: str = "us-east-1"
+    """The S3 region to sign requests for."""
+    s3_access_key: str | None = None
+    """The S3 access key id; None: boto3's usual lookup (environment, instance role)."""
+    s3_secret_key: str | None = None
+    """The S3 secret key; None: boto3's usual lookup."""
+    s3_prefix: str = "blobs/"
+    """Put before every blob's object key in the bucket."""
 
     @classmethod
     def load(

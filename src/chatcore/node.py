@@ -249,6 +249,9 @@ class ChatNode:
         b, opts = self.backends, self.options
         for extra in b.extra:
             stack.push_async_callback(extra.aclose)
+        if b.blobs is not None:
+            await stack.enter_async_context(b.blobs)
+        await stack.enter_async_context(b.uploads)
         for adapter in (
             b.leases,
             b.push,
@@ -275,6 +278,7 @@ class ChatNode:
             rate_limit=opts.rate_limit,
             max_body_bytes=opts.max_body_bytes,
             chats=self.chat_cache,
+            uploads=b.uploads,
         )
         self.chats_dir = ChatDirectory(
             b.membership,

@@ -28,6 +28,7 @@ from chatcore.errors import FrameTooLarge, InvalidRequest, NotFound, NotMember
 from chatcore.ids import SnowflakeGenerator
 from chatcore.log import OutRecord, PartitionedLog
 from chatcore.model import Attachment, ChatInfo, MessageKind, ReceiptStatus
+from chatcore.pipeline.attachments import attached_blobs, check_attachment, requested_blob
 from chatcore.pipeline.chats import ChatCache
 from chatcore.pipeline.records import (
     DEFAULT_TOPICS,
@@ -38,6 +39,7 @@ from chatcore.pipeline.records import (
 )
 from chatcore.ratelimit import RateLimitHook, apply_rate_limit
 from chatcore.store._base import MembershipStore, MessageStore
+from chatcore.uploads import UploadLedger
 
 __all__ = ["Accepted", "Router"]
 
@@ -68,10 +70,12 @@ class Router:
         recent_accepts: int = 100_000,
         chats: ChatCache | None = None,
         clock: Callable[[], int] = wall_ms,
+        uploads: UploadLedger | None = None,
     ) -> None:
         """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB);
         ``recent_accepts``: how many answers are remembered for retries; ``chats``:
-        where chats are looked up (default: the store itself, every time)."""
+        where chats are looked up (default: the store itself, every time);
+        ``uploads``: who uploaded which blob (None: every attachment is refused)."""
         self._log = log
         self._membership = membership
         self._chats = chats or ChatCache(membership, ttl_s=0)
@@ -83,6 +87,7 @@ class Router:
         self._clock = clock
         self._recent: OrderedDict[tuple[str, str, str], Accepted] = OrderedDict()
         self._recent_max = recent_accepts
+        self._uploads = uploads
 
     async def chat_for(self, user: str, chat_id: str) -> ChatInfo:
         """The chat if ``user`` is a member; raises NotFound or NotMember."""
@@ -106,8 +111,13 @@ class Router:
         device: str = "",
     ) -> Accepted:
         """Append a message durably; raises NotFound, NotMember, RateLimited,
-        InvalidRequest, FrameTooLarge or Unavailable (then nothing was accepted)."""
+        InvalidRequest, FrameTooLarge or Unavailable (then nothing was accepted).
+
+        An attachment must name a blob ``user`` uploaded (see
+        :mod:`chatcore.pipeline.attachments`); its blobs are marked referenced in the
+        upload ledger before the append."""
         self._validate(client_msg_id, body, kind, attachment)
+        blob = requested_blob(kind, attachment)
         await self.chat_for(user, chat_id)
         if self._rate_limit is not None:
             await apply_rate_limit(self._rate_limit, user, chat_id)
@@ -118,6 +128,12 @@ class Router:
         first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
         if first is not None:
             return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
+        if attachment is not None and blob is not None:
+            if self._uploads is None:
+                raise InvalidRequest("this node takes no attachments (no upload ledger)")
+            upload = await self._uploads.get(user, blob)
+            attachment = check_attachment(user, kind, attachment, upload)
+            await self._uploads.reference(attached_blobs(attachment))
         submitted = Submitted(
             message_id=self._ids.next_id(),
             chat_id=chat_id,
@@ -154,5 +170,3 @@ class Router:
             raise FrameTooLarge(f"message body over {self._max_body} bytes")
         if kind == "text" and attachment is None and not body:
             raise InvalidRequest("a text message needs a body")
-        if kind != "text" and attachment is None:
-            raise InvalidRequest(f"a {kind} message needs an attachment")

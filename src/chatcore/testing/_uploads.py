@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+import msgspec
 import pytest
 
 from chatcore.errors import ChatcoreClosed, InvalidRequest
@@ -83,11 +84,21 @@ class UploadLedgerSuite(StoreSuite[UploadLedger]):
     async def test_a_bad_record_is_refused_and_nothing_kept(
         self, store: UploadLedger, changes: dict[str, object]
     ) -> None:
-        upload = _upload("alice", _blob("bad"))
-        upload = Upload(**{**{f: getattr(upload, f) for f in upload.__struct_fields__}, **changes})  # type: ignore[arg-type]
+        upload = msgspec.structs.replace(_upload("alice", _blob("bad")), **changes)
         with pytest.raises(InvalidRequest):
             await store.record(upload)
         assert await store.get(upload.user, upload.blob) is None
+
+    async def test_references_are_kept_apart_from_records(self, store: UploadLedger) -> None:
+        used, unused, thumb = _blob("used"), _blob("unused"), _blob("thumb")
+        await store.record(_upload("alice", used))
+        assert await store.referenced([used, unused]) == set()
+        await store.reference([used, thumb, used])
+        await store.reference([])
+        assert await store.referenced([used, unused, thumb]) == {used, thumb}
+        assert await store.referenced([]) == set()
+        await store.forget(used)
+        assert await store.referenced([used]) == {used}
 
     async def test_bad_ids_are_simply_unknown(self, store: UploadLedger) -> None:
         assert await store.get("alice", "../../etc/passwd") is None

@@ -9,6 +9,7 @@ users who upload the same bytes get one blob and two records.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -55,4 +56,16 @@ class UploadLedger(AsyncResource, Protocol):
 
     async def forget(self, blob: str) -> int:
         """Drop every user's record of ``blob`` (it was deleted); how many there were."""
+        ...
+
+    async def reference(self, blobs: Sequence[str]) -> None:
+        """Mark ``blobs`` as referenced by a message (for good: messages are kept).
+
+        The Router marks a message's blob and thumbnail before it appends the message,
+        so the retention sweep never deletes a blob a durable message refers to.
+        """
+        ...
+
+    async def referenced(self, blobs: Sequence[str]) -> set[str]:
+        """Those of ``blobs`` a message referenced."""
         ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed
 from chatcore.uploads._base import Upload
@@ -15,6 +17,7 @@ class MemoryUploadLedger(ClosingContext):
 
     def __init__(self) -> None:
         self._by_blob: dict[str, dict[str, Upload]] = {}
+        self._referenced: set[str] = set()
         self._closed = False
 
     def _check_open(self) -> None:
@@ -33,6 +36,14 @@ class MemoryUploadLedger(ClosingContext):
     async def forget(self, blob: str) -> int:
         self._check_open()
         return len(self._by_blob.pop(blob, {}))
+
+    async def reference(self, blobs: Sequence[str]) -> None:
+        self._check_open()
+        self._referenced.update(blobs)
+
+    async def referenced(self, blobs: Sequence[str]) -> set[str]:
+        self._check_open()
+        return self._referenced.intersection(blobs)
 
     async def aclose(self) -> None:
         self._closed = True

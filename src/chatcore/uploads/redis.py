@@ -2,10 +2,12 @@
 
 One hash per blob, ``uploads:{b:<blob>}``, maps each uploader to the msgpack
 :class:`~chatcore.uploads.Upload`; :meth:`RedisUploadLedger.forget` deletes the hash.
+A blob a message referenced has the key ``uploads-ref:{b:<blob>}``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 import msgspec
@@ -61,3 +63,28 @@ class RedisUploadLedger(RedisAdapter):
                 pipe.delete(key)
                 count, _ = await pipe.execute()
         return int(count)
+
+    async def reference(self, blobs: Sequence[str]) -> None:
+        client = self._redis.client
+        if not blobs:
+            return
+        with self._redis.errors("mark blobs referenced"):
+            async with client.pipeline(transaction=False) as pipe:
+                for blob in dict.fromkeys(blobs):
+                    pipe.set(self._ref_key(blob), b"1")
+                await pipe.execute()
+
+    async def referenced(self, blobs: Sequence[str]) -> set[str]:
+        client = self._redis.client
+        wanted = list(dict.fromkeys(blobs))
+        if not wanted:
+            return set()
+        with self._redis.errors("read referenced blobs"):
+            async with client.pipeline(transaction=False) as pipe:
+                for blob in wanted:
+                    pipe.exists(self._ref_key(blob))
+                found = await pipe.execute()
+        return {blob for blob, hit in zip(wanted, found, strict=True) if hit}
+
+    def _ref_key(self, blob: str) -> str:
+        return self._redis.key("uploads-ref", f"{{b:{blob}}}")

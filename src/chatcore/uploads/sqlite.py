@@ -1,6 +1,7 @@
 """``UploadLedger`` in SQLite: durable, one process at a time.
 
-Table ``uploads (blob, user)`` holding the msgpack :class:`~chatcore.uploads.Upload`.
+Table ``uploads (blob, user)`` holding the msgpack :class:`~chatcore.uploads.Upload`;
+``upload_refs (blob)`` the blobs a message referenced.
 Takes a file path (opened and closed by the ledger) or an open, shared
 :class:`~chatcore._sqlite.SqliteDatabase`.
 """
@@ -8,7 +9,7 @@ Takes a file path (opened and closed by the ledger) or an open, shared
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,6 +29,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
     blob TEXT NOT NULL, user TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (blob, user)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upload_refs (blob TEXT NOT NULL PRIMARY KEY) WITHOUT ROWID;
 """
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -86,6 +88,29 @@ class SqliteUploadLedger(ClosingContext):
             return conn.execute("DELETE FROM uploads WHERE blob = ?", (blob,)).rowcount
 
         return await self._run(delete)
+
+    async def reference(self, blobs: Sequence[str]) -> None:
+        rows = [(blob,) for blob in dict.fromkeys(blobs)]
+        if rows:
+            await self._run(
+                lambda conn: conn.executemany(
+                    "INSERT OR IGNORE INTO upload_refs (blob) VALUES (?)", rows
+                )
+            )
+
+    async def referenced(self, blobs: Sequence[str]) -> set[str]:
+        wanted = list(dict.fromkeys(blobs))
+
+        def read(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                marks = ",".join("?" * len(part))
+                sql = f"SELECT blob FROM upload_refs WHERE blob IN ({marks})"
+                found.update(row[0] for row in conn.execute(sql, part))
+            return found
+
+        return await self._run(read) if wanted else set()
 
     async def aclose(self) -> None:
         """Close the file if this ledger opened it. Idempotent."""
