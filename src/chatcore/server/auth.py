@@ -7,6 +7,8 @@ survive a restart of the dev server.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -51,6 +53,10 @@ class TokenAuthority:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
         return cls(path.read_text().strip())
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for another use of the same secret (HMAC-SHA256 of ``purpose``)."""
+        return hmac.new(self._key, f"chatcore {purpose}".encode(), hashlib.sha256).digest()
 
     def issue(self, user: str, *, ttl_s: int = 24 * 3600, now: float | None = None) -> str:
         """A token for ``user`` valid for ``ttl_s`` seconds."""

@@ -9,6 +9,7 @@ open. Anything else is a bug: it is logged and answered with ``internal``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from chatcore.errors import ChatcoreError, InvalidRequest
 from chatcore.gateway.convert import (
@@ -33,6 +34,7 @@ from chatcore.protocol import (
     History,
     HistoryPageFrame,
     ListChats,
+    Message,
     Ok,
     PresenceFrame,
     PresenceSubscribe,
@@ -53,9 +55,17 @@ logger = logging.getLogger(__name__)
 class RequestHandler:
     """Maps request frames to ChatNode calls for one connection."""
 
-    def __init__(self, node: ChatNode, conn: LocalConnection) -> None:
+    def __init__(
+        self,
+        node: ChatNode,
+        conn: LocalConnection,
+        *,
+        links: Callable[[Message], Message] | None = None,
+    ) -> None:
+        """``links`` signs the attachment URLs of the messages it answers with."""
         self.node = node
         self.conn = conn
+        self._links = links or _unchanged
 
     async def handle(self, frame: ClientFrame) -> list[ServerFrame]:
         """The frames that answer ``frame`` (possibly none)."""
@@ -96,7 +106,7 @@ class RequestHandler:
                 page = await node.history(
                     user, frame.chat, before=frame.before, after=frame.after, limit=frame.limit
                 )
-                messages = [message_frame(m) for m in page.messages]
+                messages = [self._links(message_frame(m)) for m in page.messages]
                 return [
                     HistoryPageFrame(
                         id=frame.id, chat=frame.chat, messages=messages, has_more=page.has_more
@@ -104,7 +114,7 @@ class RequestHandler:
                 ]
             case Sync():
                 result = await node.sync(user, frame.cursors)
-                frames: list[ServerFrame] = [message_frame(m) for m in result.messages]
+                frames: list[ServerFrame] = [self._links(message_frame(m)) for m in result.messages]
                 frames.append(Synced(id=frame.id, chats=[synced_chat(s) for s in result.chats]))
                 return frames
             case ListChats():
@@ -133,3 +143,7 @@ class RequestHandler:
                 await node.typing(user, frame.chat)
                 return [] if frame.id is None else [Ok(id=frame.id)]
         raise InvalidRequest(f"{type(frame).__name__} is not a request")
+
+
+def _unchanged(frame: Message) -> Message:
+    return frame

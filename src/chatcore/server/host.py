@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from chatcore.gateway.session import GatewaySession, SessionLimits
 from chatcore.node import ChatNode
 from chatcore.pipeline.hub import LocalConnection
-from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES, codec_for
+from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES, Message, codec_for
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.handler import RequestHandler
 from chatcore.server.metrics import ServerMetrics
@@ -36,13 +36,16 @@ class ConnectionHost:
         limits: SessionLimits | None = None,
         send_limiter: RateLimiter | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        links: Callable[[Message], Message] | None = None,
     ) -> None:
         """``verify_token`` returns the user id of a token or raises Unauthorized;
-        ``send_limiter`` is the one budget per user of this server's sessions."""
+        ``send_limiter`` is the one budget per user of this server's sessions;
+        ``links`` signs the attachment URLs of the messages connections receive."""
         self.limits = limits or SessionLimits()
         """The rules of sessions opened from now on."""
         self.metrics = metrics
-        self.push_frames = PushFrames(metrics)
+        self.push_frames = PushFrames(metrics, links=links)
+        self._links = links
         self.draining = False
         """Set on shutdown: connections stop taking requests."""
         self._verify = verify_token
@@ -83,7 +86,7 @@ class ConnectionHost:
         node = self.node
         conn = await node.open_connection(user, device)
         self.metrics.connections.inc()
-        return conn, RequestHandler(node, conn)
+        return conn, RequestHandler(node, conn, links=self._links)
 
     async def close(self, conn: LocalConnection) -> None:
         """Unregister a connection that :meth:`open` registered."""
