@@ -318,3 +318,12 @@ async def test_the_sweep_keeps_sent_blobs_and_deletes_the_rest(server: RunningSe
     answer = await post(server, b"%PDF-1.4", kind="file")
     assert answer.status_code == 201
     assert json.loads(answer.text)["blob"] in await blob_ids(server)
+
+
+async def test_the_media_example_shares_a_photo(server: RunningServer, tmp_path: Path) -> None:
+    from examples.media_share import share
+
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(png(100, 80))
+    data = await share(server.ws_url, server.token("alice"), server.token("bob"), photo)
+    assert data == photo.read_bytes()
