@@ -90,6 +90,8 @@ def test_the_core_imports_without_any_extra() -> None:
         ("chatcore.presence.redis", "redis", "redis"),
         ("chatcore.registry.redis", "redis", "redis"),
         ("chatcore.bus.redis", "redis", "redis"),
+        ("chatcore.uploads.redis", "redis", "redis"),
+        ("chatcore.server.media", "PIL", "media"),
         ("chatcore.media", "filetype", "media"),
         ("chatcore.media.thumbnail", "PIL", "media"),
         ("chatcore.media.s3", "boto3", "s3"),
