@@ -191,7 +191,7 @@ def _url_of(target: Message | AttachmentView | str, *, thumbnail: bool) -> str:
 
 
 async def _fetch(http: Any, url: str, max_bytes: int) -> bytes:
-    url = urljoin(str(http.base_url), url.lstrip("/")) if not url.startswith("http") else url
+    url = urljoin(str(http.base_url), url)  # a path is on the server's origin
     try:
         async with http.stream("GET", url) as answer:
             if answer.status_code != 200:
