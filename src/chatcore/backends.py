@@ -199,4 +199,5 @@ def _s3_blobs(config: ProductionConfig) -> BlobStore | None:
         access_key=config.s3_access_key,
         secret_key=config.s3_secret_key,
         prefix=config.s3_prefix,
+        create_bucket=config.s3_create_bucket,
     )

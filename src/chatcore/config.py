@@ -16,7 +16,8 @@ Environment variables win over the file: ``CHATCORE_KAFKA_BOOTSTRAP``,
 ``CHATCORE_REDIS_URL``, ``CHATCORE_PARTITIONS``, ``CHATCORE_TOPIC_PREFIX``,
 ``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``,
 ``CHATCORE_S3_BUCKET``, ``CHATCORE_S3_ENDPOINT``, ``CHATCORE_S3_REGION``,
-``CHATCORE_S3_ACCESS_KEY``, ``CHATCORE_S3_SECRET_KEY``, ``CHATCORE_S3_PREFIX``.
+``CHATCORE_S3_ACCESS_KEY``, ``CHATCORE_S3_SECRET_KEY``, ``CHATCORE_S3_PREFIX``,
+``CHATCORE_S3_CREATE_BUCKET`` (``true``/``false``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class ProductionConfig:
     """The S3 secret key; None: boto3's usual lookup."""
     s3_prefix: str = "blobs/"
     """Put before every blob's object key in the bucket."""
+    s3_create_bucket: bool = False
+    """Create the bucket on start if it is missing (for development servers)."""
 
     @classmethod
     def load(
@@ -117,6 +120,11 @@ class ProductionConfig:
                     raise InvalidRequest(f"{name} must be a number ({origin})") from exc
                 if not clean[name] > 0:
                     raise InvalidRequest(f"{name} must be positive ({origin})")
+        if isinstance(clean.get("s3_create_bucket"), str):
+            flag = clean["s3_create_bucket"].strip().lower()
+            if flag not in ("true", "false", "1", "0", "yes", "no"):
+                raise InvalidRequest(f"s3_create_bucket must be true or false ({origin})")
+            clean["s3_create_bucket"] = flag in ("true", "1", "yes")
         if "partitions" in clean:
             try:
                 clean["partitions"] = int(clean["partitions"])

@@ -94,8 +94,12 @@ def test_s3_settings_come_from_the_environment_and_make_the_blob_store() -> None
             "CHATCORE_S3_ACCESS_KEY": "k",
             "CHATCORE_S3_SECRET_KEY": "s",
             "CHATCORE_S3_PREFIX": "p/",
+            "CHATCORE_S3_CREATE_BUCKET": "true",
         }
     )
+    assert config.s3_create_bucket is True
+    with pytest.raises(InvalidRequest):
+        ProductionConfig.load(env={"CHATCORE_S3_CREATE_BUCKET": "maybe"})
     assert (config.s3_bucket, config.s3_endpoint, config.s3_prefix) == (
         "media",
         "http://127.0.0.1:9000",

@@ -15,15 +15,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from chatcore.backends import Backends
 from chatcore.errors import BlobTooLarge, InvalidRequest, NotFound, Unauthorized
 from chatcore.media import KindRule, MediaKind, MediaRules
-from chatcore.media.s3 import S3BlobStore
 from chatcore.protocol import AttachmentView, Message
 from chatcore.server.media import MediaSettings
 from tests.client.harness import device
 from tests.e2e.conftest import RunningServer, embedded_settings, production_settings, running
-from tests.services import S3_ACCESS_KEY, S3_BUCKET, S3_ENDPOINT, S3_SECRET_KEY, require, unique
 
 pytestmark = pytest.mark.anyio
 
@@ -45,26 +42,7 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         async with running(settings) as srv:
             yield srv
         return
-    require("s3proxy")
     async with production_settings() as settings:
-        original = settings.backends
-        assert original is not None
-
-        async def with_s3() -> Backends:
-            made = original()
-            assert not isinstance(made, Backends)
-            backends = await made
-            backends.blobs = S3BlobStore(
-                S3_BUCKET,
-                endpoint_url=S3_ENDPOINT,
-                access_key=S3_ACCESS_KEY,
-                secret_key=S3_SECRET_KEY,
-                prefix=unique("e2e-media") + "/",
-                create_bucket=True,
-            )
-            return backends
-
-        settings.backends = with_s3
         settings.media = MediaSettings(rules=SMALL)
         async with running(settings) as srv:
             yield srv
