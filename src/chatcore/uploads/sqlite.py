@@ -9,21 +9,15 @@ Takes a file path (opened and closed by the ledger) or an open, shared
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Sequence
 
 import msgspec
 
-from chatcore._resource import ClosingContext
-from chatcore._sqlite import SqliteDatabase
-from chatcore.errors import ChatcoreClosed, Unavailable
+from chatcore._sqlite import SqliteAdapter
 from chatcore.uploads._base import Upload
 from chatcore.uploads._rules import check_upload
 
 __all__ = ["SqliteUploadLedger"]
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
@@ -36,30 +30,13 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(Upload).decode
 
 
-class SqliteUploadLedger(ClosingContext):
-    """Upload records in a SQLite file (a path or a shared database)."""
+class SqliteUploadLedger(SqliteAdapter):
+    """Upload records in a SQLite file (a path or a shared database).
 
-    def __init__(self, database: str | Path | SqliteDatabase) -> None:
-        """Raises Unavailable if the file cannot be opened or the table cannot be created."""
-        self._closed = False
-        if isinstance(database, SqliteDatabase):
-            self._db, self._owns_db = database, False
-        else:
-            try:
-                self._db, self._owns_db = SqliteDatabase(database), True
-            except (OSError, sqlite3.Error) as exc:
-                raise Unavailable(f"sqlite {database}: {exc}") from exc
-        try:
-            self._db.execute_script(_SCHEMA)
-        except sqlite3.Error as exc:
-            if self._owns_db:
-                self._db.close()
-            raise Unavailable(f"sqlite {self._db.path}: {exc}") from exc
+    Raises Unavailable if the file cannot be opened or the tables cannot be created.
+    """
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed:
-            raise ChatcoreClosed("SqliteUploadLedger used after aclose()")
-        return await self._db.run(fn)
+    _schema = _SCHEMA
 
     async def record(self, upload: Upload) -> None:
         check_upload(upload)
@@ -111,11 +88,3 @@ class SqliteUploadLedger(ClosingContext):
             return found
 
         return await self._run(read) if wanted else set()
-
-    async def aclose(self) -> None:
-        """Close the file if this ledger opened it. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owns_db:
-            await self._db.aclose()
