@@ -321,11 +321,17 @@ export class ChatClient {
    * file message. Shown at once as pending; an upload the server refuses (too
    * large, a type no kind accepts) marks it failed with the server's reason.
    */
-  async sendFile(chatId, file, body = "") {
+  sendFile(chatId, file, body = "") {
     const item = this.store.addPending(chatId, body);
     item.kind = kindOf(file.type);
     item.attachment = { name: file.name, size: file.size, mime: file.type, uploading: true };
     this.onChange();
+    // One upload after another, so files go out in the order they were picked.
+    this.uploads = (this.uploads ?? Promise.resolve()).then(() => this.#upload(item, file));
+    return item;
+  }
+
+  async #upload(item, file) {
     try {
       const url = new URL("../media", import.meta.url);
       url.searchParams.set("name", file.name);
@@ -347,11 +353,9 @@ export class ChatClient {
     } catch (error) {
       this.store.markFailed(item.client_msg_id, error.message);
       this.onChange();
-      return item;
+      return;
     }
-    this.transmit(item);
-    this.onChange();
-    return item;
+    await this.transmit(item);
   }
 
   /**
