@@ -35,6 +35,7 @@ PUBLIC_MODULES = [
     "chatcore.gateway",
     "chatcore.server",
     "chatcore.testing",
+    "chatcore.plan",
 ]
 
 

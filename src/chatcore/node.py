@@ -60,7 +60,9 @@ from chatcore.pipeline.workers import (
     ReceiptWorker,
     envelope_bytes,
 )
+from chatcore.push import PushKind, PushTarget, WebPushKeys
 from chatcore.ratelimit import RateLimitHook
+from chatcore.telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]
 
@@ -116,6 +118,9 @@ class NodeOptions:
     node_lease_ttl_s: float = 60.0
     """The lease on this node's Snowflake node id; renewed every third of it, so a node
     that dies frees its id within this time."""
+    telemetry: Telemetry = NO_TELEMETRY
+    """Receives stage latencies, store write times, gaps and the like (see
+    ``chatcore.telemetry``); the server and ``chatcore worker`` pass Prometheus metrics."""
 
     @classmethod
     def from_config(
@@ -177,9 +182,13 @@ class ChatNode:
             queue_size=opts.connection_queue,
             heartbeat_s=opts.heartbeat_s,
             ttl_s=opts.presence_ttl_s,
+            telemetry=opts.telemetry,
         )
         self.sequencer = Sequencer(
-            b.log, topics=self.topics, dedupe_window_ms=opts.dedupe_window_ms
+            b.log,
+            topics=self.topics,
+            dedupe_window_ms=opts.dedupe_window_ms,
+            telemetry=opts.telemetry,
         )
         self.history_worker = HistoryWorker(
             b.log,
@@ -188,6 +197,7 @@ class ChatNode:
             b.receipts,
             topics=self.topics,
             cache_per_chat=opts.hot_cache_per_chat,
+            telemetry=opts.telemetry,
         )
         self.delivery_worker = DeliveryWorker(
             b.log,
@@ -198,6 +208,7 @@ class ChatNode:
             b.push,
             planner=self.planner,
             topics=self.topics,
+            telemetry=opts.telemetry,
         )
         self.receipt_worker = ReceiptWorker(
             b.log,
@@ -207,6 +218,7 @@ class ChatNode:
             b.bus,
             planner=self.planner,
             topics=self.topics,
+            telemetry=opts.telemetry,
         )
         self.stages: tuple[Stage, ...] = tuple(s for s in STAGES if s.role in opts.roles)
         """The consuming stages this node runs, in pipeline order."""
@@ -254,6 +266,7 @@ class ChatNode:
         await stack.enter_async_context(b.uploads)
         for adapter in (
             b.leases,
+            b.push_tokens,  # closed after the notifier that reads it
             b.push,
             b.offline,
             b.cache,
@@ -278,6 +291,7 @@ class ChatNode:
             rate_limit=opts.rate_limit,
             max_body_bytes=opts.max_body_bytes,
             chats=self.chat_cache,
+            telemetry=opts.telemetry,
             uploads=b.uploads,
         )
         self.chats_dir = ChatDirectory(
@@ -534,3 +548,31 @@ class ChatNode:
             yield conn
         finally:
             await conn.aclose()
+
+    # -- push targets --------------------------------------------------------------------
+
+    async def register_push(
+        self,
+        user: str,
+        device: str,
+        *,
+        kind: PushKind,
+        token: str,
+        keys: WebPushKeys | None = None,
+    ) -> PushTarget:
+        """Reach ``user``'s ``device`` through ``kind`` while it is offline (replaces the
+        device's earlier target); returns the target stored.
+
+        Raises InvalidRequest for a target of the wrong shape or size, or a Web Push
+        endpoint outside the allowed push services (``Backends.push_tokens``' rules);
+        nothing changes then.
+        """
+        self._running()
+        target = PushTarget(user, device, kind, token, keys)
+        await self.backends.push_tokens.register(target)
+        return target
+
+    async def unregister_push(self, user: str, device: str) -> None:
+        """Stop pushing to ``user``'s ``device`` (fine if it registered nothing)."""
+        self._running()
+        await self.backends.push_tokens.unregister(user, device)

@@ -30,6 +30,7 @@ from chatcore.presence._base import PresenceStore
 from chatcore.presence.rules import PresenceRules
 from chatcore.presence.tracker import PresenceTracker
 from chatcore.registry._base import ConnectionRegistry
+from chatcore.telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = ["CloseReason", "ConnectionHub", "LocalConnection"]
 
@@ -178,6 +179,7 @@ class ConnectionHub:
         heartbeat_s: float = 30.0,
         ttl_s: float = 60.0,
         clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         """``queue_size``: events a connection may have waiting before it counts as a
         slow consumer. ``heartbeat_s``/``ttl_s``: how often registrations and presence
@@ -187,7 +189,10 @@ class ConnectionHub:
         self._bus = bus
         self._registry = registry
         self.presence = PresenceTracker[LocalConnection](
-            presence, rules=PresenceRules(ttl_s=ttl_s, heartbeat_s=heartbeat_s), clock=clock
+            presence,
+            rules=PresenceRules(ttl_s=ttl_s, heartbeat_s=heartbeat_s),
+            clock=clock,
+            telemetry=telemetry,
         )
         self._queue_size = queue_size
         self.heartbeat_s = heartbeat_s

@@ -39,6 +39,7 @@ from chatcore.pipeline.records import (
 )
 from chatcore.ratelimit import RateLimitHook, apply_rate_limit
 from chatcore.store._base import MembershipStore, MessageStore
+from chatcore.telemetry import NO_TELEMETRY, Telemetry
 from chatcore.uploads import UploadLedger
 
 __all__ = ["Accepted", "Router"]
@@ -70,6 +71,7 @@ class Router:
         recent_accepts: int = 100_000,
         chats: ChatCache | None = None,
         clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
         uploads: UploadLedger | None = None,
     ) -> None:
         """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB);
@@ -85,6 +87,7 @@ class Router:
         self._rate_limit = rate_limit
         self._max_body = max_body_bytes
         self._clock = clock
+        self._telemetry = telemetry
         self._recent: OrderedDict[tuple[str, str, str], Accepted] = OrderedDict()
         self._recent_max = recent_accepts
         self._uploads = uploads
@@ -147,6 +150,7 @@ class Router:
             sender_device=device,
         )
         await self._log.append([OutRecord(self._topics.submitted, chat_id, encode(submitted))])
+        self._telemetry.stage_done("logged", (submitted.ts,), self._clock())
         accepted = Accepted(chat_id, client_msg_id, submitted.message_id, submitted.ts)
         self._recent[key] = accepted
         if len(self._recent) > self._recent_max:

@@ -14,6 +14,7 @@ own)::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import logging
 import time
@@ -34,17 +35,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcore.backends import Backends
-from chatcore.errors import ChatcoreError
 from chatcore.gateway.session import SessionLimits
 from chatcore.media import UrlSigner
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
+from chatcore.push.config import PushConfig
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.auth import TokenAuthority
 from chatcore.server.host import ConnectionHost
 from chatcore.server.media import MediaLinks, MediaRoutes, MediaSettings
-from chatcore.server.metrics import ServerMetrics
+from chatcore.server.metrics import ServerMetrics, watch_lag
 from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection
+from chatcore.telemetry import NO_TELEMETRY
 
 __all__ = ["ChatServer", "ServerSettings", "create_app"]
 
@@ -77,6 +79,9 @@ class ServerSettings:
     """Backends to run on; default: embedded (SQLite under ``data_dir``, or memory)."""
     drain_timeout_s: float = 5.0
     """On shutdown, how long requests in progress may take before clients are closed."""
+    push: PushConfig | None = None
+    """Push services and push target rules (None: ``PushConfig()``, log lines only). Its
+    notifier replaces that of ``backends``; given ``backends``, pass them ``push.rules()``."""
     media: MediaSettings = field(default_factory=MediaSettings)
     """Uploads, signed download URLs, thumbnails and the retention sweep (``/media``)."""
 
@@ -104,6 +109,7 @@ class ChatServer:
         )
         """What every connection of this server shares (see ``chatcore.server.host``)."""
         self.connections: set[ClientConnection] = set()
+        self._vapid_public_key: str | None = None
         self.media = MediaRoutes(
             lambda: self.host.node, self.authority.verify, self.media_links, s.media
         )
@@ -118,6 +124,7 @@ class ChatServer:
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             Route("/api/dev/token", self._dev_token, methods=["POST"]),
+            Route("/api/push", self._push_settings),
             *self.media.routes(),
         ]
         if STATIC.is_dir():
@@ -144,20 +151,28 @@ class ChatServer:
 
     async def _backends(self) -> Backends:
         s = self.settings
+        push = s.push or PushConfig()
         if s.backends is not None:
             made = s.backends()
-            return await made if inspect.isawaitable(made) else made
-        if s.data_dir is None:
-            return Backends.in_memory()
-        return Backends.embedded(s.data_dir)
+            backends = await made if inspect.isawaitable(made) else made
+        elif s.data_dir is None:
+            backends = Backends.in_memory(push_rules=push.rules())
+        else:
+            backends = Backends.embedded(s.data_dir, push_rules=push.rules())
+        if push.configured:
+            backends.push = await push.notifier(backends.push_tokens)
+        return backends
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
         """Run the node while the ASGI app runs; drain and close clients on the way out."""
-        async with ChatNode(await self._backends(), self.settings.node) as node:
+        options = self.settings.node
+        if options.telemetry is NO_TELEMETRY:  # the pipeline reports to /metrics
+            options = dataclasses.replace(options, telemetry=self.metrics)
+        async with ChatNode(await self._backends(), options) as node:
             with self.host.serving(node):
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._watch_lag)
+                    tg.start_soon(watch_lag, node, self.metrics)
                     tg.start_soon(self._retire_idle_writers)
                     tg.start_soon(self.media.sweep_forever)
                     try:
@@ -214,6 +229,13 @@ class ChatServer:
             return JSONResponse({"error": 'give {"user": "name"}'}, status_code=400)
         return JSONResponse({"user": user, "token": self.authority.issue(user)})
 
+    async def _push_settings(self, request: Request) -> Response:
+        """What the browser page needs to subscribe to Web Push (``null``: not offered)."""
+        if self._vapid_public_key is None:
+            push = self.settings.push
+            self._vapid_public_key = (push.vapid_public_key() if push else None) or ""
+        return JSONResponse({"vapid_public_key": self._vapid_public_key or None})
+
     async def _index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
@@ -223,17 +245,6 @@ class ChatServer:
             now = time.monotonic()
             for conn in list(self.connections):
                 conn.retire_idle_writer(now)
-
-    async def _watch_lag(self) -> None:
-        node = self.node
-        while True:
-            try:
-                lag = await node.lag()
-            except ChatcoreError:
-                lag = {}
-            for stage, behind in lag.items():
-                self.metrics.log_lag.labels(stage.topic(node.topics), stage.group).set(behind)
-            await anyio.sleep(5)
 
 
 def create_app(settings: ServerSettings | None = None) -> Starlette:

@@ -39,6 +39,8 @@ from chatcore.protocol import (
     PresenceFrame,
     PresenceSubscribe,
     PresenceUnsubscribe,
+    PushRegister,
+    PushUnregister,
     Receipt,
     Send,
     ServerFrame,
@@ -46,6 +48,7 @@ from chatcore.protocol import (
     Synced,
     Typing,
 )
+from chatcore.push import WebPushKeys
 
 __all__ = ["RequestHandler"]
 
@@ -142,6 +145,17 @@ class RequestHandler:
             case Typing():
                 await node.typing(user, frame.chat)
                 return [] if frame.id is None else [Ok(id=frame.id)]
+            case PushRegister():
+                keys = (
+                    None if frame.keys is None else WebPushKeys(frame.keys.p256dh, frame.keys.auth)
+                )
+                await node.register_push(
+                    user, self.conn.device, kind=frame.kind, token=frame.token, keys=keys
+                )
+                return [Ok(id=frame.id)]
+            case PushUnregister():
+                await node.unregister_push(user, self.conn.device)
+                return [Ok(id=frame.id)]
         raise InvalidRequest(f"{type(frame).__name__} is not a request")
 
 
