@@ -40,11 +40,15 @@ async def talk(
         show(presence(await client.subscribe_presence([friend])))
 
         async def listen() -> None:
+            heard = False
             async for event in client:
                 match event:
                     case MessageReceived(message=m) if m.chat == chat and m.sender != client.user:
                         show(f"{m.sender}: {m.body}")
                         await client.mark_read(chat, m.seq)
+                        if not heard:  # presence shows once they took part: ask again
+                            heard = True
+                            show(presence(await client.subscribe_presence([friend])))
                     case TypingStarted(chat=c, user=user) if c == chat:
                         show(f"({user} is typing)")
                     case PresenceChanged(states=states):

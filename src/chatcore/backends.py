@@ -120,7 +120,7 @@ class Backends:
         from chatcore.uploads.sqlite import SqliteUploadLedger
 
         data = Path(data_dir)
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)  # private (SqliteDatabase)
         db = SqliteDatabase(data / "store.db")
         backends = cls.in_memory()
         backends.log = SqliteLog(data / "log.db")

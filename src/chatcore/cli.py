@@ -58,7 +58,10 @@ DevOption = Annotated[
 ]
 OriginOption = Annotated[
     list[str] | None,
-    typer.Option("--origin", help="Allowed browser origin (repeat; default any)."),
+    typer.Option(
+        "--origin",
+        help="Another browser origin allowed on /ws, exact (repeat; the own origin always is).",
+    ),
 ]
 LogOption = Annotated[str, typer.Option(help="Log level.")]
 WORKER_ROLES = tuple(stage.role for stage in STAGES)

@@ -34,7 +34,10 @@ async def test_terminal_chat_talks_with_a_friend() -> None:
             await bob.client.send(chat, "hi alice")
             await wait_until(lambda: "bob: hi alice" in shown, what="alice sees bob's answer")
             assert "(bob is typing)" in shown
-            assert "(bob is online)" in shown
+            await wait_until(
+                lambda: "(bob is online)" in shown, what="bob's presence, once he wrote"
+            )
+            assert shown[0] == "(bob is offline)"  # before bob took part, his presence is private
             await typed.aclose()  # end of input: talk() returns
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 
 import anyio
@@ -24,7 +24,7 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.errors import ChatcoreClosed
-from chatcore.events import Event, PresenceEvent, decode_envelope
+from chatcore.events import ChatEvent, Event, PresenceEvent, decode_envelope
 from chatcore.model import Connection, PresenceState
 from chatcore.presence._base import PresenceStore
 from chatcore.presence.rules import PresenceRules
@@ -200,6 +200,12 @@ class ConnectionHub:
         self._conns: dict[str, LocalConnection] = {}
         self.slow_consumers = 0
         self._event_type: type[anyio.Event] | None = None
+        self.members_removed: (
+            Callable[[ChatEvent, list[LocalConnection]], Awaitable[None]] | None
+        ) = None
+        """Called with a ``chat`` event that took members out and its local target
+        connections, before the event is queued for them; ChatNode re-checks presence
+        watches there."""
 
     def _new_event(self) -> anyio.Event:
         # anyio.Event() looks up the running backend on every call; a connection
@@ -230,6 +236,8 @@ class ConnectionHub:
                     except msgspec.DecodeError:
                         logger.error("dropping an undecodable bus envelope")
                         continue
+                    if isinstance(envelope.event, ChatEvent) and envelope.event.removed:
+                        await self._chat_changed(envelope.event, envelope.conns)
                     await self._deliver(envelope.conns, envelope.event)
         finally:
             with anyio.CancelScope(shield=True):
@@ -292,6 +300,15 @@ class ConnectionHub:
             await anyio.sleep(self.heartbeat_s)
             for conn in list(self._conns.values()):
                 await self._registry.register(conn.info, ttl_s=self.ttl_s)
+
+    async def _chat_changed(self, event: ChatEvent, conn_ids: Iterable[str]) -> None:
+        if self.members_removed is None:
+            return
+        conns = [c for c in map(self._conns.get, conn_ids) if c is not None]
+        try:
+            await self.members_removed(event, conns)
+        except Exception:
+            logger.exception("re-checking presence watches of chat %s", event.chat.chat_id)
 
     async def _tell_watchers(self, state: PresenceState, watchers: list[LocalConnection]) -> None:
         await self._deliver([c.info.conn_id for c in watchers], PresenceEvent((state,)))

@@ -3,7 +3,9 @@
 The I/O half of a connection's requests: :class:`chatcore.gateway.GatewaySession`
 decides which frames are requests (``Handle``), this awaits the node for them.
 Every chatcore error becomes an ``error`` frame with its code; the connection stays
-open. Anything else is a bug: it is logged and answered with ``internal``.
+open. A request on a chat that does not exist is answered exactly like one on a chat
+the user is not a member of (``not_member``), so chat ids cannot be probed. Anything
+else is a bug: it is logged and answered with ``internal``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from chatcore.errors import ChatcoreError, InvalidRequest
+from chatcore.errors import ChatcoreError, InvalidRequest, NotFound, NotMember
 from chatcore.gateway.convert import (
     attachment_from_wire,
     chat_summary,
@@ -74,6 +76,12 @@ class RequestHandler:
         """The frames that answer ``frame`` (possibly none)."""
         try:
             return await self._handle(frame)
+        except NotFound as exc:  # a chat's existence is not told to non-members
+            chat = getattr(frame, "chat", None)
+            hidden = NotMember(f"{self.conn.user!r} is not a member of chat {chat!r}")
+            return [
+                error_frame(hidden if isinstance(chat, str) else exc, getattr(frame, "id", None))
+            ]
         except ChatcoreError as exc:
             return [error_frame(exc, getattr(frame, "id", None))]
         except Exception:
