@@ -11,7 +11,7 @@ a file or audio upload; a ``text`` message carries no attachment.
 
 from __future__ import annotations
 
-from chatcore.errors import InvalidRequest, NotFound
+from chatcore.errors import BlobNotFound, InvalidRequest
 from chatcore.model import Attachment, MessageKind
 from chatcore.uploads import Upload
 from chatcore.uploads._rules import is_blob_id
@@ -53,13 +53,13 @@ def check_attachment(
 ) -> Attachment:
     """The attachment to store, if ``upload`` (``user``'s record of its blob) allows it.
 
-    Raises ``NotFound`` when ``user`` never uploaded the blob (an unknown id and
+    Raises ``BlobNotFound`` (a ``NotFound``) when ``user`` never uploaded the blob (an unknown id and
     another user's blob look the same: nothing tells whether it exists), and
     ``InvalidRequest`` when the message kind, ``size``, ``mime`` or ``thumbnail``
     differ from the upload.
     """
     if upload is None or upload.user != user or upload.blob != attachment.blob:
-        raise NotFound(f"no blob {attachment.blob} uploaded by {user!r}")
+        raise BlobNotFound(f"no blob {attachment.blob} uploaded by {user!r}")
     if upload.kind not in ACCEPTED_UPLOADS[kind]:
         raise InvalidRequest(f"a {kind} message cannot carry a {upload.kind} upload")
     if attachment.size != upload.size or attachment.mime != upload.mime:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from chatcore.errors import ChatcoreError, InvalidRequest, NotFound, NotMember
+from chatcore.errors import BlobNotFound, ChatcoreError, InvalidRequest, NotFound, NotMember
 from chatcore.gateway.convert import (
     attachment_from_wire,
     chat_summary,
@@ -76,6 +76,8 @@ class RequestHandler:
         """The frames that answer ``frame`` (possibly none)."""
         try:
             return await self._handle(frame)
+        except BlobNotFound as exc:  # the sender is a member: their blob is unknown
+            return [error_frame(exc, getattr(frame, "id", None))]
         except NotFound as exc:  # a chat's existence is not told to non-members
             chat = getattr(frame, "chat", None)
             hidden = NotMember(f"{self.conn.user!r} is not a member of chat {chat!r}")
