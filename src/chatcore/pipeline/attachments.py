@@ -53,8 +53,9 @@ def check_attachment(
 ) -> Attachment:
     """The attachment to store, if ``upload`` (``user``'s record of its blob) allows it.
 
-    Raises ``BlobNotFound`` (a ``NotFound``) when ``user`` never uploaded the blob (an unknown id and
-    another user's blob look the same: nothing tells whether it exists), and
+    Raises ``BlobNotFound`` (a ``NotFound``) when ``user`` never uploaded the blob
+    (an unknown id and another user's blob look the same: nothing tells whether it
+    exists), and
     ``InvalidRequest`` when the message kind, ``size``, ``mime`` or ``thumbnail``
     differ from the upload.
     """
