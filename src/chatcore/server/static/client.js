@@ -320,6 +320,8 @@ export class ChatClient {
   async transmit(item) {
     if (!this.conn.ready) return;
     if (item.state === "failed") item.state = "queued";
+    const retry = item.sent === true; // sent before: the server looks for an earlier copy
+    item.sent = true;
     try {
       const accepted = await this.conn.request({
         type: "send",
@@ -327,6 +329,7 @@ export class ChatClient {
         client_msg_id: item.client_msg_id,
         kind: item.kind,
         body: item.body,
+        retry,
       });
       this.store.markAccepted(accepted);
     } catch (error) {
