@@ -49,7 +49,7 @@ async def test_a_first_send_reads_no_history_and_a_resend_finds_the_first_copy()
             backends.log,
             backends.membership,
             counted,
-            SnowflakeGenerator(77),  # type: ignore[arg-type]
+            SnowflakeGenerator(77),
         )
         again = await other.send("alice", chat, client_msg_id="m1", body="hi", retry=True)
         assert counted.lookups == 1
