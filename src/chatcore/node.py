@@ -517,8 +517,12 @@ class ChatNode:
         attachment: Attachment | None = None,
         encrypted: bool = False,
         device: str = "",
+        retry: bool = True,
     ) -> Accepted:
-        """Send a message; returns once it is durable (see :class:`Router`)."""
+        """Send a message; returns once it is durable (see :class:`Router`).
+
+        ``retry=False`` says this ``client_msg_id`` was never sent before: the store
+        lookup for an earlier copy is skipped (the wire's ``send.retry``)."""
         self._running()
         return await self.router.send(
             user,
@@ -529,6 +533,7 @@ class ChatNode:
             attachment=attachment,
             encrypted=encrypted,
             device=device,
+            retry=retry,
         )
 
     async def receipt(self, user: str, chat_id: str, status: ReceiptStatus, seq: int) -> None:

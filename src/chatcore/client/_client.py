@@ -251,6 +251,7 @@ class ChatClient:
                 body=body,
                 attachment=attachment,
                 encrypted=encrypted,
+                retry=client_msg_id is not None,  # the app's own id: it may be a resend
             )
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from exc

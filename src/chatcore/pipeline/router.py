@@ -121,6 +121,7 @@ class Router:
         attachment: Attachment | None = None,
         encrypted: bool = False,
         device: str = "",
+        retry: bool = True,
     ) -> Accepted:
         """Append a message durably; raises NotFound, NotMember, RateLimited,
         InvalidRequest, FrameTooLarge, Overloaded or Unavailable (then nothing was
@@ -129,7 +130,11 @@ class Router:
 
         An attachment must name a blob ``user`` uploaded (see
         :mod:`chatcore.pipeline.attachments`); its blobs are marked referenced in the
-        upload ledger before the append."""
+        upload ledger before the append.
+
+        ``retry``: ``client_msg_id`` may have been sent before, so look for an earlier
+        stored copy (answered with its ``message_id``). False (a first send) skips
+        that store read; the Sequencer still drops a resend within its dedupe window."""
         self._validate(client_msg_id, body, kind, attachment)
         blob = requested_blob(kind, attachment)
         await self.chat_for(user, chat_id)
@@ -139,9 +144,10 @@ class Router:
         recent = self._recent.get(key)
         if recent is not None:
             return recent._replace(duplicate=True)
-        first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
-        if first is not None:
-            return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
+        if retry:  # only a resend can have a copy in history
+            first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
+            if first is not None:
+                return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
         if self._admit is not None:
             await self._admit()
         if attachment is not None and blob is not None:

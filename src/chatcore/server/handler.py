@@ -103,6 +103,7 @@ class RequestHandler:
                     attachment=attachment_from_wire(frame.attachment),
                     encrypted=frame.encrypted,
                     device=self.conn.device,
+                    retry=frame.retry,
                 )
                 return [
                     AcceptedFrame(

@@ -384,6 +384,8 @@ export class ChatClient {
     if (!this.conn.ready) return;
     if (item.attachment?.uploading) return; // its upload failed: nothing to send
     if (item.state === "failed") item.state = "queued";
+    const retry = item.sent === true; // sent before: the server looks for an earlier copy
+    item.sent = true;
     try {
       const accepted = await this.conn.request({
         type: "send",
@@ -392,6 +394,7 @@ export class ChatClient {
         kind: item.kind,
         body: item.body,
         ...(item.attachment ? { attachment: wireAttachment(item.attachment) } : {}),
+        retry,
       });
       this.store.markAccepted(accepted);
     } catch (error) {
