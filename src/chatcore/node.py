@@ -67,6 +67,7 @@ from chatcore.presence.visibility import Visibility, hidden_state, took_part, vi
 from chatcore.push import PushKind, PushTarget, WebPushKeys
 from chatcore.ratelimit import RateLimiter, RateLimitHook
 from chatcore.telemetry import NO_TELEMETRY, Telemetry
+from chatcore.telemetry.tracing import Tracing
 
 __all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]
 
@@ -148,6 +149,9 @@ class NodeOptions:
     telemetry: Telemetry = NO_TELEMETRY
     """Receives stage latencies, store write times, gaps and the like (see
     ``chatcore.telemetry``); the server and ``chatcore worker`` pass Prometheus metrics."""
+    tracing: Tracing | None = None
+    """OpenTelemetry spans for each message's path through the pipeline (None: off; see
+    ``chatcore.telemetry.tracing``, the ``tracing`` extra)."""
 
     @classmethod
     def from_config(
@@ -245,6 +249,7 @@ class ChatNode:
             topics=self.topics,
             dedupe_window_ms=opts.dedupe_window_ms,
             telemetry=opts.telemetry,
+            tracing=opts.tracing,
         )
         self.history_worker = HistoryWorker(
             b.log,
@@ -254,6 +259,7 @@ class ChatNode:
             topics=self.topics,
             cache_per_chat=opts.hot_cache_per_chat,
             telemetry=opts.telemetry,
+            tracing=opts.tracing,
         )
         self.delivery_worker = DeliveryWorker(
             b.log,
@@ -265,6 +271,7 @@ class ChatNode:
             planner=self.planner,
             topics=self.topics,
             telemetry=opts.telemetry,
+            tracing=opts.tracing,
         )
         self.receipt_worker = ReceiptWorker(
             b.log,
@@ -351,6 +358,7 @@ class ChatNode:
             max_body_bytes=opts.max_body_bytes,
             chats=self.chat_cache,
             telemetry=opts.telemetry,
+            tracing=opts.tracing,
             last_seq=self._receipt_bound,
             admit=None if self.backpressure is None else self.backpressure.admit,
             uploads=b.uploads,

@@ -40,6 +40,7 @@ from chatcore.pipeline.records import (
 from chatcore.ratelimit import RateLimitHook, apply_rate_limit
 from chatcore.store._base import MembershipStore, MessageStore
 from chatcore.telemetry import NO_TELEMETRY, Telemetry
+from chatcore.telemetry.tracing import Tracing
 from chatcore.uploads import UploadLedger
 
 __all__ = ["Accepted", "Router"]
@@ -75,6 +76,7 @@ class Router:
         clock: Callable[[], int] = wall_ms,
         telemetry: Telemetry = NO_TELEMETRY,
         uploads: UploadLedger | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB);
         ``recent_accepts``: how many answers are remembered for retries; ``chats``:
@@ -84,7 +86,8 @@ class Router:
         MessageStore's). A receipt beyond it is refused. ``admit()``: asked before a
         new message is appended; it raises (Overloaded) to refuse it (see
         :class:`~chatcore.pipeline.backpressure.Backpressure`).
-        ``uploads``: who uploaded which blob (None: every attachment is refused)."""
+        ``uploads``: who uploaded which blob (None: every attachment is refused).
+        ``tracing``: OpenTelemetry spans (None: off)."""
         self._log = log
         self._membership = membership
         self._chats = chats or ChatCache(membership, ttl_s=0)
@@ -100,6 +103,7 @@ class Router:
         self._recent: OrderedDict[tuple[str, str, str], Accepted] = OrderedDict()
         self._recent_max = recent_accepts
         self._uploads = uploads
+        self._tracing = tracing
 
     async def chat_for(self, user: str, chat_id: str) -> ChatInfo:
         """The chat if ``user`` is a member; raises NotFound or NotMember."""
@@ -134,7 +138,33 @@ class Router:
 
         ``retry``: ``client_msg_id`` may have been sent before, so look for an earlier
         stored copy (answered with its ``message_id``). False (a first send) skips
-        that store read; the Sequencer still drops a resend within its dedupe window."""
+        that store read; the Sequencer still drops a resend within its dedupe window.
+
+        With tracing on, a ``chatcore.send`` span covers it all (see
+        :mod:`chatcore.telemetry.tracing`)."""
+        args = (user, chat_id, client_msg_id, body, kind, attachment, encrypted, device, retry)
+        if self._tracing is None:
+            return await self._send(*args, trace="")
+        with self._tracing.send({"chatcore.chat": chat_id, "chatcore.user": user}) as span:
+            accepted = await self._send(*args, trace=self._tracing.traceparent(span))
+            span.set_attribute("chatcore.message_id", str(accepted.message_id))
+            span.set_attribute("chatcore.duplicate", accepted.duplicate)
+            return accepted
+
+    async def _send(
+        self,
+        user: str,
+        chat_id: str,
+        client_msg_id: str,
+        body: str,
+        kind: MessageKind,
+        attachment: Attachment | None,
+        encrypted: bool,
+        device: str,
+        retry: bool,
+        *,
+        trace: str,
+    ) -> Accepted:
         self._validate(client_msg_id, body, kind, attachment)
         blob = requested_blob(kind, attachment)
         await self.chat_for(user, chat_id)
@@ -167,6 +197,7 @@ class Router:
             attachment=attachment,
             encrypted=encrypted,
             sender_device=device,
+            trace=trace,
         )
         await self._log.append([OutRecord(self._topics.submitted, chat_id, encode(submitted))])
         self._telemetry.stage_done("logged", (submitted.ts,), self._clock())
