@@ -14,6 +14,7 @@ never leak through a port: adapters map them with ``raise ... from exc``.
     ├── Unauthorized                  unauthorized    no
     ├── NotMember                     not_member      no
     ├── NotFound                      not_found       no
+    │   └── BlobNotFound              not_found       no    a blob this user did not upload
     ├── InvalidRequest                invalid         no    well-formed but not allowed
     │   └── BlobTooLarge              too_large       no    an upload over its kind's size limit
     ├── RateLimited                   rate_limited    yes   has ``retry_after_ms``
@@ -30,6 +31,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 __all__ = [
+    "BlobNotFound",
     "BlobTooLarge",
     "ChatcoreClosed",
     "ChatcoreError",
@@ -106,6 +108,10 @@ class NotFound(ChatcoreError):
     """The chat (or other named object) does not exist."""
 
     code: ClassVar[ErrorCode] = "not_found"
+
+
+class BlobNotFound(NotFound):
+    """A message names a blob its sender did not upload (unknown, or another user's)."""
 
 
 class InvalidRequest(ChatcoreError):

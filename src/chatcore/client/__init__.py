@@ -23,6 +23,7 @@ from chatcore.client._events import (
     SyncCompleted,
     TypingStarted,
 )
+from chatcore.client._media import MediaUpload
 from chatcore.client._options import ClientOptions
 from chatcore.client._transport import Connector, Transport, WebSocketTransport, connect_websocket
 from chatcore.errors import ConnectionClosed
@@ -31,6 +32,7 @@ __all__ = [
     # the client
     "ChatClient",
     "ClientOptions",
+    "MediaUpload",
     "TokenProvider",
     # events
     "ChatUpdated",

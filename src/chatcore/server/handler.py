@@ -11,8 +11,9 @@ else is a bug: it is logged and answered with ``internal``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from chatcore.errors import ChatcoreError, InvalidRequest, NotFound, NotMember
+from chatcore.errors import BlobNotFound, ChatcoreError, InvalidRequest, NotFound, NotMember
 from chatcore.gateway.convert import (
     attachment_from_wire,
     chat_summary,
@@ -40,6 +41,7 @@ from chatcore.protocol import (
     KeysPublish,
     KeysRevoke,
     ListChats,
+    Message,
     Ok,
     PresenceFrame,
     PresenceSubscribe,
@@ -64,14 +66,24 @@ logger = logging.getLogger(__name__)
 class RequestHandler:
     """Maps request frames to ChatNode calls for one connection."""
 
-    def __init__(self, node: ChatNode, conn: LocalConnection) -> None:
+    def __init__(
+        self,
+        node: ChatNode,
+        conn: LocalConnection,
+        *,
+        links: Callable[[Message], Message] | None = None,
+    ) -> None:
+        """``links`` signs the attachment URLs of the messages it answers with."""
         self.node = node
         self.conn = conn
+        self._links = links or _unchanged
 
     async def handle(self, frame: ClientFrame) -> list[ServerFrame]:
         """The frames that answer ``frame`` (possibly none)."""
         try:
             return await self._handle(frame)
+        except BlobNotFound as exc:  # the sender is a member: their blob is unknown
+            return [error_frame(exc, getattr(frame, "id", None))]
         except NotFound as exc:  # a chat's existence is not told to non-members
             chat = getattr(frame, "chat", None)
             hidden = NotMember(f"{self.conn.user!r} is not a member of chat {chat!r}")
@@ -97,6 +109,7 @@ class RequestHandler:
                     attachment=attachment_from_wire(frame.attachment),
                     encrypted=frame.encrypted,
                     device=self.conn.device,
+                    retry=frame.retry,
                 )
                 return [
                     AcceptedFrame(
@@ -113,7 +126,7 @@ class RequestHandler:
                 page = await node.history(
                     user, frame.chat, before=frame.before, after=frame.after, limit=frame.limit
                 )
-                messages = [message_frame(m) for m in page.messages]
+                messages = [self._links(message_frame(m)) for m in page.messages]
                 return [
                     HistoryPageFrame(
                         id=frame.id, chat=frame.chat, messages=messages, has_more=page.has_more
@@ -121,7 +134,7 @@ class RequestHandler:
                 ]
             case Sync():
                 result = await node.sync(user, frame.cursors)
-                frames: list[ServerFrame] = [message_frame(m) for m in result.messages]
+                frames: list[ServerFrame] = [self._links(message_frame(m)) for m in result.messages]
                 frames.append(Synced(id=frame.id, chats=[synced_chat(s) for s in result.chats]))
                 return frames
             case ListChats():
@@ -194,3 +207,7 @@ class RequestHandler:
             case KeysRevoke():
                 await node.revoke_key(user, frame.device or device)
                 return [Ok(id=frame.id)]
+
+
+def _unchanged(frame: Message) -> Message:
+    return frame

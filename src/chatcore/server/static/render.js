@@ -199,30 +199,54 @@ function messageBody(message) {
       h("span", { class: "body" }, linkify(message.text)),
     ];
   }
+  return [media(message), message.body ? h("span", { class: "body" }, linkify(message.body)) : null];
+}
+
+/** Only links the server made (a path on this server, or http(s)) are followed. */
+function safe(url) {
+  return typeof url === "string" && /^(https?:\/\/|\/)/.test(url) ? url : null;
+}
+
+/**
+ * An attachment: an image inline (its thumbnail; click for the full image), a video
+ * player, or a file to download. Links expire; the page renews them on error/click.
+ */
+function media(message) {
   const a = message.attachment;
-  const safeUrl = a && /^(https?:\/\/|\/)/.test(a.url) ? a.url : null;
-  const media =
-    a && safeUrl
-      ? message.kind === "image"
-        ? h("img", { class: "media", src: safeUrl, alt: a.name || "image", loading: "lazy" })
-        : message.kind === "video"
-          ? h("video", { class: "media", src: safeUrl, controls: true, preload: "metadata" })
-          : h(
-              "a",
-              { class: "file", href: safeUrl, download: a.name || true, rel: "noopener" },
-              "📄 ",
-              h("span", {}, a.name || "file"),
-              h("small", {}, fileSize(a.size)),
-            )
-      : null;
-  return [media, message.body ? h("span", { class: "body" }, linkify(message.body)) : null];
+  if (!a) return null;
+  const url = safe(a.url);
+  const data = { "data-blob": a.blob ?? null, "data-seq": message.seq ?? null };
+  if (!url) {
+    const failed = message.state === "failed";
+    const note = a.uploading ? (failed ? "Upload failed" : "Uploading…") : "";
+    return h("span", { class: "file media-pending" }, "📎 ", h("span", {}, a.name || "file"), h("small", {}, note || fileSize(a.size)));
+  }
+  if (message.kind === "image") {
+    const src = safe(a.thumbnail_url) ?? url;
+    return h(
+      "a",
+      { class: "media-link", href: url, target: "_blank", rel: "noopener", ...data },
+      h("img", { class: "media", src, alt: a.name || "image", loading: "lazy", ...data }),
+    );
+  }
+  if (message.kind === "video") {
+    return h("video", { class: "media", src: url, controls: true, preload: "metadata", ...data });
+  }
+  return h(
+    "a",
+    { class: "file", href: url, download: a.name || true, rel: "noopener", ...data },
+    "📄 ",
+    h("span", {}, a.name || "file"),
+    h("small", {}, fileSize(a.size)),
+  );
 }
 
 function messageRow(store, chat, item, { first, showName }) {
   const mine = item.sender === store.me;
   const tick = mine ? store.tick(chat, item) : null;
   const key = `m:${item.sender}:${item.client_msg_id}`;
-  const sig = [item.seq ?? "", tick?.status, tick?.readBy, first, showName, item.text != null].join("|");
+  const links = [item.attachment?.url, item.attachment?.uploading, item.attachment?.blob];
+  const sig = [item.seq ?? "", tick?.status, tick?.readBy, first, showName, item.text != null, ...links].join("|");
   const build = () =>
     h(
       "div",
