@@ -8,19 +8,14 @@ concurrent calls.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
-from chatcore._resource import ClosingContext
-from chatcore._sqlite import SqliteDatabase
-from chatcore.errors import ChatcoreClosed, Unavailable
+from chatcore._sqlite import SqliteAdapter, SqliteDatabase
 from chatcore.keys._base import DeviceKey
 from chatcore.keys.rules import KeyRules, check_publish
 
 __all__ = ["SqliteKeyDirectory"]
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS device_keys (
@@ -30,7 +25,7 @@ CREATE TABLE IF NOT EXISTS device_keys (
 _IN_CHUNK = 500  # host parameters per statement, well under SQLite's limit
 
 
-class SqliteKeyDirectory(ClosingContext):
+class SqliteKeyDirectory(SqliteAdapter):
     """Device keys in a SQLite file: a path (opened and closed by the directory) or a
     shared :class:`~chatcore._sqlite.SqliteDatabase` (its owner closes it).
 
@@ -38,24 +33,13 @@ class SqliteKeyDirectory(ClosingContext):
     cannot be opened or the table cannot be created.
     """
 
+    _schema = _SCHEMA
+
     def __init__(
         self, database: str | Path | SqliteDatabase, *, rules: KeyRules | None = None
     ) -> None:
+        super().__init__(database)
         self._rules = rules or KeyRules()
-        self._closed = False
-        if isinstance(database, SqliteDatabase):
-            self._db, self._owns_db = database, False
-        else:
-            try:
-                self._db, self._owns_db = SqliteDatabase(database), True
-            except (OSError, sqlite3.Error) as exc:
-                raise Unavailable(f"sqlite {database}: {exc}") from exc
-        try:
-            self._db.execute_script(_SCHEMA)
-        except sqlite3.Error as exc:
-            if self._owns_db:
-                self._db.close()
-            raise Unavailable(f"sqlite {self._db.path}: {exc}") from exc
 
     async def publish(self, key: DeviceKey) -> bool:
         """See :meth:`KeyDirectory.publish`; also ``Unavailable``, ``ChatcoreClosed``."""
@@ -105,16 +89,3 @@ class SqliteKeyDirectory(ClosingContext):
             return cur.rowcount > 0
 
         return await self._run(revoke)
-
-    async def aclose(self) -> None:
-        """Close the file if this directory opened it; later calls raise ChatcoreClosed."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owns_db:
-            await self._db.aclose()
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed:
-            raise ChatcoreClosed(f"{type(self).__name__} used after aclose()")
-        return await self._db.run(fn)
