@@ -125,14 +125,19 @@ async def production_backends(config: ProductionConfig, *, create_schema: bool =
     from chatcore.offline.redis import RedisOfflineIndex
     from chatcore.presence.redis import RedisPresenceStore
     from chatcore.registry.redis import RedisConnectionRegistry
-    from chatcore.store.cassandra import CassandraStores
 
-    stores = await CassandraStores.connect(
-        config.cassandra_hosts,
-        config.cassandra_keyspace,
-        replication=dict(config.cassandra_replication),
-        create_schema=create_schema,
-    )
+    stores: Any
+    if config.sqlite_store:
+        stores = _sqlite_stores(Path(config.sqlite_store))
+    else:
+        from chatcore.store.cassandra import CassandraStores
+
+        stores = await CassandraStores.connect(
+            config.cassandra_hosts,
+            config.cassandra_keyspace,
+            replication=dict(config.cassandra_replication),
+            create_schema=create_schema,
+        )
     redis = Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
     prefix = config.redis_prefix
     return Backends(
@@ -148,4 +153,31 @@ async def production_backends(config: ProductionConfig, *, create_schema: bool =
         push=LoggingPushNotifier(),
         leases=RedisNodeIdLease(redis, prefix=prefix),
         extra=[stores, redis],
+    )
+
+
+@dataclass
+class _SqliteStores:
+    """The three stores of ``ProductionConfig.sqlite_store`` on one SQLite file."""
+
+    db: Any
+    messages: MessageStore
+    receipts: ReceiptStore
+    membership: MembershipStore
+
+    async def aclose(self) -> None:
+        await self.db.aclose()
+
+
+def _sqlite_stores(path: Path) -> _SqliteStores:
+    from chatcore._sqlite import SqliteDatabase
+    from chatcore.store.sqlite import (
+        SqliteMembershipStore,
+        SqliteMessageStore,
+        SqliteReceiptStore,
+    )
+
+    db = SqliteDatabase(path)
+    return _SqliteStores(
+        db, SqliteMessageStore(db), SqliteReceiptStore(db), SqliteMembershipStore(db)
     )

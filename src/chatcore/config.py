@@ -14,7 +14,8 @@
 Environment variables win over the file: ``CHATCORE_KAFKA_BOOTSTRAP``,
 ``CHATCORE_CASSANDRA_HOSTS`` (comma-separated), ``CHATCORE_CASSANDRA_KEYSPACE``,
 ``CHATCORE_REDIS_URL``, ``CHATCORE_PARTITIONS``, ``CHATCORE_TOPIC_PREFIX``,
-``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``.
+``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``,
+``CHATCORE_SQLITE_STORE``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class ProductionConfig:
     heartbeat_s: float = 30.0
     """A connection's presence and registration live ``presence_ttl_s`` unless its
     gateway refreshes them, which it does every ``heartbeat_s``."""
+    sqlite_store: str = ""
+    """A SQLite file for the message, receipt and membership stores instead of
+    Cassandra (empty: Cassandra). For one machine only: a single node, or a gateway
+    and workers sharing that file (the fault suite, ``benchmarks/faults``)."""
 
     @classmethod
     def load(
