@@ -25,7 +25,8 @@ from pathlib import Path
 import anyio
 
 from benchmarks.faults.report import render, splice
-from benchmarks.faults.scenarios import BOUNDS_S, SCENARIOS, Context, Outcome, Sizes
+from benchmarks.faults.scenarios import Context, Outcome, Sizes
+from benchmarks.faults.suite import BOUNDS_S, SCENARIOS
 from benchmarks.faults.stack import REPO, FaultFailed, Services
 
 

@@ -24,7 +24,7 @@ from benchmarks.faults.stack import FaultFailed, Services, Stack, running
 from chatcore.client import ChatClient, ClientOptions, MessageReceived
 from chatcore.errors import ChatcoreError
 
-__all__ = ["SCENARIOS", "Outcome", "Sizes", "Context"]
+__all__ = ["Context", "Outcome", "Sizes", "gateway_restart", "kafka_kill", "reconnect_cut", "redis_loss"]
 
 
 @dataclass(frozen=True)
@@ -484,22 +484,3 @@ async def _clients(
                 stack.client(u, device=f"{u}-d", options=opts)
             )
         yield clients
-
-
-SCENARIOS: dict[str, Callable[[Context], Awaitable[Outcome]]] = {
-    "kafka_kill": kafka_kill,
-    "gateway_restart": gateway_restart,
-    "reconnect_cut": reconnect_cut,
-    "redis_loss": redis_loss,
-}
-"""Every scenario, in the order the runner runs them."""
-
-_ = FaultFailed
-
-BOUNDS_S: dict[str, float] = {
-    "kafka_kill": 240.0,
-    "gateway_restart": 150.0,
-    "reconnect_cut": 150.0,
-    "redis_loss": 150.0,
-}
-"""Each scenario's hard time bound (the soak's length is added to its own)."""
