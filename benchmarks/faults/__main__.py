@@ -2,7 +2,7 @@
 
 ::
 
-    python -m benchmarks.faults                      # every scenario, figures into docs/reliability.md
+    python -m benchmarks.faults                        # every scenario -> docs/reliability.md
     python -m benchmarks.faults kafka_kill redis_loss  # some of them
     python -m benchmarks.faults --smoke --no-write   # small sizes (what tests/faults runs)
     python -m benchmarks.faults soak --soak-s 3600   # a longer soak
@@ -26,8 +26,8 @@ import anyio
 
 from benchmarks.faults.report import render, splice
 from benchmarks.faults.scenarios import Context, Outcome, Sizes
-from benchmarks.faults.suite import BOUNDS_S, SCENARIOS
 from benchmarks.faults.stack import REPO, FaultFailed, Services
+from benchmarks.faults.suite import BOUNDS_S, SCENARIOS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +78,8 @@ async def run_all(
             if echo:
                 verdict = "pass" if outcome.passed else "FAIL"
                 print(
-                    f"[faults] {name}: {verdict} in {outcome.seconds:.0f} s {json.dumps(outcome.figures)}",
+                    f"[faults] {name}: {verdict} in {outcome.seconds:.0f} s",
+                    json.dumps(outcome.figures),
                     flush=True,
                 )
                 for note in outcome.notes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import anyio
 import anyio.abc
@@ -20,10 +20,8 @@ __all__ = ["CuttableRelay", "relay"]
 
 def _reset(stream: anyio.abc.SocketStream) -> None:
     sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-    try:
+    with suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except OSError:
-        pass
 
 
 class CuttableRelay:

@@ -9,22 +9,33 @@ FaultFailed only when it could not run at all. Each one runs under a hard time b
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from benchmarks.faults.ledger import Ledger, Tally, tally
-from benchmarks.faults.stack import FaultFailed, Services, Stack, running
+from benchmarks.faults.stack import Services, Stack, running
 from chatcore.client import ChatClient, ClientOptions, MessageReceived
 from chatcore.errors import ChatcoreError
 
-__all__ = ["Context", "Outcome", "Sizes", "gateway_restart", "kafka_kill", "reconnect_cut", "redis_loss"]
+__all__ = [
+    "running",
+    "Context",
+    "Outcome",
+    "Sizes",
+    "gateway_restart",
+    "kafka_kill",
+    "reconnect_cut",
+    "redis_loss",
+]
 
 
 @dataclass(frozen=True)
@@ -95,13 +106,13 @@ SEND_TIMEOUT_S = 30.0
 
 
 def _options(**kw: Any) -> ClientOptions:
-    base: dict[str, Any] = dict(
-        connect_timeout_s=30.0,
-        send_timeout_s=SEND_TIMEOUT_S,
-        request_timeout_s=30.0,
-        backoff_initial_s=0.2,
-        backoff_max_s=2.0,
-    )
+    base: dict[str, Any] = {
+        "connect_timeout_s": 30.0,
+        "send_timeout_s": SEND_TIMEOUT_S,
+        "request_timeout_s": 30.0,
+        "backoff_initial_s": 0.2,
+        "backoff_max_s": 2.0,
+    }
     base.update(kw)
     return ClientOptions(**base)
 
@@ -119,7 +130,7 @@ class Senders:
     def longest_ack_gap(self, after: float = 0.0) -> float:
         """The longest stretch without any ack, from ``after`` on (seconds)."""
         times = sorted(t for t in self.ack_times if t >= after)
-        return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
     async def run(
         self, client: ChatClient, user: str, chat: str, *, rate: float, limit: int | None = None
@@ -188,7 +199,7 @@ async def _groups(
     for at in range(0, len(users), size):
         members = users[at : at + size]
         view = await clients[members[0]].create_group(f"g{at}", members[1:])
-        chat_of.update({u: view.chat for u in members})
+        chat_of.update(dict.fromkeys(members, view.chat))
     return chat_of
 
 
@@ -209,12 +220,9 @@ async def kafka_kill(ctx: Context) -> Outcome:
         async with _clients(stack, users) as clients:
             chat_of = await _groups(stack, clients, users, 10)
             async with anyio.create_task_group() as tg:
+                send = partial(senders.run, rate=ctx.sizes.rate_per_sender)
                 for u in users:
-                    tg.start_soon(
-                        lambda u=u: senders.run(
-                            clients[u], u, chat_of[u], rate=ctx.sizes.rate_per_sender
-                        )
-                    )
+                    tg.start_soon(send, clients[u], u, chat_of[u])
                 await anyio.sleep(4)
                 before = senders.ledger.acked_count
                 killed = time.monotonic()
@@ -250,32 +258,30 @@ async def gateway_restart(ctx: Context) -> Outcome:
     )
     users = [f"r{i}" for i in range(10)]
     senders = Senders()
-    async with running(ctx.stack("gateway_restart", split=True)) as stack:
-        async with _clients(stack, users) as clients:
-            chat_of = await _groups(stack, clients, users, 5)
-            async with anyio.create_task_group() as tg:
-                for u in users:
-                    tg.start_soon(lambda u=u: senders.run(clients[u], u, chat_of[u], rate=10.0))
-                await anyio.sleep(3)
-                out.figures["gateway_back_s"] = round(
-                    await stack.restart_gateway(signal.SIGKILL), 1
-                )
-                await anyio.sleep(3)
-                senders.stop.set()
-            t = await _final(stack, senders.ledger)
-            # The app sends acked ids again (as after a lost ack): same message_id, no copy.
-            again = same = 0
-            for u in users[:5]:
-                for i in range(0, 40, 4):
-                    key = (chat_of[u], u, f"{u}-{i}")
-                    first = senders.ledger.message_id(*key)
-                    if first is None:
-                        continue
-                    again += 1
-                    ack = await clients[u].send(key[0], "again", client_msg_id=key[2])
-                    same += int(ack.message_id) == first
-            await anyio.sleep(1)
-            t2 = tally(senders.ledger, await anyio.to_thread.run_sync(stack.stored))
+    stack = ctx.stack("gateway_restart", split=True)
+    async with running(stack), _clients(stack, users) as clients:
+        chat_of = await _groups(stack, clients, users, 5)
+        async with anyio.create_task_group() as tg:
+            for u in users:
+                tg.start_soon(partial(senders.run, rate=10.0), clients[u], u, chat_of[u])
+            await anyio.sleep(3)
+            out.figures["gateway_back_s"] = round(await stack.restart_gateway(signal.SIGKILL), 1)
+            await anyio.sleep(3)
+            senders.stop.set()
+        t = await _final(stack, senders.ledger)
+        # The app sends acked ids again (as after a lost ack): same message_id, no copy.
+        again = same = 0
+        for u in users[:5]:
+            for i in range(0, 40, 4):
+                key = (chat_of[u], u, f"{u}-{i}")
+                first = senders.ledger.message_id(*key)
+                if first is None:
+                    continue
+                again += 1
+                ack = await clients[u].send(key[0], "again", client_msg_id=key[2])
+                same += int(ack.message_id) == first
+        await anyio.sleep(1)
+        t2 = tally(senders.ledger, await anyio.to_thread.run_sync(stack.stored))
     out.figures.update(_tally_figures(t))
     out.figures["resent_acked"] = again
     out.figures["resent_same_id"] = same
@@ -296,46 +302,44 @@ async def reconnect_cut(ctx: Context) -> Outcome:
         "receiver gets every message once, in order; recovery well under 10 s",
     )
     senders = Senders()
-    async with running(ctx.stack("reconnect_cut")) as stack:
-        async with relay(stack.port) as cut, _clients(stack, ["tx"]) as clients:
-            chat = (await clients["tx"].create_direct("rx")).chat
-            rx = ChatClient(
-                f"ws://127.0.0.1:{cut.port}/ws",
-                token=stack.token("rx"),
-                device="rx",
-                options=_options(),
-            )
-            got: list[int] = []
-            done = anyio.Event()
-            async with rx:
+    stack = ctx.stack("reconnect_cut")
+    async with running(stack), relay(stack.port) as cut, _clients(stack, ["tx"]) as clients:
+        chat = (await clients["tx"].create_direct("rx")).chat
+        rx = ChatClient(
+            f"ws://127.0.0.1:{cut.port}/ws",
+            token=stack.token("rx"),
+            device="rx",
+            options=_options(),
+        )
+        got: list[int] = []
+        done = anyio.Event()
+        async with rx:
 
-                async def receive() -> None:
-                    async for event in rx.events():
-                        if isinstance(event, MessageReceived) and event.chat == chat:
-                            got.append(event.message.seq)
-                            if len(got) >= total:
-                                done.set()
+            async def receive() -> None:
+                async for event in rx.events():
+                    if isinstance(event, MessageReceived) and event.chat == chat:
+                        got.append(event.message.seq)
+                        if len(got) >= total:
+                            done.set()
 
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(receive)
-                    tg.start_soon(
-                        lambda: senders.run(
-                            clients["tx"], "tx", chat, rate=total / 7.0, limit=total
-                        )
-                    )
-                    await anyio.sleep(1)
-                    await cut.cut(5.0)
-                    healed = time.monotonic()
-                    with anyio.move_on_after(60):
-                        await done.wait()
-                    caught_up = time.monotonic()
-                    tg.cancel_scope.cancel()
-            t = await _final(stack, senders.ledger)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(receive)
+                tg.start_soon(
+                    lambda: senders.run(clients["tx"], "tx", chat, rate=total / 7.0, limit=total)
+                )
+                await anyio.sleep(1)
+                await cut.cut(5.0)
+                healed = time.monotonic()
+                with anyio.move_on_after(60):
+                    await done.wait()
+                caught_up = time.monotonic()
+                tg.cancel_scope.cancel()
+        t = await _final(stack, senders.ledger)
     unique = len(set(got))
     out.figures["received"] = len(got)
     out.figures["received_unique"] = unique
     out.figures["received_duplicates"] = len(got) - unique
-    out.figures["received_out_of_order"] = sum(1 for a, b in zip(got, got[1:]) if b <= a)
+    out.figures["received_out_of_order"] = sum(1 for a, b in itertools.pairwise(got) if b <= a)
     out.figures["relay_connections"] = cut.connections
     out.figures["caught_up_after_cut_s"] = (
         round(caught_up - healed, 1) if done.is_set() else "never (60 s)"

@@ -82,7 +82,8 @@ class Services:
                     [str(REPO / "scripts" / "services"), *args], env=self.env(), check=False
                 )
         except TimeoutError:
-            raise FaultFailed(f"scripts/services {' '.join(args)}: no answer in {timeout_s} s")
+            what = f"scripts/services {' '.join(args)}: no answer in {timeout_s} s"
+            raise FaultFailed(what) from None
         out = (done.stdout + done.stderr).decode(errors="replace")
         if done.returncode != 0:
             raise FaultFailed(f"scripts/services {' '.join(args)} failed:\n{out[-3000:]}")
