@@ -261,8 +261,9 @@ async def slow_consumer(ctx: Context) -> Outcome:
                 tg.start_soon(watch_rss)
                 tg.start_soon(watch_slow)
                 out.figures["slow_phase_messages"] = await send_for(60.0, closed)
+                closed_4008 = closed.is_set()
                 out.figures["slow_closed_4008_after_s"] = (
-                    round(time.monotonic() - started, 1) if closed.is_set() else "not in 60 s"
+                    round(time.monotonic() - started, 1) if closed_4008 else "not in 60 s"
                 )
                 closed.set()
                 await anyio.sleep(1)
@@ -272,12 +273,11 @@ async def slow_consumer(ctx: Context) -> Outcome:
                 with contextlib.suppress(ConnectionClosed, WebSocketException):
                     async for _ in slow_ws:
                         pass
+            code = slow_ws.protocol.close_code
         finally:
             for ws in conns:
                 with anyio.move_on_after(2, shield=True):
                     await ws.close()
-    # What the slow one was told: read what it had not read, down to the close frame.
-    code = slow_ws.protocol.close_code
     out.figures["slow_client_saw_close_code"] = code if code is not None else "none"
     out.figures["gateway_rss_baseline_mib"] = round(base_rss / 1024, 1)
     out.figures["gateway_rss_peak_mib"] = round(peak / 1024, 1)

@@ -125,7 +125,10 @@ class Senders:
     stop: anyio.Event = field(default_factory=anyio.Event)
     first_error_at: float | None = None
     last_error_at: float | None = None
+    timeout_s: float = SEND_TIMEOUT_S + 5
+    """Longest wait for one send's answer (the client's own send timeout comes first)."""
     ack_times: list[float] = field(default_factory=list)
+    error_times: list[float] = field(default_factory=list)
 
     def longest_ack_gap(self, after: float = 0.0) -> float:
         """The longest stretch without any ack, from ``after`` on (seconds)."""
@@ -142,12 +145,13 @@ class Senders:
             self.ledger.sent(chat, user, cmid)
             started = time.monotonic()
             try:
-                with anyio.fail_after(SEND_TIMEOUT_S + 5):
+                with anyio.fail_after(self.timeout_s):
                     ack = await client.send(chat, f"m {cmid}", client_msg_id=cmid)
             except (ChatcoreError, TimeoutError) as exc:
                 now = time.monotonic()
                 self.first_error_at = self.first_error_at or now
                 self.last_error_at = now
+                self.error_times.append(now)
                 self.ledger.failed(chat, user, cmid, type(exc).__name__)
             else:
                 self.ledger.acked(chat, user, cmid, int(ack.message_id))

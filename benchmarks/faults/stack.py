@@ -74,12 +74,14 @@ class Services:
         )
         return env
 
-    async def run(self, *args: str, timeout_s: float = 240.0) -> str:
+    async def run(self, *args: str, timeout_s: float = 240.0, prefix: tuple[str, ...] = ()) -> str:
         """Run ``scripts/services ARGS``; raise FaultFailed when it fails or hangs."""
         try:
             with anyio.fail_after(timeout_s):
                 done = await anyio.run_process(
-                    [str(REPO / "scripts" / "services"), *args], env=self.env(), check=False
+                    [*prefix, str(REPO / "scripts" / "services"), *args],
+                    env=self.env(),
+                    check=False,
                 )
         except TimeoutError:
             what = f"scripts/services {' '.join(args)}: no answer in {timeout_s} s"

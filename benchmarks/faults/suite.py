@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from benchmarks.faults import overload, scenarios
+from benchmarks.faults import overload, partition, scenarios
 from benchmarks.faults.scenarios import Context, Outcome
 
 __all__ = ["BOUNDS_S", "SCENARIOS"]
@@ -14,6 +14,7 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[Outcome]]] = {
     "gateway_restart": scenarios.gateway_restart,
     "reconnect_cut": scenarios.reconnect_cut,
     "redis_loss": scenarios.redis_loss,
+    "partition": partition.partition,
     "slow_consumer": overload.slow_consumer,
     "half_open": overload.half_open,
     "soak": overload.soak,
@@ -24,6 +25,7 @@ BOUNDS_S: dict[str, float] = {
     "gateway_restart": 150.0,
     "reconnect_cut": 150.0,
     "redis_loss": 150.0,
+    "partition": 240.0,
     "slow_consumer": 200.0,
     "half_open": 150.0,
     "soak": 120.0,
