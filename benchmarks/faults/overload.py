@@ -170,6 +170,11 @@ async def half_open(ctx: Context) -> Outcome:
         )
         out.figures[f"{label}_close_max_s"] = round(max(times), 1) if times else "-"
     out.figures["refused_or_failed_to_open"] = failed_open
+    if len(closed["http"]) < n - n // 2:
+        out.notes.append(
+            f"{n - n // 2 - len(closed['http'])} connections stalled inside the HTTP upgrade "
+            f"request were still open {wait_s:g} s after the last one opened"
+        )
     total_closed = len(closed["http"]) + len(closed["hello"])
     out.passed = (
         failed_open == 0 and total_closed == n and out.figures["normal_client_connect_s"] <= 1.0
@@ -286,6 +291,12 @@ async def slow_consumer(ctx: Context) -> Outcome:
         out.figures[f"{phase}_deliveries"] = len(lat)
         out.figures[f"{phase}_p50_ms"] = round(_pct(lat, 0.5) * 1000, 1)
         out.figures[f"{phase}_p99_ms"] = round(_pct(lat, 0.99) * 1000, 1)
+    if not closed_4008:
+        out.notes.append(
+            "the gateway did not close the slow connection with 4008 within 60 s "
+            f"(its /metrics counted none); when the slow client read again it saw close code "
+            f"{code} (1006: the connection ended without a close frame)"
+        )
     p99_base, p99_slow = out.figures["baseline_p99_ms"], out.figures["slow_p99_ms"]
     out.passed = code == 4008 and p99_slow <= 2 * p99_base + 50 and peak - base_rss < 200 * 1024
     return out

@@ -175,6 +175,12 @@ async def partition(ctx: Context) -> Outcome:
                 await kafka.stop("kafka")
     out.figures.update(_tally_figures(t))
     out.figures["errors"] = dict(senders.ledger.errors())
+    if t.unacked_stored:
+        out.notes.append(
+            f"{t.unacked_stored} of the {t.unacked} sends answered with an error were stored "
+            "(once each): an error means 'maybe stored', as the SDK documents "
+            "(retry with the same client_msg_id)"
+        )
     out.passed = (
         t.ok
         and t.acked > acked_at_cut
