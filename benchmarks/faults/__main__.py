@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", type=Path, default=REPO / "docs" / "reliability.md")
     p.add_argument("--no-write", action="store_true", help="do not touch --doc")
     p.add_argument("--json", type=Path, default=None, help="also write the outcomes as JSON")
+    p.add_argument(
+        "--merge",
+        type=Path,
+        default=None,
+        help="a --json file of an earlier run: its outcomes stay in the table, "
+        "except the scenarios run now, which replace theirs (and are named in the header)",
+    )
     p.add_argument("--keep-services", action="store_true", help="leave Redis and Kafka running")
     return p
 
@@ -113,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[faults] work folder {workdir}", flush=True)
     outcomes = anyio.run(lambda: run_all(names, ctx, keep_services=args.keep_services))
     data = [o.to_dict() for o in outcomes]
+    rerun = ""
+    if args.merge is not None:
+        earlier = json.loads(args.merge.read_text())
+        fresh = {o["name"]: o for o in data}
+        data = [fresh.pop(o["name"], o) for o in earlier] + list(fresh.values())
+        rerun = f"; run again on their own afterwards: {', '.join(f'`{n}`' for n in names)}"
     if args.json:
         args.json.write_text(json.dumps(data, indent=2))
     if not args.no_write:
@@ -120,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         mode = "smoke sizes" if args.smoke else "full sizes"
         header = (
             f"Written by `python -m benchmarks.faults` on {when} ({mode}, "
-            f"soak {sizes.soak_s:g} s); logs were in a temporary folder."
+            f"soak {sizes.soak_s:g} s{rerun}); logs were in a temporary folder."
         )
         doc = args.doc.read_text() if args.doc.exists() else ""
         args.doc.write_text(splice(doc, render(data, header=header)))

@@ -379,71 +379,75 @@ async def redis_loss(ctx: Context) -> Outcome:
     )
     users = [f"p{i}" for i in range(5)]
     ledger = Ledger()
-    async with running(ctx.stack("redis_loss", presence_ttl_s=ttl, heartbeat_s=2.0)) as stack:
-        async with _clients(stack, ["obs", *users]) as clients:
-            obs = clients["obs"]
-            chats = {u: (await clients[u].create_direct("obs")).chat for u in users}
-            seen: dict[str, float] = {}
+    stack = ctx.stack("redis_loss", presence_ttl_s=ttl, heartbeat_s=2.0)
+    async with running(stack), _clients(stack, ["obs", *users]) as clients:
+        obs = clients["obs"]
+        chats = {u: (await clients[u].create_direct("obs")).chat for u in users}
+        seen: dict[str, float] = {}
 
-            async def watch() -> None:
-                async for event in obs.events():
-                    if isinstance(event, MessageReceived):
-                        seen.setdefault(event.message.client_msg_id, time.monotonic())
+        async def watch() -> None:
+            async for event in obs.events():
+                if isinstance(event, MessageReceived):
+                    seen.setdefault(event.message.client_msg_id, time.monotonic())
 
-            async def send(u: str, cmid: str) -> None:
-                ledger.sent(chats[u], u, cmid)
-                try:
-                    with anyio.fail_after(SEND_TIMEOUT_S):
-                        ack = await clients[u].send(chats[u], "probe", client_msg_id=cmid)
-                    ledger.acked(chats[u], u, cmid, int(ack.message_id))
-                except (ChatcoreError, TimeoutError) as exc:
-                    ledger.failed(chats[u], u, cmid, type(exc).__name__)
+        async def send(u: str, cmid: str) -> None:
+            ledger.sent(chats[u], u, cmid)
+            try:
+                with anyio.fail_after(SEND_TIMEOUT_S):
+                    ack = await clients[u].send(chats[u], "probe", client_msg_id=cmid)
+                ledger.acked(chats[u], u, cmid, int(ack.message_id))
+            except (ChatcoreError, TimeoutError) as exc:
+                ledger.failed(chats[u], u, cmid, type(exc).__name__)
 
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(watch)
-                await obs.subscribe_presence(users)
-                for fault in ("flush", "restart"):
-                    if fault == "flush":
-                        await ctx.services.redis("FLUSHALL")
-                    else:
-                        await ctx.services.kill("redis")
-                        await ctx.services.start("redis")
-                    hit = time.monotonic()
-                    # A probe every 0.25 s until one is delivered live.
-                    probes: list[str] = []
-                    first_live: float | None = None
-                    while first_live is None and time.monotonic() - hit < ttl * 3:
-                        u = users[len(probes) % len(users)]
-                        probes.append(f"{u}-{fault}-{len(probes)}")
-                        await send(u, probes[-1])
-                        await anyio.sleep(0.25)
-                        live = [seen[c] for c in probes if c in seen]
-                        first_live = min(live) if live else None
-                    out.figures[f"{fault}_live_delivery_s"] = (
-                        round(first_live - hit, 1) if first_live else f"not in {ttl * 3:g} s"
-                    )
-                    online = await _wait_for_async(
-                        lambda: _all_online(obs, users), timeout_s=ttl * 3
-                    )
-                    out.figures[f"{fault}_presence_online_s"] = (
-                        round(online - hit, 1) if online else f"not in {ttl * 3:g} s"
-                    )
-                    out.figures[f"{fault}_probes_missed_live"] = sum(
-                        1 for c in probes if c not in seen or seen[c] > (first_live or 0)
-                    )
-                # One last message per chat: the observer fills any gap it then sees.
-                for u in users:
-                    await send(u, f"{u}-tail")
-                acked = {k[2] for k in ledger.acked_keys()}
-                await _wait_for(lambda: acked <= seen.keys(), timeout_s=15)
-                out.figures["observer_missing_at_end"] = len(acked - seen.keys())
-                tg.cancel_scope.cancel()
-            # History through the server (its hot cache in Redis is gone): every message.
-            history = 0
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
+            await obs.subscribe_presence(users)
+            for fault in ("flush", "restart"):
+                if fault == "flush":
+                    await ctx.services.redis("FLUSHALL")
+                else:
+                    await ctx.services.kill("redis")
+                    await ctx.services.start("redis")
+                hit = time.monotonic()
+                # A probe every 0.25 s until one is delivered live.
+                probes: list[str] = []
+                first_live: float | None = None
+                while first_live is None and time.monotonic() - hit < ttl * 3:
+                    u = users[len(probes) % len(users)]
+                    probes.append(f"{u}-{fault}-{len(probes)}")
+                    await send(u, probes[-1])
+                    await anyio.sleep(0.25)
+                    live = [seen[c] for c in probes if c in seen]
+                    first_live = min(live) if live else None
+                out.figures[f"{fault}_live_delivery_s"] = (
+                    round(first_live - hit, 1) if first_live else f"not in {ttl * 3:g} s"
+                )
+                online = await _wait_for_async(lambda: _all_online(obs, users), timeout_s=ttl * 3)
+                out.figures[f"{fault}_presence_online_s"] = (
+                    round(online - hit, 1) if online else f"not in {ttl * 3:g} s"
+                )
+                out.figures[f"{fault}_probes_missed_live"] = sum(
+                    1 for c in probes if c not in seen or seen[c] > (first_live or 0)
+                )
+            # One last message per chat: the observer fills any gap it then sees.
             for u in users:
-                history += len([m async for m in clients[u].history(chats[u], after=0)])
-            out.figures["history_messages"] = history
+                await send(u, f"{u}-tail")
+            acked = {k[2] for k in ledger.acked_keys()}
+            await _wait_for(lambda: acked <= seen.keys(), timeout_s=15)
+            out.figures["observer_missing_at_end"] = len(acked - seen.keys())
+            tg.cancel_scope.cancel()
+
+        # History through the server (its hot cache in Redis is gone): every message,
+        # once the store has them all (live delivery may run ahead of persistence).
+        async def history() -> int:
+            n = 0
+            for u in users:
+                n += len([m async for m in clients[u].history(chats[u], after=0)])
+            return n
+
+        out.figures["history_right_after_delivery"] = await history()
         t = await _final(stack, ledger)
+        out.figures["history_messages"] = count = await history()
     out.figures.update(_tally_figures(t))
     timely = all(
         isinstance(out.figures[f"{f}_presence_online_s"], float)
@@ -452,7 +456,7 @@ async def redis_loss(ctx: Context) -> Outcome:
         for f in ("flush", "restart")
     )
     out.passed = (
-        t.ok and history == t.acked and timely and out.figures["observer_missing_at_end"] == 0
+        t.ok and count == t.acked and timely and out.figures["observer_missing_at_end"] == 0
     )
     return out
 
