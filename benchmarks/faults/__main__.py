@@ -80,6 +80,11 @@ async def run_all(
                 )
             except FaultFailed as exc:
                 outcome = Outcome(name, "", "", notes=[f"could not run: {str(exc)[-1500:]}"])
+            except Exception as exc:  # a crash of one scenario must not lose the others
+                what = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, BaseExceptionGroup):
+                    what += f" (first: {exc.exceptions[0]!r})"
+                outcome = Outcome(name, "", "", notes=[f"crashed: {what[-1500:]}"])
             outcome.seconds = time.monotonic() - started
             outcomes.append(outcome)
             if echo:

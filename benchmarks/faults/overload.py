@@ -8,6 +8,7 @@ and sample the gateway process from ``/proc`` (RSS, open files, threads).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import socket
@@ -51,8 +52,12 @@ def sample(pid: int) -> ProcSample:
 
 
 def metric(stack: Stack, prefix: str) -> float:
-    """One sample of the gateway's /metrics, by the start of its line (0 if absent)."""
-    text = httpx.get(f"{stack.http}/metrics", timeout=5).text
+    """One sample of the gateway's /metrics, by the start of its line (0 if absent,
+    NaN if the gateway does not answer within 10 s)."""
+    try:
+        text = httpx.get(f"{stack.http}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return float("nan")
     for line in text.splitlines():
         if line.startswith(prefix):
             return float(line[len(prefix) :])
@@ -61,7 +66,8 @@ def metric(stack: Stack, prefix: str) -> float:
 
 def closes(stack: Stack, code: str) -> float:
     """How many connections the gateway closed with ``code``."""
-    return metric(stack, f'chatcore_connection_closes_total{{code="{code}"}} ')
+    count = metric(stack, f'chatcore_connection_closes_total{{code="{code}"}} ')
+    return 0.0 if math.isnan(count) else count
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -375,8 +381,14 @@ async def soak(ctx: Context) -> Outcome:
                 tg.cancel_scope.cancel()
     third = max(1, len(samples) // 3)
     first, last = [s for _, s, _ in samples[:third]], [s for _, s, _ in samples[-third:]]
-    live0 = sum(c for _, _, c in samples[:third]) / third
-    live1 = sum(c for _, _, c in samples[-third:]) / third
+    # Samples whose /metrics read timed out are left out of the open-files figure.
+    first_live = [(s.fds, c) for _, s, c in samples[:third] if not math.isnan(c)]
+    last_live = [(s.fds, c) for _, s, c in samples[-third:] if not math.isnan(c)]
+    out.figures["metrics_reads_timed_out"] = sum(1 for *_, c in samples if math.isnan(c))
+    live0 = sum(c for _, c in first_live) / max(1, len(first_live))
+    live1 = sum(c for _, c in last_live) / max(1, len(last_live))
+    net0 = sum(f - c for f, c in first_live) / max(1, len(first_live))
+    net1 = sum(f - c for f, c in last_live) / max(1, len(last_live))
 
     def mean(values: list[int]) -> float:
         return sum(values) / len(values)
@@ -397,7 +409,7 @@ async def soak(ctx: Context) -> Outcome:
         threads_first_third=round(th0),
         threads_last_third=round(th1),
     )
-    spare0, spare1 = fd0 - live0, fd1 - live1
+    spare0, spare1 = net0, net1
     out.figures.update(
         fds_not_connections_first_third=round(spare0),
         fds_not_connections_last_third=round(spare1),
