@@ -7,6 +7,7 @@ the shared ones) and stops them at the end; the full figures come from
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,7 @@ async def test_kafka_kill_gateway_restart_and_redis_loss_at_smoke_sizes(tmp_path
     outcomes = await run_all(["kafka_kill", "gateway_restart", "redis_loss"], ctx, echo=False)
     by_name = {o.name: o for o in outcomes}
     for outcome in outcomes:
-        assert outcome.passed, outcome.to_dict()
+        assert outcome.passed, json.dumps(outcome.to_dict(), indent=1)
     kafka = by_name["kafka_kill"].figures
     assert kafka["acked"] > 0 and kafka["acked_lost"] == kafka["duplicated"] == 0
     restart = by_name["gateway_restart"].figures
