@@ -76,7 +76,7 @@ class SimConfig:
     """Users, one client each (2..5 when drawn)."""
     partitions: int | None = None
     """Partitions of the log topics (1, 2 or 4 when drawn)."""
-    messages: int = 6
+    messages: int = 10
     """Messages each client sends."""
     faults: Faults = field(default_factory=Faults)
     chaos_limit_s: float = 600.0
@@ -278,9 +278,12 @@ class World:
         for proc in self.procs:
             while not (proc.alive and proc.node is not None):
                 await anyio.sleep(0.1)
+        self.note("every process is up")
         await self._settled()
+        self.note("the pipeline has settled")
         for client in self.clients:
             await client.catch_up_fully()
+        self.note("every client has caught up")
         await self._settled()
 
     async def _settled(self) -> None:
@@ -291,8 +294,8 @@ class World:
                 try:
                     await node.settled(timeout_s=60)
                     return
-                except FAILURES:
-                    pass
+                except FAILURES as exc:
+                    self.note(f"not settled: {exc}")
             await anyio.sleep(0.1)
 
     # -- checks -----------------------------------------------------------------
@@ -304,6 +307,9 @@ class World:
         first = self.canonical.setdefault(key, mine)
         if first != mine:
             self.violate(f"{client.user} got {mine} at {key}, another member got {first}")
+        earlier = client.seen.setdefault((m.chat, *mine), m.seq)
+        if earlier != m.seq:
+            self.violate(f"{client.user} got {mine} twice in {m.chat[:8]}: seq {earlier}, {m.seq}")
 
     async def _check_final(self) -> None:
         store = self.shared.messages
@@ -380,6 +386,8 @@ class Client:
         for cid in self.my_chats:
             self.timelines.track(cid)
         self.views: dict[str, list[Message]] = {c.chat_id: [] for c in world.chats}
+        self.seen: dict[tuple[str, str, str], int] = {}
+        """(chat, sender, client_msg_id) → the seq it was delivered at."""
         self.sent_to: dict[str, list[str]] = {c.chat_id: [] for c in world.chats}
         self.planned: list[str] = []
         self.acked: set[str] = set()
