@@ -27,7 +27,14 @@ import time
 from collections.abc import Coroutine, Iterator, Mapping
 from typing import Any
 
-__all__ = ["SimDeadlock", "SimLoop", "SimTask", "VirtualClock", "patched_wall_clock"]
+__all__ = [
+    "SimDeadlock",
+    "SimLoop",
+    "SimTask",
+    "VirtualClock",
+    "ordered_cancel_scopes",
+    "patched_wall_clock",
+]
 
 EPOCH_NS = 1_800_000_000 * 1_000_000_000
 """Where virtual wall time starts (2027-01-15): a fixed, realistic Unix time."""
@@ -113,6 +120,43 @@ def _task_factory(
     loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
 ) -> asyncio.Future[Any]:
     return SimTask(coro, loop=loop, **kwargs)
+
+
+class _OrderedSet(dict[Any, None]):
+    """The part of ``set`` anyio uses for a cancel scope's children, in insertion order."""
+
+    def add(self, item: Any) -> None:
+        self[item] = None
+
+    def remove(self, item: Any) -> None:
+        del self[item]
+
+    def discard(self, item: Any) -> None:
+        self.pop(item, None)
+
+
+@contextlib.contextmanager
+def ordered_cancel_scopes() -> Iterator[None]:
+    """Make anyio's asyncio cancel scopes keep their child scopes in insertion order.
+
+    A scope delivers cancellation to its children by iterating a ``set`` of them, whose
+    order follows memory addresses: after other work in the same process, the same
+    seed would wake tasks in another order.
+    """
+    from anyio._backends import _asyncio
+
+    scope = _asyncio.CancelScope
+    init = scope.__init__
+
+    def ordered_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self._child_scopes = _OrderedSet()
+
+    scope.__init__ = ordered_init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        scope.__init__ = init  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager

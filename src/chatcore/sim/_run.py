@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import anyio
 
-from chatcore.sim._loop import SimLoop, VirtualClock, patched_wall_clock
+from chatcore.sim._loop import SimLoop, VirtualClock, ordered_cancel_scopes, patched_wall_clock
 from chatcore.sim._world import SimConfig, World
 
 __all__ = ["SimResult", "run_seed", "run_seeds", "shortest_failure"]
@@ -36,7 +37,7 @@ class SimResult:
 
     def report(self, *, tail: int | None = None) -> str:
         """The failure (or success) with the trace, the last ``tail`` lines of it if given."""
-        lines = self.trace if tail is None else self.trace[-tail:]
+        lines = self.trace if tail is None else self.trace[max(0, len(self.trace) - tail) :]
         head = "ok" if self.ok else "FAILED: " + "; ".join(self.violations)
         return "\n".join(
             [
@@ -46,6 +47,25 @@ class SimResult:
                 *lines,
             ]
         )
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection during a run.
+
+    When the collector runs depends on every allocation since the process started, and
+    collecting an abandoned async generator schedules its ``aclose()`` on the loop: a
+    task that would come at a different point of each run. Without the collector such
+    generators wait for the loop's shutdown; the garbage is collected after the run.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect()
 
 
 @contextlib.contextmanager
@@ -72,7 +92,7 @@ def run_seed(seed: int, config: SimConfig | None = None) -> SimResult:
         worlds.append(world)
         await world.run()
 
-    with patched_wall_clock(clock), _quiet():
+    with patched_wall_clock(clock), ordered_cancel_scopes(), _quiet(), _no_cyclic_gc():
         try:
             anyio.run(
                 main, backend="asyncio", backend_options={"loop_factory": lambda: SimLoop(clock)}

@@ -260,7 +260,11 @@ class World:
             )
             self.chats.append(chat)
         for chat in self.chats:
-            self.note(f"chat {chat.chat_id[:8]} members {list(chat.members)}")
+            self.note(f"chat {self.name(chat.chat_id)} = {chat.chat_id} members {list(chat.members)}")
+
+    def name(self, chat_id: str) -> str:
+        """A short name of a chat for the trace (``c0``, ``c1``, ...)."""
+        return f"c{[c.chat_id for c in self.chats].index(chat_id)}"
 
     def node_of(self, proc: Process) -> ChatNode | None:
         return proc.node if proc.alive else None
@@ -309,7 +313,7 @@ class World:
             self.violate(f"{client.user} got {mine} at {key}, another member got {first}")
         earlier = client.seen.setdefault((m.chat, *mine), m.seq)
         if earlier != m.seq:
-            self.violate(f"{client.user} got {mine} twice in {m.chat[:8]}: seq {earlier}, {m.seq}")
+            self.violate(f"{client.user} got {mine} twice in {self.name(m.chat)}: seq {earlier}, {m.seq}")
 
     async def _check_final(self) -> None:
         store = self.shared.messages
@@ -328,25 +332,25 @@ class World:
             last = await store.last_seq(cid)
             seqs = [m.seq for m in stored]
             if seqs != list(range(1, len(stored) + 1)) or last != len(stored):
-                self.violate(f"chat {cid[:8]}: seqs {seqs} not contiguous (last_seq {last})")
+                self.violate(f"chat {self.name(cid)}: seqs {seqs} not contiguous (last_seq {last})")
             keys = [(m.sender, m.client_msg_id) for m in stored]
             for key in sorted(set(keys)):
                 if keys.count(key) > 1:
-                    self.violate(f"chat {cid[:8]}: {key} stored {keys.count(key)} times")
+                    self.violate(f"chat {self.name(cid)}: {key} stored {keys.count(key)} times")
                 if key not in planned:
-                    self.violate(f"chat {cid[:8]}: {key} stored but never sent")
+                    self.violate(f"chat {self.name(cid)}: {key} stored but never sent")
             for user in chat.members:
                 mine = [cmid for sender, cmid in keys if sender == user]
                 client = self.clients[self.users.index(user)]
                 for cmid in client.sent_to[cid]:
                     if (user, cmid) in acked and cmid not in mine:
-                        self.violate(f"chat {cid[:8]}: acknowledged {user}:{cmid} not stored")
+                        self.violate(f"chat {self.name(cid)}: acknowledged {user}:{cmid} not stored")
                 order = [c for c in client.sent_to[cid] if c in mine]
                 if order != sorted(set(mine), key=mine.index):
-                    self.violate(f"chat {cid[:8]}: {user}'s messages stored as {mine}")
+                    self.violate(f"chat {self.name(cid)}: {user}'s messages stored as {mine}")
                 view = [(m.sender, m.client_msg_id) for m in client.views[cid]]
                 if view != keys:
-                    self.violate(f"chat {cid[:8]}: {user} holds {view}, the store {keys}")
+                    self.violate(f"chat {self.name(cid)}: {user} holds {view}, the store {keys}")
             for user in chat.members:
                 await self._check_receipts(node, chat, user, len(stored))
 
@@ -354,7 +358,7 @@ class World:
         client = self.clients[self.users.index(user)]
         cid = chat.chat_id
         (state,) = [s for s in await node.chats(user) if s.chat.chat_id == cid]
-        where = f"chat {cid[:8]} {user}"
+        where = f"chat {self.name(cid)} {user}"
         if not state.read_seq <= state.delivered_seq <= state.last_seq:
             self.violate(
                 f"{where}: read {state.read_seq} delivered {state.delivered_seq} "
@@ -502,7 +506,7 @@ class Client:
                 raise
             key = (cid, status)
             self.receipts_acked[key] = max(self.receipts_acked.get(key, 0), seq)
-            self.note(f"receipt {status} {cid[:8]} {seq} acked")
+            self.note(f"receipt {status} {self.world.name(cid)} {seq} acked")
 
     def queue_receipt(self, cid: str, status: ReceiptStatus, seq: int) -> None:
         key = (cid, status)
@@ -516,7 +520,7 @@ class Client:
         self.planned.append(cmid)
         self.sent_to[cid].append(cmid)
         self.outbox.add(Send(id=0, chat=cid, client_msg_id=cmid, kind="text", body=cmid))
-        self.note(f"sends {cmid} to {cid[:8]}")
+        self.note(f"sends {cmid} to {self.world.name(cid)}")
 
     def act(self) -> None:
         """One random thing a user does: write a message or mark chats delivered / read."""
