@@ -28,7 +28,9 @@ def _patched(owner: Any, name: str, replacement: Any) -> Iterator[None]:
         setattr(owner, name, saved)
 
 
-async def _handle_committing_first(self: Sequencer, consumer: LogConsumer, batch: ConsumerBatch) -> None:
+async def _handle_committing_first(
+    self: Sequencer, consumer: LogConsumer, batch: ConsumerBatch
+) -> None:
     """The Sequencer's batch, with the input offsets committed BEFORE the transaction
     that writes the sequenced messages: a failure between the two loses the batch."""
     states = self._states

@@ -19,18 +19,45 @@ group members leave only after a session timeout, as on Kafka.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Protocol, Self
 
 import anyio
 
 from chatcore.errors import Unavailable
-
-if TYPE_CHECKING:
-    from chatcore.sim._world import Process, World
+from chatcore.sim._loop import VirtualClock
 
 __all__ = ["Faults", "Injector", "ProcessCrashed", "proxy_port"]
+
+
+class World(Protocol):
+    """What the injector needs of the world (:class:`chatcore.sim._world.World`)."""
+
+    rng: random.Random
+    clock: VirtualClock
+    chaos: bool
+    session_timeout_s: float
+
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def injector(self) -> Injector: ...
+    def note(self, line: str) -> None: ...
+    def later(self, delay_s: float, fn: Callable[[], Awaitable[Any]]) -> None: ...
+
+
+class Process(Protocol):
+    """What the injector needs of a simulated process."""
+
+    name: str
+    alive: bool
+    generation: int
+
+    @property
+    def world(self) -> World: ...
+    def crash(self) -> None: ...
 
 
 class ProcessCrashed(Unavailable):
@@ -60,9 +87,7 @@ class Faults:
 
     @classmethod
     def none(cls) -> Faults:
-        return cls(
-            crash=0, error=0, lost_ack=0, delay=0, drop=0, duplicate=0, clock_jump=0
-        )
+        return cls(crash=0, error=0, lost_ack=0, delay=0, drop=0, duplicate=0, clock_jump=0)
 
 
 NO_FAULTS = Faults.none()

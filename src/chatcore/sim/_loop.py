@@ -116,9 +116,7 @@ class SimLoop(asyncio.SelectorEventLoop):
         return self.clock.now
 
 
-def _task_factory(
-    loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
-) -> asyncio.Future[Any]:
+def _task_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
     return SimTask(coro, loop=loop, **kwargs)
 
 

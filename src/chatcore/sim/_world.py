@@ -19,6 +19,7 @@ A run has three phases:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 from collections.abc import Awaitable, Callable
@@ -100,6 +101,8 @@ class Process:
     def crash(self) -> None:
         self.alive = False
         self.node = None
+        if self.up.is_set():
+            self.up = anyio.Event()
         if self.scope is not None:
             self.scope.cancel()
 
@@ -183,13 +186,15 @@ class World:
     # -- the run ----------------------------------------------------------------
 
     async def run(self) -> None:
-        saved = chatcore.pipeline.hub.secrets, chatcore.node.secrets
-        ids = _Ids(self.rng)
-        chatcore.pipeline.hub.secrets = chatcore.node.secrets = ids  # type: ignore[assignment]
+        modules = (chatcore.pipeline.hub, chatcore.node)
+        saved = [getattr(module, "secrets") for module in modules]  # noqa: B009
+        for module in modules:
+            setattr(module, "secrets", _Ids(self.rng))  # noqa: B010
         try:
             await self._run()
         finally:
-            chatcore.pipeline.hub.secrets, chatcore.node.secrets = saved
+            for module, original in zip(modules, saved, strict=True):
+                setattr(module, "secrets", original)  # noqa: B010
 
     async def _run(self) -> None:
         cfg = self.config
@@ -243,8 +248,7 @@ class World:
                         await anyio.sleep_forever()
                 except Exception as exc:  # failed to start (an injected fault)
                     self.note(f"{proc.name} failed to start: {type(exc).__name__}")
-            proc.alive = False
-            proc.node = None
+            proc.crash()
             await anyio.sleep(round(self.rng.uniform(0.1, 2.0), 3))
 
     async def _create_chats(self) -> None:
@@ -260,7 +264,9 @@ class World:
             )
             self.chats.append(chat)
         for chat in self.chats:
-            self.note(f"chat {self.name(chat.chat_id)} = {chat.chat_id} members {list(chat.members)}")
+            self.note(
+                f"chat {self.name(chat.chat_id)} = {chat.chat_id} members {list(chat.members)}"
+            )
 
     def name(self, chat_id: str) -> str:
         """A short name of a chat for the trace (``c0``, ``c1``, ...)."""
@@ -281,7 +287,7 @@ class World:
     async def _heal(self) -> None:
         for proc in self.procs:
             while not (proc.alive and proc.node is not None):
-                await anyio.sleep(0.1)
+                await proc.up.wait()
         self.note("every process is up")
         await self._settled()
         self.note("the pipeline has settled")
@@ -313,7 +319,9 @@ class World:
             self.violate(f"{client.user} got {mine} at {key}, another member got {first}")
         earlier = client.seen.setdefault((m.chat, *mine), m.seq)
         if earlier != m.seq:
-            self.violate(f"{client.user} got {mine} twice in {self.name(m.chat)}: seq {earlier}, {m.seq}")
+            self.violate(
+                f"{client.user} got {mine} twice in {self.name(m.chat)}: seq {earlier}, {m.seq}"
+            )
 
     async def _check_final(self) -> None:
         store = self.shared.messages
@@ -344,7 +352,9 @@ class World:
                 client = self.clients[self.users.index(user)]
                 for cmid in client.sent_to[cid]:
                     if (user, cmid) in acked and cmid not in mine:
-                        self.violate(f"chat {self.name(cid)}: acknowledged {user}:{cmid} not stored")
+                        self.violate(
+                            f"chat {self.name(cid)}: acknowledged {user}:{cmid} not stored"
+                        )
                 order = [c for c in client.sent_to[cid] if c in mine]
                 if order != sorted(set(mine), key=mine.index):
                     self.violate(f"chat {self.name(cid)}: {user}'s messages stored as {mine}")
@@ -367,7 +377,11 @@ class World:
         if state.unread != state.last_seq - state.read_seq or state.last_seq != last:
             self.violate(f"{where}: unread {state.unread} with {state} and {last} stored")
         own = max((m.seq for m in client.views[cid] if m.sender == user), default=0)
-        for status, mark in (("read", state.read_seq), ("delivered", state.delivered_seq)):
+        marks: list[tuple[ReceiptStatus, int]] = [
+            ("read", state.read_seq),
+            ("delivered", state.delivered_seq),
+        ]
+        for status, mark in marks:
             acked = client.receipts_acked.get((cid, status), 0)
             tried = max(client.receipts_tried.get((cid, status), 0), own)
             if status == "delivered":
@@ -429,10 +443,8 @@ class Client:
         conn, self.conn, self.node, self.proc = self.conn, None, None, None
         self.epoch += 1
         if conn is not None:
-            try:
+            with contextlib.suppress(*FAILURES):
                 await conn.aclose()
-            except FAILURES:
-                pass
 
     def _check_node(self) -> ChatNode:
         if self.node is None or self.proc is None or not self.proc.alive:
@@ -541,10 +553,9 @@ class Client:
     async def run_workload(self) -> None:
         rng = self.world.rng
         while not self.done():
-            if self.conn is None:
-                if not await self.connect():
-                    await anyio.sleep(round(rng.uniform(0.05, 1.0), 3))
-                    continue
+            if self.conn is None and not await self.connect():
+                await anyio.sleep(round(rng.uniform(0.05, 1.0), 3))
+                continue
             try:
                 await anyio.sleep(round(rng.uniform(0.0, 0.2), 3))
                 await self.receive(round(rng.uniform(0.0, 0.5), 3))
