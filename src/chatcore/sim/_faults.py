@@ -77,6 +77,7 @@ class Faults:
     delay: float = 0.05
     """The call first waits up to ``max_delay_s`` of virtual time."""
     max_delay_s: float = 0.5
+    """The longest injected delay."""
     drop: float = 0.02
     """A bus publish is lost (the bus is at-most-once)."""
     duplicate: float = 0.02
@@ -84,6 +85,8 @@ class Faults:
     clock_jump: float = 0.002
     """The wall clock jumps by up to ``max_jump_ms`` either way."""
     max_jump_ms: int = 5_000
+    """The largest clock jump (within the Snowflake generator's 10 s tolerance of a clock
+    that steps back; a larger one is refused, and retried by the client)."""
 
     @classmethod
     def none(cls) -> Faults:
