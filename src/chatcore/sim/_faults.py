@@ -82,6 +82,9 @@ class Faults:
     """A bus publish is lost (the bus is at-most-once)."""
     duplicate: float = 0.02
     """A bus publish is delivered twice."""
+    kill_every_s: float = 10.0
+    """On average, how often (virtual seconds) a random process is killed wherever its
+    tasks are, between port calls too (0: never)."""
     clock_jump: float = 0.002
     """The wall clock jumps by up to ``max_jump_ms`` either way."""
     max_jump_ms: int = 5_000
@@ -90,7 +93,16 @@ class Faults:
 
     @classmethod
     def none(cls) -> Faults:
-        return cls(crash=0, error=0, lost_ack=0, delay=0, drop=0, duplicate=0, clock_jump=0)
+        return cls(
+            crash=0,
+            error=0,
+            lost_ack=0,
+            delay=0,
+            drop=0,
+            duplicate=0,
+            kill_every_s=0,
+            clock_jump=0,
+        )
 
 
 NO_FAULTS = Faults.none()

@@ -214,6 +214,8 @@ class World:
                 async with anyio.create_task_group() as clients:
                     for client in self.clients:
                         clients.start_soon(client.run_workload)
+                    if self.faults.kill_every_s:
+                        tg.start_soon(self._kill_now_and_then)
             self.chaos = False
             if chaos.cancelled_caught:
                 self.violate(f"the workload did not finish within {cfg.chaos_limit_s} s")
@@ -226,6 +228,16 @@ class World:
                 await self._check_final()
             self.note(f"end: {len(self.violations)} violations")
             tg.cancel_scope.cancel()
+
+    async def _kill_now_and_then(self) -> None:
+        """Kill a random live process every so often, wherever its tasks wait."""
+        while self.chaos:
+            await anyio.sleep(round(self.rng.expovariate(1 / self.faults.kill_every_s), 4))
+            live = [p for p in self.procs if p.alive]
+            if self.chaos and live:
+                proc = self.rng.choice(live)
+                self.note(f"CRASH {proc.name} (killed)")
+                proc.crash()
 
     async def _process(self, proc: Process) -> None:
         """Run ``proc``'s node, and start it again after every crash."""
