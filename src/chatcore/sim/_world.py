@@ -37,7 +37,7 @@ from chatcore.errors import ChatcoreError
 from chatcore.events import MessageEvent
 from chatcore.gateway.convert import message_frame
 from chatcore.model import ChatInfo, StoredMessage
-from chatcore.node import ChatNode, NodeOptions
+from chatcore.node import ALL_ROLES, ChatNode, NodeOptions, Role
 from chatcore.protocol import Message, ReceiptStatus, Send
 from chatcore.registry.memory import MemoryConnectionRegistry
 from chatcore.sim._faults import Faults, Injector, ProcessCrashed, proxy_port
@@ -94,6 +94,7 @@ class Process:
     name: str
     alive: bool = False
     generation: int = 0
+    roles: frozenset[Role] = ALL_ROLES
     node: ChatNode | None = None
     scope: anyio.CancelScope | None = None
     up: anyio.Event = field(default_factory=anyio.Event)
@@ -146,6 +147,10 @@ class World:
         self.partitions = config.partitions or rng.choice([1, 2, 4])
         self.users = [f"u{i}" for i in range(n_users)]
         self.procs = [Process(self, f"p{i}") for i in range(n_nodes)]
+        for proc in self.procs[1:]:  # p0 runs everything; the others a share, or all
+            if rng.random() < 0.5:
+                proc.roles = frozenset(r for r in sorted(ALL_ROLES) if rng.random() < 0.5)
+                proc.roles = proc.roles or frozenset({"gateway"})
         self.clients: list[Client] = []
         self.chats: list[ChatInfo] = []
         self.canonical: dict[tuple[str, int], tuple[str, str]] = {}
@@ -156,6 +161,8 @@ class World:
         self.note(
             f"seed {seed}: {n_nodes} processes, {n_users} users, {self.partitions} partitions"
         )
+        for proc in self.procs:
+            self.note(f"{proc.name} runs {sorted(proc.roles)}")
 
     # -- trace ------------------------------------------------------------------
 
@@ -242,6 +249,7 @@ class World:
     async def _process(self, proc: Process) -> None:
         """Run ``proc``'s node, and start it again after every crash."""
         opts = NodeOptions(
+            roles=proc.roles,
             partitions=self.partitions,
             gateway_id=proc.name,
             membership_cache_ttl_s=0,
@@ -289,7 +297,7 @@ class World:
 
     def pick_node(self) -> tuple[Process, ChatNode] | None:
         """A live process, chosen at random, and its node."""
-        live = [p for p in self.procs if p.alive and p.node is not None]
+        live = [p for p in self.procs if p.alive and p.node and "gateway" in p.roles]
         if not live:
             return None
         proc = self.rng.choice(live)
