@@ -258,16 +258,20 @@ class World:
         while True:
             proc.generation += 1
             proc.alive = True
+            started = False
             with anyio.CancelScope() as scope:
                 proc.scope = scope
                 try:
                     async with ChatNode(proc.backends(self.shared), opts) as node:
-                        proc.node = node
+                        proc.node, started = node, True
                         self.note(f"{proc.name} up (run {proc.generation})")
                         proc.up.set()
                         await anyio.sleep_forever()
-                except Exception as exc:  # failed to start (an injected fault)
-                    self.note(f"{proc.name} failed to start: {type(exc).__name__}")
+                except Exception as exc:
+                    if started:  # stages are supervised: nothing may escape a running node
+                        self.violate(f"{proc.name} died of {exc!r}")
+                    else:  # failed to start (an injected fault)
+                        self.note(f"{proc.name} failed to start: {type(exc).__name__}")
             proc.crash()
             await anyio.sleep(round(self.rng.uniform(0.1, 2.0), 3))
 
