@@ -314,6 +314,9 @@ class World:
                 await proc.up.wait()
         self.note("every process is up")
         await self._settled()
+        for client in self.clients:  # what the chaos left unsent
+            await client.flush_fully()
+        await self._settled()
         self.note("the pipeline has settled")
         for client in self.clients:
             await client.catch_up_fully()
@@ -591,15 +594,25 @@ class Client:
         if self.conn is not None:
             await self.disconnect(ProcessCrashed("workload done"))
 
-    async def catch_up_fully(self) -> None:
-        """After the heal: reconnect and sync until every chat is held to its end, and
-        every receipt and send has reached the server."""
-        while True:
+    async def flush_fully(self) -> None:
+        """After the chaos: reconnect until every send and receipt has reached the server."""
+        while self.outbox or self.receipts:
             if self.conn is None and not await self.connect():
                 await anyio.sleep(0.1)
                 continue
             try:
                 await self.flush()
+            except FAILURES as exc:
+                await self.disconnect(exc)
+                await anyio.sleep(0.1)
+
+    async def catch_up_fully(self) -> None:
+        """After the heal: reconnect and sync until every chat is held to its end."""
+        while True:
+            if self.conn is None and not await self.connect():
+                await anyio.sleep(0.1)
+                continue
+            try:
                 if await self.catch_up():
                     return
             except FAILURES as exc:
