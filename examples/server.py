@@ -6,6 +6,9 @@ It is what ``chatcore serve --dev`` runs: a ChatNode on SQLite under ./chatcore-
 WebSockets at /ws, the browser client at /, /healthz and /metrics. The server code
 lives in the library (``chatcore.server``) so that ``pip install 'chatcore[server]'``
 brings it; this file shows the few lines that assemble it.
+
+Under another ASGI server the limits of ``chatcore.server.sockets`` (request-header
+deadline, TCP reset of stalled clients, log scrubbing) are the server's own to set.
 """
 
 from chatcore.node import NodeOptions
@@ -15,7 +18,7 @@ app = create_app(
     ServerSettings(
         data_dir="./chatcore-data",
         dev=True,  # log in by name; never expose a dev-mode server
-        allowed_origins=None,  # e.g. ["https://chat.example.com"]
+        allowed_origins=None,  # own origin only; more: ["https://chat.example.com"]
         node=NodeOptions(max_group_members=256),
     )
 )

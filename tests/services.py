@@ -1,9 +1,9 @@
 """Where the real services of the integration tests are, and a loud failure when one is down.
 
-Tests of production backends talk to real Redis, Kafka, Cassandra and S3Proxy servers (started
-by ``scripts/services start``; ``./scripts/check`` does it). A test whose service is not
-reachable FAILS with the command to run; it never skips. To leave them out on purpose,
-deselect them: ``pytest -m "not services"``.
+Tests of production backends talk to real Redis, Kafka, Cassandra, S3Proxy and Prometheus
+servers (started by ``scripts/services start``; ``./scripts/check`` does it). A test whose
+service is not reachable FAILS with the command to run; it never skips. To leave them out
+on purpose, deselect them: ``pytest -m "not services"``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ S3_ENDPOINT = os.environ.get("CHATCORE_S3_ENDPOINT", "http://127.0.0.1:9000")
 S3_ACCESS_KEY = os.environ.get("CHATCORE_S3_ACCESS_KEY", "chatcore")
 S3_SECRET_KEY = os.environ.get("CHATCORE_S3_SECRET_KEY", "chatcore-secret")
 S3_BUCKET = os.environ.get("CHATCORE_S3_BUCKET", "chatcore-test")
+PROMETHEUS_URL = os.environ.get("CHATCORE_PROMETHEUS_URL", "http://127.0.0.1:9090")
 
 
 def _host_port(address: str, default_port: int) -> tuple[str, int]:
@@ -37,8 +38,8 @@ def _addresses(service: str) -> list[tuple[str, int]]:
         return [_host_port(a, 9092) for a in KAFKA_BOOTSTRAP.split(",")]
     if service == "cassandra":
         return [_host_port(a, 9042) for a in CASSANDRA_HOSTS.split(",")]
-    if service == "s3proxy":
-        url = urlparse(S3_ENDPOINT)
+    if service in ("s3proxy", "prometheus"):
+        url = urlparse(S3_ENDPOINT if service == "s3proxy" else PROMETHEUS_URL)
         return [(url.hostname or "127.0.0.1", url.port or 80)]
     raise ValueError(service)
 

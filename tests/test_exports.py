@@ -33,6 +33,7 @@ PUBLIC_MODULES = [
     "chatcore.gateway",
     "chatcore.server",
     "chatcore.testing",
+    "chatcore.plan",
 ]
 
 

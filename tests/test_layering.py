@@ -98,6 +98,8 @@ def test_the_core_imports_without_any_extra() -> None:
         ("chatcore.push.webpush", "py_vapid", "push"),
         ("chatcore.push.fcm", "jwt", "push"),
         ("chatcore.push.apns", "cryptography", "push"),
+        ("chatcore.push.redis", "redis", "redis"),
+        ("chatcore.push.cassandra", "cassandra", "cassandra"),
         ("chatcore.push.fcm", "httpx", "push"),
         ("chatcore.testing", "pytest", "testing"),
         ("chatcore.testing", "hypothesis", "testing"),

@@ -5,6 +5,9 @@ writer anyway), inside a transaction that commits on success and rolls back on
 error. WAL journal with ``synchronous=FULL``: a transaction that returned survives
 a crash of the process and of the machine.
 
+The files are private: a folder it creates is 0700, the database file 0600, and
+SQLite creates its ``-wal`` and ``-shm`` files with the database file's mode.
+
 A caller may mark one transaction *relaxed*: it then commits with
 ``synchronous=NORMAL`` (no fsync of the WAL). It still survives a crash of the
 process, and it becomes machine-crash durable with the next FULL commit or
@@ -17,6 +20,8 @@ stages) are relaxed; see docs/operations.md.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +45,7 @@ class SqliteDatabase:
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL") -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         self._conn = sqlite3.connect(
             str(path), check_same_thread=False, isolation_level=None, timeout=30.0
         )
@@ -100,3 +105,17 @@ class SqliteDatabase:
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close, limiter=self._limiter)
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path``'s folder (0700) and the database file itself (0600) if missing;
+    an existing database file is made 0600 too (its -wal/-shm follow its mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):  # left by an older version
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)

@@ -29,6 +29,9 @@ from chatcore.ids._base import NodeIdLease
 from chatcore.log._base import PartitionedLog
 from chatcore.offline._base import OfflineIndex, PushNotifier
 from chatcore.presence._base import PresenceStore
+from chatcore.push._base import PushTokenStore
+from chatcore.push.memory import MemoryPushTokenStore
+from chatcore.push.targets import TargetRules
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
 
@@ -50,12 +53,17 @@ class Backends:
     offline: OfflineIndex
     push: PushNotifier
     leases: NodeIdLease
+    push_tokens: PushTokenStore = field(default_factory=MemoryPushTokenStore)
+    """Where each device's push target is kept (``push.register`` over the wire)."""
     extra: list[Any] = field(default_factory=list)
     """Other resources to ``aclose()`` last (a shared SQLite database, a Redis client)."""
 
     @classmethod
-    def in_memory(cls) -> Backends:
-        """Everything in this process's memory: fast, nothing survives a restart."""
+    def in_memory(cls, *, push_rules: TargetRules | None = None) -> Backends:
+        """Everything in this process's memory: fast, nothing survives a restart.
+
+        ``push_rules`` (``TargetRules()``): what a device may register as push target.
+        """
         from chatcore.bus.memory import MemoryGatewayBus
         from chatcore.cache.memory import MemoryHotCache
         from chatcore.ids.memory import MemoryNodeIdLease
@@ -82,16 +90,18 @@ class Backends:
             offline=MemoryOfflineIndex(),
             push=LoggingPushNotifier(),
             leases=MemoryNodeIdLease(),
+            push_tokens=MemoryPushTokenStore(rules=push_rules),
         )
 
     @classmethod
-    def embedded(cls, data_dir: str | Path) -> Backends:
+    def embedded(cls, data_dir: str | Path, *, push_rules: TargetRules | None = None) -> Backends:
         """The log and the stores in SQLite files under ``data_dir``; live state in memory.
 
-        One process at a time may open a data folder.
+        One process at a time may open a data folder. ``push_rules``: as in :meth:`in_memory`.
         """
         from chatcore._sqlite import SqliteDatabase
         from chatcore.log.sqlite import SqliteLog
+        from chatcore.push.sqlite import SqlitePushTokenStore
         from chatcore.store.sqlite import (
             SqliteMembershipStore,
             SqliteMessageStore,
@@ -99,19 +109,24 @@ class Backends:
         )
 
         data = Path(data_dir)
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)  # private (SqliteDatabase)
         db = SqliteDatabase(data / "store.db")
         backends = cls.in_memory()
         backends.log = SqliteLog(data / "log.db")
         backends.messages = SqliteMessageStore(db)
         backends.receipts = SqliteReceiptStore(db)
         backends.membership = SqliteMembershipStore(db)
+        backends.push_tokens = SqlitePushTokenStore(db, rules=push_rules)
         backends.extra.append(db)
         return backends
 
 
-async def production_backends(config: ProductionConfig, *, create_schema: bool = True) -> Backends:
+async def production_backends(
+    config: ProductionConfig, *, create_schema: bool = True, push_rules: TargetRules | None = None
+) -> Backends:
     """Connect to Kafka, Cassandra and Redis as ``config`` says.
+
+    Push targets are kept in Cassandra (``push_rules``: as in :meth:`Backends.in_memory`).
 
     Raises :class:`~chatcore.errors.Unavailable` when a service cannot be reached.
     """
@@ -147,5 +162,6 @@ async def production_backends(config: ProductionConfig, *, create_schema: bool =
         offline=RedisOfflineIndex(redis, prefix=prefix),
         push=LoggingPushNotifier(),
         leases=RedisNodeIdLease(redis, prefix=prefix),
+        push_tokens=stores.push_tokens(push_rules),
         extra=[stores, redis],
     )

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,6 +31,7 @@ from chatcore.pipeline.stages import STAGES
 if TYPE_CHECKING:
     from chatcore.config import ProductionConfig
     from chatcore.node import Role
+    from chatcore.push.config import PushConfig
     from chatcore.server import ServerSettings
 
 app = typer.Typer(
@@ -47,7 +49,7 @@ DataOption = Annotated[
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", help="TOML file of the production settings ([production])."),
+    typer.Option("--config", help="TOML file of the settings ([production] and [push] tables)."),
 ]
 HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOption = Annotated[int, typer.Option(help="TCP port.")]
@@ -56,7 +58,10 @@ DevOption = Annotated[
 ]
 OriginOption = Annotated[
     list[str] | None,
-    typer.Option("--origin", help="Allowed browser origin (repeat; default any)."),
+    typer.Option(
+        "--origin",
+        help="Another browser origin allowed on /ws, exact (repeat; the own origin always is).",
+    ),
 ]
 LogOption = Annotated[str, typer.Option(help="Log level.")]
 WORKER_ROLES = tuple(stage.role for stage in STAGES)
@@ -90,7 +95,10 @@ def serve(
     from chatcore.server import ServerSettings
 
     settings = ServerSettings(
-        data_dir=None if memory else data, dev=dev, allowed_origins=origin or None
+        data_dir=None if memory else data,
+        dev=dev,
+        allowed_origins=origin or None,
+        push=_load_push(config),
     )
     where = "memory" if memory else str(data)
     _run_server(settings, host, port, log_level, f"data: {where}")
@@ -124,6 +132,10 @@ def worker(
         typer.Option("--role", help=f"Stages to run (repeat): {', '.join(WORKER_ROLES)}."),
     ] = None,
     config: ConfigOption = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus /metrics on this port (all interfaces)."),
+    ] = None,
     log_level: LogOption = "info",
 ) -> None:
     """Run pipeline workers on the production backends until SIGINT/SIGTERM."""
@@ -133,20 +145,41 @@ def worker(
         raise typer.BadParameter(f"unknown roles {sorted(unknown)}", param_hint="--role")
     _logging(log_level)
     production = _load_config(config)
+    push = _load_push(config)
     tune_gc()
 
     async def run() -> None:
         from chatcore.backends import production_backends
         from chatcore.node import ChatNode, NodeOptions
 
-        backends = await production_backends(production)
+        backends = await production_backends(production, push_rules=push.rules())
+        try:
+            backends.push = await push.notifier(backends.push_tokens)
+        except BaseException:
+            for extra in backends.extra:
+                await extra.aclose()
+            raise
         options = NodeOptions.from_config(production, roles=frozenset(roles))  # type: ignore[arg-type]
-        async with ChatNode(backends, options):
+        metrics = None
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            from chatcore.server.metrics import ServerMetrics
+
+            metrics = ServerMetrics()
+            start_http_server(metrics_port, registry=metrics.registry)
+            options = replace(options, telemetry=metrics)
+        async with ChatNode(backends, options) as node, anyio.create_task_group() as tg:
+            if metrics is not None:
+                from chatcore.server.metrics import watch_lag
+
+                tg.start_soon(watch_lag, node, metrics)
             freeze_startup_objects()
             typer.echo(f"chatcore worker running: {', '.join(roles)}")
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async for _ in signals:
                     break
+            tg.cancel_scope.cancel()
         typer.echo("chatcore worker stopped")
 
     anyio.run(run)
@@ -197,6 +230,17 @@ def _load_config(path: Path | None) -> ProductionConfig:
         raise typer.Exit(2) from exc
 
 
+def _load_push(path: Path | None) -> PushConfig:
+    from chatcore.errors import ChatcoreError
+    from chatcore.push.config import PushConfig
+
+    try:
+        return PushConfig.load(path)
+    except ChatcoreError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _serve_production(
     config: Path | None,
     *,
@@ -215,12 +259,14 @@ def _serve_production(
         typer.echo("error: set CHATCORE_SECRET (every gateway must share it)", err=True)
         raise typer.Exit(2)
     production = _load_config(config)
+    push = _load_push(config)
     settings = ServerSettings(
         data_dir=None,
         dev=dev,
         allowed_origins=origin or None,
         node=NodeOptions.from_config(production, roles=roles),
-        backends=lambda: production_backends(production),
+        backends=lambda: production_backends(production, push_rules=push.rules()),
+        push=push,
     )
     what = "gateway" if roles == frozenset({"gateway"}) else "all stages"
     _run_server(settings, host, port, log_level, f"production backends, {what}")
@@ -262,6 +308,48 @@ def schema() -> None:
     from chatcore.protocol import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def plan(
+    bench: Annotated[
+        Path | None,
+        typer.Option("--bench", help="A `chatcore bench` results.json to take figures from."),
+    ] = None,
+    figure: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="NAME=VALUE for any target or measured figure (repeat), e.g. mau=5e8.",
+        ),
+    ] = None,
+    memory_gib: Annotated[
+        float,
+        typer.Option("--gateway-memory-gib", help="One gateway's memory, for --bench figures."),
+    ] = 8.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Size a deployment: gateways, workers, partitions, brokers, Cassandra, Redis."""
+    from chatcore.plan import from_bench, from_figures, render
+    from chatcore.plan import plan as make_plan
+
+    try:
+        figures: dict[str, str] = {}
+        if bench is not None:
+            measured = from_bench(json.loads(bench.read_text()), gateway_memory_gib=memory_gib)
+            figures.update({name: str(value) for name, value in measured.items()})
+        figures.update(_name_value(item) for item in figure or ())
+        result = make_plan(*from_figures(figures))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else render(result))
+
+
+def _name_value(item: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep:
+        raise ValueError(f"--set takes NAME=VALUE, got {item!r}")
+    return name.strip(), value.strip()
 
 
 @app.command()

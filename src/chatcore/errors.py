@@ -18,6 +18,7 @@ never leak through a port: adapters map them with ``raise ... from exc``.
     │   └── BlobTooLarge              too_large       no    an upload over its kind's size limit
     ├── RateLimited                   rate_limited    yes   has ``retry_after_ms``
     ├── Unavailable                   unavailable     yes   a backend is down or timed out
+    │   ├── Overloaded                overloaded      yes   behind; has ``retry_after_ms``
     │   ├── Fenced                    unavailable     no    a newer owner took the partition
     │   └── ConnectionClosed          unavailable     yes   the client's WebSocket closed
     ├── ClockMovedBackwards           internal        yes   past the configured bound
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "NotMember",
+    "Overloaded",
     "ProtocolError",
     "RateLimited",
     "Unauthorized",
@@ -55,6 +57,7 @@ ErrorCode = Literal[
     "rate_limited",
     "invalid",
     "unavailable",
+    "overloaded",
     "internal",
 ]
 
@@ -137,6 +140,21 @@ class Unavailable(ChatcoreError):
 
     code: ClassVar[ErrorCode] = "unavailable"
     retriable: ClassVar[bool] = True
+
+
+class Overloaded(Unavailable):
+    """The pipeline is too far behind to take or answer this now; nothing was done.
+
+    Retry after ``retry_after_ms``: the node refuses rather than let latency grow
+    without bound (see NodeOptions ``max_delivery_backlog`` and ``history_wait_s``).
+    """
+
+    code: ClassVar[ErrorCode] = "overloaded"
+    retriable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, retry_after_ms: int) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
 
 
 class Fenced(Unavailable):

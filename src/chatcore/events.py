@@ -41,6 +41,8 @@ class ReceiptEvent(msgspec.Struct, frozen=True, tag="receipt"):
 class ChatEvent(msgspec.Struct, frozen=True, tag="chat"):
     chat: ChatInfo
     last_seq: int
+    removed: tuple[str, ...] = ()
+    """Members this change took out (gateways re-check their presence watches)."""
 
 
 class TypingEvent(msgspec.Struct, frozen=True, tag="typing"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +29,14 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from chatcore._clock import wall_ms
 from chatcore.backends import Backends
-from chatcore.cache._rules import DEFAULT_PER_CHAT
+from chatcore.cache._base import ChatBoundedCache
+from chatcore.cache._rules import DEFAULT_MAX_CHATS, DEFAULT_PER_CHAT, check_max_chats
 from chatcore.config import ProductionConfig
-from chatcore.errors import ChatcoreClosed, InvalidRequest, Unauthorized
-from chatcore.events import TypingEvent
+from chatcore.errors import ChatcoreClosed, InvalidRequest, Overloaded, Unauthorized
+from chatcore.events import ChatEvent, TypingEvent
 from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import NodeLease, SnowflakeGenerator
-from chatcore.log._base import PartitionedLog
+from chatcore.log._base import PartitionedLog, RetainingLog
 from chatcore.model import (
     Attachment,
     ChatInfo,
@@ -47,8 +48,10 @@ from chatcore.model import (
     ReceiptStatus,
     SyncResult,
 )
+from chatcore.pipeline.backpressure import Backpressure
 from chatcore.pipeline.chats import ChatCache, ChatDirectory
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
+from chatcore.pipeline.progress import StageProgress, check_wait_s
 from chatcore.pipeline.reader import HistoryReader
 from chatcore.pipeline.records import Topics
 from chatcore.pipeline.router import Accepted, Router
@@ -60,7 +63,10 @@ from chatcore.pipeline.workers import (
     ReceiptWorker,
     envelope_bytes,
 )
-from chatcore.ratelimit import RateLimitHook
+from chatcore.presence.visibility import Visibility, hidden_state, took_part, visibility
+from chatcore.push import PushKind, PushTarget, WebPushKeys
+from chatcore.ratelimit import RateLimiter, RateLimitHook
+from chatcore.telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]
 
@@ -101,12 +107,35 @@ class NodeOptions:
     hot_cache_per_chat: int = DEFAULT_PER_CHAT
     """Newest messages of each chat the HotCache keeps (100); history pages within them
     are read without the MessageStore. Applies whatever cache the backends hold."""
+    hot_cache_max_chats: int = DEFAULT_MAX_CHATS
+    """The most chats a HotCache in this process's memory keeps (10 000), the least
+    recently used dropped first (their history is read from the MessageStore). Applies
+    to caches with that capability (:class:`~chatcore.cache.ChatBoundedCache`, e.g.
+    ``MemoryHotCache``); Redis bounds its own memory."""
+    chat_create_rate_per_s: float = 0.5
+    """Chats one user may create per second, sustained (30 a minute); asking for a
+    direct chat that exists is free. Past it: RateLimited with ``retry_after_ms``."""
+    chat_create_burst: int = 20
+    """Chats one user may create at once before ``chat_create_rate_per_s`` applies."""
+    max_delivery_backlog: int | None = 5_000
+    """The most messages that may wait between acceptance and delivery (not yet
+    sequenced, or sequenced and not yet delivered, whichever process runs those
+    stages); past it sends are refused as ``overloaded`` (retriable, with
+    ``retry_after_ms``) and nothing is appended, so latency stays bounded whatever the
+    offered load. None: no bound (latency then grows with an overload)."""
+    backlog_sample_s: float = 0.05
+    """How long a read of that backlog from the log is trusted (0: read per send);
+    sends admitted in between count one each."""
     dedupe_window_ms: int = 24 * 3600 * 1000
     """How long the Sequencer remembers a ``client_msg_id`` to drop a retried send (24 h;
     see docs/decisions.md)."""
     sync_per_chat: int = 100
     """The most missed messages one sync returns per chat; the rest is marked
     ``truncated`` and read through history."""
+    history_wait_s: float = 5.0
+    """How long a sync waits for the History stage to have stored every message
+    sequenced before it (Delivery may run ahead of History); past it the sync is
+    refused as ``overloaded`` (retriable) rather than answered short."""
     membership_cache_ttl_s: float = 1.0
     """How long a chat's member list read for a send is trusted (0: read every time).
     Changes made through this node apply at once; made through another node, within
@@ -116,6 +145,9 @@ class NodeOptions:
     node_lease_ttl_s: float = 60.0
     """The lease on this node's Snowflake node id; renewed every third of it, so a node
     that dies frees its id within this time."""
+    telemetry: Telemetry = NO_TELEMETRY
+    """Receives stage latencies, store write times, gaps and the like (see
+    ``chatcore.telemetry``); the server and ``chatcore worker`` pass Prometheus metrics."""
 
     @classmethod
     def from_config(
@@ -156,6 +188,34 @@ class ChatNode:
         self.planner = FanoutPlanner()
         self.chat_cache = ChatCache(backends.membership, ttl_s=opts.membership_cache_ttl_s)
         self.stage_failures: Counter[str] = Counter()
+        check_wait_s("history_wait_s", opts.history_wait_s)
+        check_max_chats(opts.hot_cache_max_chats)
+        if isinstance(backends.cache, ChatBoundedCache):
+            backends.cache.limit_chats(opts.hot_cache_max_chats)
+        self.backpressure: Backpressure | None = None
+        """The bound on the delivery backlog the Router applies (None: unbounded)."""
+        if opts.max_delivery_backlog is not None:
+            self.backpressure = Backpressure(
+                self._delivery_backlog,
+                max_backlog=opts.max_delivery_backlog,
+                sample_s=opts.backlog_sample_s,
+            )
+        try:
+            self.chat_create_limit = RateLimiter(
+                rate_per_s=opts.chat_create_rate_per_s, burst=opts.chat_create_burst
+            )
+        except ValueError as exc:
+            raise InvalidRequest(f"chat creation limit: {exc}") from exc
+        self.history_progress = StageProgress(
+            backends.log, HISTORY.topic(self.topics), HISTORY.group
+        )
+        """The History stage's progress, wherever it runs: what sync waits on."""
+        self.sequencer_progress = StageProgress(
+            backends.log, SEQUENCER.topic(self.topics), SEQUENCER.group
+        )
+        self.delivery_progress = StageProgress(
+            backends.log, DELIVERY.topic(self.topics), DELIVERY.group
+        )
         self._stack: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
         self._lease: NodeLease | None = None
@@ -177,9 +237,14 @@ class ChatNode:
             queue_size=opts.connection_queue,
             heartbeat_s=opts.heartbeat_s,
             ttl_s=opts.presence_ttl_s,
+            telemetry=opts.telemetry,
         )
+        self.hub.members_removed = self._recheck_watches
         self.sequencer = Sequencer(
-            b.log, topics=self.topics, dedupe_window_ms=opts.dedupe_window_ms
+            b.log,
+            topics=self.topics,
+            dedupe_window_ms=opts.dedupe_window_ms,
+            telemetry=opts.telemetry,
         )
         self.history_worker = HistoryWorker(
             b.log,
@@ -188,6 +253,7 @@ class ChatNode:
             b.receipts,
             topics=self.topics,
             cache_per_chat=opts.hot_cache_per_chat,
+            telemetry=opts.telemetry,
         )
         self.delivery_worker = DeliveryWorker(
             b.log,
@@ -198,6 +264,7 @@ class ChatNode:
             b.push,
             planner=self.planner,
             topics=self.topics,
+            telemetry=opts.telemetry,
         )
         self.receipt_worker = ReceiptWorker(
             b.log,
@@ -207,6 +274,7 @@ class ChatNode:
             b.bus,
             planner=self.planner,
             topics=self.topics,
+            telemetry=opts.telemetry,
         )
         self.stages: tuple[Stage, ...] = tuple(s for s in STAGES if s.role in opts.roles)
         """The consuming stages this node runs, in pipeline order."""
@@ -251,6 +319,7 @@ class ChatNode:
             stack.push_async_callback(extra.aclose)
         for adapter in (
             b.leases,
+            b.push_tokens,  # closed after the notifier that reads it
             b.push,
             b.offline,
             b.cache,
@@ -264,6 +333,9 @@ class ChatNode:
         ):
             await stack.enter_async_context(adapter)
         await create_topics(b.log, self.topics, partitions=opts.partitions)
+        if isinstance(b.log, RetainingLog):  # every stage, wherever it runs, reads it all
+            for stage in STAGES:
+                b.log.expect_group(stage.topic(self.topics), stage.group)
         self._lease = await b.leases.acquire(self.gateway_id, ttl_s=opts.node_lease_ttl_s)
         self._ids = SnowflakeGenerator(self._lease.node_id)
         self.router = Router(
@@ -275,6 +347,9 @@ class ChatNode:
             rate_limit=opts.rate_limit,
             max_body_bytes=opts.max_body_bytes,
             chats=self.chat_cache,
+            telemetry=opts.telemetry,
+            last_seq=self._receipt_bound,
+            admit=None if self.backpressure is None else self.backpressure.admit,
         )
         self.chats_dir = ChatDirectory(
             b.membership,
@@ -285,6 +360,7 @@ class ChatNode:
             planner=self.planner,
             cache=self.chat_cache,
             max_members=opts.max_group_members,
+            create_limit=self.chat_create_limit,
         )
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
@@ -465,13 +541,54 @@ class ChatNode:
         after: int | None = None,
         limit: int = 50,
     ) -> HistoryPage:
+        """A page of ``chat_id``'s history; raises NotFound, NotMember, InvalidRequest.
+
+        A page ``after`` a seq (filling a gap, catching up) covers every message
+        sequenced before the call, as :meth:`sync` does (and may raise Overloaded).
+        """
         self._running()
         await self.router.chat_for(user, chat_id)
+        if after is not None:
+            await self._caught_up(self.history_progress)
         return await self.reader.page(chat_id, before=before, after=after, limit=limit)
 
     async def sync(self, user: str, cursors: Mapping[str, int] | None = None) -> SyncResult:
+        """What ``user`` missed since ``cursors``, and their chats' states.
+
+        Covers every message sequenced before the call: it first waits (at most
+        ``history_wait_s``) for the History stage to have stored them all, since
+        Delivery may already have pushed newer ones than the store holds. Raises
+        :class:`~chatcore.errors.Overloaded` (retriable) when History stays behind.
+        """
         self._running()
+        await self._caught_up(self.history_progress)
         return await self.reader.sync(user, cursors)
+
+    async def _delivery_backlog(self) -> int:
+        """Records accepted and not yet delivered: the Sequencer's and Delivery's backlog
+        (offsets; on Kafka the Sequencer's transaction markers count too)."""
+        sequencer, delivery = self.sequencer_progress, self.delivery_progress
+        return await sequencer.offsets_behind() + await delivery.offsets_behind()
+
+    async def _receipt_bound(self, chat_id: str, seq: int) -> int:
+        """The last seq a receipt up to ``seq`` may name: read again, when ``seq`` is
+        beyond what is stored, once the Sequencer and History have handled what was
+        accepted before (a device may acknowledge a message it got live before it
+        was stored). Raises Overloaded when they stay behind."""
+        last = await self.reader.last_seq(chat_id)
+        if seq > last:
+            await self._caught_up(self.sequencer_progress)
+            await self._caught_up(self.history_progress)
+            last = await self.reader.last_seq(chat_id)
+        return last
+
+    async def _caught_up(self, progress: StageProgress) -> None:
+        wait_s = self.options.history_wait_s
+        if not await progress.caught_up(timeout_s=wait_s):
+            raise Overloaded(
+                f"the pipeline is more than {wait_s} s behind ({progress.group}); try again later",
+                retry_after_ms=max(1, int(wait_s * 1000)),
+            )
 
     async def typing(self, user: str, chat_id: str) -> None:
         """Tell the other online members that ``user`` is typing (not stored)."""
@@ -494,24 +611,63 @@ class ChatNode:
         return {m for chat in await self.reader.chats_of(user) for m in chat.members} - {user}
 
     async def presence(self, user: str, users: Sequence[str]) -> list[PresenceState]:
-        """Presence of ``users``; raises Unauthorized for one who shares no chat with ``user``."""
+        """Presence of ``users`` as ``user`` may see it (:mod:`chatcore.presence.visibility`):
+        one who shares no chat with ``user`` raises Unauthorized; one who shares chats
+        but took part in none of them (created, sent or read) is shown offline, never seen.
+        """
         self._running()
+        return (await self._presence(user, users))[0]
+
+    async def _presence(
+        self, user: str, users: Sequence[str]
+    ) -> tuple[list[PresenceState], list[str]]:
+        """The states of ``users`` and those of them ``user`` may follow."""
         if len(users) > 1024:
             raise InvalidRequest("at most 1024 users per presence request")
-        strangers = set(users) - await self.contacts(user) - {user}
+        verdicts = await self.presence_visibility(user, users)
+        strangers = sorted(u for u, v in verdicts.items() if v is Visibility.STRANGER)
         if strangers:
-            raise Unauthorized(f"no chat shared with {sorted(strangers)}")
-        states = await self.backends.presence.states(list(users), now_ms=wall_ms())
-        return [states[u] for u in users]
+            raise Unauthorized(f"no chat shared with {strangers}")
+        visible = [u for u, v in verdicts.items() if v is Visibility.VISIBLE]
+        states = await self.backends.presence.states(visible, now_ms=wall_ms())
+        return [states.get(u) or hidden_state(u) for u in users], visible
+
+    async def presence_visibility(self, user: str, users: Iterable[str]) -> dict[str, Visibility]:
+        """How much of each of ``users``' presence ``user`` may see."""
+        mine = await self.reader.chats_of(user)
+        out: dict[str, Visibility] = {}
+        for other in set(users):
+            shared = [c for c in mine if c.has_member(other)]
+            if other == user or any(took_part(other, c, None) for c in shared):
+                out[other] = Visibility.VISIBLE
+                continue
+            marks = await self.backends.receipts.for_user(other, [c.chat_id for c in shared])
+            out[other] = visibility(other, shared, marks)
+        return out
 
     async def watch_presence(
         self, conn: LocalConnection, users: Sequence[str]
     ) -> list[PresenceState]:
-        """Presence of ``users`` now, and their changes pushed to ``conn`` from here on
-        (as :meth:`presence` for ``conn``'s user: raises Unauthorized for a stranger)."""
-        states = await self.presence(conn.user, users)
-        self.hub.watch_presence(conn, users)
+        """Presence of ``users`` now, as :meth:`presence` for ``conn``'s user, and the
+        changes of those it may see pushed to ``conn`` until a change of members leaves
+        them no chat that allows it."""
+        states, visible = await self._presence(conn.user, users)
+        self.hub.watch_presence(conn, visible)
         return states
+
+    async def _recheck_watches(self, event: ChatEvent, conns: list[LocalConnection]) -> None:
+        """After members were taken out of a chat, stop the watches of ``conns`` (its
+        members' local connections, past and present) that no chat allows any more: a
+        removed user's watches, and the others' watches of removed users."""
+        for conn in conns:
+            watched = self.hub.presence.watched_by(conn)
+            if conn.user not in event.removed:
+                watched = watched & frozenset(event.removed)
+            if not watched:
+                continue
+            verdicts = await self.presence_visibility(conn.user, watched)
+            lost = [u for u, v in verdicts.items() if v is not Visibility.VISIBLE]
+            self.hub.unwatch_presence(conn, lost)
 
     def unwatch_presence(self, conn: LocalConnection, users: Sequence[str]) -> None:
         """Stop pushing the presence changes of ``users`` to ``conn``."""
@@ -530,3 +686,31 @@ class ChatNode:
             yield conn
         finally:
             await conn.aclose()
+
+    # -- push targets --------------------------------------------------------------------
+
+    async def register_push(
+        self,
+        user: str,
+        device: str,
+        *,
+        kind: PushKind,
+        token: str,
+        keys: WebPushKeys | None = None,
+    ) -> PushTarget:
+        """Reach ``user``'s ``device`` through ``kind`` while it is offline (replaces the
+        device's earlier target); returns the target stored.
+
+        Raises InvalidRequest for a target of the wrong shape or size, or a Web Push
+        endpoint outside the allowed push services (``Backends.push_tokens``' rules);
+        nothing changes then.
+        """
+        self._running()
+        target = PushTarget(user, device, kind, token, keys)
+        await self.backends.push_tokens.register(target)
+        return target
+
+    async def unregister_push(self, user: str, device: str) -> None:
+        """Stop pushing to ``user``'s ``device`` (fine if it registered nothing)."""
+        self._running()
+        await self.backends.push_tokens.unregister(user, device)

@@ -129,6 +129,8 @@ class FakeServer:
         self.refuse_tokens = False
         self.heartbeat_s = 30
         self.stored: dict[tuple[str, str], Message] = {}
+        self.overloaded: dict[type[ClientFrame], int] = {}
+        """How many more frames of a type to refuse as ``overloaded`` (50 ms)."""
 
     async def connector(self, url: str, subprotocols: Sequence[str]) -> Transport:
         to_client, client_in = anyio.create_memory_object_stream[bytes | _Closed](1000)
@@ -169,6 +171,13 @@ class FakeServer:
             frame = CODEC.decode_client(data)
             conn.received.append(frame)
             if type(frame) in self.ignore:
+                continue
+            if self.overloaded.get(type(frame), 0) > 0:
+                self.overloaded[type(frame)] -= 1
+                request_id = getattr(frame, "id", None)
+                await conn.push(
+                    ErrorFrame(id=request_id, code="overloaded", message="busy", retry_after_ms=50)
+                )
                 continue
             for answer in await self._answer(conn, frame):
                 await conn.push(answer)

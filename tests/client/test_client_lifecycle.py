@@ -17,7 +17,7 @@ from chatcore.client import (
     Transport,
 )
 from chatcore.errors import ChatcoreClosed, Unauthorized, Unavailable
-from chatcore.protocol import ListChats, Ping, Send
+from chatcore.protocol import History, ListChats, Ping, Send
 from tests.client.fake_server import FakeServer
 
 pytestmark = pytest.mark.anyio
@@ -142,6 +142,21 @@ async def test_a_send_in_flight_is_resent_with_its_id_after_a_drop() -> None:
         assert resent.client_msg_id == original.client_msg_id == "m-1"
         assert resent.id != original.id, "a new request id on the new connection"
         assert len(server.messages["c1"]) == 1
+
+
+async def test_overloaded_sends_and_requests_are_sent_again_after_retry_after() -> None:
+    async with fake_server() as server, client_for(server) as client:
+        server.members["c1"] = {"alice"}
+        server.overloaded = {Send: 2, History: 1}
+        started = anyio.current_time()
+        accepted = await client.send("c1", "hello", client_msg_id="m-1")
+        assert accepted.client_msg_id == "m-1"
+        assert anyio.current_time() - started >= 0.1  # two waits of retry_after_ms
+        sends = [f for f in server.connections[0].received if isinstance(f, Send)]
+        assert [f.client_msg_id for f in sends] == ["m-1"] * 3
+        page = await client.history_page("c1")
+        assert [m.body for m in page.messages] == ["hello"]
+        assert len(server.connections) == 1  # refusals keep the connection
 
 
 async def test_an_unanswered_heartbeat_drops_the_connection() -> None:

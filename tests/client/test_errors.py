@@ -12,6 +12,7 @@ from chatcore.errors import (
     InvalidRequest,
     NotFound,
     NotMember,
+    Overloaded,
     ProtocolError,
     RateLimited,
     Unauthorized,
@@ -31,6 +32,7 @@ from chatcore.protocol import ErrorFrame, Ok, Pong
         ("invalid", InvalidRequest),
         ("rate_limited", RateLimited),
         ("unavailable", Unavailable),
+        ("overloaded", Overloaded),
         ("internal", ChatcoreError),
     ],
 )
@@ -47,6 +49,13 @@ def test_rate_limited_carries_retry_after() -> None:
     )
     assert isinstance(error, RateLimited)
     assert error.retry_after_ms == 1500
+    assert error.retriable
+
+
+def test_overloaded_carries_retry_after_and_is_unavailable() -> None:
+    error = error_from_frame(ErrorFrame(code="overloaded", message="later", retry_after_ms=250))
+    assert isinstance(error, Overloaded) and isinstance(error, Unavailable)
+    assert error.retry_after_ms == 250
     assert error.retriable
 
 

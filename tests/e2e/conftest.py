@@ -16,6 +16,7 @@ from chatcore.config import ProductionConfig
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.server import ChatServer, ServerSettings
 from chatcore.server.run import DrainingServer, build_server
+from tests.client.harness import device, wait_until
 from tests.services import require, unique
 
 
@@ -108,3 +109,17 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         return
     async with production_settings() as settings, running(settings) as srv:
         yield srv
+
+
+async def traffic(server: RunningServer) -> None:
+    """Messages, a receipt, an error and a server-side close: every series gets a value."""
+    alice_device = device(server.ws_url, server.token("alice"))
+    async with alice_device as alice, device(server.ws_url, server.token("bob"), "b1") as bob:
+        chat = (await alice.client.create_direct("bob")).chat
+        await alice.client.send(chat, "hello")
+        await wait_until(lambda: bool(bob.messages[chat]), what="bob gets the message")
+        await bob.client.mark_read(chat, 1)
+        with pytest.raises(Exception, match="chat"):
+            await alice.client.send("no-such-chat", "lost")
+        await server.node.settled()
+        await server.kill_connections()

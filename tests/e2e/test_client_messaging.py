@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from chatcore.client import ChatClient, ChatUpdated, Connected, MessageReceived, SyncCompleted
-from chatcore.errors import InvalidRequest, NotFound, NotMember, Unauthorized
+from chatcore.errors import InvalidRequest, NotMember, Unauthorized
 from chatcore.protocol import SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, AcceptedFrame, AttachmentView
 from tests.client.harness import Device, device, wait_until
 from tests.e2e.conftest import RunningServer
@@ -198,9 +198,10 @@ async def test_server_errors_raise_the_matching_exception(server: RunningServer)
             await mallory.client.send(chat, "let me in")
         with pytest.raises(NotMember):
             await mallory.client.history_page(chat)
-        with pytest.raises(NotFound):
+        # a chat that does not exist is answered as one she is not in (no probing)
+        with pytest.raises(NotMember):
             await alice.client.history_page("no-such-chat")
-        with pytest.raises(NotFound):
+        with pytest.raises(NotMember):
             await alice.client.send("no-such-chat", "hello?")
         # the connection stays open after errors
         assert alice.client.connected

@@ -34,7 +34,7 @@ def states_of(d: Device, user: str) -> list[PresenceView]:
 
 async def test_presence_goes_online_then_offline_with_last_seen(server: RunningServer) -> None:
     async with device(server.ws_url, server.token("alice")) as alice:
-        await alice.client.create_direct("bob")
+        await server.node.create_chat("bob", kind="direct", members=["alice"])
         (before,) = await alice.client.subscribe_presence(["bob"])
         assert (before.user, before.status) == ("bob", "offline")
         connected_at = int(time.time() * 1000)
@@ -62,7 +62,7 @@ async def test_presence_needs_a_shared_chat(server: RunningServer) -> None:
 
 async def test_presence_is_followed_again_after_a_reconnect(server: RunningServer) -> None:
     async with device(server.ws_url, server.token("alice"), options=FAST) as alice:
-        await alice.client.create_direct("bob")
+        await server.node.create_chat("bob", kind="direct", members=["alice"])
         await alice.client.subscribe_presence(["bob"])
         await server.kill_connections()
         await wait_until(lambda: len(states_of(alice, "bob")) >= 1, what="states after resume")
@@ -76,7 +76,7 @@ async def test_presence_is_followed_again_after_a_reconnect(server: RunningServe
 
 async def test_unsubscribed_presence_is_not_pushed(server: RunningServer) -> None:
     async with device(server.ws_url, server.token("alice")) as alice:
-        await alice.client.create_direct("bob")
+        await server.node.create_chat("bob", kind="direct", members=["alice"])
         await alice.client.subscribe_presence(["bob"])
         await alice.client.unsubscribe_presence(["bob"])
         async with device(server.ws_url, server.token("bob")):

@@ -266,7 +266,7 @@ async def test_a_client_that_leaves_while_its_writer_is_stopped_is_unregistered(
     server: RunningServer,
 ) -> None:
     node = server.node
-    await node.create_chat("alice", kind="direct", members=["bob"])
+    await node.create_chat("bob", kind="direct", members=["alice"])
     async with raw(server) as ws:
         await hello(ws, server.token("bob"))
         (client,) = server.chat.connections

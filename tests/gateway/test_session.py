@@ -12,6 +12,7 @@ from chatcore.gateway.session import (
     CloseCode,
     GatewaySession,
     Handle,
+    Identity,
     Opened,
     Reply,
     SessionLimits,
@@ -43,7 +44,7 @@ def test_hello_opens_then_welcomes() -> None:
     s = session()
     actions = s.receive(HELLO, now=0.1)
     assert actions == [
-        Opened("alice", "phone"),
+        Opened("alice", "phone", 1),
         Reply(Welcome(id=1, user="alice", device="phone", heartbeat_s=30)),
     ]
     assert s.state is SessionState.OPEN and s.user == "alice"
@@ -124,3 +125,32 @@ def test_second_hello_is_invalid() -> None:
     (reply,) = s.receive(HELLO, now=0)
     assert isinstance(reply, Reply) and isinstance(reply.frame, ErrorFrame)
     assert reply.frame.code == "invalid"
+
+
+def test_a_hello_timer_firing_early_is_re_armed() -> None:
+    """uvloop may run a timer up to a millisecond early: nothing is due yet, and the
+    session still names the same deadline, so the shell sleeps again."""
+    s = session(limits=SessionLimits(hello_timeout_s=10))
+    assert s.deadline() == 10.0
+    early = 10.0 - 0.0004
+    assert s.tick(now=early) == []
+    assert s.deadline() == 10.0
+    assert s.tick(now=10.0) == [Close(CloseCode.HELLO_TIMEOUT, "no hello in time")]
+    assert s.deadline() is None
+
+
+def test_no_deadline_once_open_without_expiry() -> None:
+    s = session()
+    s.receive(HELLO, now=1)
+    assert s.deadline() is None
+
+
+def test_an_expiring_token_closes_the_session_4001_when_it_expires() -> None:
+    s = GatewaySession(
+        codec_for("chatcore.v1.json"), lambda _: Identity("alice", valid_for_s=60), now=0.0
+    )
+    s.receive(HELLO, now=5)
+    assert s.deadline() == 65
+    assert s.tick(now=64.9) == []
+    assert s.tick(now=65) == [Close(CloseCode.UNAUTHORIZED, "token expired")]
+    assert s.state is SessionState.CLOSED and s.deadline() is None

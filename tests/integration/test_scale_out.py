@@ -239,8 +239,9 @@ async def test_presence_spans_gateways_and_expires_when_one_dies(
     await deployment.worker("worker")
     gw1, url1 = await deployment.gateway("gateway-1")
     _, url2 = await deployment.gateway("gateway-2")
+    async with device(url1, deployment.token("pat"), "setup") as pat:
+        await pat.client.create_direct("wendy")  # pat took part: wendy may see pat
     watcher = await clients.enter_async_context(device(url2, deployment.token("wendy")))
-    await watcher.client.create_direct("pat")
     await watcher.client.subscribe_presence(["pat"])
 
     def pat_online() -> bool | None:

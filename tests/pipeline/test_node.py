@@ -259,7 +259,7 @@ def test_hot_cache_per_chat_defaults_to_100_and_must_be_positive() -> None:
 
 
 async def test_presence_online_offline_and_last_seen(node: ChatNode) -> None:
-    await node.create_chat("alice", kind="direct", members=["bob"])
+    await node.create_chat("bob", kind="direct", members=["alice"])  # bob took part
     with pytest.raises(Unauthorized):
         await node.presence("alice", ["stranger"])
     async with node.connect("alice", "phone") as alice:
@@ -278,7 +278,7 @@ async def test_presence_online_offline_and_last_seen(node: ChatNode) -> None:
 
 
 async def test_watched_presence_is_pushed_until_unwatched(node: ChatNode) -> None:
-    await node.create_chat("alice", kind="direct", members=["bob"])
+    await node.create_chat("bob", kind="direct", members=["alice"])  # bob took part
     async with node.connect("alice", "phone") as alice:
         with pytest.raises(Unauthorized):
             await node.watch_presence(alice, ["bob", "stranger"])

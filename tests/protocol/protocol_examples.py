@@ -42,6 +42,12 @@ CLIENT_EXAMPLES: list[str] = [
     '{"type":"presence.subscribe","id":9,"users":["bob","carol"]}',
     '{"type":"presence.unsubscribe","id":10,"users":["bob"]}',
     '{"type":"typing","chat":"c-team"}',
+    # Push targets (additions)
+    '{"type":"push.register","id":14,"kind":"webpush",'
+    '"token":"https://fcm.googleapis.com/fcm/send/dX1","keys":{"p256dh":"BNc","auth":"tBH"}}',
+    '{"type":"push.register","id":15,"kind":"fcm","token":"cQ3:APA91b"}',
+    f'{{"type":"push.register","id":16,"kind":"apns","token":"{"ab" * 32}"}}',
+    '{"type":"push.unregister","id":17}',
 ]
 
 _MESSAGE = (

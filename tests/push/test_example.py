@@ -30,3 +30,14 @@ async def test_the_webhook_example_delivers_both_pushes(received: list[dict[str,
 
 async def test_the_encrypted_flag_reaches_the_push(received: list[dict[str, Any]]) -> None:
     assert [n["encrypted"] for n in received] == [False, True]
+
+
+async def test_the_devices_example_registers_pushes_and_unregisters() -> None:
+    from examples.push_devices import main as devices
+
+    seen = await devices()
+    assert seen == {
+        "registered": [("phone", "fcm")],
+        "pushed": [("bob", "1 new message from alice", "the train is late")],
+        "after_unregister": [],
+    }

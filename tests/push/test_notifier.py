@@ -73,7 +73,11 @@ async def services() -> AsyncIterator[Services]:
 
 
 def store() -> MemoryPushTokenStore:
-    return MemoryPushTokenStore(rules=TargetRules(allow_http_endpoints=True))
+    return MemoryPushTokenStore(
+        rules=TargetRules(
+            allow_http_endpoints=True, webpush_hosts=("127.0.0.1",), allow_private_endpoints=True
+        )
+    )
 
 
 async def test_every_device_of_every_offline_user_is_reached(services: Services) -> None:

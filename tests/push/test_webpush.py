@@ -104,3 +104,20 @@ def test_bad_options_are_refused(options: dict[str, object]) -> None:
     }
     with pytest.raises(InvalidRequest):
         WebPushSender(**values)
+
+
+@pytest.mark.parametrize("key", [VAPID_RAW, pem(VAPID)], ids=["raw", "pem"])
+def test_the_application_server_key_is_the_vapid_public_key(key: str) -> None:
+    from chatcore.push.webpush import application_server_key
+
+    assert application_server_key(key) == VAPID_PUBLIC
+    sender = WebPushSender(vapid_private_key=key, vapid_subject="mailto:ops@example.com")
+    assert sender.application_server_key == VAPID_PUBLIC
+
+
+def test_a_bad_vapid_key_is_refused() -> None:
+    from chatcore.errors import InvalidRequest
+    from chatcore.push.webpush import application_server_key
+
+    with pytest.raises(InvalidRequest, match="P-256"):
+        application_server_key("not a key")

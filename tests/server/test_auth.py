@@ -61,3 +61,22 @@ def test_dev_key_is_kept_in_the_data_folder(
     monkeypatch.setenv("CHATCORE_SECRET", SECRET)
     with pytest.raises(Unauthorized):
         TokenAuthority.from_environment(tmp_path, dev=True).verify(token)
+
+
+def test_identify_says_how_long_the_token_stays_valid() -> None:
+    authority = TokenAuthority(SECRET, leeway_s=5)
+    issued = int(time.time())
+    token = authority.issue("alice", ttl_s=60, now=issued)
+    identity = authority.identify(token, now=issued + 10)
+    assert identity.user == "alice" and identity.valid_for_s == 55
+
+
+def test_revoke_refuses_the_users_tokens_issued_until_then() -> None:
+    authority = TokenAuthority(SECRET)
+    now = time.time()
+    old, other = authority.issue("alice", now=now - 10), authority.issue("bob", now=now - 10)
+    authority.revoke("alice", now=now - 5)
+    with pytest.raises(Unauthorized, match="revoked"):
+        authority.verify(old)
+    assert authority.verify(other) == "bob"
+    assert authority.verify(authority.issue("alice", now=now)) == "alice"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from chatcore._resource import AsyncResource
 from chatcore.model import StoredMessage
 
-__all__ = ["HotCache"]
+__all__ = ["ChatBoundedCache", "HotCache"]
 
 
 class HotCache(AsyncResource, Protocol):
@@ -34,4 +34,15 @@ class HotCache(AsyncResource, Protocol):
 
     async def recent(self, chat_id: str) -> list[StoredMessage]:
         """The cached messages of a chat ascending by seq (contiguous, possibly empty)."""
+        ...
+
+
+@runtime_checkable
+class ChatBoundedCache(Protocol):
+    """An optional capability: a cache in this process's memory that bounds how many
+    chats it keeps. ``ChatNode`` applies ``NodeOptions.hot_cache_max_chats`` to one."""
+
+    def limit_chats(self, max_chats: int) -> None:
+        """Keep at most ``max_chats`` chats, least recently used dropped first; raises
+        ``InvalidRequest`` if it is below 1."""
         ...

@@ -11,8 +11,8 @@ chat holds the longest contiguous run of seqs that ends at the highest seq it kn
 - seqs right before the oldest fill back while the chat has room (late copies close a
   gap); older ones are ignored.
 
-``max_chats`` (default ``None``: no limit) bounds memory by dropping the chat pushed
-to least recently.
+``max_chats`` (default 10 000; ``None``: no limit) bounds memory by dropping the chat
+pushed to or read least recently.
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 
 from chatcore._memory import MemoryAdapter
-from chatcore.cache._rules import DEFAULT_PER_CHAT, check_per_chat
-from chatcore.errors import InvalidRequest
+from chatcore.cache._rules import (
+    DEFAULT_MAX_CHATS,
+    DEFAULT_PER_CHAT,
+    check_max_chats,
+    check_per_chat,
+)
 from chatcore.model import StoredMessage
 
 __all__ = ["MemoryHotCache"]
@@ -31,14 +35,27 @@ __all__ = ["MemoryHotCache"]
 class MemoryHotCache(MemoryAdapter):
     """The last ``per_chat`` (default 100) messages of each chat, contiguous by seq."""
 
-    def __init__(self, *, per_chat: int = DEFAULT_PER_CHAT, max_chats: int | None = None) -> None:
+    def __init__(
+        self, *, per_chat: int = DEFAULT_PER_CHAT, max_chats: int | None = DEFAULT_MAX_CHATS
+    ) -> None:
         """Raises ``InvalidRequest`` if ``per_chat`` is below 1 or ``max_chats`` is."""
         check_per_chat(per_chat)
-        if max_chats is not None and max_chats < 1:
-            raise InvalidRequest(f"max_chats must be at least 1 or None, got {max_chats}")
+        if max_chats is not None:
+            check_max_chats(max_chats)
         self._per_chat = per_chat
         self._max_chats = max_chats
         self._chats: OrderedDict[str, deque[StoredMessage]] = OrderedDict()
+
+    @property
+    def max_chats(self) -> int | None:
+        """The most chats kept (None: no limit)."""
+        return self._max_chats
+
+    def limit_chats(self, max_chats: int) -> None:
+        """Keep at most ``max_chats`` chats from now on (the least recently used are
+        dropped at once); raises ``InvalidRequest`` if it is below 1."""
+        self._max_chats = check_max_chats(max_chats)
+        self._evict()
 
     async def push(self, messages: Sequence[StoredMessage], *, per_chat: int | None = None) -> None:
         """Add messages by the rules of the module docstring, keeping ``per_chat`` (or
@@ -60,7 +77,11 @@ class MemoryHotCache(MemoryAdapter):
         Raises ``ChatcoreClosed`` after ``aclose()``.
         """
         await self._checkpoint()
-        return list(self._chats.get(chat_id, ()))
+        cached = self._chats.get(chat_id)
+        if cached is None:
+            return []
+        self._chats.move_to_end(chat_id)
+        return list(cached)
 
     def _merge(self, chat_id: str, pushed: dict[int, StoredMessage], keep: int) -> None:
         cached = self._chats.pop(chat_id, deque())
@@ -70,6 +91,7 @@ class MemoryHotCache(MemoryAdapter):
             while len(cached) > keep:
                 cached.popleft()
             self._chats[chat_id] = cached
+            self._evict()
             return
         known = pushed | {m.seq: m for m in cached}
         seq = max(known)
@@ -81,5 +103,5 @@ class MemoryHotCache(MemoryAdapter):
         self._evict()
 
     def _evict(self) -> None:
-        if self._max_chats is not None and len(self._chats) > self._max_chats:
+        while self._max_chats is not None and len(self._chats) > self._max_chats:
             self._chats.popitem(last=False)

@@ -52,10 +52,14 @@ from chatcore.protocol import (
     PresenceSubscribe,
     PresenceUnsubscribe,
     PresenceView,
+    PushKeysView,
+    PushRegister,
+    PushUnregister,
     Send,
     ServerFrame,
     Typing,
 )
+from chatcore.protocol.fields import PushKindName
 
 __all__ = ["ChatClient", "TokenProvider"]
 
@@ -382,6 +386,27 @@ class ChatClient:
         started = anyio.current_time()
         expect_frame(await self._request(lambda rid: Ping(id=rid)), Pong)
         return anyio.current_time() - started
+
+    # -- push targets ----------------------------------------------------------------
+
+    async def register_push(
+        self, kind: PushKindName, token: str, *, keys: PushKeysView | None = None
+    ) -> None:
+        """Have the server push to this device while it is offline (replaces its target).
+
+        ``token``: the Web Push subscription's endpoint (then ``keys`` are its ``p256dh``
+        and ``auth``), the FCM registration token or the APNs device token (hex). Kept
+        by the server across reconnects. Raises InvalidRequest for a target the server
+        refuses (nothing is stored then), Unavailable.
+        """
+        frame = await self._request(
+            lambda rid: PushRegister(id=rid, kind=kind, token=token, keys=keys)
+        )
+        expect_frame(frame, Ok)
+
+    async def unregister_push(self) -> None:
+        """Stop push notifications to this device (fine if none were registered)."""
+        expect_frame(await self._request(lambda rid: PushUnregister(id=rid)), Ok)
 
     # -- internals -------------------------------------------------------------------
 

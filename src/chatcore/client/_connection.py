@@ -79,6 +79,9 @@ TokenProvider = Callable[[], str | Awaitable[str]]
 
 _C = TypeVar("_C", bound=ChatView)
 _STABLE_SESSION_S = 1.0
+WAIT_AND_RETRY = frozenset({"rate_limited", "overloaded"})
+"""Error codes of a request refused before it was handled: sent again after
+``retry_after_ms``."""
 """A session shorter than this reconnects after a back-off even for 'reconnect now' codes."""
 
 
@@ -133,9 +136,9 @@ class ReconnectingConnection:
         if none is open.
 
         ``retry``: ask again on the next session if the connection drops first
-        (never with ``session``: only on that one). A ``rate_limited`` answer is
-        waited out and asked again. Raises the answer's
-        error, Unavailable on timeout (or on a drop when not retrying), and
+        (never with ``session``: only on that one). A ``rate_limited`` or
+        ``overloaded`` answer is waited out (``retry_after_ms``) and asked again.
+        Raises the answer's error, Unavailable on timeout (or on a drop when not retrying), and
         ``fatal`` once stopped.
         """
         limit = self.options.request_timeout_s
@@ -150,7 +153,7 @@ class ReconnectingConnection:
                         if retry and session is None:
                             continue
                         raise
-                    if isinstance(answer, ErrorFrame) and answer.code == "rate_limited":
+                    if isinstance(answer, ErrorFrame) and answer.code in WAIT_AND_RETRY:
                         await anyio.sleep((answer.retry_after_ms or 100) / 1000)
                         continue  # refused before it was handled: safe to ask again
                     if isinstance(answer, ErrorFrame):
@@ -173,9 +176,9 @@ class ReconnectingConnection:
         """Queue a send until accepted; the ``accepted`` or ``error`` frame.
 
         A send whose ``client_msg_id`` is pending joins it; one refused as
-        ``rate_limited`` goes out again after ``retry_after_ms``. Raises Unavailable
-        after ``options.send_timeout_s`` (the send is dropped from the queue), and
-        ``fatal``.
+        ``rate_limited`` or ``overloaded`` goes out again after ``retry_after_ms``.
+        Raises Unavailable after ``options.send_timeout_s`` (the send is dropped from
+        the queue), and ``fatal``.
         """
         cmid = frame.client_msg_id
         reply = self._send_replies.get(cmid)
@@ -397,7 +400,7 @@ class ReconnectingConnection:
                 cmid = self._outbox.by_request(request_id)
                 if cmid is None:
                     return
-                if frame.code == "rate_limited":  # not taken: send it again a little later
+                if frame.code in WAIT_AND_RETRY:  # not taken: send it again a little later
                     wait_s = (frame.retry_after_ms or 100) / 1000
                     self._outbox.defer(cmid, until=anyio.current_time() + wait_s)
                     self._outbox_changed.notify()

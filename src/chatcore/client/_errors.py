@@ -10,6 +10,7 @@ from chatcore.errors import (
     InvalidRequest,
     NotFound,
     NotMember,
+    Overloaded,
     ProtocolError,
     RateLimited,
     Unauthorized,
@@ -40,6 +41,8 @@ def error_from_frame(frame: ErrorFrame) -> ChatcoreError:
             return InvalidRequest(text)
         case "rate_limited":
             return RateLimited(text, retry_after_ms=frame.retry_after_ms or 0)
+        case "overloaded":
+            return Overloaded(text, retry_after_ms=frame.retry_after_ms or 0)
         case "unavailable":
             return Unavailable(text)
         case _:

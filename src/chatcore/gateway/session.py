@@ -11,6 +11,12 @@ States and transitions::
     AWAITING_HELLO --anything else / bad token--> CLOSED (4001)
     AWAITING_HELLO --tick() after hello_timeout_s--> CLOSED (4002)
     OPEN --too many bad frames--> CLOSED (1008)
+    OPEN --tick() once the token has expired--> CLOSED (4001)
+
+Time-driven rules run in :meth:`GatewaySession.tick`; :meth:`GatewaySession.deadline`
+names the next moment one is due. A timer may fire a little early (uvloop counts
+from the loop's cached time, in milliseconds): ``tick`` then finds nothing due and
+``deadline`` still names the same moment, so the shell sleeps again.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatcore.errors import ChatcoreError, ErrorCode, ProtocolError, RateLimited
+from chatcore.errors import ChatcoreError, ErrorCode, Overloaded, ProtocolError, RateLimited
 from chatcore.protocol import (
     ClientFrame,
     ErrorFrame,
@@ -39,6 +45,7 @@ __all__ = [
     "CloseCode",
     "GatewaySession",
     "Handle",
+    "Identity",
     "Opened",
     "Reply",
     "SessionLimits",
@@ -51,6 +58,7 @@ class CloseCode(enum.IntEnum):
     """WebSocket close codes of the protocol."""
 
     GOING_AWAY = 1001
+    INVALID_DATA = 1007
     POLICY_VIOLATION = 1008
     UNAUTHORIZED = 4001
     HELLO_TIMEOUT = 4002
@@ -84,6 +92,8 @@ class Opened:
 
     user: str
     device: str
+    request_id: int | None = None
+    """The ``id`` of the hello (for an error if the server refuses the connection)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,14 @@ class Handle:
 
 
 Action = Reply | Close | Opened | Handle
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a token proves, and for how much longer (``None``: no expiry)."""
+
+    user: str
+    valid_for_s: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +131,7 @@ class SessionLimits:
 
 
 def error_frame(exc: ChatcoreError, request_id: int | None) -> ErrorFrame:
-    retry = exc.retry_after_ms if isinstance(exc, RateLimited) else None
+    retry = exc.retry_after_ms if isinstance(exc, RateLimited | Overloaded) else None
     return ErrorFrame(id=request_id, code=exc.code, message=exc.message, retry_after_ms=retry)
 
 
@@ -131,6 +149,7 @@ class GatewaySession:
         "bad_frames",
         "codec",
         "device",
+        "expires",
         "limits",
         "started",
         "state",
@@ -140,13 +159,15 @@ class GatewaySession:
     def __init__(
         self,
         codec: FrameCodec,
-        verify_token: Callable[[str], str],
+        verify_token: Callable[[str], str | Identity],
         *,
         now: float,
         limits: SessionLimits | None = None,
         send_limiter: RateLimiter | None = None,
     ) -> None:
-        """``verify_token`` returns the user id of a token or raises Unauthorized;
+        """``verify_token`` returns the user id (or :class:`Identity`) of a token, or
+        raises Unauthorized; a session closes with 4001 once its token's
+        ``valid_for_s`` has passed;
         ``send_limiter`` is shared by the sessions of a gateway (one budget per user)."""
         self.codec = codec
         self.limits = limits or SessionLimits()
@@ -157,6 +178,8 @@ class GatewaySession:
         self.started = now
         self.user: str | None = None
         self.device: str | None = None
+        self.expires: float | None = None
+        """When the token of an open session expires (on the clock of ``now``)."""
         self.bad_frames = 0
 
     def receive(self, data: bytes | str, *, now: float) -> list[Action]:
@@ -168,7 +191,7 @@ class GatewaySession:
         except ProtocolError as exc:
             return self._bad_frame(exc, self.codec.request_id(data))
         if self.state is SessionState.AWAITING_HELLO:
-            return self._hello(frame)
+            return self._hello(frame, now)
         wait = self._frames.acquire(now)
         if wait > 0:
             limited = RateLimited("too many frames", retry_after_ms=max(1, int(wait * 1000)))
@@ -186,15 +209,24 @@ class GatewaySession:
                     return [Reply(error_frame(exc, rid))]
         return [Handle(frame)]
 
+    def deadline(self) -> float | None:
+        """When :meth:`tick` must run next (None: no time-driven rule is pending)."""
+        if self.state is SessionState.AWAITING_HELLO:
+            return self.started + self.limits.hello_timeout_s
+        if self.state is SessionState.OPEN:
+            return self.expires
+        return None
+
     def tick(self, *, now: float) -> list[Action]:
-        """Time-driven rules: the hello deadline."""
-        if (
-            self.state is SessionState.AWAITING_HELLO
-            and now - self.started >= self.limits.hello_timeout_s
-        ):
-            self.state = SessionState.CLOSED
+        """Time-driven rules: the hello deadline, the token's expiry. Nothing is done
+        before :meth:`deadline` (a timer firing early gets an empty list)."""
+        due = self.deadline()
+        if due is None or now < due:
+            return []
+        self.state = SessionState.CLOSED
+        if self.user is None:
             return [Close(CloseCode.HELLO_TIMEOUT, "no hello in time")]
-        return []
+        return [Close(CloseCode.UNAUTHORIZED, "token expired")]
 
     def close(self) -> None:
         self.state = SessionState.CLOSED
@@ -202,7 +234,7 @@ class GatewaySession:
     def encode(self, frame: ServerFrame) -> bytes:
         return self.codec.encode_server(frame)
 
-    def _hello(self, frame: ClientFrame) -> list[Action]:
+    def _hello(self, frame: ClientFrame, now: float) -> list[Action]:
         if not isinstance(frame, Hello):
             self.state = SessionState.CLOSED
             rid = getattr(frame, "id", None)
@@ -211,16 +243,20 @@ class GatewaySession:
                 Close(CloseCode.UNAUTHORIZED, "hello required"),
             ]
         try:
-            user = self._verify(frame.token)
+            verified = self._verify(frame.token)
         except ChatcoreError as exc:
             self.state = SessionState.CLOSED
             return [Reply(error_frame(exc, frame.id)), Close(CloseCode.UNAUTHORIZED, exc.message)]
+        identity = verified if isinstance(verified, Identity) else Identity(verified)
+        user = identity.user
+        if identity.valid_for_s is not None:
+            self.expires = now + identity.valid_for_s
         self.state = SessionState.OPEN
         self.user, self.device = user, frame.device
         welcome = Welcome(
             id=frame.id, user=user, device=frame.device, heartbeat_s=self.limits.heartbeat_s
         )
-        return [Opened(user, frame.device), Reply(welcome)]
+        return [Opened(user, frame.device, frame.id), Reply(welcome)]
 
     def _bad_frame(self, exc: ProtocolError, request_id: int | None) -> list[Action]:
         self.bad_frames += 1

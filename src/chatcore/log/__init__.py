@@ -7,6 +7,7 @@ from chatcore.log._base import (
     OutRecord,
     PartitionedLog,
     RecordPosition,
+    RetainingLog,
 )
 from chatcore.log.memory import MemoryLog
 from chatcore.log.sqlite import SqliteLog
@@ -19,5 +20,6 @@ __all__ = [
     "OutRecord",
     "PartitionedLog",
     "RecordPosition",
+    "RetainingLog",
     "SqliteLog",
 ]

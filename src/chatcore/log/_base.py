@@ -22,7 +22,7 @@ This is the source of truth of the pipeline. It promises, like Kafka:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import msgspec
 
@@ -35,6 +35,7 @@ __all__ = [
     "OutRecord",
     "PartitionedLog",
     "RecordPosition",
+    "RetainingLog",
 ]
 
 
@@ -180,4 +181,17 @@ class PartitionedLog(AsyncResource, Protocol):
         Otherwise the value counts offsets, not records. Raises
         :class:`~chatcore.errors.NotFound` for a missing topic.
         """
+        ...
+
+
+@runtime_checkable
+class RetainingLog(Protocol):
+    """An optional capability: a log that forgets a record once every consumer group
+    of its topic has committed past it (``MemoryLog``). A group counts from its first
+    consumer, or from :meth:`expect_group`; ``ChatNode`` names every pipeline stage's
+    group up front, so a stage that starts later (or in another node over the same log)
+    misses nothing."""
+
+    def expect_group(self, topic: str, group: str) -> None:
+        """Keep the records of ``topic`` until ``group`` has committed past them."""
         ...

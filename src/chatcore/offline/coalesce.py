@@ -96,6 +96,11 @@ class PushCoalescer:
         due.sort(key=lambda pair: pair[0])
         return [notification for _, notification in due]
 
+    @property
+    def pending(self) -> int:
+        """(user, chat) notifications waiting: not yet due, or held by the window."""
+        return sum(len(chats) for chats in self._batches.values())
+
     def next_due_ms(self) -> int | None:
         """When the next notification falls due (``None``: nothing pending)."""
         times = [

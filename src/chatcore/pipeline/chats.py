@@ -18,6 +18,7 @@ from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import SnowflakeGenerator
 from chatcore.model import ChatInfo, ChatKind, direct_chat_id
 from chatcore.pipeline.workers import envelope_bytes
+from chatcore.ratelimit import RateLimiter
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore
 
@@ -148,8 +149,12 @@ class ChatDirectory:
         cache: ChatCache | None = None,
         max_members: int = 256,
         max_title: int = 200,
+        create_limit: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``cache``: the Router's :class:`ChatCache`, told of every change made here."""
+        """``cache``: the Router's :class:`ChatCache`, told of every change made here;
+        ``create_limit``: a budget of new chats per creator (``clock``: its seconds);
+        asking for a direct chat that exists costs nothing."""
         self._membership = membership
         self._cache = cache
         self._ids = ids
@@ -159,6 +164,8 @@ class ChatDirectory:
         self._last_seq = last_seq
         self.max_members = max_members
         self.max_title = max_title
+        self._create_limit = create_limit
+        self._clock = clock
 
     async def create(
         self,
@@ -168,7 +175,8 @@ class ChatDirectory:
         members: Sequence[str],
         title: str | None = None,
     ) -> ChatInfo:
-        """Create (or, for a direct chat, find) a chat; raises InvalidRequest."""
+        """Create (or, for a direct chat, find) a chat; raises InvalidRequest, or
+        RateLimited when ``creator`` makes new chats too fast (nothing is stored)."""
         others = [m for m in dict.fromkeys(members) if m != creator]
         if any(not m for m in others):
             raise InvalidRequest("member ids must not be empty")
@@ -185,6 +193,10 @@ class ChatDirectory:
             if title is not None and len(title) > self.max_title:
                 raise InvalidRequest(f"a title has at most {self.max_title} characters")
             chat = ChatInfo(f"g-{self._ids.next_id()}", "group", (creator, *others), title, now)
+        if self._create_limit is not None and (
+            kind == "group" or await self._membership.get_chat(chat.chat_id) is None
+        ):
+            self._create_limit.check(creator, self._clock())
         stored = await self._membership.create_chat(chat)
         if self._cache is not None:
             self._cache.changed(stored)
@@ -217,16 +229,20 @@ class ChatDirectory:
             raise
         if self._cache is not None:
             self._cache.changed(updated)
-        await self._announce(updated, tuple(dict.fromkeys((*chat.members, *updated.members))))
+        removed = tuple(m for m in chat.members if not updated.has_member(m))
+        audience = tuple(dict.fromkeys((*chat.members, *updated.members)))
+        await self._announce(updated, audience, removed=removed)
         return updated
 
-    async def _announce(self, chat: ChatInfo, audience: Sequence[str]) -> None:
+    async def _announce(
+        self, chat: ChatInfo, audience: Sequence[str], *, removed: tuple[str, ...] = ()
+    ) -> None:
         last = 0 if self._last_seq is None else await self._last_seq(chat.chat_id)
         await publish_to_members(
             self._bus,
             self._registry,
             self._planner,
             audience,
-            ChatEvent(chat, last),
+            ChatEvent(chat, last, removed),
             encode=envelope_bytes,
         )

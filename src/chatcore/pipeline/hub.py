@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 
 import anyio
@@ -24,12 +24,13 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.errors import ChatcoreClosed
-from chatcore.events import Event, PresenceEvent, decode_envelope
+from chatcore.events import ChatEvent, Event, PresenceEvent, decode_envelope
 from chatcore.model import Connection, PresenceState
 from chatcore.presence._base import PresenceStore
 from chatcore.presence.rules import PresenceRules
 from chatcore.presence.tracker import PresenceTracker
 from chatcore.registry._base import ConnectionRegistry
+from chatcore.telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = ["CloseReason", "ConnectionHub", "LocalConnection"]
 
@@ -178,6 +179,7 @@ class ConnectionHub:
         heartbeat_s: float = 30.0,
         ttl_s: float = 60.0,
         clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         """``queue_size``: events a connection may have waiting before it counts as a
         slow consumer. ``heartbeat_s``/``ttl_s``: how often registrations and presence
@@ -187,7 +189,10 @@ class ConnectionHub:
         self._bus = bus
         self._registry = registry
         self.presence = PresenceTracker[LocalConnection](
-            presence, rules=PresenceRules(ttl_s=ttl_s, heartbeat_s=heartbeat_s), clock=clock
+            presence,
+            rules=PresenceRules(ttl_s=ttl_s, heartbeat_s=heartbeat_s),
+            clock=clock,
+            telemetry=telemetry,
         )
         self._queue_size = queue_size
         self.heartbeat_s = heartbeat_s
@@ -195,6 +200,12 @@ class ConnectionHub:
         self._conns: dict[str, LocalConnection] = {}
         self.slow_consumers = 0
         self._event_type: type[anyio.Event] | None = None
+        self.members_removed: (
+            Callable[[ChatEvent, list[LocalConnection]], Awaitable[None]] | None
+        ) = None
+        """Called with a ``chat`` event that took members out and its local target
+        connections, before the event is queued for them; ChatNode re-checks presence
+        watches there."""
 
     def _new_event(self) -> anyio.Event:
         # anyio.Event() looks up the running backend on every call; a connection
@@ -225,6 +236,8 @@ class ConnectionHub:
                     except msgspec.DecodeError:
                         logger.error("dropping an undecodable bus envelope")
                         continue
+                    if isinstance(envelope.event, ChatEvent) and envelope.event.removed:
+                        await self._chat_changed(envelope.event, envelope.conns)
                     await self._deliver(envelope.conns, envelope.event)
         finally:
             with anyio.CancelScope(shield=True):
@@ -287,6 +300,15 @@ class ConnectionHub:
             await anyio.sleep(self.heartbeat_s)
             for conn in list(self._conns.values()):
                 await self._registry.register(conn.info, ttl_s=self.ttl_s)
+
+    async def _chat_changed(self, event: ChatEvent, conn_ids: Iterable[str]) -> None:
+        if self.members_removed is None:
+            return
+        conns = [c for c in map(self._conns.get, conn_ids) if c is not None]
+        try:
+            await self.members_removed(event, conns)
+        except Exception:
+            logger.exception("re-checking presence watches of chat %s", event.chat.chat_id)
 
     async def _tell_watchers(self, state: PresenceState, watchers: list[LocalConnection]) -> None:
         await self._deliver([c.info.conn_id for c in watchers], PresenceEvent((state,)))

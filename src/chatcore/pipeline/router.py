@@ -20,7 +20,7 @@ changes made through this node's ChatDirectory apply at once (docs/decisions.md)
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from chatcore._clock import wall_ms
@@ -38,6 +38,7 @@ from chatcore.pipeline.records import (
 )
 from chatcore.ratelimit import RateLimitHook, apply_rate_limit
 from chatcore.store._base import MembershipStore, MessageStore
+from chatcore.telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = ["Accepted", "Router"]
 
@@ -67,11 +68,19 @@ class Router:
         max_body_bytes: int = 16 * 1024,
         recent_accepts: int = 100_000,
         chats: ChatCache | None = None,
+        last_seq: Callable[[str, int], Awaitable[int]] | None = None,
+        admit: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB);
         ``recent_accepts``: how many answers are remembered for retries; ``chats``:
-        where chats are looked up (default: the store itself, every time)."""
+        where chats are looked up (default: the store itself, every time);
+        ``last_seq(chat_id, seq)``: the chat's last seq, asked for a receipt up to
+        ``seq`` (it may wait for a message sequenced but not yet stored; default: the
+        MessageStore's). A receipt beyond it is refused. ``admit()``: asked before a
+        new message is appended; it raises (Overloaded) to refuse it (see
+        :class:`~chatcore.pipeline.backpressure.Backpressure`)."""
         self._log = log
         self._membership = membership
         self._chats = chats or ChatCache(membership, ttl_s=0)
@@ -80,7 +89,10 @@ class Router:
         self._topics = topics
         self._rate_limit = rate_limit
         self._max_body = max_body_bytes
+        self._last_seq = last_seq or self._stored_last_seq
+        self._admit = admit
         self._clock = clock
+        self._telemetry = telemetry
         self._recent: OrderedDict[tuple[str, str, str], Accepted] = OrderedDict()
         self._recent_max = recent_accepts
 
@@ -106,7 +118,9 @@ class Router:
         device: str = "",
     ) -> Accepted:
         """Append a message durably; raises NotFound, NotMember, RateLimited,
-        InvalidRequest, FrameTooLarge or Unavailable (then nothing was accepted)."""
+        InvalidRequest, FrameTooLarge, Overloaded or Unavailable (then nothing was
+        accepted). A retry of a message already accepted is answered even when
+        overloaded."""
         self._validate(client_msg_id, body, kind, attachment)
         await self.chat_for(user, chat_id)
         if self._rate_limit is not None:
@@ -118,6 +132,8 @@ class Router:
         first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
         if first is not None:
             return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
+        if self._admit is not None:
+            await self._admit()
         submitted = Submitted(
             message_id=self._ids.next_id(),
             chat_id=chat_id,
@@ -131,6 +147,7 @@ class Router:
             sender_device=device,
         )
         await self._log.append([OutRecord(self._topics.submitted, chat_id, encode(submitted))])
+        self._telemetry.stage_done("logged", (submitted.ts,), self._clock())
         accepted = Accepted(chat_id, client_msg_id, submitted.message_id, submitted.ts)
         self._recent[key] = accepted
         if len(self._recent) > self._recent_max:
@@ -138,12 +155,23 @@ class Router:
         return accepted
 
     async def receipt(self, user: str, chat_id: str, status: ReceiptStatus, seq: int) -> None:
-        """Append a cumulative receipt durably; raises NotFound, NotMember, InvalidRequest."""
+        """Append a cumulative receipt durably; raises NotFound, NotMember, InvalidRequest
+        (also for a seq beyond the chat's last message: nothing is appended) or
+        Overloaded."""
         if seq < 0:
             raise InvalidRequest(f"seq must be >= 0, got {seq}")
         await self.chat_for(user, chat_id)
+        if seq > 0:
+            last = await self._last_seq(chat_id, seq)
+            if seq > last:
+                raise InvalidRequest(
+                    f"seq {seq} is beyond the last message of chat {chat_id!r} ({last})"
+                )
         record = ReceiptSubmitted(chat_id, user, status, seq, self._clock())
         await self._log.append([OutRecord(self._topics.receipts, chat_id, encode(record))])
+
+    async def _stored_last_seq(self, chat_id: str, seq: int) -> int:
+        return await self._messages.last_seq(chat_id)
 
     def _validate(
         self, client_msg_id: str, body: str, kind: MessageKind, attachment: Attachment | None

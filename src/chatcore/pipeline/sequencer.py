@@ -33,6 +33,7 @@ from chatcore.log import ConsumerBatch, LogConsumer, OutRecord, PartitionedLog
 from chatcore.model import StoredMessage
 from chatcore.pipeline.records import DEFAULT_TOPICS, Submitted, Topics, decode_submitted, encode
 from chatcore.pipeline.stages import SEQUENCER
+from chatcore.telemetry import NO_TELEMETRY, Telemetry
 
 __all__ = ["DedupeKey", "PartitionState", "Sequencer", "SequencerStats"]
 
@@ -139,6 +140,7 @@ class Sequencer:
         dedupe_max_entries: int = 1_000_000,
         max_batch: int = 500,
         clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         """``dedupe_window_ms``/``dedupe_max_entries``: how long and how many retries are
         recognised per partition (24 h, one million by default)."""
@@ -149,6 +151,7 @@ class Sequencer:
         self._max_entries = dedupe_max_entries
         self._max_batch = max_batch
         self._clock = clock
+        self._telemetry = telemetry
         self._sequenced = 0
         self._duplicates = 0
         self._transactions = 0
@@ -183,7 +186,8 @@ class Sequencer:
         outputs: list[OutRecord] = []
         offsets: dict[int, int] = {}
         now = self._clock()
-        dupes = sequenced = 0
+        dupes = 0
+        accepted_ms: list[int] = []
         for record in batch.records:
             p = record.partition
             if p not in states:
@@ -198,7 +202,7 @@ class Sequencer:
             if message is None:
                 dupes += 1
                 continue
-            sequenced += 1
+            accepted_ms.append(message.ts)
             outputs.append(OutRecord(topics.messages, sub.chat_id, encode(message), p))
         for p in offsets:
             outputs.extend(
@@ -213,7 +217,8 @@ class Sequencer:
             raise
         self._transactions += 1
         self._duplicates += dupes
-        self._sequenced += sequenced
+        self._sequenced += len(accepted_ms)
+        self._telemetry.stage_done("sequenced", accepted_ms, self._clock())
 
     async def _restore(self, partition: int) -> PartitionState:
         snapshot = await self._log.read_compacted(self._topics.sequencer_state, partition)

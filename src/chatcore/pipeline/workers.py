@@ -42,6 +42,7 @@ from chatcore.pipeline.records import (
 from chatcore.pipeline.stages import DELIVERY, HISTORY, RECEIPTS
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
+from chatcore.telemetry import NO_TELEMETRY, GapDetector, Telemetry, Timer
 
 __all__ = [
     "DeliveryWorker",
@@ -160,8 +161,12 @@ class HistoryWorker:
         topics: Topics = DEFAULT_TOPICS,
         group: str = HISTORY.group,
         cache_per_chat: int | None = None,
+        clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._log, self._messages, self._cache = log, messages, cache
+        self._clock, self._telemetry = clock, telemetry
+        self._gaps = GapDetector()
         self._cache_per_chat = None if cache_per_chat is None else check_per_chat(cache_per_chat)
         self._receipts = receipts
         self._topic, self._group = topics.messages, group
@@ -177,8 +182,16 @@ class HistoryWorker:
         )
 
     async def _handle(self, messages: list[StoredMessage]) -> None:
+        telemetry = self._telemetry
+        for m in messages:
+            if missing := self._gaps.see(m.chat_id, m.seq):
+                logger.error("chat %s: %d seqs missing before %d", m.chat_id, missing, m.seq)
+                telemetry.gap("history", missing)
+        timer = Timer()
         await self._messages.append(messages)
+        telemetry.store_write("messages", timer.seconds)
         await self._cache.push(messages, per_chat=self._cache_per_chat)
+        telemetry.stage_done("stored", (m.ts for m in messages), self._clock())
         own: dict[tuple[str, str], StoredMessage] = {}
         for m in messages:
             own[(m.chat_id, m.sender)] = m  # ascending seq per chat: the last one wins
@@ -186,7 +199,9 @@ class HistoryWorker:
         async def advance(m: StoredMessage) -> None:
             await self._receipts.advance(m.chat_id, m.sender, read_seq=m.seq, now_ms=m.ts)
 
+        timer = Timer()
         await concurrently(advance, own.values())
+        telemetry.store_write("receipts", timer.seconds)
 
 
 class DeliveryWorker:
@@ -206,6 +221,7 @@ class DeliveryWorker:
         topics: Topics = DEFAULT_TOPICS,
         group: str = DELIVERY.group,
         clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._log, self._membership, self._registry = log, membership, registry
         self._bus, self._offline, self._push = bus, offline, push
@@ -213,6 +229,7 @@ class DeliveryWorker:
         self._coalescer = coalescer or PushCoalescer()
         self._topic, self._group = topics.messages, group
         self._clock = clock
+        self._telemetry = telemetry
         self.delivered = 0
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -246,7 +263,9 @@ class DeliveryWorker:
             if offline_others:
                 missed.append((m, offline_others))
         await fanout.publish()
-        self.delivered += sum(1 for m in messages if m.chat_id in chats)
+        pushed = [m.ts for m in messages if m.chat_id in chats]
+        self._telemetry.stage_done("pushed", pushed, self._clock())
+        self.delivered += len(pushed)
         for m, offline_others in missed:
             await self._offline.add(offline_others, m.chat_id, m.seq)
             now = self._clock()
@@ -266,6 +285,7 @@ class DeliveryWorker:
         while True:
             await anyio.sleep(0.25)
             await self._send_due()
+            self._telemetry.offline_pending(self._coalescer.pending)
 
 
 class ReceiptWorker:
@@ -282,8 +302,11 @@ class ReceiptWorker:
         planner: FanoutPlanner | None = None,
         topics: Topics = DEFAULT_TOPICS,
         group: str = RECEIPTS.group,
+        clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._log, self._receipts, self._membership = log, receipts, membership
+        self._clock, self._telemetry = clock, telemetry
         self._registry, self._bus = registry, bus
         self._planner = planner or FanoutPlanner()
         self._topic, self._group = topics.receipts, group
@@ -323,7 +346,9 @@ class ReceiptWorker:
         by_user: dict[tuple[str, str], list[ReceiptSubmitted]] = defaultdict(list)
         for r in top.values():
             by_user[(r.chat_id, r.user)].append(r)
+        timer = Timer()
         await concurrently(apply, by_user.values())
+        self._telemetry.store_write("receipts", timer.seconds)
         by_chat: dict[str, list[ReceiptSubmitted]] = defaultdict(list)
         for r in top.values():
             if r in changed:
@@ -340,3 +365,5 @@ class ReceiptWorker:
             for r in news:
                 fanout.add(chat.members, ReceiptEvent(r.chat_id, r.user, r.status, r.seq, r.ts))
         await fanout.publish()
+        told = [r.ts for news in by_chat.values() for r in news if r.chat_id in chats]
+        self._telemetry.receipt_told(told, self._clock())

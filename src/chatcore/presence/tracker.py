@@ -23,6 +23,7 @@ from chatcore._clock import wall_ms
 from chatcore.model import PresenceState
 from chatcore.presence._base import PresenceStore
 from chatcore.presence.rules import PresenceRules
+from chatcore.telemetry import NO_TELEMETRY, Telemetry, Timer
 
 __all__ = ["PresenceTracker"]
 
@@ -42,8 +43,10 @@ class PresenceTracker(Generic[W]):
         *,
         rules: PresenceRules | None = None,
         clock: Callable[[], int] = wall_ms,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._store = store
+        self._telemetry = telemetry
         self.rules = rules or PresenceRules()
         self._clock = clock
         self._devices: Counter[tuple[str, str]] = Counter()  # local connections per device
@@ -61,7 +64,9 @@ class PresenceTracker(Generic[W]):
     async def arrive(self, user: str, device: str) -> None:
         """A local connection of ``device`` opened: the device is online for ``ttl_s``."""
         self._devices[(user, device)] += 1
+        timer = Timer()
         await self._store.touch(user, device, ttl_s=self.ttl_s, now_ms=self._clock())
+        self._telemetry.presence_update(timer.seconds)
 
     async def depart(self, user: str, device: str) -> None:
         """A local connection of ``device`` closed; the device leaves with its last one."""
@@ -70,13 +75,17 @@ class PresenceTracker(Generic[W]):
             self._devices[key] -= 1
             return
         del self._devices[key]
+        timer = Timer()
         await self._store.leave(user, device, now_ms=self._clock())
+        self._telemetry.presence_update(timer.seconds)
 
     async def heartbeat(self) -> None:
         """Touch every local device again, then expire devices nobody refreshed."""
         now = self._clock()
         for user, device in list(self._devices):
+            timer = Timer()
             await self._store.touch(user, device, ttl_s=self.ttl_s, now_ms=now)
+            self._telemetry.presence_update(timer.seconds)
         await self._store.expire(now_ms=now)
 
     async def run(

@@ -30,6 +30,7 @@ from chatcore.protocol.fields import (
     MessageKind,
     PresenceStatus,
     PresenceView,
+    PushKeysView,
     ReceiptStatus,
     RequestId,
     Seq,
@@ -58,6 +59,8 @@ from chatcore.protocol.frames import (
     PresenceFrame,
     PresenceSubscribe,
     PresenceUnsubscribe,
+    PushRegister,
+    PushUnregister,
     Receipt,
     ReceiptUpdate,
     Send,
@@ -107,6 +110,7 @@ __all__ = [
     "ChatView",
     "PresenceView",
     "SyncedChat",
+    "PushKeysView",
     # client frames
     "ChatCreate",
     "ChatMembers",
@@ -120,6 +124,8 @@ __all__ = [
     "Send",
     "Sync",
     "Typing",
+    "PushRegister",
+    "PushUnregister",
     # server frames
     "AcceptedFrame",
     "ChatFrame",

@@ -36,6 +36,9 @@ __all__ = [
     "ChatView",
     "PresenceView",
     "SyncedChat",
+    # push
+    "PushKeysView",
+    "PushKindName",
 ]
 
 MAX_ID_LENGTH = 128
@@ -138,3 +141,16 @@ class PresenceView(WireObject, kw_only=True):
     user: UserId
     status: PresenceStatus
     last_seen: TimestampMs | None = None
+
+
+# --- push --------------------------------------------------------------------
+
+PushKindName = Literal["webpush", "fcm", "apns"]
+"""The push services a device can register with."""
+
+
+class PushKeysView(WireObject, kw_only=True):
+    """A Web Push subscription's keys, base64url, as ``PushSubscription.toJSON()`` gives them."""
+
+    p256dh: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    auth: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]

@@ -34,6 +34,8 @@ from chatcore.protocol.fields import (
     MessageId,
     MessageKind,
     PresenceView,
+    PushKeysView,
+    PushKindName,
     ReceiptStatus,
     RequestId,
     Seq,
@@ -59,6 +61,8 @@ __all__ = [
     "Send",
     "Sync",
     "Typing",
+    "PushRegister",
+    "PushUnregister",
     # server frames
     "AcceptedFrame",
     "ChatFrame",
@@ -193,6 +197,25 @@ class Typing(_Frame, tag="typing", kw_only=True):
     chat: ChatId
 
 
+class PushRegister(_Frame, tag="push.register", kw_only=True):
+    """Reach this device by ``kind`` while it is offline (replaces its earlier target).
+
+    ``token``: the Web Push subscription's ``endpoint``, the FCM registration token or
+    the APNs device token (hex); ``keys`` only for ``webpush``.
+    """
+
+    id: RequestId
+    kind: PushKindName
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    keys: PushKeysView | None = None
+
+
+class PushUnregister(_Frame, tag="push.unregister", kw_only=True):
+    """Stop pushing to this device (fine if it registered nothing)."""
+
+    id: RequestId
+
+
 # --- server frames -----------------------------------------------------------
 
 
@@ -319,6 +342,8 @@ ClientFrame: TypeAlias = (
     | PresenceSubscribe
     | PresenceUnsubscribe
     | Typing
+    | PushRegister
+    | PushUnregister
 )
 """A frame a client sends."""
 

@@ -25,12 +25,13 @@ from chatcore.push._http import DEFAULT_TIMEOUT_S, HttpSender, httpx
 from chatcore.push.render import webpush_payload
 
 try:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
     from py_vapid import Vapid, VapidException
     from pywebpush import WebPusher, WebPushException
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise missing_extra("push", exc, needed_by="chatcore.push.webpush") from exc
 
-__all__ = ["WebPushSender"]
+__all__ = ["WebPushSender", "application_server_key"]
 
 Urgency = Literal["very-low", "low", "normal", "high"]
 
@@ -70,13 +71,9 @@ class WebPushSender(HttpSender):
             raise InvalidRequest("jwt_lifetime_s must be between 1 and 86400")
         if ttl_s < 0:
             raise InvalidRequest(f"ttl_s must not be negative, got {ttl_s}")
-        try:
-            if "-----BEGIN" in vapid_private_key:
-                self._vapid = Vapid.from_pem(vapid_private_key.encode())
-            else:
-                self._vapid = Vapid.from_string(vapid_private_key)
-        except (VapidException, ValueError, TypeError) as exc:
-            raise InvalidRequest(f"vapid_private_key is not a P-256 private key: {exc}") from exc
+        self._vapid = _vapid(vapid_private_key)
+        self.application_server_key = _public_key(self._vapid)
+        """The VAPID public key (base64url point): the page's ``applicationServerKey``."""
         super().__init__(http, timeout_s=timeout_s, http2=False, service="the web push service")
         self._subject, self._ttl, self._urgency = vapid_subject, ttl_s, urgency
         self._lifetime, self._clock = jwt_lifetime_s, clock
@@ -121,3 +118,25 @@ def _topic(chat_id: str) -> str:
     """RFC 8030 Topic: at most 32 base64url characters; one per chat."""
     digest = hashlib.sha256(chat_id.encode()).digest()
     return base64.urlsafe_b64encode(digest).decode()[:32]
+
+
+def application_server_key(vapid_private_key: str) -> str:
+    """The public key of ``vapid_private_key`` (as :class:`WebPushSender` takes it), base64url.
+
+    Raises ``InvalidRequest`` if it is not a P-256 private key.
+    """
+    return _public_key(_vapid(vapid_private_key))
+
+
+def _vapid(vapid_private_key: str) -> Vapid:
+    try:
+        if "-----BEGIN" in vapid_private_key:
+            return Vapid.from_pem(vapid_private_key.encode())
+        return Vapid.from_string(vapid_private_key.strip())
+    except (VapidException, ValueError, TypeError) as exc:
+        raise InvalidRequest(f"vapid_private_key is not a P-256 private key: {exc}") from exc
+
+
+def _public_key(vapid: Vapid) -> str:
+    point = vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    return base64.urlsafe_b64encode(point).decode().rstrip("=")

@@ -13,6 +13,7 @@ own)::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import logging
 import time
@@ -33,15 +34,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatcore.backends import Backends
-from chatcore.errors import ChatcoreError
+from chatcore.errors import InvalidRequest
 from chatcore.gateway.session import SessionLimits
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
+from chatcore.push.config import PushConfig
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.auth import TokenAuthority
 from chatcore.server.host import ConnectionHost
-from chatcore.server.metrics import ServerMetrics
+from chatcore.server.metrics import ServerMetrics, watch_lag
+from chatcore.server.policy import SecurityHeaders, dev_user_name, is_loopback_host, origin_allowed
 from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection
+from chatcore.telemetry import NO_TELEMETRY
 
 __all__ = ["ChatServer", "ServerSettings", "create_app"]
 
@@ -59,7 +63,9 @@ class ServerSettings:
     dev: bool = False
     """Dev mode: log in by name from the browser page; a generated key if no secret."""
     allowed_origins: list[str] | None = None
-    """Browser origins allowed to open ``/ws`` (None: any)."""
+    """Browser origins allowed to open ``/ws`` besides the server's own, matched
+    exactly (``https://chat.example.com``; ``"*"``: any). Clients that send no
+    ``Origin`` (not browsers) are always allowed."""
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     """The largest frame a client may send (64 KiB); a larger one is answered ``too_large``."""
     send_rate_per_s: float = 20.0
@@ -74,24 +80,54 @@ class ServerSettings:
     """Backends to run on; default: embedded (SQLite under ``data_dir``, or memory)."""
     drain_timeout_s: float = 5.0
     """On shutdown, how long requests in progress may take before clients are closed."""
+    send_timeout_s: float = 10.0
+    """How long a send may wait on a client that stopped reading before the connection
+    is dropped (counted as a 4008 close) and freed."""
+    max_connections_per_user: int = 16
+    """Open connections a user may have on this server (-1: no limit); one more is
+    answered ``rate_limited`` and closed with 1008."""
+    connect_rate_per_s: float = 2.0
+    """Connections a user may open per second, on average (per server process)."""
+    connect_burst: float = 20.0
+    """Connections a user may open at once, above the rate; one more is answered
+    ``rate_limited`` (with ``retry_after_ms``) and closed with 1008."""
+    header_timeout_s: float = 10.0
+    """``chatcore serve``: an HTTP connection must send its request headers within this
+    long (slowloris); see ``chatcore.server.sockets``."""
+    ws_ping_interval_s: float | None = 30.0
+    """``chatcore serve``: how often the server pings each WebSocket (None: never)."""
+    ws_ping_timeout_s: float | None = 60.0
+    """``chatcore serve``: a WebSocket whose pong is this late is closed with 1011;
+    above ``send_timeout_s``, so a client that reads slowly is dropped as slow (and
+    resyncs) before its queued pings time out."""
+    push: PushConfig | None = None
+    """Push services and push target rules (None: ``PushConfig()``, log lines only). Its
+    notifier replaces that of ``backends``; given ``backends``, pass them ``push.rules()``."""
 
 
 class ChatServer:
     """A ChatNode behind WebSockets, with the browser client and metrics."""
 
     def __init__(self, settings: ServerSettings | None = None) -> None:
+        """Raises InvalidRequest for settings out of range (a timeout that is not
+        positive, a connection cap of 0)."""
         self.settings = s = settings or ServerSettings()
+        _check_limits(s)
         self.metrics = ServerMetrics()
         self.authority = TokenAuthority.from_environment(s.data_dir, dev=s.dev)
         self.host = ConnectionHost(
-            self.authority.verify,
+            self.authority.identify,
             metrics=self.metrics,
             limits=s.limits,
             send_limiter=RateLimiter(rate_per_s=s.send_rate_per_s, burst=s.send_burst),
             max_frame_bytes=s.max_frame_bytes,
+            max_connections_per_user=s.max_connections_per_user,
+            send_timeout_s=s.send_timeout_s,
+            connect_limiter=RateLimiter(rate_per_s=s.connect_rate_per_s, burst=s.connect_burst),
         )
         """What every connection of this server shares (see ``chatcore.server.host``)."""
         self.connections: set[ClientConnection] = set()
+        self._vapid_public_key: str | None = None
         self.app = self.asgi_app()
 
     def asgi_app(self, lifespan: Any = None) -> Starlette:
@@ -102,13 +138,13 @@ class ChatServer:
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             Route("/api/dev/token", self._dev_token, methods=["POST"]),
+            Route("/api/push", self._push_settings),
         ]
         if STATIC.is_dir():
             routes.append(Route("/", self._index))
             routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
-        return Starlette(
-            routes=routes, middleware=[Middleware(_WebSocketPath, server=self)], lifespan=lifespan
-        )
+        middleware = [Middleware(_WebSocketPath, server=self), Middleware(SecurityHeaders)]
+        return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
     @property
     def node(self) -> ChatNode:
@@ -127,20 +163,28 @@ class ChatServer:
 
     async def _backends(self) -> Backends:
         s = self.settings
+        push = s.push or PushConfig()
         if s.backends is not None:
             made = s.backends()
-            return await made if inspect.isawaitable(made) else made
-        if s.data_dir is None:
-            return Backends.in_memory()
-        return Backends.embedded(s.data_dir)
+            backends = await made if inspect.isawaitable(made) else made
+        elif s.data_dir is None:
+            backends = Backends.in_memory(push_rules=push.rules())
+        else:
+            backends = Backends.embedded(s.data_dir, push_rules=push.rules())
+        if push.configured:
+            backends.push = await push.notifier(backends.push_tokens)
+        return backends
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
         """Run the node while the ASGI app runs; drain and close clients on the way out."""
-        async with ChatNode(await self._backends(), self.settings.node) as node:
+        options = self.settings.node
+        if options.telemetry is NO_TELEMETRY:  # the pipeline reports to /metrics
+            options = dataclasses.replace(options, telemetry=self.metrics)
+        async with ChatNode(await self._backends(), options) as node:
             with self.host.serving(node):
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._watch_lag)
+                    tg.start_soon(watch_lag, node, self.metrics)
                     tg.start_soon(self._retire_idle_writers)
                     try:
                         yield
@@ -162,8 +206,7 @@ class ChatServer:
         if (await receive())["type"] != "websocket.connect":
             return
         origin = _header(scope, b"origin")  # no dict of headers kept for the socket's life
-        allowed = self.settings.allowed_origins
-        if allowed is not None and origin is not None and origin not in allowed:
+        if not origin_allowed(origin, _header(scope, b"host"), self.settings.allowed_origins):
             await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
             return
         if self.draining:
@@ -187,35 +230,62 @@ class ChatServer:
     async def _dev_token(self, request: Request) -> Response:
         if not self.settings.dev:
             return JSONResponse({"error": "dev login is off"}, status_code=404)
+        if not is_loopback_host(request.headers.get("host")):
+            message = "the dev login answers only on localhost, 127.0.0.1 or [::1]"
+            return JSONResponse({"error": message}, status_code=403)
         try:
             body = await request.json()
-            user = str(body["user"]).strip()
-            if not user or len(user) > 64:
-                raise ValueError(user)
-        except (ValueError, KeyError, TypeError):
-            return JSONResponse({"error": 'give {"user": "name"}'}, status_code=400)
+        except ValueError:
+            body = None
+        user = dev_user_name(body.get("user")) if isinstance(body, dict) else None
+        if user is None:
+            message = 'give {"user": "name"}: 1-64 letters, digits, ".", "_", "@" or "-"'
+            return JSONResponse({"error": message}, status_code=400)
         return JSONResponse({"user": user, "token": self.authority.issue(user)})
+
+    def revoke_user(self, user: str) -> int:
+        """Refuse every token of ``user`` issued until now and close that user's
+        sockets on this server with 4001 ("token revoked"); the number of sockets.
+        Per process: revoke on every gateway."""
+        self.authority.revoke(user)
+        closed = 0
+        for conn in list(self.connections):
+            if conn.session.user == user:
+                conn.close_unauthorized("token revoked")
+                closed += 1
+        return closed
+
+    async def _push_settings(self, request: Request) -> Response:
+        """What the browser page needs to subscribe to Web Push (``null``: not offered)."""
+        if self._vapid_public_key is None:
+            push = self.settings.push
+            self._vapid_public_key = (push.vapid_public_key() if push else None) or ""
+        return JSONResponse({"vapid_public_key": self._vapid_public_key or None})
 
     async def _index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
     async def _retire_idle_writers(self) -> None:
+        """The sweeper: idle writers, stalled sends, expired tokens."""
+        interval = min(WRITER_IDLE_S, self.settings.send_timeout_s) / 2
         while True:
-            await anyio.sleep(WRITER_IDLE_S / 2)
+            await anyio.sleep(interval)
             now = time.monotonic()
             for conn in list(self.connections):
                 conn.retire_idle_writer(now)
+                if not conn.drop_if_stalled(now):
+                    conn.tick(now)
 
-    async def _watch_lag(self) -> None:
-        node = self.node
-        while True:
-            try:
-                lag = await node.lag()
-            except ChatcoreError:
-                lag = {}
-            for stage, behind in lag.items():
-                self.metrics.log_lag.labels(stage.topic(node.topics), stage.group).set(behind)
-            await anyio.sleep(5)
+
+def _check_limits(s: ServerSettings) -> None:
+    names = ("send_timeout_s", "header_timeout_s", "drain_timeout_s", "connect_rate_per_s")
+    for name in (*names, "connect_burst"):
+        value = getattr(s, name)
+        if not value > 0:
+            raise InvalidRequest(f"ServerSettings.{name} must be above 0, got {value!r}")
+    if s.max_connections_per_user == 0 or s.max_connections_per_user < -1:
+        got = s.max_connections_per_user
+        raise InvalidRequest(f"max_connections_per_user must be -1 or at least 1, got {got}")
 
 
 def create_app(settings: ServerSettings | None = None) -> Starlette:

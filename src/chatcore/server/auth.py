@@ -3,6 +3,11 @@
 The signing key comes from ``CHATCORE_SECRET``. In dev mode without it, a random key
 is generated once and kept in the data folder (``secret.key``, mode 0600), so tokens
 survive a restart of the dev server.
+
+A token is checked at ``hello`` and its expiry is kept by the connection: when it
+passes, the server closes the socket with 4001 ("token expired"). :meth:`TokenAuthority.revoke`
+refuses every token of a user issued until then (in this process's memory);
+``ChatServer.revoke_user`` also closes that user's open sockets.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 import jwt
 
 from chatcore.errors import InvalidRequest, Unauthorized
+from chatcore.gateway.session import Identity
 
 __all__ = ["TokenAuthority"]
 
@@ -30,6 +36,7 @@ class TokenAuthority:
             raise InvalidRequest("the token secret must be at least 32 bytes")
         self._key = key
         self._leeway = leeway_s
+        self._revoked: dict[str, float] = {}
 
     @classmethod
     def from_environment(cls, data_dir: str | Path | None, *, dev: bool) -> TokenAuthority:
@@ -46,7 +53,7 @@ class TokenAuthority:
             return cls(secrets.token_bytes(32))
         path = Path(data_dir) / "secret.key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
@@ -62,6 +69,11 @@ class TokenAuthority:
 
     def verify(self, token: str) -> str:
         """The user id of a valid token; raises Unauthorized for any other."""
+        return self.identify(token).user
+
+    def identify(self, token: str, *, now: float | None = None) -> Identity:
+        """The user of a valid token and how long it stays valid; raises Unauthorized
+        for any other (expired, another key or algorithm, revoked)."""
         try:
             claims = jwt.decode(
                 token,
@@ -77,4 +89,15 @@ class TokenAuthority:
         user = claims.get("sub")
         if not isinstance(user, str) or not user or len(user) > 128:
             raise Unauthorized("invalid token: bad sub")
-        return user
+        revoked = self._revoked.get(user)
+        if revoked is not None:
+            issued = claims.get("iat")
+            if not isinstance(issued, int | float) or issued <= revoked:
+                raise Unauthorized("token revoked")
+        clock = time.time() if now is None else now
+        return Identity(user, valid_for_s=float(claims["exp"]) + self._leeway - clock)
+
+    def revoke(self, user: str, *, now: float | None = None) -> None:
+        """Refuse every token of ``user`` issued until now (within the same second
+        too); tokens issued later are accepted. Kept in memory, per process."""
+        self._revoked[user] = time.time() if now is None else now

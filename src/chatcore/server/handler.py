@@ -3,14 +3,16 @@
 The I/O half of a connection's requests: :class:`chatcore.gateway.GatewaySession`
 decides which frames are requests (``Handle``), this awaits the node for them.
 Every chatcore error becomes an ``error`` frame with its code; the connection stays
-open. Anything else is a bug: it is logged and answered with ``internal``.
+open. A request on a chat that does not exist is answered exactly like one on a chat
+the user is not a member of (``not_member``), so chat ids cannot be probed. Anything
+else is a bug: it is logged and answered with ``internal``.
 """
 
 from __future__ import annotations
 
 import logging
 
-from chatcore.errors import ChatcoreError, InvalidRequest
+from chatcore.errors import ChatcoreError, InvalidRequest, NotFound, NotMember
 from chatcore.gateway.convert import (
     attachment_from_wire,
     chat_summary,
@@ -37,6 +39,8 @@ from chatcore.protocol import (
     PresenceFrame,
     PresenceSubscribe,
     PresenceUnsubscribe,
+    PushRegister,
+    PushUnregister,
     Receipt,
     Send,
     ServerFrame,
@@ -44,6 +48,7 @@ from chatcore.protocol import (
     Synced,
     Typing,
 )
+from chatcore.push import WebPushKeys
 
 __all__ = ["RequestHandler"]
 
@@ -61,6 +66,12 @@ class RequestHandler:
         """The frames that answer ``frame`` (possibly none)."""
         try:
             return await self._handle(frame)
+        except NotFound as exc:  # a chat's existence is not told to non-members
+            chat = getattr(frame, "chat", None)
+            hidden = NotMember(f"{self.conn.user!r} is not a member of chat {chat!r}")
+            return [
+                error_frame(hidden if isinstance(chat, str) else exc, getattr(frame, "id", None))
+            ]
         except ChatcoreError as exc:
             return [error_frame(exc, getattr(frame, "id", None))]
         except Exception:
@@ -132,4 +143,15 @@ class RequestHandler:
             case Typing():
                 await node.typing(user, frame.chat)
                 return [] if frame.id is None else [Ok(id=frame.id)]
+            case PushRegister():
+                keys = (
+                    None if frame.keys is None else WebPushKeys(frame.keys.p256dh, frame.keys.auth)
+                )
+                await node.register_push(
+                    user, self.conn.device, kind=frame.kind, token=frame.token, keys=keys
+                )
+                return [Ok(id=frame.id)]
+            case PushUnregister():
+                await node.unregister_push(user, self.conn.device)
+                return [Ok(id=frame.id)]
         raise InvalidRequest(f"{type(frame).__name__} is not a request")

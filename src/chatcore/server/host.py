@@ -9,10 +9,13 @@ on each other's internals.
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from chatcore.gateway.session import GatewaySession, SessionLimits
+from chatcore.errors import RateLimited
+from chatcore.gateway.session import GatewaySession, Identity, SessionLimits
 from chatcore.node import ChatNode
 from chatcore.pipeline.hub import LocalConnection
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES, codec_for
@@ -30,15 +33,21 @@ class ConnectionHost:
 
     def __init__(
         self,
-        verify_token: Callable[[str], str],
+        verify_token: Callable[[str], str | Identity],
         *,
         metrics: ServerMetrics,
         limits: SessionLimits | None = None,
         send_limiter: RateLimiter | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        max_connections_per_user: int = 16,
+        send_timeout_s: float = 10.0,
+        connect_limiter: RateLimiter | None = None,
     ) -> None:
-        """``verify_token`` returns the user id of a token or raises Unauthorized;
-        ``send_limiter`` is the one budget per user of this server's sessions."""
+        """``verify_token`` returns the user id (or Identity) of a token or raises
+        Unauthorized; ``send_limiter`` is the one budget per user of this server's
+        sessions; ``max_connections_per_user`` (-1: no limit) caps each user's open
+        connections; ``send_timeout_s`` is how long a send may wait on a client;
+        ``connect_limiter`` limits how fast each user opens connections."""
         self.limits = limits or SessionLimits()
         """The rules of sessions opened from now on."""
         self.metrics = metrics
@@ -48,6 +57,12 @@ class ConnectionHost:
         self._verify = verify_token
         self._send_limiter = send_limiter
         self._max_frame_bytes = max_frame_bytes
+        self.max_connections_per_user = max_connections_per_user
+        """Open connections a user may have on this server (-1: no limit)."""
+        self.send_timeout_s = send_timeout_s
+        """A send waiting on a client this long drops the connection (it stopped reading)."""
+        self._per_user: Counter[str] = Counter()
+        self._connect_limiter = connect_limiter
         self._node: ChatNode | None = None
 
     @property
@@ -79,14 +94,40 @@ class ConnectionHost:
 
     async def open(self, user: str, device: str) -> tuple[LocalConnection, RequestHandler]:
         """Register a device connection of ``user`` on the node, with the handler of
-        its requests. Raises RuntimeError when the node is not running."""
+        its requests. Raises RateLimited when ``user`` already has
+        ``max_connections_per_user`` connections or opens them too fast, RuntimeError
+        when the node is not running."""
         node = self.node
-        conn = await node.open_connection(user, device)
+        cap = self.max_connections_per_user
+        if 0 <= cap <= self._per_user[user]:
+            raise RateLimited(
+                f"too many connections for this user (limit {cap})", retry_after_ms=1000
+            )
+        if self._connect_limiter is not None:
+            self._connect_limiter.check(user, time.monotonic())
+        self._per_user[user] += 1
+        try:
+            conn = await node.open_connection(user, device)
+        except BaseException:
+            self._release(user)
+            raise
         self.metrics.connections.inc()
         return conn, RequestHandler(node, conn)
+
+    def connections_of(self, user: str) -> int:
+        """How many connections ``user`` has open on this server."""
+        return self._per_user[user]
 
     async def close(self, conn: LocalConnection) -> None:
         """Unregister a connection that :meth:`open` registered."""
         conn.when_ready(None)
         self.metrics.connections.dec()
+        self._release(conn.user)
         await conn.aclose()
+
+    def _release(self, user: str) -> None:
+        left = self._per_user[user] - 1
+        if left > 0:
+            self._per_user[user] = left
+        else:
+            del self._per_user[user]

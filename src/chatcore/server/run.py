@@ -8,6 +8,7 @@ import uvicorn
 
 from chatcore._gc import freeze_startup_objects, tune_gc
 from chatcore.server.app import ChatServer, ServerSettings, create_app
+from chatcore.server.sockets import AbortableWebSocket, header_deadline_http, scrub_access_logs
 
 __all__ = ["DrainingServer", "build_server", "freeze_startup_objects", "tune_gc"]
 
@@ -45,7 +46,12 @@ def build_server(
 ) -> DrainingServer:
     """The server ``chatcore serve`` runs. ``gc_tuning``: collect garbage less often
     and freeze what startup made (see ``chatcore._gc``); it changes the process-wide
-    collector settings, so turn it off when the process is not only this server."""
+    collector settings, so turn it off when the process is not only this server.
+
+    uvicorn runs with chatcore's protocols (``chatcore.server.sockets``): a deadline
+    for request headers (``settings.header_timeout_s``), WebSockets the server can
+    abort, its pings per ``settings.ws_ping_interval_s`` / ``ws_ping_timeout_s``,
+    and credential-like query parameters hidden in its logs."""
     if gc_tuning:
         tune_gc()
     app = create_app(settings)
@@ -56,5 +62,10 @@ def build_server(
         log_level=log_level,
         ws_max_size=4 * 1024 * 1024,
         ws_per_message_deflate=False,  # ~41 KiB per connection and 12-23% CPU (benchmarks)
+        http=header_deadline_http(settings.header_timeout_s),
+        ws=AbortableWebSocket,
+        ws_ping_interval=settings.ws_ping_interval_s,
+        ws_ping_timeout=settings.ws_ping_timeout_s,
     )
+    scrub_access_logs()  # after uvicorn.Config has configured its loggers
     return DrainingServer(config, app.state.chat_server, gc_tuning=gc_tuning)

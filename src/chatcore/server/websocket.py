@@ -8,6 +8,15 @@ next event, so an idle connection holds no writer, no wait and no event. A
 connection closed by the hub as a slow consumer is closed with 4008; at shutdown
 with 1001.
 
+A send that waits on the client longer than the host's ``send_timeout_s`` (a client
+that stopped reading) drops the connection: the server's sweeper calls
+:meth:`ClientConnection.drop_if_stalled`, which aborts the TCP connection where the
+ASGI server offers it (``chatcore.server.sockets.AbortableWebSocket``) and else
+cancels the connection's tasks; either way the connection is unregistered and
+counted as closed with 4008. The same sweeper closes a session whose token expired
+(:meth:`ClientConnection.tick`, 4001); the hello deadline has a timer of its own
+that sleeps again when it fires early.
+
 This is the hot path of a gateway, so it talks ASGI directly (no framework
 wrappers around ``send``), and every event is converted and encoded once per codec,
 however many connections it goes to (:class:`~chatcore.server.push.PushFrames`).
@@ -25,7 +34,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from chatcore.errors import ChatcoreClosed
+from chatcore.errors import ChatcoreClosed, RateLimited
 from chatcore.events import MessageEvent
 from chatcore.gateway.session import (
     Close,
@@ -33,6 +42,8 @@ from chatcore.gateway.session import (
     Handle,
     Opened,
     Reply,
+    SessionState,
+    error_frame,
 )
 from chatcore.pipeline.hub import LocalConnection
 from chatcore.protocol import (
@@ -45,6 +56,7 @@ from chatcore.protocol import (
 from chatcore.server.handler import RequestHandler
 from chatcore.server.host import ConnectionHost
 from chatcore.server.push import ASGIMessage, send_message
+from chatcore.server.sockets import ABORT_EXTENSION
 
 __all__ = ["WRITER_IDLE_S", "ClientConnection"]
 
@@ -61,11 +73,13 @@ class ClientConnection:
     """Runs one WebSocket (an ASGI ``websocket`` scope) until either side closes it."""
 
     __slots__ = (
+        "_abort",
         "_closed",
         "_hello_wait",
         "_last_push",
         "_receive",
         "_send_asgi",
+        "_send_started",
         "_tg",
         "_writing",
         "busy",
@@ -86,6 +100,9 @@ class ClientConnection:
         self._tg: anyio.abc.TaskGroup | None = None
         self._writing = False
         self._last_push = 0.0
+        self._send_started = 0.0  # when the send in progress began (0: none)
+        extension = (scope.get("extensions") or {}).get(ABORT_EXTENSION)
+        self._abort: Callable[[], None] | None = extension["abort"] if extension else None
         offered = scope.get("subprotocols") or []
         self.subprotocol = next((p for p in offered if p in SUBPROTOCOLS), None)
         self.session = host.session(self.subprotocol or SUBPROTOCOL_JSON, now=time.monotonic())
@@ -133,9 +150,14 @@ class ClientConnection:
                         case Close(code=code, reason=reason):
                             await self._close(code, reason)
                             return
-                        case Opened(user=user, device=device):
+                        case Opened(user=user, device=device, request_id=rid):
                             self._hello_wait.cancel()
-                            self.conn, handler = await self.host.open(user, device)
+                            try:
+                                self.conn, handler = await self.host.open(user, device)
+                            except RateLimited as exc:
+                                await self._reply(error_frame(exc, rid))
+                                await self._close(CloseCode.POLICY_VIOLATION, exc.message)
+                                return
                             self.conn.when_ready(self._start_writer)
                             self._start_writer()
                         case Handle(frame=request):
@@ -184,12 +206,51 @@ class ClientConnection:
         finally:
             self._writing = False
 
-    async def _hello_deadline(self) -> None:
-        with self._hello_wait:
-            await anyio.sleep(self.session.limits.hello_timeout_s)
-        for action in self.session.tick(now=time.monotonic()):
+    def tick(self, now: float) -> None:
+        """Run the session's time-driven rules (the sweeper calls this): a session
+        whose token expired is closed with 4001. The close runs in the connection's
+        own tasks, so a client that does not read never holds up the caller."""
+        for action in self.session.tick(now=now):
             if isinstance(action, Close):
-                await self._close(action.code, action.reason)
+                self._close_soon(action.code, action.reason)
+
+    def close_unauthorized(self, reason: str) -> None:
+        """Close with 4001 (the token was revoked), in the connection's own tasks."""
+        self.session.close()
+        self._close_soon(CloseCode.UNAUTHORIZED, reason)
+
+    def _close_soon(self, code: int, reason: str) -> None:
+        if self._tg is not None and not self._closed:
+            self._tg.start_soon(self._close, code, reason)
+
+    def drop_if_stalled(self, now: float) -> bool:
+        """Drop the connection if a send has waited ``send_timeout_s`` on the client
+        (it stopped reading); True if it did."""
+        started = self._send_started
+        if not started or now - started < self.host.send_timeout_s:
+            return False
+        logger.info("dropping a connection that stopped reading (send waited %.1fs)", now - started)
+        self._send_started = 0.0
+        if not self._closed:
+            self._closed = True
+            self.session.close()
+            self.host.metrics.closes.labels(str(int(CloseCode.SLOW_CONSUMER))).inc()
+        if self._abort is not None:
+            self._abort()  # the reader sees the disconnect; run() unregisters
+        elif self._tg is not None:
+            self._tg.cancel_scope.cancel()
+        return True
+
+    async def _hello_deadline(self) -> None:
+        session = self.session
+        with self._hello_wait:
+            while session.state is SessionState.AWAITING_HELLO:
+                due = session.deadline()
+                assert due is not None
+                await anyio.sleep(max(0.0, due - time.monotonic()))  # may wake a bit early
+                for action in session.tick(now=time.monotonic()):
+                    if isinstance(action, Close):
+                        await self._close(action.code, action.reason)
 
     async def _reply(self, frame: ServerFrame) -> None:
         metrics = self.host.metrics
@@ -203,10 +264,13 @@ class ClientConnection:
     async def _write(self, message: ASGIMessage) -> None:
         if self._closed:
             return
+        self._send_started = time.monotonic()
         try:
             await self._send_asgi(message)
         except (RuntimeError, OSError):  # the client is gone (uvicorn: ClientDisconnected)
             self._closed = True
+        finally:
+            self._send_started = 0.0
 
     async def _close(self, code: int, reason: str) -> None:
         if self._closed:
@@ -214,5 +278,9 @@ class ClientConnection:
         self._closed = True
         self.session.close()
         self.host.metrics.closes.labels(str(code)).inc()
-        with contextlib.suppress(RuntimeError, OSError):
-            await self._send_asgi({"type": "websocket.close", "code": code, "reason": reason})
+        self._send_started = time.monotonic()
+        try:
+            with contextlib.suppress(RuntimeError, OSError):
+                await self._send_asgi({"type": "websocket.close", "code": code, "reason": reason})
+        finally:
+            self._send_started = 0.0

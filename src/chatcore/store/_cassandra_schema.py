@@ -65,6 +65,16 @@ _MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        "push targets by user",
+        [
+            """CREATE TABLE IF NOT EXISTS {ks}.push_targets (
+                user_id text, device text, data blob, registered bigint,
+                PRIMARY KEY (user_id, device)
+            )""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
@@ -173,8 +183,8 @@ def read_schema(session: Any, keyspace: str) -> StoreSchema:
     """The schema of an existing keyspace, checked to be usable by this code; blocking.
 
     Raises InvalidRequest for a bad keyspace name, Unavailable if Cassandra fails
-    or the keyspace is missing or older than :data:`SCHEMA_VERSION` (run
-    :func:`ensure_schema`).
+    or the keyspace is missing, older than :data:`SCHEMA_VERSION` or lacks one of its
+    migrations (run :func:`ensure_schema`).
     """
     keyspace = check_keyspace(keyspace)
     try:
@@ -186,10 +196,17 @@ def read_schema(session: Any, keyspace: str) -> StoreSchema:
             )
         }
         has_books = {"schema_migrations", "settings"} <= tables
-        version = max(_applied_versions(session, keyspace), default=0) if has_books else 0
+        applied = _applied_versions(session, keyspace) if has_books else set()
+        version = max(applied, default=0)
         bucket_size = _bucket_size(session, keyspace) if has_books else None
     except DRIVER_ERRORS as exc:
         raise unavailable(f"reading the schema of keyspace {keyspace}", exc) from exc
+    missing = [v for v, _, _ in _MIGRATIONS if v not in applied]
+    if missing and version >= SCHEMA_VERSION:
+        raise Unavailable(
+            f"cassandra: keyspace {keyspace} lacks schema migrations {missing}: "
+            "run ensure_schema on it first"
+        )
     if version < SCHEMA_VERSION or bucket_size is None:
         raise Unavailable(
             f"cassandra: keyspace {keyspace} has schema version {version}, this chatcore "

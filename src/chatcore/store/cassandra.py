@@ -9,6 +9,7 @@ model and the reasons behind it are in ``docs/cassandra.md``; in short::
     watermarks    (chat_id, user_id)                delivered_seq, read_seq, updated_ms
     chats         (chat_id)                         kind, title, created_ms, members, version
     user_chats    (user_id, chat_id)                the same membership, by user
+    push_targets  (user_id, device)                 msgpack PushTarget (see chatcore.push.cassandra)
 
 Without a read-modify-write race and without lightweight transactions on the hot
 paths: a message's first write wins (writes carry falling timestamps), a
@@ -23,6 +24,8 @@ from typing import Any
 
 from chatcore._resource import ClosingContext
 from chatcore.errors import InvalidRequest
+from chatcore.push.cassandra import CassandraPushTokenStore
+from chatcore.push.targets import TargetRules
 from chatcore.store._cassandra_membership import CassandraMembershipStore
 from chatcore.store._cassandra_messages import CassandraMessageStore
 from chatcore.store._cassandra_receipts import CassandraReceiptStore
@@ -75,6 +78,7 @@ class CassandraStores(ClosingContext):
         )
         self.receipts = CassandraReceiptStore(db, prepared[CassandraReceiptStore])
         self.membership = CassandraMembershipStore(db, prepared[CassandraMembershipStore])
+        self._push_prepared = prepared[CassandraPushTokenStore]
 
     @classmethod
     async def connect(
@@ -151,7 +155,12 @@ class CassandraStores(ClosingContext):
                         f"keyspace {keyspace} keeps messages in buckets of "
                         f"{schema.bucket_size}, not {bucket_size}"
                     )
-            kinds = (CassandraMessageStore, CassandraReceiptStore, CassandraMembershipStore)
+            kinds = (
+                CassandraMessageStore,
+                CassandraReceiptStore,
+                CassandraMembershipStore,
+                CassandraPushTokenStore,
+            )
             prepared: dict[type[CassandraAdapter], Mapping[str, Any]] = {
                 kind: await db.prepare(
                     {name: cql.format(ks=keyspace) for name, cql in kind._STATEMENTS.items()}
@@ -167,6 +176,13 @@ class CassandraStores(ClosingContext):
     def session(self) -> Any:
         """The driver's ``cassandra.cluster.Session``, for what chatcore does not wrap."""
         return self._db.driver_session
+
+    def push_tokens(self, rules: TargetRules | None = None) -> CassandraPushTokenStore:
+        """A push token store over this connection (``rules``: ``TargetRules()``).
+
+        Closing it closes only it; :meth:`aclose` ends the connection under it.
+        """
+        return CassandraPushTokenStore(self._db, self._push_prepared, rules=rules)
 
     async def aclose(self) -> None:
         """Close the three stores and the connection. Idempotent."""

@@ -49,7 +49,9 @@ def apns(user: str, device: str, token: str = "ab" * 32) -> PushTarget:
     return PushTarget(user, device, "apns", token)
 
 
-def webpush(user: str, device: str, endpoint: str = "https://push.example/p/1") -> PushTarget:
+def webpush(
+    user: str, device: str, endpoint: str = "https://fcm.googleapis.com/fcm/send/p1"
+) -> PushTarget:
     return PushTarget(user, device, "webpush", endpoint, WebPushKeys(_P256DH, _AUTH))
 
 
@@ -58,7 +60,8 @@ class PushTokenStoreSuite:
 
     Override the fixture ``make_store``: it returns an async callable giving a new, not
     yet entered, empty ``PushTokenStore`` with the default ``TargetRules`` (at most 10
-    devices per user, HTTPS endpoints only). The suite enters it and closes it.
+    devices per user, HTTPS endpoints of the browsers' push services only). The suite
+    enters it and closes it.
     """
 
     pytestmark = pytest.mark.anyio
@@ -140,30 +143,61 @@ class PushTokenStoreSuite:
             PushTarget("u", "phone", "apns", "a" * 65),
             PushTarget("u", "phone", "webpush", "https://push.example/p"),
             PushTarget(
-                "u", "phone", "webpush", "http://push.example/p", WebPushKeys(_P256DH, _AUTH)
+                "u", "phone", "webpush", "http://fcm.googleapis.com/p", WebPushKeys(_P256DH, _AUTH)
             ),
             PushTarget("u", "phone", "webpush", "file:///etc/passwd", WebPushKeys(_P256DH, _AUTH)),
             PushTarget(
-                "u", "phone", "webpush", "https://u:p@push.example/", WebPushKeys(_P256DH, _AUTH)
+                "u",
+                "phone",
+                "webpush",
+                "https://u:p@fcm.googleapis.com/",
+                WebPushKeys(_P256DH, _AUTH),
             ),
             PushTarget(
                 "u",
                 "phone",
                 "webpush",
-                "https://push.example/" + "p" * 2048,
+                "https://fcm.googleapis.com/" + "p" * 2048,
                 WebPushKeys(_P256DH, _AUTH),
             ),
             PushTarget(
-                "u", "phone", "webpush", "https://push.example/p", WebPushKeys("AAAA", _AUTH)
+                "u", "phone", "webpush", "https://push.example/p", WebPushKeys(_P256DH, _AUTH)
+            ),
+            PushTarget("u", "phone", "webpush", "https://127.0.0.1/p", WebPushKeys(_P256DH, _AUTH)),
+            PushTarget(
+                "u", "phone", "webpush", "https://[::1]:8443/p", WebPushKeys(_P256DH, _AUTH)
+            ),
+            PushTarget("u", "phone", "webpush", "https://10.0.0.7/p", WebPushKeys(_P256DH, _AUTH)),
+            PushTarget("u", "phone", "webpush", "https://localhost/p", WebPushKeys(_P256DH, _AUTH)),
+            PushTarget(
+                "u",
+                "phone",
+                "webpush",
+                "https://fcm.googleapis.com:x/",
+                WebPushKeys(_P256DH, _AUTH),
             ),
             PushTarget(
-                "u", "phone", "webpush", "https://push.example/p", WebPushKeys(_P256DH, "!!")
+                "u",
+                "phone",
+                "webpush",
+                "https://fcm.googleapis.com.evil.example/p",
+                WebPushKeys(_P256DH, _AUTH),
             ),
             PushTarget(
-                "u", "phone", "webpush", "https://push.example/p", WebPushKeys(_P256DH, "AAAA")
+                "u", "phone", "webpush", "https://fcm.googleapis.com/p", WebPushKeys("AAAA", _AUTH)
+            ),
+            PushTarget(
+                "u", "phone", "webpush", "https://fcm.googleapis.com/p", WebPushKeys(_P256DH, "!!")
+            ),
+            PushTarget(
+                "u",
+                "phone",
+                "webpush",
+                "https://fcm.googleapis.com/p",
+                WebPushKeys(_P256DH, "AAAA"),
             ),
         ],
-        ids=lambda t: f"{t.kind}-{t.token[:24]}",
+        ids=lambda t: f"{t.kind}-{t.token[:40]}",
     )
     async def test_a_bad_target_is_refused_and_changes_nothing(
         self, env: PushEnv, bad: PushTarget

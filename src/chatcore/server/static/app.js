@@ -3,6 +3,7 @@
 
 import { ChatClient } from "./client.js";
 import { icon } from "./dom.js";
+import { setUpPush } from "./push.js";
 import {
   avatar,
   renderBanner,
@@ -286,6 +287,7 @@ function startApp(session) {
   const page = new ChatPage(session);
   window.chatcore = page; // for the console and end-to-end tests
   page.start();
+  setUpPush(page.client, $("enable-push"));
 }
 
 const session = loadSession();

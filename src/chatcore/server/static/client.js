@@ -15,7 +15,7 @@ const HISTORY_PAGE = 50;
 const GAP_PAGE = 200;
 const TYPING_EVERY_MS = 3000;
 const RECEIPT_DELAY_MS = 200;
-const RETRIABLE = new Set(["rate_limited", "unavailable", "timeout"]);
+const RETRIABLE = new Set(["rate_limited", "overloaded", "unavailable", "timeout"]);
 
 export class ChatClient {
   /**
