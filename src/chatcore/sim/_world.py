@@ -262,7 +262,7 @@ class World:
             with anyio.CancelScope() as scope:
                 proc.scope = scope
                 try:
-                    async with ChatNode(proc.backends(self.shared), opts) as node:
+                    async with self._node(proc, opts) as node:
                         proc.node, started = node, True
                         self.note(f"{proc.name} up (run {proc.generation})")
                         proc.up.set()
@@ -274,6 +274,14 @@ class World:
                         self.note(f"{proc.name} failed to start: {type(exc).__name__}")
             proc.crash()
             await anyio.sleep(round(self.rng.uniform(0.1, 2.0), 3))
+
+    def _node(self, proc: Process, opts: NodeOptions) -> ChatNode:
+        """A node of ``proc`` over its proxies, on the virtual clock where it would read
+        the real monotonic one (bound as a default argument, so not patched)."""
+        node = ChatNode(proc.backends(self.shared), opts)
+        if node.backpressure is not None:
+            node.backpressure._clock = lambda: self.clock.now
+        return node
 
     async def _create_chats(self) -> None:
         node = self.node_of(self.procs[0])
