@@ -65,7 +65,7 @@ def test_without_faults_nothing_goes_wrong() -> None:
     ("plant", "symptom", "within"),
     [
         (commit_before_transaction, "not stored", 20),
-        (forget_dedupe_on_restore, "stored 2 times", 100),
+        (forget_dedupe_on_restore, "stored 2 times", 400),
     ],
     ids=["commit_before_transaction", "forget_dedupe_on_restore"],
 )

@@ -467,6 +467,7 @@ class Client:
         try:
             self.conn = await node.open_connection(self.user, "d0")
             self.proc, self.node = proc, node
+            await self.flush()  # the SDK retransmits at once, while it catches up
             await self.catch_up()
         except FAILURES as exc:
             await self.disconnect(exc)
