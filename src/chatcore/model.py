@@ -18,6 +18,7 @@ __all__ = [
     "Attachment",
     "ChatInfo",
     "ChatKind",
+    "ChatRoles",
     "ChatState",
     "Connection",
     "HistoryPage",
@@ -44,6 +45,25 @@ class Attachment(msgspec.Struct, frozen=True):
     mime: str
 
 
+class ChatRoles(msgspec.Struct, frozen=True):
+    """Who runs a group, and what a member added later sees (docs/groups.md).
+
+    A direct chat, and a group stored before roles existed, hold the defaults; the
+    rules in :mod:`chatcore.pipeline.roles` then treat the group's first member as
+    its admin.
+    """
+
+    creator: str = ""
+    admins: tuple[str, ...] = ()
+    """Admins in the order they became admins (members only; the creator among them
+    while a member)."""
+    history_visible: bool = True
+    """Whether a member added later sees the messages sent before they joined."""
+    joined: tuple[tuple[str, int], ...] = ()
+    """``(member, seq)`` of members added while ``history_visible`` was off: they see
+    only messages after ``seq``."""
+
+
 class ChatInfo(msgspec.Struct, frozen=True):
     """A chat and its current members."""
 
@@ -52,9 +72,34 @@ class ChatInfo(msgspec.Struct, frozen=True):
     members: tuple[str, ...]
     title: str | None = None
     created_ms: int = 0
+    roles: ChatRoles = msgspec.field(default_factory=ChatRoles)
 
     def has_member(self, user: str) -> bool:
         return user in self.members
+
+    def creator(self) -> str:
+        """A group's creator ('' for a direct chat). A group stored before roles
+        existed counts its first member as creator and admin."""
+        if self.kind != "group":
+            return ""
+        if self.roles.creator or self.roles.admins:
+            return self.roles.creator
+        return self.members[0] if self.members else ""
+
+    def admins(self) -> tuple[str, ...]:
+        """A group's admins who are members (none for a direct chat)."""
+        if self.kind != "group":
+            return ()
+        if not self.roles.admins and not self.roles.creator:  # stored before roles existed
+            return self.members[:1]
+        return tuple(a for a in self.roles.admins if a in self.members)
+
+    def is_admin(self, user: str) -> bool:
+        return user in self.admins()
+
+    def visible_after(self, user: str) -> int:
+        """The seq after which ``user`` sees this chat's messages (0: all of them)."""
+        return dict(self.roles.joined).get(user, 0)
 
 
 class StoredMessage(msgspec.Struct, frozen=True):

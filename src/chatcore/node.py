@@ -357,6 +357,7 @@ class ChatNode:
             b.registry,
             b.bus,
             last_seq=self.reader.last_seq,
+            settled_last_seq=self._settled_last_seq,
             planner=self.planner,
             cache=self.chat_cache,
             max_members=opts.max_group_members,
@@ -470,16 +471,43 @@ class ChatNode:
         kind: ChatKind,
         members: Sequence[str],
         title: str | None = None,
+        history_visible: bool = True,
     ) -> ChatInfo:
-        """Create a chat (a direct chat that exists is returned as it is)."""
+        """Create a chat (a direct chat that exists is returned as it is); a group's
+        creator is its first admin (docs/groups.md)."""
         self._running()
-        return await self.chats_dir.create(user, kind=kind, members=members, title=title)
+        return await self.chats_dir.create(
+            user, kind=kind, members=members, title=title, history_visible=history_visible
+        )
 
     async def update_members(
-        self, user: str, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+        self,
+        user: str,
+        chat_id: str,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        promote: Sequence[str] = (),
+        demote: Sequence[str] = (),
+        history_visible: bool | None = None,
     ) -> ChatInfo:
+        """Change a group's members, admins or options; raises NotFound, NotMember or
+        InvalidRequest (a rule of docs/groups.md broken: nothing changes)."""
         self._running()
-        return await self.chats_dir.update_members(user, chat_id, add=add, remove=remove)
+        return await self.chats_dir.update_members(
+            user,
+            chat_id,
+            add=add,
+            remove=remove,
+            promote=promote,
+            demote=demote,
+            history_visible=history_visible,
+        )
+
+    async def leave(self, user: str, chat_id: str) -> ChatInfo:
+        """Leave a group (anyone may; the last admin leaving promotes the longest-standing
+        member); returns the group without ``user``."""
+        return await self.update_members(user, chat_id, remove=[user])
 
     async def chat(self, user: str, chat_id: str) -> ChatState:
         """One chat as ``user`` sees it; raises NotFound or NotMember."""
@@ -547,10 +575,12 @@ class ChatNode:
         sequenced before the call, as :meth:`sync` does (and may raise Overloaded).
         """
         self._running()
-        await self.router.chat_for(user, chat_id)
+        chat = await self.router.chat_for(user, chat_id)
         if after is not None:
             await self._caught_up(self.history_progress)
-        return await self.reader.page(chat_id, before=before, after=after, limit=limit)
+        return await self.reader.page(
+            chat_id, before=before, after=after, limit=limit, since=chat.visible_after(user)
+        )
 
     async def sync(self, user: str, cursors: Mapping[str, int] | None = None) -> SyncResult:
         """What ``user`` missed since ``cursors``, and their chats' states.
@@ -581,6 +611,13 @@ class ChatNode:
             await self._caught_up(self.history_progress)
             last = await self.reader.last_seq(chat_id)
         return last
+
+    async def _settled_last_seq(self, chat_id: str) -> int:
+        """The chat's last seq once every message accepted before is stored (Overloaded
+        when the pipeline stays behind)."""
+        await self._caught_up(self.sequencer_progress)
+        await self._caught_up(self.history_progress)
+        return await self.reader.last_seq(chat_id)
 
     async def _caught_up(self, progress: StageProgress) -> None:
         wait_s = self.options.history_wait_s

@@ -28,3 +28,15 @@ async def test_echo_bot_answers(server: RunningServer) -> None:
                 what="the bot's answers",
             )
         tg.cancel_scope.cancel()
+
+
+async def test_groups_example_follows_the_rules(server: RunningServer) -> None:
+    from examples.groups import tour
+
+    seen = await tour(server.ws_url, server.token)
+    assert seen["created"] == ("alice", ["alice"], False)
+    assert "only an admin" in seen["bob removes carol"]
+    assert seen["admins"] == ["alice", "bob"]
+    assert seen["after alice left"] == (["bob", "carol", "dave"], ["bob"])
+    assert seen["after bob left"] == (["carol", "dave"], ["carol"])
+    assert seen["dave sees"] == ["welcome, dave"]

@@ -296,23 +296,57 @@ class ChatClient:
         )
         return self._link.observe(expect_frame(answer, ChatFrame).chat)
 
-    async def create_group(self, title: str, members: Sequence[str]) -> ChatView:
-        """A new group with this user and ``members``; raises InvalidRequest (too many members),
-        the server's other errors, or Unavailable (not retried: a retry could create two)."""
+    async def create_group(
+        self, title: str, members: Sequence[str], *, history_visible: bool = True
+    ) -> ChatView:
+        """A new group with this user (its creator and first admin) and ``members``;
+        ``history_visible``: whether members added later see earlier messages. Raises
+        InvalidRequest (too many members), the server's other errors, or Unavailable
+        (not retried: a retry could create two)."""
         answer = await self._request(
-            lambda rid: ChatCreate(id=rid, kind="group", title=title, members=list(members)),
+            lambda rid: ChatCreate(
+                id=rid,
+                kind="group",
+                title=title,
+                members=list(members),
+                history_visible=history_visible,
+            ),
             retry=False,
         )
         return self._link.observe(expect_frame(answer, ChatFrame).chat)
 
     async def update_members(
-        self, chat: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+        self,
+        chat: str,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        promote: Sequence[str] = (),
+        demote: Sequence[str] = (),
+        history_visible: bool | None = None,
     ) -> ChatView:
-        """Add and remove members of a group; raises NotMember, InvalidRequest, NotFound."""
+        """Change a group's members, admins or options (docs/groups.md); raises
+        NotMember, NotFound, or InvalidRequest when a rule forbids it (only admins
+        change others; nothing changed)."""
         answer = await self._request(
-            lambda rid: ChatMembers(id=rid, chat=chat, add=list(add), remove=list(remove))
+            lambda rid: ChatMembers(
+                id=rid,
+                chat=chat,
+                add=list(add),
+                remove=list(remove),
+                promote=list(promote),
+                demote=list(demote),
+                history_visible=history_visible,
+            )
         )
         return self._link.observe(expect_frame(answer, ChatFrame).chat)
+
+    async def leave(self, chat: str) -> ChatView:
+        """Leave a group (the last admin leaving promotes the longest-standing member);
+        raises Unavailable before the first session (the user is not known yet)."""
+        if self.user is None:
+            raise Unavailable("not connected yet: the server has not named this user")
+        return await self.update_members(chat, remove=[self.user])
 
     # -- history ---------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chatcore import model
 from chatcore.events import (
     ChatEvent,
@@ -67,7 +69,18 @@ def chat_view(chat: model.ChatInfo, last_seq: int) -> ChatView:
         members=list(chat.members),
         title=chat.title,
         last_seq=last_seq,
+        **_roles(chat),
     )
+
+
+def _roles(chat: model.ChatInfo) -> dict[str, Any]:
+    if chat.kind != "group":
+        return {}
+    return {
+        "creator": chat.creator() or None,
+        "admins": list(chat.admins()),
+        "history_visible": chat.roles.history_visible,
+    }
 
 
 def chat_summary(state: model.ChatState) -> ChatSummary:
@@ -78,6 +91,7 @@ def chat_summary(state: model.ChatState) -> ChatSummary:
         members=list(c.members),
         title=c.title,
         last_seq=state.last_seq,
+        **_roles(c),
         read_seq=state.read_seq,
         delivered_seq=state.delivered_seq,
         unread=state.unread,

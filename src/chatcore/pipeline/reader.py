@@ -49,12 +49,24 @@ class HistoryReader:
         before: int | None = None,
         after: int | None = None,
         limit: int = 50,
+        since: int = 0,
     ) -> HistoryPage:
-        """A page of history; raises InvalidRequest for a bad limit or bounds."""
+        """A page of history; raises InvalidRequest for a bad limit or bounds.
+
+        ``since``: only messages after it (a member who joined with history hidden).
+        """
         if not 1 <= limit <= self.max_page:
             raise InvalidRequest(f"limit must be 1..{self.max_page}, got {limit}")
         if (before is not None and before < 0) or (after is not None and after < 0):
             raise InvalidRequest("before/after must be >= 0")
+        if since > 0:
+            if before is not None and before <= since + 1:
+                return HistoryPage([], False)
+            after = since if after is None else max(after, since)
+            if before is None:  # the latest page, but none at or below since
+                page = await self.page(chat_id, limit=limit)
+                shown = [m for m in page.messages if m.seq > since]
+                return HistoryPage(shown, page.has_more and len(shown) == len(page.messages))
         cached = await self._cache.recent(chat_id)
         hit = _from_cache(cached, before=before, after=after, limit=limit)
         if hit is not None:
@@ -85,7 +97,8 @@ class HistoryReader:
             if with_others:
                 every = await self._receipts.for_chat(chat.chat_id)
                 others = tuple(w for u, w in sorted(every.items()) if u != user)
-            unread = unread_count(last, wm)
+            since = chat.visible_after(user)  # what was sent before they joined is not unread
+            unread = unread_count(last, wm) if wm.read_seq >= since else max(last - since, 0)
             state = ChatState(chat, last, wm.read_seq, wm.delivered_seq, unread, others=others)
             out.append(state)
         return out
@@ -112,6 +125,8 @@ class HistoryReader:
         result: list[ChatState] = []
         for state in states:
             cursor = None if cursors is None else cursors[state.chat.chat_id]
+            if cursor is not None:
+                cursor = max(cursor, state.chat.visible_after(user))
             if cursor is not None and cursor < state.last_seq:
                 page = await self.page(
                     state.chat.chat_id, after=cursor, limit=min(self.sync_per_chat, self.max_page)

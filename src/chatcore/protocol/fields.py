@@ -91,14 +91,21 @@ class AttachmentView(WireObject, kw_only=True):
     mime: Annotated[str, msgspec.Meta(max_length=255)]
 
 
-class ChatView(WireObject, kw_only=True):
-    """A chat as every member sees it."""
+class ChatView(WireObject, kw_only=True, omit_defaults=True):
+    """A chat as every member sees it.
+
+    A group names its ``creator`` and ``admins`` (members only; never empty while the
+    group has members) and whether members added later see earlier history.
+    """
 
     chat: ChatId
     kind: ChatKind
     members: Users
     title: Title | None
     last_seq: Seq
+    creator: UserId | None = None
+    admins: Users = msgspec.field(default_factory=list)
+    history_visible: bool = True
 
 
 class MemberWatermarks(WireObject, kw_only=True):

@@ -113,15 +113,24 @@ class ChatCreate(_Frame, tag="chat.create", kw_only=True):
     kind: ChatKind
     members: Users
     title: Title | None = None
+    history_visible: bool = True
+    """A group: whether members added later see the messages sent before they joined."""
 
 
 class ChatMembers(_Frame, tag="chat.members", kw_only=True):
-    """Add and remove members of a group chat."""
+    """Change a group: members, admins, options (docs/groups.md).
+
+    Anyone may remove themselves (leave); only an admin adds or removes others,
+    promotes, demotes or sets ``history_visible``.
+    """
 
     id: RequestId
     chat: ChatId
     add: Users = msgspec.field(default_factory=list)
     remove: Users = msgspec.field(default_factory=list)
+    promote: Users = msgspec.field(default_factory=list)
+    demote: Users = msgspec.field(default_factory=list)
+    history_visible: bool | None = None
 
 
 class ListChats(_Frame, tag="chats", kw_only=True):

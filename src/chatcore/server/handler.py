@@ -123,13 +123,23 @@ class RequestHandler:
                 return [ChatList(id=frame.id, chats=[chat_summary(s) for s in states])]
             case ChatCreate():
                 chat = await node.create_chat(
-                    user, kind=frame.kind, members=frame.members, title=frame.title
+                    user,
+                    kind=frame.kind,
+                    members=frame.members,
+                    title=frame.title,
+                    history_visible=frame.history_visible,
                 )
                 state = await node.chat(user, chat.chat_id)
                 return [ChatFrame(id=frame.id, chat=chat_view(chat, state.last_seq))]
             case ChatMembers():
                 chat = await node.update_members(
-                    user, frame.chat, add=frame.add, remove=frame.remove
+                    user,
+                    frame.chat,
+                    add=frame.add,
+                    remove=frame.remove,
+                    promote=frame.promote,
+                    demote=frame.demote,
+                    history_visible=frame.history_visible,
                 )
                 last = await node.last_seq(chat.chat_id)
                 return [ChatFrame(id=frame.id, chat=chat_view(chat, last))]

@@ -14,7 +14,7 @@ import msgspec
 
 from chatcore._memory import MemoryAdapter
 from chatcore.errors import NotFound
-from chatcore.model import ChatInfo, StoredMessage, Watermarks
+from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 from chatcore.store._rules import (
     advanced_watermarks,
     changed_members,
@@ -237,3 +237,12 @@ class MemoryMembershipStore(MemoryAdapter):
         """The ids of the chats ``user`` is a member of, sorted; ChatcoreClosed after close."""
         await self._checkpoint()
         return sorted(self._user_chats.get(user, ()))
+
+    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
+        """Replace the chat's roles; raises NotFound, ChatcoreClosed after ``aclose()``."""
+        await self._checkpoint()
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            raise NotFound(f"no chat {chat_id!r}")
+        updated = self._chats[chat_id] = msgspec.structs.replace(chat, roles=roles)
+        return updated

@@ -10,6 +10,7 @@ its owner closes it). Tables::
     chats       (chat_id)                 kind, title, created_ms
     members     (chat_id, user)           pos: the member's place in the chat's list
     user_chats  (user, chat_id)           the same membership, by user
+    chat_roles  (chat_id)                 msgpack ChatRoles (absent: the defaults)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import msgspec
 from chatcore._resource import ClosingContext
 from chatcore._sqlite import SqliteDatabase
 from chatcore.errors import ChatcoreClosed, NotFound, Unavailable
-from chatcore.model import ChatInfo, StoredMessage, Watermarks
+from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 from chatcore.store._rules import (
     advanced_watermarks,
     changed_members,
@@ -63,10 +64,13 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE TABLE IF NOT EXISTS user_chats (
     user TEXT NOT NULL, chat_id TEXT NOT NULL,
     PRIMARY KEY (user, chat_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_roles (
+    chat_id TEXT NOT NULL PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 """
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_message = msgspec.msgpack.Decoder(StoredMessage).decode
+_decode_roles = msgspec.msgpack.Decoder(ChatRoles).decode
 
 # Host parameters per statement stay well under SQLite's limit (999 before 3.32).
 _IN_CHUNK = 500
@@ -287,7 +291,19 @@ def _read_chat(c: sqlite3.Connection, chat_id: str) -> ChatInfo | None:
     members = c.execute(
         "SELECT user FROM members WHERE chat_id = ? ORDER BY pos", (chat_id,)
     ).fetchall()
-    return ChatInfo(chat_id, kind, tuple(u for (u,) in members), title, created_ms)
+    roles = c.execute("SELECT data FROM chat_roles WHERE chat_id = ?", (chat_id,)).fetchone()
+    return ChatInfo(
+        chat_id,
+        kind,
+        tuple(u for (u,) in members),
+        title,
+        created_ms,
+        ChatRoles() if roles is None else _decode_roles(roles[0]),
+    )
+
+
+def _write_roles(c: sqlite3.Connection, chat_id: str, roles: ChatRoles) -> None:
+    c.execute("INSERT OR REPLACE INTO chat_roles VALUES (?, ?)", (chat_id, _encode(roles)))
 
 
 def _add_members(c: sqlite3.Connection, chat_id: str, users: Sequence[str], first_pos: int) -> None:
@@ -320,6 +336,8 @@ class SqliteMembershipStore(_SqliteAdapter):
                 (chat.chat_id, chat.kind, chat.title, chat.created_ms),
             )
             _add_members(c, chat.chat_id, stored.members, 0)
+            if stored.roles != ChatRoles():
+                _write_roles(c, chat.chat_id, stored.roles)
             return stored
 
         return await self._run(create)
@@ -354,6 +372,19 @@ class SqliteMembershipStore(_SqliteAdapter):
             ).fetchone()
             _add_members(c, chat_id, [u for u in members if u not in before], top + 1)
             return msgspec.structs.replace(chat, members=members)
+
+        return await self._run(update)
+
+    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
+        """Replace the chat's roles; raises NotFound, Unavailable if the file cannot
+        be written, ChatcoreClosed after ``aclose()``."""
+
+        def update(c: sqlite3.Connection) -> ChatInfo:
+            chat = _read_chat(c, chat_id)
+            if chat is None:
+                raise NotFound(f"no chat {chat_id!r}")
+            _write_roles(c, chat_id, roles)
+            return msgspec.structs.replace(chat, roles=roles)
 
         return await self._run(update)
 
