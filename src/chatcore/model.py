@@ -21,6 +21,8 @@ __all__ = [
     "ChatRoles",
     "ChatState",
     "Connection",
+    "EVENT_KINDS",
+    "EventKind",
     "HistoryPage",
     "MessageKind",
     "PresenceState",
@@ -33,6 +35,9 @@ __all__ = [
 
 ChatKind = Literal["direct", "group"]
 MessageKind = Literal["text", "image", "video", "file"]
+EventKind = Literal["edit", "delete", "react", "unreact"]
+"""A lifecycle event: sequenced in the chat like a message, it changes message ``target``."""
+EVENT_KINDS: frozenset[str] = frozenset(("edit", "delete", "react", "unreact"))
 ReceiptStatus = Literal["delivered", "read"]
 
 
@@ -103,19 +108,43 @@ class ChatInfo(msgspec.Struct, frozen=True):
 
 
 class StoredMessage(msgspec.Struct, frozen=True):
-    """A sequenced message: what history keeps and every device receives."""
+    """A sequenced message or lifecycle event: what history keeps and every device receives.
+
+    An event (``kind`` an :data:`EventKind`) names the message it changes in
+    ``target`` (a seq of the same chat): ``edit`` carries the new ``body``, ``react``
+    and ``unreact`` the emoji in ``body``, ``delete`` nothing. History holds both the
+    event and the message in its current state (``edited_ts``, ``deleted``,
+    ``reactions``; ``changed_seq`` is the last event applied to it).
+    """
 
     chat_id: str
     seq: int
     message_id: int
     sender: str
     client_msg_id: str
-    kind: MessageKind
+    kind: MessageKind | EventKind
     body: str
     ts: int
     attachment: Attachment | None = None
     encrypted: bool = False
     sender_device: str = ""
+    target: int = 0
+    edited_ts: int = 0
+    deleted: bool = False
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """``(emoji, users)`` in the order each emoji was first used; users in reaction order."""
+    changed_seq: int = 0
+    counted: int = 0
+    """How many messages (events not counted) the chat holds up to this seq; 0: not
+    recorded (a message stored before events existed: every seq up to it counts)."""
+
+    @property
+    def is_event(self) -> bool:
+        return self.kind in EVENT_KINDS
+
+    def count(self) -> int:
+        """How many messages, not events, the chat holds up to this one."""
+        return self.counted or self.seq
 
 
 class Watermarks(msgspec.Struct, frozen=True):

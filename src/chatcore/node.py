@@ -42,6 +42,7 @@ from chatcore.model import (
     ChatInfo,
     ChatKind,
     ChatState,
+    EventKind,
     HistoryPage,
     MessageKind,
     PresenceState,
@@ -51,6 +52,7 @@ from chatcore.model import (
 from chatcore.pipeline.backpressure import Backpressure
 from chatcore.pipeline.chats import ChatCache, ChatDirectory
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
+from chatcore.pipeline.lifecycle import LifecycleLimits
 from chatcore.pipeline.progress import StageProgress, check_wait_s
 from chatcore.pipeline.reader import HistoryReader
 from chatcore.pipeline.records import Topics
@@ -93,6 +95,13 @@ class NodeOptions:
     """The most members a group may have, its creator included."""
     max_body_bytes: int = 16 * 1024
     """The largest message body in UTF-8 bytes; a larger send is refused (FrameTooLarge)."""
+    edit_window_s: float | None = None
+    """How long after sending its author may edit a message (None: no limit; see
+    docs/messages.md)."""
+    max_reaction_bytes: int = 64
+    """The longest reaction (one emoji, UTF-8 bytes)."""
+    max_reactions: int = 64
+    """The most distinct emoji one message holds."""
     rate_limit: RateLimitHook | None = None
     """Asked before each send (see :mod:`chatcore.ratelimit`); None: the node sets no limit
     (the reference server sets its own, see docs/decisions.md)."""
@@ -350,6 +359,14 @@ class ChatNode:
             telemetry=opts.telemetry,
             last_seq=self._receipt_bound,
             admit=None if self.backpressure is None else self.backpressure.admit,
+            lifecycle=LifecycleLimits(
+                edit_window_ms=None
+                if opts.edit_window_s is None
+                else int(opts.edit_window_s * 1000),
+                max_body_bytes=opts.max_body_bytes,
+                max_reaction_bytes=opts.max_reaction_bytes,
+                max_reactions=opts.max_reactions,
+            ),
         )
         self.chats_dir = ChatDirectory(
             b.membership,
@@ -554,6 +571,46 @@ class ChatNode:
             encrypted=encrypted,
             device=device,
         )
+
+    async def edit(
+        self,
+        user: str,
+        chat_id: str,
+        seq: int,
+        body: str,
+        *,
+        encrypted: bool = False,
+        device: str = "",
+    ) -> Accepted:
+        """Replace the body of ``user``'s message ``seq`` (an ``edit`` event in the chat);
+        raises NotFound, NotMember, InvalidRequest (not the author, past the edit window,
+        deleted), FrameTooLarge, Overloaded: then nothing changed."""
+        self._running()
+        return await self.router.change(
+            user, chat_id, "edit", seq, body=body, encrypted=encrypted, device=device
+        )
+
+    async def delete(self, user: str, chat_id: str, seq: int, *, device: str = "") -> Accepted:
+        """Delete message ``seq`` for everyone (a tombstone): its author, or a group's
+        admin; raises NotFound, NotMember, InvalidRequest, Overloaded."""
+        self._running()
+        return await self.router.change(user, chat_id, "delete", seq, device=device)
+
+    async def react(
+        self,
+        user: str,
+        chat_id: str,
+        seq: int,
+        emoji: str,
+        *,
+        remove: bool = False,
+        device: str = "",
+    ) -> Accepted:
+        """Add (or, ``remove``, take back) ``user``'s ``emoji`` reaction to message ``seq``;
+        raises NotFound, NotMember, InvalidRequest, Overloaded."""
+        self._running()
+        kind: EventKind = "unreact" if remove else "react"
+        return await self.router.change(user, chat_id, kind, seq, body=emoji, device=device)
 
     async def receipt(self, user: str, chat_id: str, status: ReceiptStatus, seq: int) -> None:
         """Record that ``user`` received or read ``chat_id`` up to ``seq``."""

@@ -22,6 +22,7 @@ from chatcore.protocol import (
     Message,
     PresenceFrame,
     PresenceView,
+    ReactionView,
     ReceiptUpdate,
     ServerFrame,
     SyncedChat,
@@ -59,6 +60,10 @@ def message_frame(m: model.StoredMessage) -> Message:
         ts=m.ts,
         attachment=_attachment_to_wire(m.attachment),
         encrypted=m.encrypted,
+        target=m.target or None,
+        edited_ts=m.edited_ts or None,
+        deleted=m.deleted,
+        reactions=[ReactionView(emoji=e, users=list(users)) for e, users in m.reactions],
     )
 
 

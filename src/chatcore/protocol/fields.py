@@ -21,6 +21,7 @@ __all__ = [
     "DeviceId",
     "MessageId",
     "MessageKind",
+    "EventKind",
     "PresenceStatus",
     "ReceiptStatus",
     "RequestId",
@@ -32,6 +33,7 @@ __all__ = [
     "WireObject",
     # nested objects
     "AttachmentView",
+    "ReactionView",
     "ChatSummary",
     "ChatView",
     "PresenceView",
@@ -67,6 +69,9 @@ Users = Annotated[list[UserId], msgspec.Meta(max_length=MAX_LIST_LENGTH)]
 
 ChatKind = Literal["direct", "group"]
 MessageKind = Literal["text", "image", "video", "file"]
+EventKind = Literal["edit", "delete", "react", "unreact"]
+"""A lifecycle event's kind: it changes the message ``target`` of the same chat."""
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ReceiptStatus = Literal["delivered", "read"]
 PresenceStatus = Literal["online", "offline"]
 
@@ -80,6 +85,13 @@ class WireObject(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
 
 
 # --- nested objects ----------------------------------------------------------
+
+
+class ReactionView(WireObject, kw_only=True):
+    """One emoji on a message and who reacted with it, in reaction order."""
+
+    emoji: Emoji
+    users: Users
 
 
 class AttachmentView(WireObject, kw_only=True):

@@ -31,6 +31,8 @@ from chatcore.protocol import (
     ChatList,
     ChatMembers,
     ClientFrame,
+    Delete,
+    Edit,
     ErrorFrame,
     History,
     HistoryPageFrame,
@@ -41,12 +43,14 @@ from chatcore.protocol import (
     PresenceUnsubscribe,
     PushRegister,
     PushUnregister,
+    React,
     Receipt,
     Send,
     ServerFrame,
     Sync,
     Synced,
     Typing,
+    Unreact,
 )
 from chatcore.push import WebPushKeys
 
@@ -100,6 +104,8 @@ class RequestHandler:
                         message_id=str(accepted.message_id),
                     )
                 ]
+            case Edit() | Delete() | React() | Unreact():
+                return [await self._change(frame)]
             case Receipt():
                 await node.receipt(user, frame.chat, frame.status, frame.seq)
                 return [] if frame.id is None else [Ok(id=frame.id)]
@@ -165,3 +171,34 @@ class RequestHandler:
                 await node.unregister_push(user, self.conn.device)
                 return [Ok(id=frame.id)]
         raise InvalidRequest(f"{type(frame).__name__} is not a request")
+
+    async def _change(self, frame: Edit | Delete | React | Unreact) -> AcceptedFrame:
+        """An ``edit``, ``delete``, ``react`` or ``unreact``: a lifecycle event appended."""
+        node, user, device = self.node, self.conn.user, self.conn.device
+        match frame:
+            case Edit():
+                accepted = await node.edit(
+                    user,
+                    frame.chat,
+                    frame.seq,
+                    frame.body,
+                    encrypted=frame.encrypted,
+                    device=device,
+                )
+            case Delete():
+                accepted = await node.delete(user, frame.chat, frame.seq, device=device)
+            case React() | Unreact():
+                accepted = await node.react(
+                    user,
+                    frame.chat,
+                    frame.seq,
+                    frame.emoji,
+                    remove=isinstance(frame, Unreact),
+                    device=device,
+                )
+        return AcceptedFrame(
+            id=frame.id,
+            chat=frame.chat,
+            client_msg_id=accepted.client_msg_id,
+            message_id=str(accepted.message_id),
+        )

@@ -26,6 +26,16 @@ class MessageStore(AsyncResource, Protocol):
         """
         ...
 
+    async def replace(self, messages: Sequence[StoredMessage]) -> None:
+        """Store newer states of messages (an edit, a tombstone, reactions applied).
+
+        Each one overwrites the stored ``(chat_id, seq)`` unless that holds a
+        ``changed_seq`` at least as high (so a replayed write changes nothing); one not
+        stored yet is stored, and a later ``append`` of it keeps this state. Raises
+        :class:`~chatcore.errors.InvalidRequest` (nothing stored) if a seq is below 1.
+        """
+        ...
+
     async def range(
         self,
         chat_id: str,

@@ -50,6 +50,16 @@ class _ChatHistory:
         if known is None or seq < known.seq:
             self.by_client[key] = message
 
+    def replace(self, message: StoredMessage) -> None:
+        known = self.by_seq.get(message.seq)
+        if known is None:
+            self.add(message)
+        elif message.changed_seq > known.changed_seq:
+            self.by_seq[message.seq] = message
+            key = (message.sender, message.client_msg_id)
+            if self.by_client.get(key) is known:
+                self.by_client[key] = message
+
     def range(self, after: int | None, before: int | None, limit: int) -> list[StoredMessage]:
         seqs = self.seqs
         lo = 0 if after is None else bisect.bisect_right(seqs, after)
@@ -83,6 +93,16 @@ class MemoryMessageStore(MemoryAdapter):
             if history is None:
                 history = self._chats[m.chat_id] = _ChatHistory()
             history.add(m)
+
+    async def replace(self, messages: Sequence[StoredMessage]) -> None:
+        """Store newer states of messages (see the port); InvalidRequest, ChatcoreClosed."""
+        await self._checkpoint()
+        check_messages(messages)
+        for m in messages:
+            history = self._chats.get(m.chat_id)
+            if history is None:
+                history = self._chats[m.chat_id] = _ChatHistory()
+            history.replace(m)
 
     async def range(
         self,

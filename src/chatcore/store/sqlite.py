@@ -132,6 +132,25 @@ class SqliteMessageStore(_SqliteAdapter):
             lambda c: c.executemany("INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?)", rows)
         )
 
+    async def replace(self, messages: Sequence[StoredMessage]) -> None:
+        """Store newer states of messages in one transaction (see the port); raises
+        InvalidRequest, Unavailable, ChatcoreClosed."""
+        check_messages(messages)
+
+        def write(c: sqlite3.Connection) -> None:
+            for m in messages:
+                row = c.execute(
+                    "SELECT data FROM messages WHERE chat_id = ? AND seq = ?", (m.chat_id, m.seq)
+                ).fetchone()
+                if row is not None and _decode_message(row[0]).changed_seq >= m.changed_seq:
+                    continue
+                c.execute(
+                    "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?)",
+                    (m.chat_id, m.seq, m.sender, m.client_msg_id, _encode(m)),
+                )
+
+        await self._run(write)
+
     async def range(
         self,
         chat_id: str,
