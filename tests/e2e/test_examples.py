@@ -40,3 +40,14 @@ async def test_groups_example_follows_the_rules(server: RunningServer) -> None:
     assert seen["after alice left"] == (["bob", "carol", "dave"], ["bob"])
     assert seen["after bob left"] == (["carol", "dave"], ["carol"])
     assert seen["dave sees"] == ["welcome, dave"]
+
+
+async def test_messages_example_shows_the_current_state(server: RunningServer) -> None:
+    from examples.messages import tour
+
+    seen = await tour(server.ws_url, server.token)
+    state = [(1, "", False, True, []), (2, "bring the book", True, False, ["👍 bob"])]
+    assert seen["live"] == seen["history"] == state
+    assert seen["events"] == [(3, "edit", 2), (4, "react", 2), (5, "delete", 1)]
+    assert "only the author" in seen["bob edits alice's"]
+    assert seen["unread for bob"] == 2  # the two messages; the changes are not unread

@@ -157,7 +157,7 @@ async def test_events_are_sequenced_and_history_shows_the_current_state(node: Ch
         await node.react("alice", chat, 2, "🎉", remove=True)
         await node.delete("alice", chat, 3)  # the admin
         await node.settled()
-        got = []
+        got: list[StoredMessage] = []
         with anyio.fail_after(5):
             while len(got) < 9:
                 event = await carol.receive()

@@ -39,6 +39,8 @@ from chatcore.protocol import (
     ChatSummary,
     ChatView,
     ClientFrame,
+    Delete,
+    Edit,
     ErrorFrame,
     History,
     HistoryPageFrame,
@@ -55,9 +57,11 @@ from chatcore.protocol import (
     PushKeysView,
     PushRegister,
     PushUnregister,
+    React,
     Send,
     ServerFrame,
     Typing,
+    Unreact,
 )
 from chatcore.protocol.fields import PushKindName
 
@@ -255,6 +259,37 @@ class ChatClient:
         if isinstance(answer, ErrorFrame):
             raise error_from_frame(answer)
         return expect_frame(answer, AcceptedFrame)
+
+    async def edit(
+        self, chat: str, seq: int, body: str, *, encrypted: bool = False
+    ) -> AcceptedFrame:
+        """Replace the body of this user's message ``seq`` (every member gets an ``edit``
+        message); raises InvalidRequest (not the author, past the edit window, deleted),
+        NotFound (no such message), FrameTooLarge, NotMember, Unavailable."""
+        answer = await self._request(
+            lambda rid: Edit(id=rid, chat=chat, seq=seq, body=body, encrypted=encrypted)
+        )
+        return expect_frame(answer, AcceptedFrame)
+
+    async def delete(self, chat: str, seq: int) -> AcceptedFrame:
+        """Delete message ``seq`` for everyone (the author, or a group's admin); raises
+        InvalidRequest, NotFound, NotMember, or Unavailable (not retried: it may have
+        been deleted; look at the history)."""
+        answer = await self._request(lambda rid: Delete(id=rid, chat=chat, seq=seq), retry=False)
+        return expect_frame(answer, AcceptedFrame)
+
+    async def react(
+        self, chat: str, seq: int, emoji: str, *, remove: bool = False
+    ) -> AcceptedFrame:
+        """Add (``remove``: take back) this user's ``emoji`` reaction to message ``seq``;
+        raises InvalidRequest (not one emoji), NotFound, NotMember, Unavailable."""
+
+        def frame(rid: int) -> ClientFrame:
+            if remove:
+                return Unreact(id=rid, chat=chat, seq=seq, emoji=emoji)
+            return React(id=rid, chat=chat, seq=seq, emoji=emoji)
+
+        return expect_frame(await self._request(frame), AcceptedFrame)
 
     async def mark_delivered(self, chat: str, seq: int) -> None:
         """Tell the chat this user received it up to ``seq`` (queued while offline).
