@@ -127,7 +127,8 @@ SERVER_EXAMPLES += [
     '"ts":1732800009500,"target":5}',
     f'{{"type":"message","chat":"c-team","seq":5,"message_id":"{_MSG_ID}","sender":"alice",'
     f'"client_msg_id":"{_CMID}","kind":"text","body":"hi all","ts":1732800000000,'
-    '"edited_ts":1732800009000,"reactions":[{"emoji":"👍","users":["bob"]}]}',
+    '"edited_ts":1732800009000,"reactions":[{"emoji":"👍","users":["bob"]}],"changed_seq":11}',
     f'{{"type":"message","chat":"c-team","seq":5,"message_id":"{_MSG_ID}","sender":"alice",'
-    f'"client_msg_id":"{_CMID}","kind":"text","body":"","ts":1732800000000,"deleted":true}}',
+    f'"client_msg_id":"{_CMID}","kind":"text","body":"","ts":1732800000000,"deleted":true,'
+    '"changed_seq":12}',
 ]

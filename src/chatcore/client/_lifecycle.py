@@ -14,11 +14,15 @@ __all__ = ["apply_change"]
 
 
 def apply_change(message: Message, event: Message) -> Message:
-    """``message`` as ``event`` leaves it (itself if the event is not for it, or the
-    message is deleted, or the edit is not its author's)."""
+    """``message`` as ``event`` leaves it: itself if the event is not for it, is already
+    in it (``changed_seq``: a message from history holds the events before it), the
+    message is deleted, or the edit is not its author's."""
     if event.target != message.seq or event.chat != message.chat or message.deleted:
         return message
+    if event.seq <= (message.changed_seq or 0):
+        return message
     replace = msgspec.structs.replace
+    message = replace(message, changed_seq=event.seq)
     if event.kind == "edit" and event.sender == message.sender:
         return replace(message, body=event.body, encrypted=event.encrypted, edited_ts=event.ts)
     if event.kind == "delete":

@@ -64,6 +64,7 @@ def message_frame(m: model.StoredMessage) -> Message:
         edited_ts=m.edited_ts or None,
         deleted=m.deleted,
         reactions=[ReactionView(emoji=e, users=list(users)) for e, users in m.reactions],
+        changed_seq=m.changed_seq or None,
     )
 
 

@@ -316,7 +316,7 @@ class Message(_Frame, tag="message", kw_only=True):
     ``target``: ``body`` holds the new body (``edit``) or the emoji (reactions).
     A message in ``history`` or ``sync`` comes in its current state: ``edited_ts``
     (when last edited), ``deleted`` (a tombstone: no body, no attachment) and
-    ``reactions``.
+    ``reactions``; ``changed_seq`` names the last event in it.
     """
 
     chat: ChatId
@@ -335,6 +335,8 @@ class Message(_Frame, tag="message", kw_only=True):
     reactions: Annotated[list[ReactionView], msgspec.Meta(max_length=MAX_LIST_LENGTH)] = (
         msgspec.field(default_factory=list)
     )
+    changed_seq: Seq | None = None
+    """The last event already applied to this state: a client skips events up to it."""
 
 
 class HistoryPageFrame(_Frame, tag="history", kw_only=True):
