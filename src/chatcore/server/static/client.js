@@ -338,4 +338,12 @@ export class ChatClient {
     }
     this.onChange();
   }
+
+  // --- changing messages --------------------------------------------------------------
+
+  /** Edit, delete or react to message `seq`: {type: "edit"|"delete"|"react"|"unreact", ...}.
+   *  The change comes back as a message event; a refusal rejects with a RequestError. */
+  async change(chatId, seq, fields) {
+    return this.conn.request({ chat: chatId, seq, ...fields });
+  }
 }
