@@ -249,3 +249,55 @@ async def test_changes_are_not_recorded_as_missed_nor_pushed(node: ChatNode) -> 
     (pending,) = await node.backends.offline.pending("bob")
     assert [p.last_seq for p in before] == [1] and pending.last_seq == 4
     assert pending.count == 2  # the two messages, not the changes
+
+
+def test_the_sequencer_counts_messages_not_events_and_restores_old_changelogs() -> None:
+    from chatcore.pipeline.records import Submitted
+    from chatcore.pipeline.sequencer import PartitionState
+
+    state = PartitionState(window_ms=1000, max_entries=10)
+
+    def sub(i: int, kind: EventKind | None = None) -> Submitted:
+        return Submitted(i, "c", "bob", f"m{i}", kind or "text", "x", 0, target=1 if kind else 0)
+
+    counted = []
+    for i, kind in enumerate([None, "react", None, "edit", "delete", None]):
+        m = state.admit(sub(i, kind), now_ms=0)
+        assert m is not None
+        counted.append((m.seq, m.counted))
+    assert counted == [(1, 1), (2, 1), (3, 2), (4, 2), (5, 2), (6, 3)]
+    changes = dict(state.take_changes())
+    restored = PartitionState.restore(changes, now_ms=0, window_ms=1000, max_entries=10)
+    assert (restored.last_seq["c"], restored.counted["c"]) == (6, 3)
+    old = {k: (b"7" if v.startswith(b"6/") else v) for k, v in changes.items()}  # no count
+    again = PartitionState.restore(old, now_ms=0, window_ms=1000, max_entries=10)
+    assert (again.last_seq["c"], again.counted["c"]) == (7, 7)
+    nxt = again.admit(sub(99, "react"), now_ms=0)
+    assert nxt is not None and (nxt.seq, nxt.counted) == (8, 7)
+
+
+@pytest.mark.anyio
+async def test_who_joined_later_gets_no_changes_to_hidden_history(node: ChatNode) -> None:
+    chat = await node.create_chat(
+        "alice", kind="group", members=["bob"], title="t", history_visible=False
+    )
+    await node.send("alice", chat.chat_id, client_msg_id="old", body="before carol")
+    await node.settled()
+    await node.update_members("alice", chat.chat_id, add=["carol"])
+    async with node.connect("carol", "phone") as carol:
+        await node.edit("alice", chat.chat_id, 1, "secret edit")
+        await node.send("alice", chat.chat_id, client_msg_id="new", body="hi carol")
+        await node.settled()
+        with anyio.fail_after(5):
+            while True:
+                event = await carol.receive()
+                if isinstance(event, MessageEvent):
+                    break
+    assert event.message.body == "hi carol"  # the edit of a message before her: not sent
+    with pytest.raises(NotFound):
+        await node.react("carol", chat.chat_id, 1, "👀")  # not hers to see
+    page = await node.history("carol", chat.chat_id, after=0)
+    assert [(m.seq, m.kind, m.body) for m in page.messages] == [
+        (2, "edit", ""),
+        (3, "text", "hi carol"),
+    ]
