@@ -261,7 +261,8 @@ def test_the_sequencer_counts_messages_not_events_and_restores_old_changelogs() 
         return Submitted(i, "c", "bob", f"m{i}", kind or "text", "x", 0, target=1 if kind else 0)
 
     counted = []
-    for i, kind in enumerate([None, "react", None, "edit", "delete", None]):
+    kinds: list[EventKind | None] = [None, "react", None, "edit", "delete", None]
+    for i, kind in enumerate(kinds):
         m = state.admit(sub(i, kind), now_ms=0)
         assert m is not None
         counted.append((m.seq, m.counted))
