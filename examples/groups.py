@@ -41,7 +41,7 @@ async def tour(url: str, token: Callable[[str], str]) -> dict[str, Any]:
         after_bob = await bob.leave(group.chat)
         seen["after bob left"] = (after_bob.members, after_bob.admins)
     async with ChatClient(url, token=token("dave"), device="tablet") as dave:
-        page = await dave.history_page(group.chat)
+        page = await dave.history_page(group.chat, after=0)  # after: covers all sequenced
         seen["dave sees"] = [m.body for m in page.messages]
     return seen
 

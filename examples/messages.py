@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from chatcore.client import ChatClient, MessageReceived, apply_change
-from chatcore.errors import InvalidRequest
+from chatcore.errors import InvalidRequest, NotFound
 from chatcore.protocol import Message
 from chatcore.server import ServerSettings
 from chatcore.server.run import build_server
@@ -37,6 +37,10 @@ async def tour(url: str, token: Callable[[str], str]) -> dict[str, Any]:
             await bob.edit(chat, 2, "bring cake")
         except InvalidRequest as exc:
             seen["bob edits alice's"] = str(exc)
+        try:
+            await bob.react(chat, 99, "👍")
+        except NotFound as exc:
+            seen["bob reacts to seq 99"] = str(exc)
 
         # Bob's device applies each change it receives live to the message it targets.
         shown: dict[int, Message] = {}

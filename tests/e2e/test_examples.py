@@ -50,4 +50,5 @@ async def test_messages_example_shows_the_current_state(server: RunningServer) -
     assert seen["live"] == seen["history"] == state
     assert seen["events"] == [(3, "edit", 2), (4, "react", 2), (5, "delete", 1)]
     assert "only the author" in seen["bob edits alice's"]
+    assert "no message" in seen["bob reacts to seq 99"]
     assert seen["unread for bob"] == 2  # the two messages; the changes are not unread

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from chatcore.errors import FrameTooLarge, InvalidRequest, NotFound
+from chatcore.errors import FrameTooLarge, InvalidRequest, MessageNotFound
 from chatcore.model import ChatInfo, EventKind, StoredMessage
 
 __all__ = ["DEFAULT_LIMITS", "LifecycleLimits", "applied", "check_change", "fold"]
@@ -55,10 +55,10 @@ def check_change(
     now_ms: int,
     limits: LifecycleLimits = DEFAULT_LIMITS,
 ) -> None:
-    """Raise NotFound (no such message), InvalidRequest or FrameTooLarge when ``user``
+    """Raise MessageNotFound (no such message), InvalidRequest or FrameTooLarge when ``user``
     may not make this change to ``target``."""
     if target is None or target.is_event:
-        raise NotFound(f"no message to {kind} in chat {chat.chat_id!r} at that seq")
+        raise MessageNotFound(f"no message to {kind} in chat {chat.chat_id!r} at that seq")
     if target.deleted:
         raise InvalidRequest(f"message {target.seq} was deleted")
     if kind == "edit":

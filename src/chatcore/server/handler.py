@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from chatcore.errors import ChatcoreError, InvalidRequest, NotFound, NotMember
+from chatcore.errors import ChatcoreError, InvalidRequest, MessageNotFound, NotFound, NotMember
 from chatcore.gateway.convert import (
     attachment_from_wire,
     chat_summary,
@@ -70,6 +70,8 @@ class RequestHandler:
         """The frames that answer ``frame`` (possibly none)."""
         try:
             return await self._handle(frame)
+        except MessageNotFound as exc:  # the user is a member: they may know
+            return [error_frame(exc, getattr(frame, "id", None))]
         except NotFound as exc:  # a chat's existence is not told to non-members
             chat = getattr(frame, "chat", None)
             hidden = NotMember(f"{self.conn.user!r} is not a member of chat {chat!r}")
