@@ -70,3 +70,27 @@ async def test_edit_react_and_delete_show_on_both_pages(
     await expect(theirs.nth(1).locator(".reaction")).to_have_text("👍 1")
     await expect(theirs.nth(1).locator(".edited")).to_have_text("edited")
     assert alice.errors == [] and bob.errors == []
+
+
+async def test_group_admins_are_named_and_leaving_hands_over(
+    browser: Browser, server: RunningServer
+) -> None:
+    group = await server.node.create_chat(
+        "alice", kind="group", members=["bob", "carol"], title="Book club"
+    )
+    await server.node.send("alice", group.chat_id, client_msg_id="a", body="Welcome!")
+    alice = await sign_in(browser, server, "alice")
+    bob = await sign_in(browser, server, "bob")
+    await bob.open_chat("Book club")
+    status = bob.page.locator(".conv-status")
+    await expect(status).to_have_text("3 members · alice (admin), carol, You")
+
+    # the group's only admin leaves through the header: bob, the longest-standing, takes over
+    await alice.open_chat("Book club")
+    alice.page.once("dialog", lambda dialog: dialog.accept())
+    await alice.page.get_by_role("button", name="Leave group").click()
+    await expect(alice.page.locator(".chat-item", has_text="Book club")).to_have_count(0)
+    await expect(status).to_have_text("2 members · carol, You (admin)")
+    chat = await server.node.chat("bob", group.chat_id)
+    assert chat.chat.admins() == ("bob",)
+    assert alice.errors == [] and bob.errors == []

@@ -184,6 +184,16 @@ class ChatPage {
 
     $("logout").addEventListener("click", () => signOut());
     $("back").addEventListener("click", () => this.close());
+    $("leave-group").addEventListener("click", async () => {
+      const chat = this.store.active;
+      if (!chat || !window.confirm(`Leave ${this.store.title(chat)}?`)) return;
+      try {
+        await this.client.leave(chat.id);
+        this.close();
+      } catch (error) {
+        console.warn("chatcore: leave refused", error.code, error.message);
+      }
+    });
     $("chat-filter").addEventListener("input", () => this.render());
     $("jump").addEventListener("click", () => {
       const pane = $("messages");

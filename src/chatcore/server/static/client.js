@@ -339,6 +339,12 @@ export class ChatClient {
     this.onChange();
   }
 
+  /** Leave a group (anyone may; the last admin leaving hands over to the longest member). */
+  async leave(chatId) {
+    const answer = await this.conn.request({ type: "chat.members", chat: chatId, remove: [this.store.me] });
+    this.addChat(answer.chat); // no longer a member: forgotten
+  }
+
   // --- changing messages --------------------------------------------------------------
 
   /** Edit, delete or react to message `seq`: {type: "edit"|"delete"|"react"|"unreact", ...}.

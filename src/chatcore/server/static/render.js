@@ -163,10 +163,12 @@ export function renderHeader(store, header) {
     const presence = store.presence.get(peer);
     status = presence?.status === "online" ? "online" : lastSeen(presence?.last_seen);
   } else {
-    const names = [...chat.others(store.me)].sort();
-    if (chat.members.includes(store.me)) names.push("You");
+    const admin = (name, user) => (chat.admins.includes(user) ? `${name} (admin)` : name);
+    const names = [...chat.others(store.me)].sort().map((u) => admin(u, u));
+    if (chat.members.includes(store.me)) names.push(admin("You", store.me));
     status = `${chat.members.length} members · ${names.join(", ")}`;
   }
+  header.querySelector("#leave-group").hidden = chat.kind !== "group";
   header.querySelector(".conv-avatar").replaceChildren(
     avatar(title, { online: peer !== null && isOnline(store, peer), group: !peer }),
   );
