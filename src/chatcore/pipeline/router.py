@@ -28,6 +28,7 @@ from chatcore.errors import FrameTooLarge, InvalidRequest, NotFound, NotMember
 from chatcore.ids import SnowflakeGenerator
 from chatcore.log import OutRecord, PartitionedLog
 from chatcore.model import (
+    EVENT_KINDS,
     Attachment,
     ChatInfo,
     EventKind,
@@ -241,6 +242,8 @@ class Router:
     ) -> None:
         if not client_msg_id:
             raise InvalidRequest("client_msg_id must not be empty")
+        if kind in EVENT_KINDS:
+            raise InvalidRequest(f"a {kind} is not sent: use Router.change")
         if len(body.encode()) > self._max_body:
             raise FrameTooLarge(f"message body over {self._max_body} bytes")
         if kind == "text" and attachment is None and not body:
