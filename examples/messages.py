@@ -20,6 +20,8 @@ from chatcore.protocol import Message
 from chatcore.server import ServerSettings
 from chatcore.server.run import build_server
 
+CHANGES = {"edit", "delete", "react", "unreact"}  # lifecycle events: applied, not shown
+
 
 async def tour(url: str, token: Callable[[str], str]) -> dict[str, Any]:
     """Walk through docs/messages.md; returns what each step showed."""
@@ -49,7 +51,7 @@ async def tour(url: str, token: Callable[[str], str]) -> dict[str, Any]:
                 if not isinstance(event, MessageReceived) or event.chat != chat:
                     continue
                 m = event.message
-                if m.target is None:
+                if m.kind not in CHANGES:
                     shown[m.seq] = m
                 elif m.target in shown:
                     shown[m.target] = apply_change(shown[m.target], m)
@@ -57,8 +59,8 @@ async def tour(url: str, token: Callable[[str], str]) -> dict[str, Any]:
                     break
         seen["live"] = [_view(m) for m in shown.values()]
         page = await alice.history_page(chat, after=0)  # after: covers all sequenced
-        seen["history"] = [_view(m) for m in page.messages if m.target is None]
-        seen["events"] = [(m.seq, m.kind, m.target) for m in page.messages if m.target]
+        seen["history"] = [_view(m) for m in page.messages if m.kind not in CHANGES]
+        seen["events"] = [(m.seq, m.kind, m.target) for m in page.messages if m.kind in CHANGES]
         seen["unread for bob"] = next(c.unread for c in await bob.chats() if c.chat == chat)
     return seen
 

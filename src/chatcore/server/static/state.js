@@ -8,6 +8,9 @@
 
 export const TYPING_TTL_MS = 6000;
 
+/** Kinds of lifecycle events: sequenced like messages, applied to their target, never shown. */
+export const EVENT_KINDS = new Set(["edit", "delete", "react", "unreact"]);
+
 /**
  * A message as a lifecycle event (edit, delete, react, unreact, naming its `target`)
  * leaves it; the message itself when the event is not for it or already in it
@@ -74,7 +77,7 @@ export class Chat {
 
   /** Messages to show, ascending by seq: lifecycle events are applied, not shown. */
   shown() {
-    return this.ordered().filter((m) => m.target == null);
+    return this.ordered().filter((m) => !EVENT_KINDS.has(m.kind));
   }
 
   /** Messages held, ascending by seq (lifecycle events included). */
@@ -96,8 +99,8 @@ export class Chat {
       this.messages.set(m.seq, m);
       added.push(m);
       this.lastSeq = Math.max(this.lastSeq, m.seq);
-      if (m.target != null) {
-        const target = this.messages.get(m.target);
+      if (EVENT_KINDS.has(m.kind)) {
+        const target = m.target == null ? null : this.messages.get(m.target);
         if (target) this.messages.set(m.target, applyChange(target, m));
         continue;
       }
@@ -246,7 +249,7 @@ export class ChatStore {
   unread(chat) {
     let count = Math.max(0, chat.lastSeq - chat.readSeq);
     for (const m of chat.ordered()) {
-      if (m.seq > chat.readSeq && (m.sender === this.me || m.target != null)) count--;
+      if (m.seq > chat.readSeq && (m.sender === this.me || EVENT_KINDS.has(m.kind))) count--;
     }
     return Math.max(0, count);
   }
