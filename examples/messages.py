@@ -17,8 +17,7 @@ import anyio
 from chatcore.client import ChatClient, MessageReceived, apply_change
 from chatcore.errors import InvalidRequest, NotFound
 from chatcore.protocol import Message
-from chatcore.server import ServerSettings
-from chatcore.server.run import build_server
+from examples.dev_server import run_tour
 
 CHANGES = {"edit", "delete", "react", "unreact"}  # lifecycle events: applied, not shown
 
@@ -71,19 +70,7 @@ def _view(m: Message) -> tuple[int, str, bool, bool, list[str]]:
 
 
 async def main() -> dict[str, Any]:
-    server = build_server(
-        ServerSettings(data_dir=None, dev=True), port=0, log_level="warning", gc_tuning=False
-    )
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(server.serve)
-        while not server.started:  # noqa: ASYNC110 (uvicorn has no started event)
-            await anyio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        seen = await tour(f"ws://127.0.0.1:{port}/ws", server.chat.authority.issue)
-        server.should_exit = True
-    for key, value in seen.items():
-        print(f"{key}: {value}")
-    return seen
+    return await run_tour(tour)
 
 
 if __name__ == "__main__":

@@ -89,20 +89,20 @@ class MemoryMessageStore(MemoryAdapter):
         await self._checkpoint()
         check_messages(messages)
         for m in messages:
-            history = self._chats.get(m.chat_id)
-            if history is None:
-                history = self._chats[m.chat_id] = _ChatHistory()
-            history.add(m)
+            self._history(m.chat_id).add(m)
 
     async def replace(self, messages: Sequence[StoredMessage]) -> None:
         """Store newer states of messages (see the port); InvalidRequest, ChatcoreClosed."""
         await self._checkpoint()
         check_messages(messages)
         for m in messages:
-            history = self._chats.get(m.chat_id)
-            if history is None:
-                history = self._chats[m.chat_id] = _ChatHistory()
-            history.replace(m)
+            self._history(m.chat_id).replace(m)
+
+    def _history(self, chat_id: str) -> _ChatHistory:
+        history = self._chats.get(chat_id)
+        if history is None:
+            history = self._chats[chat_id] = _ChatHistory()
+        return history
 
     async def range(
         self,
