@@ -44,6 +44,7 @@ OPTIONS_CLASSES = [
     ("src/chatcore/gateway/session.py", "SessionLimits"),
     ("src/chatcore/client/_options.py", "ClientOptions"),
     ("src/chatcore/config.py", "ProductionConfig"),
+    ("src/chatcore/server/media.py", "MediaSettings"),
 ]
 
 

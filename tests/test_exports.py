@@ -23,6 +23,8 @@ PUBLIC_MODULES = [
     "chatcore.media",
     "chatcore.media.s3",
     "chatcore.push",
+    "chatcore.uploads",
+    "chatcore.uploads.redis",
     "chatcore.fanout",
     "chatcore.receipts",
     "chatcore.backends",

@@ -38,6 +38,7 @@ OPTIONAL = (
     "pywebpush",
     "py_vapid",
     "cryptography",
+    "opentelemetry",
 )
 """The extras' packages: importing the gateway must not need any of them."""
 
@@ -90,6 +91,8 @@ def test_the_core_imports_without_any_extra() -> None:
         ("chatcore.presence.redis", "redis", "redis"),
         ("chatcore.registry.redis", "redis", "redis"),
         ("chatcore.bus.redis", "redis", "redis"),
+        ("chatcore.uploads.redis", "redis", "redis"),
+        ("chatcore.server.media", "PIL", "media"),
         ("chatcore.media", "filetype", "media"),
         ("chatcore.media.thumbnail", "PIL", "media"),
         ("chatcore.media.s3", "boto3", "s3"),
@@ -110,6 +113,15 @@ def test_a_missing_extra_names_itself(module: str, blocked: str, extra: str) -> 
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError:"), done.stderr
     assert f"needs {blocked}: pip install 'chatcore[{extra}]'" in last, done.stderr
+
+
+def test_tracing_without_opentelemetry_names_its_extra() -> None:
+    done = import_without(
+        "chatcore.node, chatcore.telemetry.tracing; chatcore.telemetry.tracing.Tracing()",
+        ["opentelemetry"],
+    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert "needs opentelemetry: pip install 'chatcore[tracing]'" in last, done.stderr
 
 
 def _imported(tree: ast.Module, package: str) -> Iterator[tuple[int, str]]:

@@ -30,9 +30,10 @@ from typing import Literal, TypeVar
 import anyio
 import anyio.to_thread
 
+from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed, Unavailable
 
-__all__ = ["SqliteDatabase", "Synchronous"]
+__all__ = ["SqliteAdapter", "SqliteDatabase", "Synchronous"]
 
 T = TypeVar("T")
 
@@ -119,3 +120,42 @@ def _create_private(path: Path) -> None:
     for suffix in ("-wal", "-shm"):  # left by an older version
         with contextlib.suppress(FileNotFoundError):
             os.chmod(f"{path}{suffix}", 0o600)
+
+
+class SqliteAdapter(ClosingContext):
+    """Holds the database, creates the schema, closes the database only if it opened it."""
+
+    _schema = ""
+
+    def __init__(self, database: str | Path | SqliteDatabase) -> None:
+        """Open the file at a path (owned) or use an open database (shared); create the tables.
+
+        Raises Unavailable if the file cannot be opened or the tables cannot be created.
+        """
+        self._closed = False
+        if isinstance(database, SqliteDatabase):
+            self._db, self._owns_db = database, False
+        else:
+            try:
+                self._db, self._owns_db = SqliteDatabase(database), True
+            except (OSError, sqlite3.Error) as exc:
+                raise Unavailable(f"sqlite {database}: {exc}") from exc
+        try:
+            self._db.execute_script(self._schema)
+        except sqlite3.Error as exc:
+            if self._owns_db:
+                self._db.close()
+            raise Unavailable(f"sqlite {self._db.path}: {exc}") from exc
+
+    async def aclose(self) -> None:
+        """Close the file if this store opened it; later calls raise ChatcoreClosed. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_db:
+            await self._db.aclose()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise ChatcoreClosed(f"{type(self).__name__} used after aclose()")
+        return await self._db.run(fn)

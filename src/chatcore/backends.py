@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatcore.bus._base import GatewayBus
 from chatcore.cache._base import HotCache
@@ -34,6 +34,10 @@ from chatcore.push.memory import MemoryPushTokenStore
 from chatcore.push.targets import TargetRules
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
+from chatcore.uploads import MemoryUploadLedger, UploadLedger
+
+if TYPE_CHECKING:
+    from chatcore.media._base import BlobStore
 
 __all__ = ["Backends", "production_backends"]
 
@@ -57,6 +61,10 @@ class Backends:
     """Where each device's push target is kept (``push.register`` over the wire)."""
     extra: list[Any] = field(default_factory=list)
     """Other resources to ``aclose()`` last (a shared SQLite database, a Redis client)."""
+    uploads: UploadLedger = field(default_factory=MemoryUploadLedger)
+    """Who uploaded which blob: the Router checks a message's attachment against it."""
+    blobs: BlobStore | None = None
+    """Where media bytes live (None: no media; the server refuses uploads)."""
 
     @classmethod
     def in_memory(cls, *, push_rules: TargetRules | None = None) -> Backends:
@@ -91,11 +99,13 @@ class Backends:
             push=LoggingPushNotifier(),
             leases=MemoryNodeIdLease(),
             push_tokens=MemoryPushTokenStore(rules=push_rules),
+            blobs=_memory_blobs(),
         )
 
     @classmethod
     def embedded(cls, data_dir: str | Path, *, push_rules: TargetRules | None = None) -> Backends:
-        """The log and the stores in SQLite files under ``data_dir``; live state in memory.
+        """The log and the stores in SQLite files under ``data_dir``; live state in memory;
+        media blobs in ``data_dir/media`` (with the ``media`` extra).
 
         One process at a time may open a data folder. ``push_rules``: as in :meth:`in_memory`.
         """
@@ -107,6 +117,7 @@ class Backends:
             SqliteMessageStore,
             SqliteReceiptStore,
         )
+        from chatcore.uploads.sqlite import SqliteUploadLedger
 
         data = Path(data_dir)
         data.mkdir(parents=True, exist_ok=True, mode=0o700)  # private (SqliteDatabase)
@@ -117,14 +128,35 @@ class Backends:
         backends.receipts = SqliteReceiptStore(db)
         backends.membership = SqliteMembershipStore(db)
         backends.push_tokens = SqlitePushTokenStore(db, rules=push_rules)
+        backends.uploads = SqliteUploadLedger(db)
+        backends.blobs = _filesystem_blobs(data / "media")
         backends.extra.append(db)
         return backends
+
+
+def _memory_blobs() -> BlobStore | None:
+    """A memory blob store, or None without the ``media`` extra."""
+    try:
+        from chatcore.media.memory import MemoryBlobStore
+    except ImportError:
+        return None
+    return MemoryBlobStore()
+
+
+def _filesystem_blobs(root: Path) -> BlobStore | None:
+    """A filesystem blob store under ``root``, or None without the ``media`` extra."""
+    try:
+        from chatcore.media.filesystem import FilesystemBlobStore
+    except ImportError:
+        return None
+    return FilesystemBlobStore(root)
 
 
 async def production_backends(
     config: ProductionConfig, *, create_schema: bool = True, push_rules: TargetRules | None = None
 ) -> Backends:
-    """Connect to Kafka, Cassandra and Redis as ``config`` says.
+    """Connect to Kafka, Cassandra and Redis (and S3 if ``config.s3_bucket`` is set) as
+    ``config`` says; the upload ledger is in Redis.
 
     Push targets are kept in Cassandra (``push_rules``: as in :meth:`Backends.in_memory`).
 
@@ -141,6 +173,7 @@ async def production_backends(
     from chatcore.presence.redis import RedisPresenceStore
     from chatcore.registry.redis import RedisConnectionRegistry
     from chatcore.store.cassandra import CassandraStores
+    from chatcore.uploads.redis import RedisUploadLedger
 
     stores = await CassandraStores.connect(
         config.cassandra_hosts,
@@ -164,4 +197,23 @@ async def production_backends(
         leases=RedisNodeIdLease(redis, prefix=prefix),
         push_tokens=stores.push_tokens(push_rules),
         extra=[stores, redis],
+        uploads=RedisUploadLedger(redis, prefix=prefix),
+        blobs=_s3_blobs(config),
+    )
+
+
+def _s3_blobs(config: ProductionConfig) -> BlobStore | None:
+    """The S3 blob store of ``config`` (None without a bucket); needs the ``s3`` extra."""
+    if not config.s3_bucket:
+        return None
+    from chatcore.media.s3 import S3BlobStore
+
+    return S3BlobStore(
+        config.s3_bucket,
+        endpoint_url=config.s3_endpoint,
+        region=config.s3_region,
+        access_key=config.s3_access_key,
+        secret_key=config.s3_secret_key,
+        prefix=config.s3_prefix,
+        create_bucket=config.s3_create_bucket,
     )

@@ -14,7 +14,10 @@
 Environment variables win over the file: ``CHATCORE_KAFKA_BOOTSTRAP``,
 ``CHATCORE_CASSANDRA_HOSTS`` (comma-separated), ``CHATCORE_CASSANDRA_KEYSPACE``,
 ``CHATCORE_REDIS_URL``, ``CHATCORE_PARTITIONS``, ``CHATCORE_TOPIC_PREFIX``,
-``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``.
+``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``,
+``CHATCORE_S3_BUCKET``, ``CHATCORE_S3_ENDPOINT``, ``CHATCORE_S3_REGION``,
+``CHATCORE_S3_ACCESS_KEY``, ``CHATCORE_S3_SECRET_KEY``, ``CHATCORE_S3_PREFIX``,
+``CHATCORE_S3_CREATE_BUCKET`` (``true``/``false``).
 """
 
 from __future__ import annotations
@@ -60,6 +63,20 @@ class ProductionConfig:
     heartbeat_s: float = 30.0
     """A connection's presence and registration live ``presence_ttl_s`` unless its
     gateway refreshes them, which it does every ``heartbeat_s``."""
+    s3_bucket: str = ""
+    """The S3 bucket of media blobs; empty: no blob store (the server refuses uploads)."""
+    s3_endpoint: str | None = None
+    """The S3 server's URL for an S3-compatible server (MinIO, S3Proxy); None: AWS."""
+    s3_region: str = "us-east-1"
+    """The S3 region to sign requests for."""
+    s3_access_key: str | None = None
+    """The S3 access key id; None: boto3's usual lookup (environment, instance role)."""
+    s3_secret_key: str | None = None
+    """The S3 secret key; None: boto3's usual lookup."""
+    s3_prefix: str = "blobs/"
+    """Put before every blob's object key in the bucket."""
+    s3_create_bucket: bool = False
+    """Create the bucket on start if it is missing (for development servers)."""
 
     @classmethod
     def load(
@@ -103,6 +120,11 @@ class ProductionConfig:
                     raise InvalidRequest(f"{name} must be a number ({origin})") from exc
                 if not clean[name] > 0:
                     raise InvalidRequest(f"{name} must be positive ({origin})")
+        if isinstance(clean.get("s3_create_bucket"), str):
+            flag = clean["s3_create_bucket"].strip().lower()
+            if flag not in ("true", "false", "1", "0", "yes", "no"):
+                raise InvalidRequest(f"s3_create_bucket must be true or false ({origin})")
+            clean["s3_create_bucket"] = flag in ("true", "1", "yes")
         if "partitions" in clean:
             try:
                 clean["partitions"] = int(clean["partitions"])

@@ -14,7 +14,8 @@ never leak through a port: adapters map them with ``raise ... from exc``.
     ├── Unauthorized                  unauthorized    no
     ├── NotMember                     not_member      no
     ├── NotFound                      not_found       no
-    │   └── MessageNotFound           not_found       no    no such message in a chat the user is in
+    │   ├── MessageNotFound           not_found       no    no such message in a chat the user is in
+    │   └── BlobNotFound              not_found       no    a blob this user did not upload
     ├── InvalidRequest                invalid         no    well-formed but not allowed
     │   └── BlobTooLarge              too_large       no    an upload over its kind's size limit
     ├── RateLimited                   rate_limited    yes   has ``retry_after_ms``
@@ -31,6 +32,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 __all__ = [
+    "BlobNotFound",
     "BlobTooLarge",
     "ChatcoreClosed",
     "ChatcoreError",
@@ -113,6 +115,10 @@ class NotFound(ChatcoreError):
 class MessageNotFound(NotFound):
     """No message at that seq in a chat the user belongs to (told as ``not_found``: the
     chat's existence is no secret to a member)."""
+
+
+class BlobNotFound(NotFound):
+    """A message names a blob its sender did not upload (unknown, or another user's)."""
 
 
 class InvalidRequest(ChatcoreError):

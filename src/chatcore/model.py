@@ -42,12 +42,20 @@ ReceiptStatus = Literal["delivered", "read"]
 
 
 class Attachment(msgspec.Struct, frozen=True):
-    """A media attachment; the bytes live elsewhere (object storage), chatcore keeps the link."""
+    """A media attachment: an uploaded blob (its bytes live in a ``BlobStore``).
+
+    ``url`` is empty for a blob attachment (the server signs a short-lived URL for each
+    member when it sends the message); messages stored before blobs keep theirs.
+    """
 
     url: str
     name: str
     size: int
     mime: str
+    blob: str = ""
+    """The uploaded blob's id (SHA-256 hex)."""
+    thumbnail: str | None = None
+    """The id of an image's thumbnail blob."""
 
 
 class ChatRoles(msgspec.Struct, frozen=True):

@@ -69,6 +69,7 @@ from chatcore.presence.visibility import Visibility, hidden_state, took_part, vi
 from chatcore.push import PushKind, PushTarget, WebPushKeys
 from chatcore.ratelimit import RateLimiter, RateLimitHook
 from chatcore.telemetry import NO_TELEMETRY, Telemetry
+from chatcore.telemetry.tracing import Tracing
 
 __all__ = ["ChatNode", "NodeOptions", "Role", "create_topics"]
 
@@ -157,6 +158,9 @@ class NodeOptions:
     telemetry: Telemetry = NO_TELEMETRY
     """Receives stage latencies, store write times, gaps and the like (see
     ``chatcore.telemetry``); the server and ``chatcore worker`` pass Prometheus metrics."""
+    tracing: Tracing | None = None
+    """OpenTelemetry spans for each message's path through the pipeline (None: off; see
+    ``chatcore.telemetry.tracing``, the ``tracing`` extra)."""
 
     @classmethod
     def from_config(
@@ -254,6 +258,7 @@ class ChatNode:
             topics=self.topics,
             dedupe_window_ms=opts.dedupe_window_ms,
             telemetry=opts.telemetry,
+            tracing=opts.tracing,
         )
         self.history_worker = HistoryWorker(
             b.log,
@@ -263,6 +268,7 @@ class ChatNode:
             topics=self.topics,
             cache_per_chat=opts.hot_cache_per_chat,
             telemetry=opts.telemetry,
+            tracing=opts.tracing,
         )
         self.delivery_worker = DeliveryWorker(
             b.log,
@@ -274,6 +280,7 @@ class ChatNode:
             planner=self.planner,
             topics=self.topics,
             telemetry=opts.telemetry,
+            tracing=opts.tracing,
         )
         self.receipt_worker = ReceiptWorker(
             b.log,
@@ -326,6 +333,9 @@ class ChatNode:
         b, opts = self.backends, self.options
         for extra in b.extra:
             stack.push_async_callback(extra.aclose)
+        if b.blobs is not None:
+            await stack.enter_async_context(b.blobs)
+        await stack.enter_async_context(b.uploads)
         for adapter in (
             b.leases,
             b.push_tokens,  # closed after the notifier that reads it
@@ -357,6 +367,7 @@ class ChatNode:
             max_body_bytes=opts.max_body_bytes,
             chats=self.chat_cache,
             telemetry=opts.telemetry,
+            tracing=opts.tracing,
             last_seq=self._receipt_bound,
             admit=None if self.backpressure is None else self.backpressure.admit,
             lifecycle=LifecycleLimits(
@@ -367,6 +378,7 @@ class ChatNode:
                 max_reaction_bytes=opts.max_reaction_bytes,
                 max_reactions=opts.max_reactions,
             ),
+            uploads=b.uploads,
         )
         self.chats_dir = ChatDirectory(
             b.membership,
@@ -558,8 +570,12 @@ class ChatNode:
         attachment: Attachment | None = None,
         encrypted: bool = False,
         device: str = "",
+        retry: bool = True,
     ) -> Accepted:
-        """Send a message; returns once it is durable (see :class:`Router`)."""
+        """Send a message; returns once it is durable (see :class:`Router`).
+
+        ``retry=False`` says this ``client_msg_id`` was never sent before: the store
+        lookup for an earlier copy is skipped (the wire's ``send.retry``)."""
         self._running()
         return await self.router.send(
             user,
@@ -570,6 +586,7 @@ class ChatNode:
             attachment=attachment,
             encrypted=encrypted,
             device=device,
+            retry=retry,
         )
 
     async def edit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -270,6 +271,15 @@ def test_transmission_is_per_session_and_keeps_the_client_msg_id() -> None:
     assert box.by_request(11) == "a"
     assert box.by_request(10) is None, "an old request id no longer maps"
     assert cmids(box, epoch=2) == ["b"]
+
+
+def test_only_a_second_transmission_is_marked_as_a_retry() -> None:
+    box = Outbox()
+    box.add(send("a"))
+    assert not box.transmit("a", epoch=1, request_id=1).retry, "a first send skips the lookup"
+    assert box.transmit("a", epoch=2, request_id=2).retry, "a resend asks for the earlier copy"
+    box.add(msgspec.structs.replace(send("b"), retry=True))  # the app passed its own id
+    assert box.transmit("b", epoch=2, request_id=3).retry
 
 
 def test_a_deferred_send_holds_back_everything_queued_after_it() -> None:

@@ -80,3 +80,31 @@ def test_node_options_from_config_take_the_config_over_other_options() -> None:
     assert (options.partitions, options.topic_prefix) == (4, "t.")
     assert (options.presence_ttl_s, options.heartbeat_s) == (9, 3)
     assert options.roles == {"sequencer"} and options.max_group_members == 10
+
+
+def test_s3_settings_come_from_the_environment_and_make_the_blob_store() -> None:
+    from chatcore.backends import _s3_blobs
+    from chatcore.media.s3 import S3BlobStore
+
+    assert _s3_blobs(ProductionConfig()) is None, "no bucket: no blob store"
+    config = ProductionConfig.load(
+        env={
+            "CHATCORE_S3_BUCKET": "media",
+            "CHATCORE_S3_ENDPOINT": "http://127.0.0.1:9000",
+            "CHATCORE_S3_ACCESS_KEY": "k",
+            "CHATCORE_S3_SECRET_KEY": "s",
+            "CHATCORE_S3_PREFIX": "p/",
+            "CHATCORE_S3_CREATE_BUCKET": "true",
+        }
+    )
+    assert config.s3_create_bucket is True
+    with pytest.raises(InvalidRequest):
+        ProductionConfig.load(env={"CHATCORE_S3_CREATE_BUCKET": "maybe"})
+    assert (config.s3_bucket, config.s3_endpoint, config.s3_prefix) == (
+        "media",
+        "http://127.0.0.1:9000",
+        "p/",
+    )
+    store = _s3_blobs(config)
+    assert isinstance(store, S3BlobStore)
+    assert (store.bucket, store.prefix) == ("media", "p/")

@@ -17,7 +17,14 @@ from chatcore.node import ChatNode, NodeOptions
 from chatcore.server import ChatServer, ServerSettings
 from chatcore.server.run import DrainingServer, build_server
 from tests.client.harness import device, wait_until
-from tests.services import require, unique
+from tests.services import (
+    S3_ACCESS_KEY,
+    S3_BUCKET,
+    S3_ENDPOINT,
+    S3_SECRET_KEY,
+    require,
+    unique,
+)
 
 
 @dataclass
@@ -68,8 +75,8 @@ def embedded_settings(tmp_path: Path) -> ServerSettings:
 
 @asynccontextmanager
 async def production_settings() -> AsyncIterator[ServerSettings]:
-    """Settings on the real Kafka, Cassandra and Redis, in a namespace of their own."""
-    for service in ("kafka", "cassandra", "redis"):
+    """Settings on the real Kafka, Cassandra, Redis and S3, in a namespace of their own."""
+    for service in ("kafka", "cassandra", "redis", "s3proxy"):
         require(service)
     config = ProductionConfig.load(
         env={
@@ -77,6 +84,12 @@ async def production_settings() -> AsyncIterator[ServerSettings]:
             "CHATCORE_REDIS_PREFIX": unique("e2e") + ":",
             "CHATCORE_CASSANDRA_KEYSPACE": unique("e2e_"),
             "CHATCORE_PARTITIONS": "2",
+            "CHATCORE_S3_BUCKET": S3_BUCKET,
+            "CHATCORE_S3_ENDPOINT": S3_ENDPOINT,
+            "CHATCORE_S3_ACCESS_KEY": S3_ACCESS_KEY,
+            "CHATCORE_S3_SECRET_KEY": S3_SECRET_KEY,
+            "CHATCORE_S3_PREFIX": unique("e2e-media") + "/",
+            "CHATCORE_S3_CREATE_BUCKET": "true",
         }
     )
     yield ServerSettings(

@@ -9,7 +9,7 @@ import pytest
 
 from chatcore.client import ChatClient, ChatUpdated, Connected, MessageReceived, SyncCompleted
 from chatcore.errors import InvalidRequest, NotMember, Unauthorized
-from chatcore.protocol import SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, AcceptedFrame, AttachmentView
+from chatcore.protocol import SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, AcceptedFrame
 from tests.client.harness import Device, device, wait_until
 from tests.e2e.conftest import RunningServer
 
@@ -141,21 +141,23 @@ async def test_a_repeated_client_msg_id_is_stored_once(server: RunningServer) ->
 
 
 async def test_media_and_encrypted_messages_round_trip(server: RunningServer) -> None:
-    picture = AttachmentView(
-        url="https://cdn.example/p.jpg", name="p.jpg", size=123, mime="image/jpeg"
-    )
     async with (
         device(server.ws_url, server.token("alice")) as alice,
         device(server.ws_url, server.token("bob"), subprotocol=SUBPROTOCOL_MSGPACK) as bob,
     ):
         chat = (await alice.client.create_direct("bob")).chat
-        await alice.client.send(chat, "look", kind="image", attachment=picture)
+        uploaded = await alice.client.upload(b"%PDF-1.4 a small document", name="p.pdf")
+        picture = uploaded.attachment()
+        await alice.client.send(chat, "look", kind="file", attachment=picture)
         await alice.client.send(chat, "c2VjcmV0", encrypted=True)
         with pytest.raises(InvalidRequest):
             await alice.client.send(chat, kind="file")  # a file needs its attachment
         await bob.wait_for_seq(chat, 2)
         image, secret = bob.messages[chat]
-        assert (image.kind, image.attachment) == ("image", picture)
+        assert image.kind == "file"
+        assert image.attachment is not None
+        assert (image.attachment.blob, image.attachment.name) == (picture.blob, "p.pdf")
+        assert await bob.client.download(image) == b"%PDF-1.4 a small document"
         assert (secret.encrypted, secret.body) == (True, "c2VjcmV0")
 
 

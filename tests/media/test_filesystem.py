@@ -52,3 +52,21 @@ def test_a_root_that_cannot_be_made_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(Unavailable):
         FilesystemBlobStore(tmp_path / "file" / "media")
+
+
+@pytest.mark.anyio
+async def test_blob_files_and_folders_are_private(tmp_path: Path) -> None:
+    import stat
+
+    from chatcore.media import FilesystemBlobStore, chunks_of
+
+    root = tmp_path / "media"
+    async with FilesystemBlobStore(root) as store:
+        await store.put(chunks_of(b"private bytes"), max_bytes=100)
+    folders = [root, *(p for p in root.rglob("*") if p.is_dir())]
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert files
+    for folder in folders:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

@@ -43,3 +43,33 @@ async def test_sweep_deletes_what_the_rule_picks() -> None:
         assert {b async for b in store.ids()} == {kept.id, fresh.id}
         with pytest.raises(InvalidRequest):
             await sweep(store, set(), grace_ms=-5)
+
+
+@pytest.mark.anyio
+async def test_sweep_unreferenced_reads_the_ledger_and_forgets_deleted_uploads() -> None:
+    from chatcore.media import sweep_unreferenced
+    from chatcore.uploads import MemoryUploadLedger, Upload
+
+    now = [1000]
+    async with MemoryBlobStore(clock=lambda: now[0]) as store, MemoryUploadLedger() as ledger:
+        sent = await store.put(chunks_of(b"in a message"), max_bytes=100)
+        thumb = await store.put(chunks_of(b"its thumbnail"), max_bytes=100)
+        gone = await store.put(chunks_of(b"never sent"), max_bytes=100)
+        for info in (sent, gone):
+            record = Upload(
+                blob=info.id, user="alice", kind="file", size=info.size, mime=info.mime,
+                uploaded_ms=now[0],
+            )  # fmt: skip
+            await ledger.record(record)
+        await ledger.reference([sent.id, thumb.id])
+        now[0] = 5000
+        fresh = await store.put(chunks_of(b"just uploaded"), max_bytes=100)
+        now[0] = 5500
+        clock = lambda: now[0]  # noqa: E731
+        assert await sweep_unreferenced(store, ledger, grace_ms=1000, clock=clock) == [gone.id]
+        assert {b async for b in store.ids()} == {sent.id, thumb.id, fresh.id}
+        assert await ledger.get("alice", gone.id) is None
+        assert await ledger.get("alice", sent.id) is not None
+        assert await sweep_unreferenced(store, ledger, grace_ms=1000, clock=clock) == []
+        with pytest.raises(InvalidRequest):
+            await sweep_unreferenced(store, ledger, grace_ms=-5)

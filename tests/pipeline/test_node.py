@@ -31,6 +31,7 @@ from chatcore.model import Attachment, StoredMessage
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.offline.memory import MemoryPushNotifier
 from chatcore.pipeline.hub import LocalConnection
+from chatcore.uploads import Upload
 
 pytestmark = pytest.mark.anyio
 
@@ -114,7 +115,11 @@ async def test_bad_sends_are_refused_and_change_nothing(node: ChatNode) -> None:
 
 async def test_media_and_encrypted_messages_travel_unchanged(node: ChatNode) -> None:
     chat = await node.create_chat("alice", kind="direct", members=["bob"])
-    photo = Attachment(url="https://cdn.example/p.jpg", name="p.jpg", size=1234, mime="image/jpeg")
+    blob = "ab" * 32
+    await node.backends.uploads.record(
+        Upload(blob=blob, user="alice", kind="image", size=1234, mime="image/jpeg", uploaded_ms=1)
+    )
+    photo = Attachment(url="", name="p.jpg", size=1234, mime="image/jpeg", blob=blob)
     async with node.connect("bob", "phone") as bob:
         await node.send("alice", chat.chat_id, client_msg_id="a", kind="image", attachment=photo)
         await node.send("alice", chat.chat_id, client_msg_id="b", body="b3BhcXVl", encrypted=True)

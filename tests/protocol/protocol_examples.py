@@ -10,7 +10,15 @@ __all__ = ["CLIENT_EXAMPLES", "SERVER_EXAMPLES"]
 
 _MSG_ID = "7270146451237519360"
 _CMID = "uuid-1b4e28ba-2fa1-11d2-883f-0016d3cca427"
-_ATTACHMENT = '{"url":"https://cdn.example/a.png","name":"a.png","size":1024,"mime":"image/png"}'
+_BLOB = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+_THUMB = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+_ATTACHMENT = f'{{"blob":"{_BLOB}","name":"a.png","size":1024,"mime":"image/png"}}'
+_SIGNED = f"/media/{_BLOB}?expires=1732800300&sig=" + "ab" * 32
+_SIGNED_THUMB = f"/media/{_THUMB}?expires=1732800300&sig=" + "cd" * 32
+_ATTACHMENT_OUT = (
+    f'{{"url":"{_SIGNED}","name":"a.png","size":1024,"mime":"image/png","blob":"{_BLOB}",'
+    f'"thumbnail":"{_THUMB}","thumbnail_url":"{_SIGNED_THUMB}"}}'
+)
 _TEAM = '"chat":"c-team","kind":"group","members":["alice","bob","carol"],"title":"team"'
 
 CLIENT_EXAMPLES: list[str] = [
@@ -88,7 +96,7 @@ SERVER_EXAMPLES: list[str] = [
     # prose: media and encrypted messages
     f'{{"type":"message","chat":"c-team","seq":6,"message_id":"7270146451237519361",'
     f'"sender":"bob","client_msg_id":"uuid-2","kind":"image","body":"","ts":1732800000500,'
-    f'"attachment":{_ATTACHMENT}}}',
+    f'"attachment":{_ATTACHMENT_OUT}}}',
     '{"type":"message","chat":"c-team","seq":7,"message_id":"7270146451237519362",'
     '"sender":"bob","client_msg_id":"uuid-3","kind":"text","body":"aGk=","ts":1732800000600,'
     '"encrypted":true}',

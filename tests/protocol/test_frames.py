@@ -136,7 +136,10 @@ def test_media_and_encrypted_sends_keep_their_fields() -> None:
     send = JSON.decode_client(CLIENT_EXAMPLES[7])
     assert isinstance(send, Send)
     assert send.attachment == AttachmentView(
-        url="https://cdn.example/a.png", name="a.png", size=1024, mime="image/png"
+        blob="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        name="a.png",
+        size=1024,
+        mime="image/png",
     )
     encrypted = JSON.decode_client(CLIENT_EXAMPLES[8])
     assert isinstance(encrypted, Send)

@@ -24,6 +24,7 @@ from chatcore.client._events import (
     TypingStarted,
 )
 from chatcore.client._lifecycle import apply_change
+from chatcore.client._media import MediaUpload
 from chatcore.client._options import ClientOptions
 from chatcore.client._transport import Connector, Transport, WebSocketTransport, connect_websocket
 from chatcore.errors import ConnectionClosed
@@ -33,6 +34,7 @@ __all__ = [
     # the client
     "ChatClient",
     "ClientOptions",
+    "MediaUpload",
     "TokenProvider",
     # events
     "ChatUpdated",

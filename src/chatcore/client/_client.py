@@ -9,6 +9,7 @@ app's own code in the ``async with`` block.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
@@ -22,6 +23,7 @@ from chatcore.client._connection import ReconnectingConnection, TokenProvider
 from chatcore.client._delivery import Delivery
 from chatcore.client._errors import error_from_frame, expect_frame
 from chatcore.client._events import ClientEvent
+from chatcore.client._media import DEFAULT_DOWNLOAD_MAX_BYTES, MediaTransfer, MediaUpload, http_base
 from chatcore.client._options import ClientOptions
 from chatcore.client._state import Timelines
 from chatcore.client._transport import Connector, Transport, connect_websocket
@@ -127,6 +129,7 @@ class ChatClient:
             options=opts,
             delivery=self._delivery,
         )
+        self._media = MediaTransfer(http_base(url), token_provider, timeout_s=30.0)
         self._background = anyio.CancelScope()
         self._tg: anyio.abc.TaskGroup | None = None
         self._closed = False
@@ -252,6 +255,7 @@ class ChatClient:
                 body=body,
                 attachment=attachment,
                 encrypted=encrypted,
+                retry=client_msg_id is not None,  # the app's own id: it may be a resend
             )
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from exc
@@ -290,6 +294,54 @@ class ChatClient:
             return React(id=rid, chat=chat, seq=seq, emoji=emoji)
 
         return expect_frame(await self._request(frame), AcceptedFrame)
+
+    # -- media ----------------------------------------------------------------------
+
+    async def upload(
+        self,
+        source: bytes | str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        kind: str | None = None,
+    ) -> MediaUpload:
+        """Upload a file (a path, streamed) or bytes over HTTP with this client's token.
+
+        ``kind`` (``image``, ``video``, ``audio``, ``file``; None: the server picks it
+        from the bytes) sets the size limit and the types accepted. Send it with
+        ``send(chat, kind=up.message_kind, attachment=up.attachment())`` or use
+        :meth:`send_media`. Raises BlobTooLarge, InvalidRequest (a type the kind does
+        not accept, a missing file), Unauthorized, Unavailable. Needs httpx
+        (``pip install 'chatcore[client]'``).
+        """
+        return await self._media.upload(source, name=name, kind=kind)
+
+    async def send_media(
+        self,
+        chat: str,
+        source: bytes | str | os.PathLike[str],
+        body: str = "",
+        *,
+        name: str | None = None,
+        kind: str | None = None,
+    ) -> AcceptedFrame:
+        """:meth:`upload` then :meth:`send` it as an image, video or file message."""
+        up = await self.upload(source, name=name, kind=kind)
+        return await self.send(chat, body, kind=up.message_kind, attachment=up.attachment())
+
+    async def download(
+        self,
+        target: Message | AttachmentView | str,
+        *,
+        thumbnail: bool = False,
+        max_bytes: int = DEFAULT_DOWNLOAD_MAX_BYTES,
+    ) -> bytes:
+        """The bytes of a received message's attachment (or its ``thumbnail``), of an
+        attachment, or at a signed URL. A message's expired link is renewed once.
+
+        Raises BlobTooLarge over ``max_bytes``, Unauthorized for an expired or forged
+        URL, NotFound, NotMember, Unavailable.
+        """
+        return await self._media.download(target, thumbnail=thumbnail, max_bytes=max_bytes)
 
     async def mark_delivered(self, chat: str, seq: int) -> None:
         """Tell the chat this user received it up to ``seq`` (queued while offline).

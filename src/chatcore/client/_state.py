@@ -265,14 +265,17 @@ class Outbox:
         return None
 
     def transmit(self, client_msg_id: str, *, epoch: int, request_id: int) -> Send:
-        """Record a transmission; the frame to put on the wire. Raise KeyError if not pending."""
+        """Record a transmission; the frame to put on the wire (marked ``retry`` from the
+        second transmission on). Raise KeyError if not pending."""
         pending = self._pending[client_msg_id]
         if pending.request_id is not None:
             self._by_request.pop(pending.request_id, None)
+        resend = pending.request_id is not None
         pending.epoch = epoch
         pending.request_id = request_id
         self._by_request[request_id] = client_msg_id
-        return msgspec.structs.replace(pending.frame, id=request_id)
+        retry = resend or pending.frame.retry
+        return msgspec.structs.replace(pending.frame, id=request_id, retry=retry)
 
     def defer(self, client_msg_id: str, *, until: float) -> None:
         """Transmit again, not before ``until`` (the server said ``rate_limited``)."""

@@ -41,11 +41,26 @@ __all__ = [
 
 
 def attachment_from_wire(a: AttachmentView | None) -> model.Attachment | None:
-    return None if a is None else model.Attachment(a.url, a.name, a.size, a.mime)
+    """The attachment a client sent (a ``url`` is kept for the Router to refuse)."""
+    if a is None:
+        return None
+    return model.Attachment(
+        a.url or "", a.name, a.size, a.mime, blob=a.blob or "", thumbnail=a.thumbnail
+    )
 
 
 def _attachment_to_wire(a: model.Attachment | None) -> AttachmentView | None:
-    return None if a is None else AttachmentView(url=a.url, name=a.name, size=a.size, mime=a.mime)
+    """A stored attachment without links (the server signs ``url``s per member)."""
+    if a is None:
+        return None
+    return AttachmentView(
+        url=a.url or None,
+        name=a.name,
+        size=a.size,
+        mime=a.mime,
+        blob=a.blob or None,
+        thumbnail=a.thumbnail,
+    )
 
 
 def message_frame(m: model.StoredMessage) -> Message:

@@ -10,7 +10,7 @@ the ``s3`` extra). This package needs the ``media`` extra (filetype, Pillow).
 from chatcore.media._base import DEFAULT_CHUNK_BYTES, BlobInfo, BlobStore, PresignedUrls
 from chatcore.media.filesystem import FilesystemBlobStore
 from chatcore.media.memory import MemoryBlobStore
-from chatcore.media.retention import DEFAULT_GRACE_MS, sweep, unreferenced
+from chatcore.media.retention import DEFAULT_GRACE_MS, sweep, sweep_unreferenced, unreferenced
 from chatcore.media.rules import (
     DEFAULT_RULES,
     SNIFF_BYTES,
@@ -56,6 +56,7 @@ __all__ = [
     "render_thumbnail",
     "sniff_mime",
     "sweep",
+    "sweep_unreferenced",
     "unreferenced",
     "upload",
 ]

@@ -7,7 +7,8 @@ blob is either whole or absent, even after a crash. A put that fails, is cancell
 passes its limit deletes its temp file. The MIME type is sniffed again from the
 first bytes on ``stat`` (it is a function of the bytes); ``uploaded_ms`` is the file's
 mtime, which a second put of the same bytes moves. Temp files of a process that
-crashed mid-upload stay in ``tmp/`` (safe to delete when no put runs).
+crashed mid-upload stay in ``tmp/`` (safe to delete when no put runs). Folders are
+made 0700 and blob files 0600, like the rest of the data folder.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class FilesystemBlobStore(ClosingContext):
         self._blobs = self.root / "blobs"
         self._tmp = self.root / "tmp"
         try:
-            self._blobs.mkdir(parents=True, exist_ok=True)
-            self._tmp.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._blobs.mkdir(exist_ok=True, mode=0o700)
+            self._tmp.mkdir(exist_ok=True, mode=0o700)
         except OSError as exc:
             raise Unavailable(f"cannot create the blob folder {self.root}: {exc}") from exc
         self._closed = False
@@ -59,7 +61,7 @@ class FilesystemBlobStore(ClosingContext):
         ingest = Ingest(max_bytes)
         temp = self._tmp / f"{uuid.uuid4().hex}.part"
         try:
-            async with await anyio.open_file(temp, "xb") as file:
+            async with await anyio.open_file(temp, "xb", opener=_private) as file:
                 async for chunk in chunks:
                     await file.write(ingest.feed(chunk))
                 blob_id, _ = ingest.finish()
@@ -146,12 +148,17 @@ class FilesystemBlobStore(ClosingContext):
 
 def _install(temp: Path, path: Path) -> None:
     """Rename ``temp`` to ``path`` (or, if the same bytes are there, touch it) durably."""
-    path.parent.mkdir(exist_ok=True)
+    path.parent.mkdir(exist_ok=True, mode=0o700)
     if path.exists():
         os.utime(path)
         return
     os.replace(temp, path)
     _fsync_dir(path.parent)
+
+
+def _private(path: str, flags: int) -> int:
+    """Open a new blob file readable by this user only (0600), like the data folder."""
+    return os.open(path, flags, 0o600)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -21,9 +21,11 @@ __all__ = [
     "ReceiptSubmitted",
     "Submitted",
     "Topics",
+    "TracedMessage",
     "decode_message",
     "decode_receipt",
     "decode_submitted",
+    "decode_traced_message",
     "encode",
 ]
 
@@ -59,6 +61,8 @@ class Submitted(msgspec.Struct, frozen=True):
     sender_device: str = ""
     target: int = 0
     """An event's target message (seq)."""
+    trace: str = ""
+    """W3C ``traceparent`` of the send, when tracing is on (``chatcore.telemetry.tracing``)."""
 
     def sequenced(self, seq: int, counted: int = 0) -> StoredMessage:
         return StoredMessage(
@@ -78,6 +82,16 @@ class Submitted(msgspec.Struct, frozen=True):
         )
 
 
+class TracedMessage(StoredMessage, frozen=True):
+    """A sequenced message with the trace context of its Sequencer span, as
+    ``chat.messages`` carries it when tracing is on. Stores get :meth:`untraced`."""
+
+    trace: str = ""
+
+    def untraced(self) -> StoredMessage:
+        return StoredMessage(*(getattr(self, f) for f in StoredMessage.__struct_fields__))
+
+
 class ReceiptSubmitted(msgspec.Struct, frozen=True):
     """A member's cumulative receipt: delivered or read up to ``seq``."""
 
@@ -91,10 +105,11 @@ class ReceiptSubmitted(msgspec.Struct, frozen=True):
 _encoder = msgspec.msgpack.Encoder()
 _submitted = msgspec.msgpack.Decoder(Submitted)
 _message = msgspec.msgpack.Decoder(StoredMessage)
+_traced = msgspec.msgpack.Decoder(TracedMessage)
 _receipt = msgspec.msgpack.Decoder(ReceiptSubmitted)
 
 
-def encode(record: Submitted | StoredMessage | ReceiptSubmitted) -> bytes:
+def encode(record: Submitted | StoredMessage | TracedMessage | ReceiptSubmitted) -> bytes:
     return _encoder.encode(record)
 
 
@@ -104,6 +119,11 @@ def decode_submitted(data: bytes) -> Submitted:
 
 def decode_message(data: bytes) -> StoredMessage:
     return _message.decode(data)
+
+
+def decode_traced_message(data: bytes) -> TracedMessage:
+    """A ``chat.messages`` record with its trace context ("" when it has none)."""
+    return _traced.decode(data)
 
 
 def decode_receipt(data: bytes) -> ReceiptSubmitted:

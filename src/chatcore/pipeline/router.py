@@ -36,6 +36,7 @@ from chatcore.model import (
     ReceiptStatus,
     StoredMessage,
 )
+from chatcore.pipeline.attachments import attached_blobs, check_attachment, requested_blob
 from chatcore.pipeline.chats import ChatCache
 from chatcore.pipeline.lifecycle import LifecycleLimits, check_change
 from chatcore.pipeline.records import (
@@ -48,6 +49,8 @@ from chatcore.pipeline.records import (
 from chatcore.ratelimit import RateLimitHook, apply_rate_limit
 from chatcore.store._base import MembershipStore, MessageStore
 from chatcore.telemetry import NO_TELEMETRY, Telemetry
+from chatcore.telemetry.tracing import Tracing
+from chatcore.uploads import UploadLedger
 
 __all__ = ["Accepted", "Router"]
 
@@ -82,6 +85,8 @@ class Router:
         clock: Callable[[], int] = wall_ms,
         telemetry: Telemetry = NO_TELEMETRY,
         lifecycle: LifecycleLimits | None = None,
+        uploads: UploadLedger | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """``max_body_bytes``: the largest message body, in UTF-8 bytes (16 KiB);
         ``recent_accepts``: how many answers are remembered for retries; ``chats``:
@@ -92,7 +97,8 @@ class Router:
         new message is appended; it raises (Overloaded) to refuse it (see
         :class:`~chatcore.pipeline.backpressure.Backpressure`). ``lifecycle``: the
         limits on edits and reactions (default: no edit time limit, the body limit
-        ``max_body_bytes``)."""
+        ``max_body_bytes``). ``uploads``: who uploaded which blob (None: every
+        attachment is refused). ``tracing``: OpenTelemetry spans (None: off)."""
         self._log = log
         self._membership = membership
         self._chats = chats or ChatCache(membership, ttl_s=0)
@@ -108,6 +114,8 @@ class Router:
         self._recent: OrderedDict[tuple[str, str, str], Accepted] = OrderedDict()
         self._recent_max = recent_accepts
         self._lifecycle = lifecycle or LifecycleLimits(max_body_bytes=max_body_bytes)
+        self._uploads = uploads
+        self._tracing = tracing
 
     async def chat_for(self, user: str, chat_id: str) -> ChatInfo:
         """The chat if ``user`` is a member; raises NotFound or NotMember."""
@@ -129,12 +137,48 @@ class Router:
         attachment: Attachment | None = None,
         encrypted: bool = False,
         device: str = "",
+        retry: bool = True,
     ) -> Accepted:
         """Append a message durably; raises NotFound, NotMember, RateLimited,
         InvalidRequest, FrameTooLarge, Overloaded or Unavailable (then nothing was
         accepted). A retry of a message already accepted is answered even when
-        overloaded."""
+        overloaded.
+
+        An attachment must name a blob ``user`` uploaded (see
+        :mod:`chatcore.pipeline.attachments`); its blobs are marked referenced in the
+        upload ledger before the append.
+
+        ``retry``: ``client_msg_id`` may have been sent before, so look for an earlier
+        stored copy (answered with its ``message_id``). False (a first send) skips
+        that store read; the Sequencer still drops a resend within its dedupe window.
+
+        With tracing on, a ``chatcore.send`` span covers it all (see
+        :mod:`chatcore.telemetry.tracing`)."""
+        args = (user, chat_id, client_msg_id, body, kind, attachment, encrypted, device, retry)
+        if self._tracing is None:
+            return await self._send(*args, trace="")
+        with self._tracing.send({"chatcore.chat": chat_id, "chatcore.user": user}) as span:
+            accepted = await self._send(*args, trace=self._tracing.traceparent(span))
+            span.set_attribute("chatcore.message_id", str(accepted.message_id))
+            span.set_attribute("chatcore.duplicate", accepted.duplicate)
+            return accepted
+
+    async def _send(
+        self,
+        user: str,
+        chat_id: str,
+        client_msg_id: str,
+        body: str,
+        kind: MessageKind,
+        attachment: Attachment | None,
+        encrypted: bool,
+        device: str,
+        retry: bool,
+        *,
+        trace: str,
+    ) -> Accepted:
         self._validate(client_msg_id, body, kind, attachment)
+        blob = requested_blob(kind, attachment)
         await self.chat_for(user, chat_id)
         if self._rate_limit is not None:
             await apply_rate_limit(self._rate_limit, user, chat_id)
@@ -142,11 +186,18 @@ class Router:
         recent = self._recent.get(key)
         if recent is not None:
             return recent._replace(duplicate=True)
-        first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
-        if first is not None:
-            return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
+        if retry:  # only a resend can have a copy in history
+            first = await self._messages.find_client_msg(chat_id, user, client_msg_id)
+            if first is not None:
+                return Accepted(chat_id, client_msg_id, first.message_id, first.ts, duplicate=True)
         if self._admit is not None:
             await self._admit()
+        if attachment is not None and blob is not None:
+            if self._uploads is None:
+                raise InvalidRequest("this node takes no attachments (no upload ledger)")
+            upload = await self._uploads.get(user, blob)
+            attachment = check_attachment(user, kind, attachment, upload)
+            await self._uploads.reference(attached_blobs(attachment))
         submitted = Submitted(
             message_id=self._ids.next_id(),
             chat_id=chat_id,
@@ -158,6 +209,7 @@ class Router:
             attachment=attachment,
             encrypted=encrypted,
             sender_device=device,
+            trace=trace,
         )
         await self._log.append([OutRecord(self._topics.submitted, chat_id, encode(submitted))])
         self._telemetry.stage_done("logged", (submitted.ts,), self._clock())
@@ -248,5 +300,3 @@ class Router:
             raise FrameTooLarge(f"message body over {self._max_body} bytes")
         if kind == "text" and attachment is None and not body:
             raise InvalidRequest("a text message needs a body")
-        if kind != "text" and attachment is None:
-            raise InvalidRequest(f"a {kind} message needs an attachment")

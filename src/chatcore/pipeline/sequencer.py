@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import msgspec
@@ -31,9 +31,20 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.log import ConsumerBatch, LogConsumer, OutRecord, PartitionedLog
 from chatcore.model import EVENT_KINDS, StoredMessage
-from chatcore.pipeline.records import DEFAULT_TOPICS, Submitted, Topics, decode_submitted, encode
+from chatcore.pipeline.records import (
+    DEFAULT_TOPICS,
+    Submitted,
+    Topics,
+    TracedMessage,
+    decode_submitted,
+    encode,
+)
 from chatcore.pipeline.stages import SEQUENCER
 from chatcore.telemetry import NO_TELEMETRY, Telemetry
+from chatcore.telemetry.tracing import Tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = ["DedupeKey", "PartitionState", "Sequencer", "SequencerStats"]
 
@@ -149,6 +160,7 @@ class Sequencer:
         max_batch: int = 500,
         clock: Callable[[], int] = wall_ms,
         telemetry: Telemetry = NO_TELEMETRY,
+        tracing: Tracing | None = None,
     ) -> None:
         """``dedupe_window_ms``/``dedupe_max_entries``: how long and how many retries are
         recognised per partition (24 h, one million by default)."""
@@ -160,6 +172,7 @@ class Sequencer:
         self._max_batch = max_batch
         self._clock = clock
         self._telemetry = telemetry
+        self._tracing = tracing
         self._sequenced = 0
         self._duplicates = 0
         self._transactions = 0
@@ -196,6 +209,7 @@ class Sequencer:
         now = self._clock()
         dupes = 0
         accepted_ms: list[int] = []
+        spans: list[Span] = []
         for record in batch.records:
             p = record.partition
             if p not in states:
@@ -211,7 +225,8 @@ class Sequencer:
                 dupes += 1
                 continue
             accepted_ms.append(message.ts)
-            outputs.append(OutRecord(topics.messages, sub.chat_id, encode(message), p))
+            value = encode(message) if self._tracing is None else self._traced(sub, message, spans)
+            outputs.append(OutRecord(topics.messages, sub.chat_id, value, p))
         for p in offsets:
             outputs.extend(
                 OutRecord(topics.sequencer_state, key, value, p)
@@ -219,14 +234,31 @@ class Sequencer:
             )
         try:
             await consumer.commit_transaction(outputs, offsets)
-        except BaseException:
+        except BaseException as exc:
             for p in offsets:  # in-memory state ran ahead: rebuild it from the log
                 states.pop(p, None)
+            for span in spans:
+                span.record_exception(exc)
+                span.end()
             raise
+        for span in spans:
+            span.end()
         self._transactions += 1
         self._duplicates += dupes
         self._sequenced += len(accepted_ms)
         self._telemetry.stage_done("sequenced", accepted_ms, self._clock())
+
+    def _traced(self, sub: Submitted, message: StoredMessage, spans: list[Span]) -> bytes:
+        """``message`` encoded with the context of a new ``chatcore.sequence`` span."""
+        assert self._tracing is not None
+        span = self._tracing.start(
+            "chatcore.sequence",
+            sub.trace,
+            {"chatcore.chat": message.chat_id, "chatcore.seq": message.seq},
+        )
+        spans.append(span)
+        fields = msgspec.structs.asdict(message)
+        return encode(TracedMessage(**fields, trace=self._tracing.traceparent(span)))
 
     async def _restore(self, partition: int) -> PartitionState:
         snapshot = await self._log.read_compacted(self._topics.sequencer_state, partition)

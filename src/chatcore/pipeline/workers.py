@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import msgspec
@@ -37,13 +37,19 @@ from chatcore.pipeline.records import (
     DEFAULT_TOPICS,
     ReceiptSubmitted,
     Topics,
+    TracedMessage,
     decode_message,
     decode_receipt,
+    decode_traced_message,
 )
 from chatcore.pipeline.stages import DELIVERY, HISTORY, RECEIPTS
 from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
 from chatcore.telemetry import NO_TELEMETRY, GapDetector, Telemetry, Timer
+from chatcore.telemetry.tracing import Tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 __all__ = [
     "DeliveryWorker",
@@ -92,6 +98,27 @@ def _decoded(records: list[LogRecord], decode: Callable[[bytes], T]) -> list[T]:
         except msgspec.DecodeError:
             logger.error("skipping undecodable record %s/%s", record.partition, record.offset)
     return out
+
+
+def start_spans(tracing: Tracing | None, name: str, messages: list[StoredMessage]) -> list[Span]:
+    """A ``name`` span per traced message, each a child of its Sequencer span."""
+    if tracing is None:
+        return []
+    return [
+        tracing.start(name, m.trace, {"chatcore.chat": m.chat_id, "chatcore.seq": m.seq})
+        for m in messages
+        if isinstance(m, TracedMessage)
+    ]
+
+
+def untraced(messages: list[StoredMessage]) -> list[StoredMessage]:
+    """The messages without their trace context, as stores and clients get them."""
+    return [m.untraced() if isinstance(m, TracedMessage) else m for m in messages]
+
+
+def end_spans(spans: list[Span]) -> None:
+    for span in spans:
+        span.end()
 
 
 def envelope_bytes(conns: tuple[str, ...], event: Event) -> bytes:
@@ -168,9 +195,10 @@ class HistoryWorker:
         cache_per_chat: int | None = None,
         clock: Callable[[], int] = wall_ms,
         telemetry: Telemetry = NO_TELEMETRY,
+        tracing: Tracing | None = None,
     ) -> None:
         self._log, self._messages, self._cache = log, messages, cache
-        self._clock, self._telemetry = clock, telemetry
+        self._clock, self._telemetry, self._tracing = clock, telemetry, tracing
         self._gaps = GapDetector()
         self._cache_per_chat = None if cache_per_chat is None else check_per_chat(cache_per_chat)
         self._receipts = receipts
@@ -181,12 +209,15 @@ class HistoryWorker:
             self._log,
             self._topic,
             self._group,
-            decode_message,
+            decode_message if self._tracing is None else decode_traced_message,
             self._handle,
             task_status=task_status,
         )
 
     async def _handle(self, messages: list[StoredMessage]) -> None:
+        spans = start_spans(self._tracing, "chatcore.store", messages)
+        if spans:
+            messages = untraced(messages)
         telemetry = self._telemetry
         for m in messages:
             if missing := self._gaps.see(m.chat_id, m.seq):
@@ -211,6 +242,7 @@ class HistoryWorker:
         timer = Timer()
         await concurrently(advance, own.values())
         telemetry.store_write("receipts", timer.seconds)
+        end_spans(spans)
 
     async def _apply(self, batch: list[StoredMessage], events: list[StoredMessage]) -> None:
         """Store the targets of ``events`` with the events applied (idempotent: a
@@ -250,9 +282,11 @@ class DeliveryWorker:
         group: str = DELIVERY.group,
         clock: Callable[[], int] = wall_ms,
         telemetry: Telemetry = NO_TELEMETRY,
+        tracing: Tracing | None = None,
     ) -> None:
         self._log, self._membership, self._registry = log, membership, registry
         self._bus, self._offline, self._push = bus, offline, push
+        self._tracing = tracing
         self._planner = planner or FanoutPlanner()
         self._coalescer = coalescer or PushCoalescer()
         self._topic, self._group = topics.messages, group
@@ -271,12 +305,19 @@ class DeliveryWorker:
             self._log,
             self._topic,
             self._group,
-            decode_message,
+            decode_message if self._tracing is None else decode_traced_message,
             self._handle,
             task_status=task_status,
         )
 
     async def _handle(self, messages: list[StoredMessage]) -> None:
+        spans = start_spans(self._tracing, "chatcore.deliver", messages)
+        if spans:
+            messages = untraced(messages)
+        await self._deliver(messages)
+        end_spans(spans)
+
+    async def _deliver(self, messages: list[StoredMessage]) -> None:
         # One membership read per chat, one registry lookup and one bus call per batch.
         chats = await get_chats(self._membership, (m.chat_id for m in messages))
         fanout = Fanout(self._bus, self._registry, self._planner, envelope_bytes)

@@ -14,6 +14,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_LIST_LENGTH",
     # scalar types
+    "BlobId",
     "ChatId",
     "ChatKind",
     "ClientMsgId",
@@ -94,13 +95,28 @@ class ReactionView(WireObject, kw_only=True):
     users: Users
 
 
-class AttachmentView(WireObject, kw_only=True):
-    """The media file of an ``image``, ``video`` or ``file`` message."""
+BlobId = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[0-9a-f]{64}$", description="An uploaded blob: SHA-256 hex."),
+]
+_Url = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
-    url: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+class AttachmentView(WireObject, kw_only=True, omit_defaults=True):
+    """The media file of an ``image``, ``video`` or ``file`` message.
+
+    A client sends ``blob`` (the id ``POST /media`` answered), ``name``, and the
+    ``size`` and ``mime`` of the upload; never ``url``. The server adds ``url`` (and
+    ``thumbnail_url`` for an image with a thumbnail): short-lived signed links.
+    """
+
+    url: _Url | None = None
     name: Annotated[str, msgspec.Meta(max_length=1024)]
     size: Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX, description="Bytes.")]
     mime: Annotated[str, msgspec.Meta(max_length=255)]
+    blob: BlobId | None = None
+    thumbnail: BlobId | None = None
+    thumbnail_url: _Url | None = None
 
 
 class ChatView(WireObject, kw_only=True, omit_defaults=True):

@@ -147,7 +147,12 @@ class ListChats(_Frame, tag="chats", kw_only=True):
 
 
 class Send(_Frame, tag="send", kw_only=True):
-    """Send a message; ``client_msg_id`` makes a retry idempotent."""
+    """Send a message; ``client_msg_id`` makes a retry idempotent.
+
+    ``retry``: this ``client_msg_id`` may have been sent before (a resend after a drop or
+    a timeout). Only then does the server look for an earlier stored copy; a first send
+    skips that read. The Sequencer drops a resend within its dedupe window either way.
+    """
 
     id: RequestId
     chat: ChatId
@@ -156,6 +161,7 @@ class Send(_Frame, tag="send", kw_only=True):
     body: str = ""
     attachment: AttachmentView | None = None
     encrypted: bool = False
+    retry: bool = False
 
     def __post_init__(self) -> None:
         if self.kind != "text" and self.attachment is None:

@@ -2,8 +2,9 @@
 
 The I/O shell around :mod:`chatcore.gateway`'s sans-IO session: the ASGI app
 (``app``), one WebSocket per connection (``websocket``), what connections share of
-their server (``host``), the requests' calls into the node (``handler``) and the
-token checks (``auth``). Needs the ``server`` extra.
+their server (``host``), the requests' calls into the node (``handler``), the
+token checks (``auth``) and media uploads and signed downloads (``media``). Needs
+the ``server`` extra (which pulls ``media``).
 """
 
 from chatcore._extras import missing_extra
@@ -20,10 +21,12 @@ from chatcore.server.app import ChatServer, ServerSettings, create_app
 from chatcore.server.auth import TokenAuthority
 from chatcore.server.handler import RequestHandler
 from chatcore.server.host import ConnectionHost
+from chatcore.server.media import MediaSettings
 
 __all__ = [
     "ChatServer",
     "ConnectionHost",
+    "MediaSettings",
     "RequestHandler",
     "ServerSettings",
     "TokenAuthority",

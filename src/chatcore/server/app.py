@@ -1,4 +1,5 @@
-"""The reference server: an ASGI app over a ChatNode (``/ws``, ``/healthz``, ``/metrics``).
+"""The reference server: an ASGI app over a ChatNode (``/ws``, ``/media``, ``/healthz``,
+``/metrics``).
 
 :class:`ChatServer` owns the node and the connections. Use ``create_app(settings)``
 for a standalone app, or mount ``ChatServer.app`` into your own Starlette/FastAPI
@@ -36,12 +37,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatcore.backends import Backends
 from chatcore.errors import InvalidRequest
 from chatcore.gateway.session import SessionLimits
+from chatcore.media import UrlSigner
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES
 from chatcore.push.config import PushConfig
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.auth import TokenAuthority
 from chatcore.server.host import ConnectionHost
+from chatcore.server.media import MediaLinks, MediaRoutes, MediaSettings
 from chatcore.server.metrics import ServerMetrics, watch_lag
 from chatcore.server.policy import SecurityHeaders, dev_user_name, is_loopback_host, origin_allowed
 from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection
@@ -103,6 +106,8 @@ class ServerSettings:
     push: PushConfig | None = None
     """Push services and push target rules (None: ``PushConfig()``, log lines only). Its
     notifier replaces that of ``backends``; given ``backends``, pass them ``push.rules()``."""
+    media: MediaSettings = field(default_factory=MediaSettings)
+    """Uploads, signed download URLs, thumbnails and the retention sweep (``/media``)."""
 
 
 class ChatServer:
@@ -115,6 +120,12 @@ class ChatServer:
         _check_limits(s)
         self.metrics = ServerMetrics()
         self.authority = TokenAuthority.from_environment(s.data_dir, dev=s.dev)
+        self.media_links = MediaLinks(
+            UrlSigner(self.authority.derived_key("media URL signing v1")),
+            ttl_s=s.media.url_ttl_s,
+            prefix=s.media.url_prefix,
+        )
+        """Signs the download URLs of attachments in the messages clients receive."""
         self.host = ConnectionHost(
             self.authority.identify,
             metrics=self.metrics,
@@ -124,21 +135,27 @@ class ChatServer:
             max_connections_per_user=s.max_connections_per_user,
             send_timeout_s=s.send_timeout_s,
             connect_limiter=RateLimiter(rate_per_s=s.connect_rate_per_s, burst=s.connect_burst),
+            links=self.media_links.message,
         )
         """What every connection of this server shares (see ``chatcore.server.host``)."""
         self.connections: set[ClientConnection] = set()
         self._vapid_public_key: str | None = None
+        self.media = MediaRoutes(
+            lambda: self.host.node, self.authority.verify, self.media_links, s.media
+        )
+        """``/media``: uploads, signed downloads, fresh links, the retention sweep."""
         self.app = self.asgi_app()
 
     def asgi_app(self, lifespan: Any = None) -> Starlette:
         """The Starlette app of this server: ``/ws`` (served by plain ASGI, ahead of
         the routing and exception middleware), ``/healthz``, ``/metrics``, the dev
-        login and the browser client."""
+        login, ``/media`` and the browser client."""
         routes: list[Any] = [
             Route("/healthz", self._healthz),
             Route("/metrics", self._metrics),
             Route("/api/dev/token", self._dev_token, methods=["POST"]),
             Route("/api/push", self._push_settings),
+            *self.media.routes(),
         ]
         if STATIC.is_dir():
             routes.append(Route("/", self._index))
@@ -186,6 +203,7 @@ class ChatServer:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(watch_lag, node, self.metrics)
                     tg.start_soon(self._retire_idle_writers)
+                    tg.start_soon(self.media.sweep_forever)
                     try:
                         yield
                     finally:

@@ -12,6 +12,8 @@ refuses every token of a user issued until then (in this process's memory);
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import time
@@ -58,6 +60,10 @@ class TokenAuthority:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_hex(32))
         return cls(path.read_text().strip())
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for another use of the same secret (HMAC-SHA256 of ``purpose``)."""
+        return hmac.new(self._key, f"chatcore {purpose}".encode(), hashlib.sha256).digest()
 
     def issue(self, user: str, *, ttl_s: int = 24 * 3600, now: float | None = None) -> str:
         """A token for ``user`` valid for ``ttl_s`` seconds."""

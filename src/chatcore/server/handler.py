@@ -11,8 +11,16 @@ else is a bug: it is logged and answered with ``internal``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from chatcore.errors import ChatcoreError, InvalidRequest, MessageNotFound, NotFound, NotMember
+from chatcore.errors import (
+    BlobNotFound,
+    ChatcoreError,
+    InvalidRequest,
+    MessageNotFound,
+    NotFound,
+    NotMember,
+)
 from chatcore.gateway.convert import (
     attachment_from_wire,
     chat_summary,
@@ -37,6 +45,7 @@ from chatcore.protocol import (
     History,
     HistoryPageFrame,
     ListChats,
+    Message,
     Ok,
     PresenceFrame,
     PresenceSubscribe,
@@ -62,15 +71,23 @@ logger = logging.getLogger(__name__)
 class RequestHandler:
     """Maps request frames to ChatNode calls for one connection."""
 
-    def __init__(self, node: ChatNode, conn: LocalConnection) -> None:
+    def __init__(
+        self,
+        node: ChatNode,
+        conn: LocalConnection,
+        *,
+        links: Callable[[Message], Message] | None = None,
+    ) -> None:
+        """``links`` signs the attachment URLs of the messages it answers with."""
         self.node = node
         self.conn = conn
+        self._links = links or _unchanged
 
     async def handle(self, frame: ClientFrame) -> list[ServerFrame]:
         """The frames that answer ``frame`` (possibly none)."""
         try:
             return await self._handle(frame)
-        except MessageNotFound as exc:  # the user is a member: they may know
+        except (MessageNotFound, BlobNotFound) as exc:  # the user is a member: they may know
             return [error_frame(exc, getattr(frame, "id", None))]
         except NotFound as exc:  # a chat's existence is not told to non-members
             chat = getattr(frame, "chat", None)
@@ -97,6 +114,7 @@ class RequestHandler:
                     attachment=attachment_from_wire(frame.attachment),
                     encrypted=frame.encrypted,
                     device=self.conn.device,
+                    retry=frame.retry,
                 )
                 return [
                     AcceptedFrame(
@@ -115,7 +133,7 @@ class RequestHandler:
                 page = await node.history(
                     user, frame.chat, before=frame.before, after=frame.after, limit=frame.limit
                 )
-                messages = [message_frame(m) for m in page.messages]
+                messages = [self._links(message_frame(m)) for m in page.messages]
                 return [
                     HistoryPageFrame(
                         id=frame.id, chat=frame.chat, messages=messages, has_more=page.has_more
@@ -123,7 +141,7 @@ class RequestHandler:
                 ]
             case Sync():
                 result = await node.sync(user, frame.cursors)
-                frames: list[ServerFrame] = [message_frame(m) for m in result.messages]
+                frames: list[ServerFrame] = [self._links(message_frame(m)) for m in result.messages]
                 frames.append(Synced(id=frame.id, chats=[synced_chat(s) for s in result.chats]))
                 return frames
             case ListChats():
@@ -204,3 +222,7 @@ class RequestHandler:
             client_msg_id=accepted.client_msg_id,
             message_id=str(accepted.message_id),
         )
+
+
+def _unchanged(frame: Message) -> Message:
+    return frame

@@ -18,7 +18,7 @@ from chatcore.errors import RateLimited
 from chatcore.gateway.session import GatewaySession, Identity, SessionLimits
 from chatcore.node import ChatNode
 from chatcore.pipeline.hub import LocalConnection
-from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES, codec_for
+from chatcore.protocol import DEFAULT_MAX_FRAME_BYTES, Message, codec_for
 from chatcore.ratelimit import RateLimiter
 from chatcore.server.handler import RequestHandler
 from chatcore.server.metrics import ServerMetrics
@@ -42,16 +42,19 @@ class ConnectionHost:
         max_connections_per_user: int = 16,
         send_timeout_s: float = 10.0,
         connect_limiter: RateLimiter | None = None,
+        links: Callable[[Message], Message] | None = None,
     ) -> None:
         """``verify_token`` returns the user id (or Identity) of a token or raises
         Unauthorized; ``send_limiter`` is the one budget per user of this server's
         sessions; ``max_connections_per_user`` (-1: no limit) caps each user's open
         connections; ``send_timeout_s`` is how long a send may wait on a client;
-        ``connect_limiter`` limits how fast each user opens connections."""
+        ``connect_limiter`` limits how fast each user opens connections; ``links``
+        signs the attachment URLs of the messages connections receive."""
         self.limits = limits or SessionLimits()
         """The rules of sessions opened from now on."""
         self.metrics = metrics
-        self.push_frames = PushFrames(metrics)
+        self.push_frames = PushFrames(metrics, links=links)
+        self._links = links
         self.draining = False
         """Set on shutdown: connections stop taking requests."""
         self._verify = verify_token
@@ -112,7 +115,7 @@ class ConnectionHost:
             self._release(user)
             raise
         self.metrics.connections.inc()
-        return conn, RequestHandler(node, conn)
+        return conn, RequestHandler(node, conn, links=self._links)
 
     def connections_of(self, user: str) -> int:
         """How many connections ``user`` has open on this server."""

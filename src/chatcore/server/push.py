@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from chatcore.events import Event, MessageEvent
 from chatcore.gateway.convert import event_frame
-from chatcore.protocol import FrameCodec
+from chatcore.protocol import FrameCodec, Message
 from chatcore.server.metrics import ServerMetrics
 
 __all__ = ["ASGIMessage", "PushFrames", "send_message"]
@@ -32,8 +32,17 @@ class PushFrames:
     keeps the event alive, so an id is never reused while its entry exists).
     """
 
-    def __init__(self, metrics: ServerMetrics, size: int = 4096) -> None:
+    def __init__(
+        self,
+        metrics: ServerMetrics,
+        size: int = 4096,
+        *,
+        links: Callable[[Message], Message] | None = None,
+    ) -> None:
+        """``links`` signs the attachment URLs of pushed messages (every target of an
+        event is a member of its chat, so one signed frame serves them all)."""
         self._metrics = metrics
+        self._links = links
         self._size = size
         self._built: dict[tuple[int, str], tuple[Event, ASGIMessage]] = {}
 
@@ -45,7 +54,10 @@ class PushFrames:
         if isinstance(event, MessageEvent):
             lag = time.time() - event.message.ts / 1000
             self._metrics.latency.observe(max(0.0, lag))
-        message = send_message(codec, codec.encode_server(event_frame(event)))
+        frame = event_frame(event)
+        if self._links is not None and isinstance(frame, Message):
+            frame = self._links(frame)
+        message = send_message(codec, codec.encode_server(frame))
         if len(self._built) >= self._size:
             del self._built[next(iter(self._built))]
         self._built[key] = (event, message)

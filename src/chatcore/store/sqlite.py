@@ -16,15 +16,13 @@ its owner closes it). Tables::
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TypeVar
 
 import msgspec
 
-from chatcore._resource import ClosingContext
-from chatcore._sqlite import SqliteDatabase
-from chatcore.errors import ChatcoreClosed, NotFound, Unavailable
+from chatcore._sqlite import SqliteAdapter
+from chatcore.errors import NotFound
 from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 from chatcore.store._rules import (
     advanced_watermarks,
@@ -76,46 +74,7 @@ _decode_roles = msgspec.msgpack.Decoder(ChatRoles).decode
 _IN_CHUNK = 500
 
 
-class _SqliteAdapter(ClosingContext):
-    """Holds the database, creates the schema, closes the database only if it opened it."""
-
-    _schema = ""
-
-    def __init__(self, database: str | Path | SqliteDatabase) -> None:
-        """Open the file at a path (owned) or use an open database (shared); create the tables.
-
-        Raises Unavailable if the file cannot be opened or the tables cannot be created.
-        """
-        self._closed = False
-        if isinstance(database, SqliteDatabase):
-            self._db, self._owns_db = database, False
-        else:
-            try:
-                self._db, self._owns_db = SqliteDatabase(database), True
-            except (OSError, sqlite3.Error) as exc:
-                raise Unavailable(f"sqlite {database}: {exc}") from exc
-        try:
-            self._db.execute_script(self._schema)
-        except sqlite3.Error as exc:
-            if self._owns_db:
-                self._db.close()
-            raise Unavailable(f"sqlite {self._db.path}: {exc}") from exc
-
-    async def aclose(self) -> None:
-        """Close the file if this store opened it; later calls raise ChatcoreClosed. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owns_db:
-            await self._db.aclose()
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed:
-            raise ChatcoreClosed(f"{type(self).__name__} used after aclose()")
-        return await self._db.run(fn)
-
-
-class SqliteMessageStore(_SqliteAdapter):
+class SqliteMessageStore(SqliteAdapter):
     """A :class:`~chatcore.store.MessageStore` in a SQLite file (a path or a shared database)."""
 
     _schema = _MESSAGES_SCHEMA
@@ -220,7 +179,7 @@ def _read_watermarks(c: sqlite3.Connection, chat_id: str, user: str) -> Watermar
     return Watermarks(chat_id, user) if row is None else Watermarks(chat_id, user, *row)
 
 
-class SqliteReceiptStore(_SqliteAdapter):
+class SqliteReceiptStore(SqliteAdapter):
     """A :class:`~chatcore.store.ReceiptStore` in a SQLite file (a path or a shared database)."""
 
     _schema = _WATERMARKS_SCHEMA
@@ -333,7 +292,7 @@ def _add_members(c: sqlite3.Connection, chat_id: str, users: Sequence[str], firs
     c.executemany("INSERT INTO user_chats VALUES (?, ?)", [(user, chat_id) for user in users])
 
 
-class SqliteMembershipStore(_SqliteAdapter):
+class SqliteMembershipStore(SqliteAdapter):
     """A :class:`~chatcore.store.MembershipStore` in a SQLite file (a path or a shared database)."""
 
     _schema = _MEMBERSHIP_SCHEMA

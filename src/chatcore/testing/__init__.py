@@ -33,6 +33,7 @@ The suites, their hook fixtures and their class attributes:
 - ``OfflineIndexSuite``: ``make_index``.
 - ``BlobStoreSuite``: ``make_store``; ``durable``.
 - ``PushTokenStoreSuite``: ``make_store``.
+- ``UploadLedgerSuite``: ``make_store``; ``durable``.
 - ``NodeIdLeaseSuite``: ``make_lease`` (its callable takes ``node_ids``); override
   ``advance`` too for a fake clock.
 """
@@ -59,6 +60,7 @@ pytest.register_assert_rewrite(
     "chatcore.testing._push_tokens",
     "chatcore.testing._receipt_store",
     "chatcore.testing._registry",
+    "chatcore.testing._uploads",
 )
 
 from chatcore.testing._blob_store import BlobStoreSuite  # noqa: E402
@@ -73,6 +75,7 @@ from chatcore.testing._presence import PresenceStoreSuite  # noqa: E402
 from chatcore.testing._push_tokens import PushTokenStoreSuite  # noqa: E402
 from chatcore.testing._receipt_store import ReceiptStoreSuite  # noqa: E402
 from chatcore.testing._registry import ConnectionRegistrySuite  # noqa: E402
+from chatcore.testing._uploads import UploadLedgerSuite  # noqa: E402
 
 __all__ = [
     "BlobStoreSuite",
@@ -87,4 +90,5 @@ __all__ = [
     "PresenceStoreSuite",
     "PushTokenStoreSuite",
     "ReceiptStoreSuite",
+    "UploadLedgerSuite",
 ]

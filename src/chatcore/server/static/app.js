@@ -177,6 +177,7 @@ class ChatPage {
       ["logout", "logout"],
       ["back", "back"],
       ["send", "send"],
+      ["attach", "attach"],
       ["jump", "down"],
     ]) {
       $(id).replaceChildren(icon(name));
@@ -216,6 +217,49 @@ class ChatPage {
       const row = event.target.closest(".row[data-retry]");
       const item = row && this.store.pending.get(row.dataset.retry);
       if (item) this.client.transmit(item);
+    });
+
+    // Attachments: pick a file, upload and send it (the typed text is its caption).
+    const picker = $("attach-input");
+    $("attach").addEventListener("click", () => picker.click());
+    picker.addEventListener("change", () => {
+      const chat = this.store.active;
+      const file = picker.files[0];
+      picker.value = "";
+      if (!chat || !file) return;
+      const caption = $("composer-input").value.trim();
+      $("composer-input").value = "";
+      this.drafts.delete(chat.id);
+      this.forceBottom = true;
+      this.client.sendFile(chat.id, file, caption);
+    });
+    // A signed link lives minutes: an image that fails to load gets fresh links once
+    // a minute at most; a file link is renewed when clicked.
+    pane.addEventListener(
+      "error",
+      (event) => {
+        const el = event.target;
+        if (!el.dataset?.blob || !el.dataset.seq || !this.store.active) return;
+        const key = `${this.store.activeId}:${el.dataset.seq}`;
+        this.renewed ??= new Map();
+        if (Date.now() - (this.renewed.get(key) ?? 0) < 60_000) return;
+        this.renewed.set(key, Date.now());
+        this.client.refreshLinks(this.store.activeId, Number(el.dataset.seq));
+      },
+      true,
+    );
+    pane.addEventListener("click", async (event) => {
+      const link = event.target.closest("a.file[data-blob][data-seq]");
+      if (!link || !this.store.active || link.dataset.fresh) return;
+      event.preventDefault();
+      const fresh = await this.client.refreshLinks(this.store.activeId, Number(link.dataset.seq));
+      const go = document.createElement("a");
+      go.href = fresh?.url ?? link.href;
+      go.download = link.getAttribute("download") ?? "";
+      go.dataset.fresh = "1";
+      document.body.append(go);
+      go.click();
+      go.remove();
     });
 
     const input = $("composer-input");

@@ -316,10 +316,76 @@ export class ChatClient {
     return item;
   }
 
+  /**
+   * Upload a file (POST /media with the token), then send it as an image, video or
+   * file message. Shown at once as pending; an upload the server refuses (too
+   * large, a type no kind accepts) marks it failed with the server's reason.
+   */
+  sendFile(chatId, file, body = "") {
+    const item = this.store.addPending(chatId, body);
+    item.kind = kindOf(file.type);
+    item.attachment = { name: file.name, size: file.size, mime: file.type, uploading: true };
+    this.onChange();
+    // One upload after another, so files go out in the order they were picked.
+    this.uploads = (this.uploads ?? Promise.resolve()).then(() => this.#upload(item, file));
+    return item;
+  }
+
+  async #upload(item, file) {
+    try {
+      const url = new URL("../media", import.meta.url);
+      url.searchParams.set("name", file.name);
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${this.conn.token}` },
+        body: file,
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (response.status !== 201) throw new Error(answer.message || `upload failed (${response.status})`);
+      item.kind = { image: "image", video: "video" }[answer.kind] ?? "file";
+      item.attachment = {
+        blob: answer.blob,
+        name: file.name,
+        size: answer.size,
+        mime: answer.mime,
+        ...(answer.thumbnail ? { thumbnail: answer.thumbnail } : {}),
+      };
+    } catch (error) {
+      this.store.markFailed(item.client_msg_id, error.message);
+      this.onChange();
+      return;
+    }
+    await this.transmit(item);
+  }
+
+  /**
+   * Fresh signed links for the attachment of message `seq` of a chat (links live a
+   * few minutes): asked of GET /media/{blob}/link, put into the held message.
+   */
+  async refreshLinks(chatId, seq) {
+    const chat = this.store.chats.get(chatId);
+    const message = chat?.messages.get(seq);
+    const a = message?.attachment;
+    if (!a?.blob) return null;
+    const url = new URL(`../media/${a.blob}/link`, import.meta.url);
+    url.searchParams.set("chat", chatId);
+    url.searchParams.set("seq", String(seq));
+    const response = await fetch(url, { headers: { Authorization: `Bearer ${this.conn.token}` } });
+    if (!response.ok) return null;
+    const links = await response.json();
+    message.attachment = { ...a, url: links.url, thumbnail_url: links.thumbnail_url };
+    chat.version++;
+    this.onChange();
+    return message.attachment;
+  }
+
   /** Send (or send again) a pending message; after a drop, the next welcome retries it. */
   async transmit(item) {
     if (!this.conn.ready) return;
+    if (item.attachment?.uploading) return; // its upload failed: nothing to send
     if (item.state === "failed") item.state = "queued";
+    const retry = item.sent === true; // sent before: the server looks for an earlier copy
+    item.sent = true;
     try {
       const accepted = await this.conn.request({
         type: "send",
@@ -327,6 +393,8 @@ export class ChatClient {
         client_msg_id: item.client_msg_id,
         kind: item.kind,
         body: item.body,
+        ...(item.attachment ? { attachment: wireAttachment(item.attachment) } : {}),
+        retry,
       });
       this.store.markAccepted(accepted);
     } catch (error) {
@@ -352,4 +420,18 @@ export class ChatClient {
   async change(chatId, seq, fields) {
     return this.conn.request({ chat: chatId, seq, ...fields });
   }
+}
+
+/** The message kind of a file of MIME type `type` (the server checks the bytes). */
+function kindOf(type) {
+  if (type.startsWith("image/")) return "image";
+  if (type.startsWith("video/")) return "video";
+  return "file";
+}
+
+/** What a send carries of an attachment: the blob and what the upload answered. */
+function wireAttachment(a) {
+  const wire = { blob: a.blob, name: a.name, size: a.size, mime: a.mime };
+  if (a.thumbnail) wire.thumbnail = a.thumbnail;
+  return wire;
 }

@@ -32,6 +32,10 @@ const ICONS = {
   down: ["0 0 24 24", "M6 9l6 6 6-6"],
   search: ["0 0 24 24", "M10.5 17a6.5 6.5 0 1 0 0-13 6.5 6.5 0 0 0 0 13z M15.5 15.5 20 20"],
   lock: ["0 0 24 24", "M6 11h12v9H6z M8.5 11V8a3.5 3.5 0 0 1 7 0v3"],
+  attach: [
+    "0 0 24 24",
+    "M16.5 7v10a4.5 4.5 0 0 1-9 0V6a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V7",
+  ],
 };
 
 /** An inline SVG icon; decorative unless a label is given. */

@@ -196,23 +196,46 @@ function messageBody(message) {
   if (message.encrypted) {
     return h("span", { class: "body body-note" }, icon("lock"), " Encrypted message");
   }
+  return [media(message), message.body ? h("span", { class: "body" }, linkify(message.body)) : null];
+}
+
+/** Only links the server made (a path on this server, or http(s)) are followed. */
+function safe(url) {
+  return typeof url === "string" && /^(https?:\/\/|\/)/.test(url) ? url : null;
+}
+
+/**
+ * An attachment: an image inline (its thumbnail; click for the full image), a video
+ * player, or a file to download. Links expire; the page renews them on error/click.
+ */
+function media(message) {
   const a = message.attachment;
-  const safeUrl = a && /^(https?:\/\/|\/)/.test(a.url) ? a.url : null;
-  const media =
-    a && safeUrl
-      ? message.kind === "image"
-        ? h("img", { class: "media", src: safeUrl, alt: a.name || "image", loading: "lazy" })
-        : message.kind === "video"
-          ? h("video", { class: "media", src: safeUrl, controls: true, preload: "metadata" })
-          : h(
-              "a",
-              { class: "file", href: safeUrl, download: a.name || true, rel: "noopener" },
-              "📄 ",
-              h("span", {}, a.name || "file"),
-              h("small", {}, fileSize(a.size)),
-            )
-      : null;
-  return [media, message.body ? h("span", { class: "body" }, linkify(message.body)) : null];
+  if (!a) return null;
+  const url = safe(a.url);
+  const data = { "data-blob": a.blob ?? null, "data-seq": message.seq ?? null };
+  if (!url) {
+    const failed = message.state === "failed";
+    const note = a.uploading ? (failed ? "Upload failed" : "Uploading…") : "";
+    return h("span", { class: "file media-pending" }, "📎 ", h("span", {}, a.name || "file"), h("small", {}, note || fileSize(a.size)));
+  }
+  if (message.kind === "image") {
+    const src = safe(a.thumbnail_url) ?? url;
+    return h(
+      "a",
+      { class: "media-link", href: url, target: "_blank", rel: "noopener", ...data },
+      h("img", { class: "media", src, alt: a.name || "image", loading: "lazy", ...data }),
+    );
+  }
+  if (message.kind === "video") {
+    return h("video", { class: "media", src: url, controls: true, preload: "metadata", ...data });
+  }
+  return h(
+    "a",
+    { class: "file", href: url, download: a.name || true, rel: "noopener", ...data },
+    "📄 ",
+    h("span", {}, a.name || "file"),
+    h("small", {}, fileSize(a.size)),
+  );
 }
 
 /** Reaction chips under a message; a click on one toggles the user's own. */
@@ -259,7 +282,9 @@ function messageRow(store, chat, item, { first, showName }) {
   const tick = mine ? store.tick(chat, item) : null;
   const key = `m:${item.sender}:${item.client_msg_id}`;
   const state = [item.body, item.deleted, item.edited_ts, JSON.stringify(item.reactions ?? [])];
-  const sig = [item.seq ?? "", tick?.status, tick?.readBy, first, showName, ...state].join("|");
+  const links = [item.attachment?.url, item.attachment?.uploading, item.attachment?.blob];
+  const sig = [item.seq ?? "", tick?.status, tick?.readBy, first, showName, ...links, ...state]
+    .join("|");
   const edited = Boolean(item.edited_ts) && !item.deleted;
   const build = () =>
     h(

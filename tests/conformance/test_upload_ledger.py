@@ -1,0 +1,47 @@
+"""The built-in ``UploadLedger`` backends run ``chatcore.testing.UploadLedgerSuite``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from chatcore.testing import UploadLedgerSuite
+from chatcore.uploads import MemoryUploadLedger, SqliteUploadLedger, UploadLedger
+from chatcore.uploads.redis import RedisUploadLedger
+from tests.services import REDIS_URL
+
+
+class TestMemory(UploadLedgerSuite):
+    @pytest.fixture
+    def make_store(self) -> Callable[[], Awaitable[UploadLedger]]:
+        async def make() -> UploadLedger:
+            return MemoryUploadLedger()
+
+        return make
+
+
+class TestSqlite(UploadLedgerSuite):
+    durable = True
+
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> Callable[[], Awaitable[UploadLedger]]:
+        async def make() -> UploadLedger:
+            return SqliteUploadLedger(tmp_path / "uploads.db")
+
+        return make
+
+
+@pytest.mark.services
+class TestRedis(UploadLedgerSuite):
+    durable = True
+
+    @pytest.fixture
+    def make_store(self, redis_prefix: Callable[[], str]) -> Callable[[], Awaitable[UploadLedger]]:
+        prefix = redis_prefix()
+
+        async def make() -> UploadLedger:
+            return RedisUploadLedger(REDIS_URL, prefix=prefix)
+
+        return make
