@@ -39,7 +39,7 @@ def test_unions_hold_every_frame_type_of_the_protocol() -> None:
     assert set(CLIENT_FRAME_TYPES) == {
         "hello", "ping", "chat.create", "chat.members", "chats", "send", "history", "sync",
         "receipt", "presence.subscribe", "presence.unsubscribe", "typing",
-        "push.register", "push.unregister",
+        "push.register", "push.unregister", "edit", "delete", "react", "unreact",
     }  # fmt: skip
     assert set(SERVER_FRAME_TYPES) == {
         "welcome", "pong", "chat", "chats", "accepted", "message", "history", "synced",
