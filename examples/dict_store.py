@@ -79,6 +79,18 @@ class DictMessageStore:
         if added and self._path is not None:
             await anyio.to_thread.run_sync(self._save, self._path)
 
+    async def replace(self, messages: Sequence[StoredMessage]) -> None:
+        self._check_open()
+        if any(m.seq < 1 for m in messages):
+            raise InvalidRequest("message seqs start at 1")
+        for m in messages:
+            chat = self._chats.setdefault(m.chat_id, {})
+            known = chat.get(m.seq)
+            if known is None or m.changed_seq > known.changed_seq:  # the newest state wins
+                chat[m.seq] = m
+        if self._path is not None:
+            await anyio.to_thread.run_sync(self._save, self._path)
+
     async def range(
         self,
         chat_id: str,

@@ -180,15 +180,20 @@ async def production_backends(
     from chatcore.offline.redis import RedisOfflineIndex
     from chatcore.presence.redis import RedisPresenceStore
     from chatcore.registry.redis import RedisConnectionRegistry
-    from chatcore.store.cassandra import CassandraStores
     from chatcore.uploads.redis import RedisUploadLedger
 
-    stores = await CassandraStores.connect(
-        config.cassandra_hosts,
-        config.cassandra_keyspace,
-        replication=dict(config.cassandra_replication),
-        create_schema=create_schema,
-    )
+    stores: Any
+    if config.sqlite_store:
+        stores = _sqlite_stores(Path(config.sqlite_store))
+    else:
+        from chatcore.store.cassandra import CassandraStores
+
+        stores = await CassandraStores.connect(
+            config.cassandra_hosts,
+            config.cassandra_keyspace,
+            replication=dict(config.cassandra_replication),
+            create_schema=create_schema,
+        )
     redis = Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
     prefix = config.redis_prefix
     return Backends(
@@ -225,4 +230,36 @@ def _s3_blobs(config: ProductionConfig) -> BlobStore | None:
         secret_key=config.s3_secret_key,
         prefix=config.s3_prefix,
         create_bucket=config.s3_create_bucket,
+    )
+
+
+@dataclass
+class _SqliteStores:
+    """The three stores of ``ProductionConfig.sqlite_store`` on one SQLite file."""
+
+    db: Any
+    messages: MessageStore
+    receipts: ReceiptStore
+    membership: MembershipStore
+
+    def push_tokens(self, rules: TargetRules | None) -> PushTokenStore:
+        from chatcore.push.sqlite import SqlitePushTokenStore
+
+        return SqlitePushTokenStore(self.db, rules=rules)
+
+    async def aclose(self) -> None:
+        await self.db.aclose()
+
+
+def _sqlite_stores(path: Path) -> _SqliteStores:
+    from chatcore._sqlite import SqliteDatabase
+    from chatcore.store.sqlite import (
+        SqliteMembershipStore,
+        SqliteMessageStore,
+        SqliteReceiptStore,
+    )
+
+    db = SqliteDatabase(path)
+    return _SqliteStores(
+        db, SqliteMessageStore(db), SqliteReceiptStore(db), SqliteMembershipStore(db)
     )

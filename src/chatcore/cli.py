@@ -352,6 +352,29 @@ def _name_value(item: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+@app.command()
+def sim(
+    seeds: Annotated[int, typer.Option(help="How many seeds to run, from --first.")] = 100,
+    first: Annotated[int, typer.Option(help="The first seed to run.")] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help="Run this one seed only (to replay a failure).")
+    ] = None,
+    messages: Annotated[int, typer.Option(help="Messages each simulated client sends.")] = 10,
+    trace: Annotated[bool, typer.Option("--trace", help="Print every run's trace.")] = False,
+) -> None:
+    """Run the deterministic simulation of the whole pipeline under faults.
+
+    Exits 1 at the first seed that breaks an invariant, after printing its shortest
+    failing trace and the command that replays it (see docs/reliability.md).
+    """
+    from chatcore.sim._cli import run_cli
+
+    code = run_cli(
+        seeds=seeds, first=first, seed=seed, messages=messages, trace=trace, echo=typer.echo
+    )
+    raise typer.Exit(code)
+
+
 def _register_bench() -> None:
     from chatcore.bench import app as bench_app
 

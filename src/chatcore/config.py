@@ -17,7 +17,7 @@ Environment variables win over the file: ``CHATCORE_KAFKA_BOOTSTRAP``,
 ``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``,
 ``CHATCORE_S3_BUCKET``, ``CHATCORE_S3_ENDPOINT``, ``CHATCORE_S3_REGION``,
 ``CHATCORE_S3_ACCESS_KEY``, ``CHATCORE_S3_SECRET_KEY``, ``CHATCORE_S3_PREFIX``,
-``CHATCORE_S3_CREATE_BUCKET`` (``true``/``false``).
+``CHATCORE_S3_CREATE_BUCKET`` (``true``/``false``), ``CHATCORE_SQLITE_STORE``.
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ class ProductionConfig:
     """Put before every blob's object key in the bucket."""
     s3_create_bucket: bool = False
     """Create the bucket on start if it is missing (for development servers)."""
+    sqlite_store: str = ""
+    """A SQLite file for the message, receipt and membership stores instead of
+    Cassandra (empty: Cassandra). For one machine only: a single node, or a gateway
+    and workers sharing that file (the fault suite, ``benchmarks/faults``)."""
 
     @classmethod
     def load(

@@ -14,6 +14,7 @@ never leak through a port: adapters map them with ``raise ... from exc``.
     ├── Unauthorized                  unauthorized    no
     ├── NotMember                     not_member      no
     ├── NotFound                      not_found       no
+    │   ├── MessageNotFound           not_found       no    no such message in a chat the user is in
     │   └── BlobNotFound              not_found       no    a blob this user did not upload
     ├── InvalidRequest                invalid         no    well-formed but not allowed
     │   └── BlobTooLarge              too_large       no    an upload over its kind's size limit
@@ -41,6 +42,7 @@ __all__ = [
     "Fenced",
     "FrameTooLarge",
     "InvalidRequest",
+    "MessageNotFound",
     "NotFound",
     "NotMember",
     "Overloaded",
@@ -108,6 +110,11 @@ class NotFound(ChatcoreError):
     """The chat (or other named object) does not exist."""
 
     code: ClassVar[ErrorCode] = "not_found"
+
+
+class MessageNotFound(NotFound):
+    """No message at that seq in a chat the user belongs to (told as ``not_found``: the
+    chat's existence is no secret to a member)."""
 
 
 class BlobNotFound(NotFound):

@@ -18,8 +18,11 @@ __all__ = [
     "Attachment",
     "ChatInfo",
     "ChatKind",
+    "ChatRoles",
     "ChatState",
     "Connection",
+    "EVENT_KINDS",
+    "EventKind",
     "HistoryPage",
     "MessageKind",
     "PresenceState",
@@ -32,6 +35,9 @@ __all__ = [
 
 ChatKind = Literal["direct", "group"]
 MessageKind = Literal["text", "image", "video", "file"]
+EventKind = Literal["edit", "delete", "react", "unreact"]
+"""A lifecycle event: sequenced in the chat like a message, it changes message ``target``."""
+EVENT_KINDS: frozenset[str] = frozenset(("edit", "delete", "react", "unreact"))
 ReceiptStatus = Literal["delivered", "read"]
 
 
@@ -52,6 +58,25 @@ class Attachment(msgspec.Struct, frozen=True):
     """The id of an image's thumbnail blob."""
 
 
+class ChatRoles(msgspec.Struct, frozen=True):
+    """Who runs a group, and what a member added later sees (docs/groups.md).
+
+    A direct chat, and a group stored before roles existed, hold the defaults; the
+    rules in :mod:`chatcore.pipeline.roles` then treat the group's first member as
+    its admin.
+    """
+
+    creator: str = ""
+    admins: tuple[str, ...] = ()
+    """Admins in the order they became admins (members only; the creator among them
+    while a member)."""
+    history_visible: bool = True
+    """Whether a member added later sees the messages sent before they joined."""
+    joined: tuple[tuple[str, int], ...] = ()
+    """``(member, seq)`` of members added while ``history_visible`` was off: they see
+    only messages after ``seq``."""
+
+
 class ChatInfo(msgspec.Struct, frozen=True):
     """A chat and its current members."""
 
@@ -60,25 +85,74 @@ class ChatInfo(msgspec.Struct, frozen=True):
     members: tuple[str, ...]
     title: str | None = None
     created_ms: int = 0
+    roles: ChatRoles = msgspec.field(default_factory=ChatRoles)
 
     def has_member(self, user: str) -> bool:
         return user in self.members
 
+    def creator(self) -> str:
+        """A group's creator ('' for a direct chat). A group stored before roles
+        existed counts its first member as creator and admin."""
+        if self.kind != "group":
+            return ""
+        if self.roles.creator or self.roles.admins:
+            return self.roles.creator
+        return self.members[0] if self.members else ""
+
+    def admins(self) -> tuple[str, ...]:
+        """A group's admins who are members (none for a direct chat)."""
+        if self.kind != "group":
+            return ()
+        if not self.roles.admins and not self.roles.creator:  # stored before roles existed
+            return self.members[:1]
+        return tuple(a for a in self.roles.admins if a in self.members)
+
+    def is_admin(self, user: str) -> bool:
+        return user in self.admins()
+
+    def visible_after(self, user: str) -> int:
+        """The seq after which ``user`` sees this chat's messages (0: all of them)."""
+        return dict(self.roles.joined).get(user, 0)
+
 
 class StoredMessage(msgspec.Struct, frozen=True):
-    """A sequenced message: what history keeps and every device receives."""
+    """A sequenced message or lifecycle event: what history keeps and every device receives.
+
+    An event (``kind`` an :data:`EventKind`) names the message it changes in
+    ``target`` (a seq of the same chat): ``edit`` carries the new ``body``, ``react``
+    and ``unreact`` the emoji in ``body``, ``delete`` nothing. History holds both the
+    event and the message in its current state (``edited_ts``, ``deleted``,
+    ``reactions``; ``changed_seq`` is the last event applied to it).
+    """
 
     chat_id: str
     seq: int
     message_id: int
     sender: str
     client_msg_id: str
-    kind: MessageKind
+    kind: MessageKind | EventKind
     body: str
     ts: int
     attachment: Attachment | None = None
     encrypted: bool = False
     sender_device: str = ""
+    target: int = 0
+    edited_ts: int = 0
+    deleted: bool = False
+    reactions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """``(emoji, users)`` in the order each emoji was first used; users in reaction order."""
+    changed_seq: int = 0
+    counted: int = 0
+    """How many messages (events not counted) the chat holds up to this seq; 0: not
+    recorded (a message stored before events existed: every seq up to it counts)."""
+
+    @property
+    def is_event(self) -> bool:
+        return self.kind in EVENT_KINDS
+
+    def count(self) -> int:
+        """How many messages, not events, the chat holds up to this one."""
+        return self.counted or self.seq
 
 
 class Watermarks(msgspec.Struct, frozen=True):

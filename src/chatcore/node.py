@@ -43,6 +43,7 @@ from chatcore.model import (
     ChatInfo,
     ChatKind,
     ChatState,
+    EventKind,
     HistoryPage,
     MessageKind,
     PresenceState,
@@ -52,6 +53,7 @@ from chatcore.model import (
 from chatcore.pipeline.backpressure import Backpressure
 from chatcore.pipeline.chats import ChatCache, ChatDirectory
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
+from chatcore.pipeline.lifecycle import LifecycleLimits
 from chatcore.pipeline.progress import StageProgress, check_wait_s
 from chatcore.pipeline.reader import HistoryReader
 from chatcore.pipeline.records import Topics
@@ -95,6 +97,13 @@ class NodeOptions:
     """The most members a group may have, its creator included."""
     max_body_bytes: int = 16 * 1024
     """The largest message body in UTF-8 bytes; a larger send is refused (FrameTooLarge)."""
+    edit_window_s: float | None = None
+    """How long after sending its author may edit a message (None: no limit; see
+    docs/messages.md)."""
+    max_reaction_bytes: int = 64
+    """The longest reaction (one emoji, UTF-8 bytes)."""
+    max_reactions: int = 64
+    """The most distinct emoji one message holds."""
     rate_limit: RateLimitHook | None = None
     """Asked before each send (see :mod:`chatcore.ratelimit`); None: the node sets no limit
     (the reference server sets its own, see docs/decisions.md)."""
@@ -363,6 +372,14 @@ class ChatNode:
             tracing=opts.tracing,
             last_seq=self._receipt_bound,
             admit=None if self.backpressure is None else self.backpressure.admit,
+            lifecycle=LifecycleLimits(
+                edit_window_ms=None
+                if opts.edit_window_s is None
+                else int(opts.edit_window_s * 1000),
+                max_body_bytes=opts.max_body_bytes,
+                max_reaction_bytes=opts.max_reaction_bytes,
+                max_reactions=opts.max_reactions,
+            ),
             uploads=b.uploads,
         )
         self.chats_dir = ChatDirectory(
@@ -371,6 +388,7 @@ class ChatNode:
             b.registry,
             b.bus,
             last_seq=self.reader.last_seq,
+            settled_last_seq=self._settled_last_seq,
             planner=self.planner,
             cache=self.chat_cache,
             max_members=opts.max_group_members,
@@ -484,16 +502,43 @@ class ChatNode:
         kind: ChatKind,
         members: Sequence[str],
         title: str | None = None,
+        history_visible: bool = True,
     ) -> ChatInfo:
-        """Create a chat (a direct chat that exists is returned as it is)."""
+        """Create a chat (a direct chat that exists is returned as it is); a group's
+        creator is its first admin (docs/groups.md)."""
         self._running()
-        return await self.chats_dir.create(user, kind=kind, members=members, title=title)
+        return await self.chats_dir.create(
+            user, kind=kind, members=members, title=title, history_visible=history_visible
+        )
 
     async def update_members(
-        self, user: str, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+        self,
+        user: str,
+        chat_id: str,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        promote: Sequence[str] = (),
+        demote: Sequence[str] = (),
+        history_visible: bool | None = None,
     ) -> ChatInfo:
+        """Change a group's members, admins or options; raises NotFound, NotMember or
+        InvalidRequest (a rule of docs/groups.md broken: nothing changes)."""
         self._running()
-        return await self.chats_dir.update_members(user, chat_id, add=add, remove=remove)
+        return await self.chats_dir.update_members(
+            user,
+            chat_id,
+            add=add,
+            remove=remove,
+            promote=promote,
+            demote=demote,
+            history_visible=history_visible,
+        )
+
+    async def leave(self, user: str, chat_id: str) -> ChatInfo:
+        """Leave a group (anyone may; the last admin leaving promotes the longest-standing
+        member); returns the group without ``user``."""
+        return await self.update_members(user, chat_id, remove=[user])
 
     async def chat(self, user: str, chat_id: str) -> ChatState:
         """One chat as ``user`` sees it; raises NotFound or NotMember."""
@@ -546,6 +591,46 @@ class ChatNode:
             retry=retry,
         )
 
+    async def edit(
+        self,
+        user: str,
+        chat_id: str,
+        seq: int,
+        body: str,
+        *,
+        encrypted: bool = False,
+        device: str = "",
+    ) -> Accepted:
+        """Replace the body of ``user``'s message ``seq`` (an ``edit`` event in the chat);
+        raises NotFound, NotMember, InvalidRequest (not the author, past the edit window,
+        deleted), FrameTooLarge, Overloaded: then nothing changed."""
+        self._running()
+        return await self.router.change(
+            user, chat_id, "edit", seq, body=body, encrypted=encrypted, device=device
+        )
+
+    async def delete(self, user: str, chat_id: str, seq: int, *, device: str = "") -> Accepted:
+        """Delete message ``seq`` for everyone (a tombstone): its author, or a group's
+        admin; raises NotFound, NotMember, InvalidRequest, Overloaded."""
+        self._running()
+        return await self.router.change(user, chat_id, "delete", seq, device=device)
+
+    async def react(
+        self,
+        user: str,
+        chat_id: str,
+        seq: int,
+        emoji: str,
+        *,
+        remove: bool = False,
+        device: str = "",
+    ) -> Accepted:
+        """Add (or, ``remove``, take back) ``user``'s ``emoji`` reaction to message ``seq``;
+        raises NotFound, NotMember, InvalidRequest, Overloaded."""
+        self._running()
+        kind: EventKind = "unreact" if remove else "react"
+        return await self.router.change(user, chat_id, kind, seq, body=emoji, device=device)
+
     async def receipt(self, user: str, chat_id: str, status: ReceiptStatus, seq: int) -> None:
         """Record that ``user`` received or read ``chat_id`` up to ``seq``."""
         self._running()
@@ -566,10 +651,12 @@ class ChatNode:
         sequenced before the call, as :meth:`sync` does (and may raise Overloaded).
         """
         self._running()
-        await self.router.chat_for(user, chat_id)
+        chat = await self.router.chat_for(user, chat_id)
         if after is not None:
             await self._caught_up(self.history_progress)
-        return await self.reader.page(chat_id, before=before, after=after, limit=limit)
+        return await self.reader.page(
+            chat_id, before=before, after=after, limit=limit, since=chat.visible_after(user)
+        )
 
     async def sync(self, user: str, cursors: Mapping[str, int] | None = None) -> SyncResult:
         """What ``user`` missed since ``cursors``, and their chats' states.
@@ -600,6 +687,13 @@ class ChatNode:
             await self._caught_up(self.history_progress)
             last = await self.reader.last_seq(chat_id)
         return last
+
+    async def _settled_last_seq(self, chat_id: str) -> int:
+        """The chat's last seq once every message accepted before is stored (Overloaded
+        when the pipeline stays behind)."""
+        await self._caught_up(self.sequencer_progress)
+        await self._caught_up(self.history_progress)
+        return await self.reader.last_seq(chat_id)
 
     async def _caught_up(self, progress: StageProgress) -> None:
         wait_s = self.options.history_wait_s

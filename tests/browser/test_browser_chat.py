@@ -159,7 +159,9 @@ async def test_group_shows_sender_names_and_read_by_all(
     await alice.page.get_by_label("Members").fill("bob, carol")
     await alice.page.get_by_role("button", name="Create group").click()
     await expect(alice.page.locator(".conv-title")).to_have_text("Launch")
-    await expect(alice.page.locator(".conv-status")).to_have_text("3 members · bob, carol, You")
+    await expect(alice.page.locator(".conv-status")).to_have_text(
+        "3 members · bob, carol, You (admin)"
+    )
     await alice.send("Ship it Friday?")
 
     await bob.open_chat("Launch")

@@ -96,3 +96,17 @@ async def test_a_chats_keys_are_its_members_keys(node: ChatNode) -> None:
     }
     with pytest.raises(NotMember):
         await node.fetch_chat_keys("mallory", chat.chat_id)
+
+
+async def test_an_encrypted_edit_must_be_an_envelope(node: ChatNode) -> None:
+    chat = await node.create_chat("alice", kind="direct", members=["bob"])
+    sealed = shaped_envelope("first")
+    await node.send("alice", chat.chat_id, client_msg_id="m", body=sealed, encrypted=True)
+    await node.settled()
+    log = node.backends.log
+    before = await log.end_offsets(node.topics.submitted)
+    with pytest.raises(InvalidRequest, match="encrypted body"):
+        await node.edit("alice", chat.chat_id, 1, "plain words", encrypted=True)
+    assert await log.end_offsets(node.topics.submitted) == before
+    await node.edit("alice", chat.chat_id, 1, shaped_envelope("second"), encrypted=True)
+    assert await log.end_offsets(node.topics.submitted) != before

@@ -34,6 +34,7 @@ TABLES = {
     "client_msgs",
     "messages",
     "push_targets",
+    "chat_roles",
     "schema_migrations",
     "settings",
     "user_chats",

@@ -47,6 +47,9 @@ class HeldMessageStore(ClosingContext):
             await released.wait()
         await self.inner.append(messages)
 
+    async def replace(self, messages: Sequence[StoredMessage]) -> None:
+        await self.inner.replace(messages)
+
     async def range(
         self,
         chat_id: str,

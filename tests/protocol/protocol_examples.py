@@ -70,6 +70,19 @@ _MESSAGE = (
     f'"client_msg_id":"{_CMID}","kind":"text","body":"hi","ts":1732800000000}}'
 )
 
+CLIENT_EXAMPLES += [
+    # Group roles
+    '{"type":"chat.create","id":20,"kind":"group","members":["bob"],"history_visible":false}',
+    '{"type":"chat.members","id":21,"chat":"c-team","promote":["bob"],"demote":[]}',
+    '{"type":"chat.members","id":22,"chat":"c-team","history_visible":true}',
+    '{"type":"chat.members","id":23,"chat":"c-team","remove":["alice"]}',
+    # Message lifecycle
+    '{"type":"edit","id":30,"chat":"c-team","seq":5,"body":"hi all"}',
+    '{"type":"delete","id":31,"chat":"c-team","seq":5}',
+    '{"type":"react","id":32,"chat":"c-team","seq":5,"emoji":"👍"}',
+    '{"type":"unreact","id":33,"chat":"c-team","seq":5,"emoji":"👍"}',
+]
+
 SERVER_EXAMPLES: list[str] = [
     # Session
     '{"type":"welcome","id":1,"user":"alice","device":"phone-1","heartbeat_s":30}',
@@ -116,4 +129,25 @@ SERVER_EXAMPLES: list[str] = [
     '{"type":"keys","id":19,"users":[{"user":"bob","devices":[{"device":"phone",'
     '"version":2,"public_key":"hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}]},'
     '{"user":"carol","devices":[]}]}',
+]
+
+SERVER_EXAMPLES += [
+    # Group roles
+    f'{{"type":"chat","id":21,"chat":{{{_TEAM},"last_seq":9,"creator":"alice",'
+    '"admins":["alice","bob"],"history_visible":false}}',
+    # Message lifecycle
+    '{"type":"accepted","id":30,"chat":"c-team","client_msg_id":"edit-7270146451237519370",'
+    '"message_id":"7270146451237519370"}',
+    '{"type":"message","chat":"c-team","seq":10,"message_id":"7270146451237519370",'
+    '"sender":"alice","client_msg_id":"edit-7270146451237519370","kind":"edit",'
+    '"body":"hi all","ts":1732800009000,"target":5}',
+    '{"type":"message","chat":"c-team","seq":11,"message_id":"7270146451237519371",'
+    '"sender":"bob","client_msg_id":"react-7270146451237519371","kind":"react","body":"👍",'
+    '"ts":1732800009500,"target":5}',
+    f'{{"type":"message","chat":"c-team","seq":5,"message_id":"{_MSG_ID}","sender":"alice",'
+    f'"client_msg_id":"{_CMID}","kind":"text","body":"hi all","ts":1732800000000,'
+    '"edited_ts":1732800009000,"reactions":[{"emoji":"👍","users":["bob"]}],"changed_seq":11}',
+    f'{{"type":"message","chat":"c-team","seq":5,"message_id":"{_MSG_ID}","sender":"alice",'
+    f'"client_msg_id":"{_CMID}","kind":"text","body":"","ts":1732800000000,"deleted":true,'
+    '"changed_seq":12}',
 ]

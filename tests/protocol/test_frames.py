@@ -39,7 +39,8 @@ def test_unions_hold_every_frame_type_of_the_protocol() -> None:
     assert set(CLIENT_FRAME_TYPES) == {
         "hello", "ping", "chat.create", "chat.members", "chats", "send", "history", "sync",
         "receipt", "presence.subscribe", "presence.unsubscribe", "typing",
-        "push.register", "push.unregister", "keys.publish", "keys.fetch", "keys.revoke",
+        "push.register", "push.unregister", "edit", "delete", "react", "unreact",
+        "keys.publish", "keys.fetch", "keys.revoke",
     }  # fmt: skip
     assert set(SERVER_FRAME_TYPES) == {
         "welcome", "pong", "chat", "chats", "accepted", "message", "history", "synced",

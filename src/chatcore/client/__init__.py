@@ -23,12 +23,14 @@ from chatcore.client._events import (
     SyncCompleted,
     TypingStarted,
 )
+from chatcore.client._lifecycle import apply_change
 from chatcore.client._media import MediaUpload
 from chatcore.client._options import ClientOptions
 from chatcore.client._transport import Connector, Transport, WebSocketTransport, connect_websocket
 from chatcore.errors import ConnectionClosed
 
 __all__ = [
+    "apply_change",
     # the client
     "ChatClient",
     "ClientOptions",

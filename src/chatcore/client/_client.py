@@ -43,7 +43,9 @@ from chatcore.protocol import (
     ChatSummary,
     ChatView,
     ClientFrame,
+    Delete,
     DeviceKeyView,
+    Edit,
     ErrorFrame,
     History,
     HistoryPageFrame,
@@ -62,9 +64,11 @@ from chatcore.protocol import (
     PushKeysView,
     PushRegister,
     PushUnregister,
+    React,
     Send,
     ServerFrame,
     Typing,
+    Unreact,
 )
 from chatcore.protocol.fields import PushKindName
 
@@ -286,6 +290,37 @@ class ChatClient:
             raise error_from_frame(answer)
         return expect_frame(answer, AcceptedFrame)
 
+    async def edit(
+        self, chat: str, seq: int, body: str, *, encrypted: bool = False
+    ) -> AcceptedFrame:
+        """Replace the body of this user's message ``seq`` (every member gets an ``edit``
+        message); raises InvalidRequest (not the author, past the edit window, deleted),
+        NotFound (no such message), FrameTooLarge, NotMember, Unavailable."""
+        answer = await self._request(
+            lambda rid: Edit(id=rid, chat=chat, seq=seq, body=body, encrypted=encrypted)
+        )
+        return expect_frame(answer, AcceptedFrame)
+
+    async def delete(self, chat: str, seq: int) -> AcceptedFrame:
+        """Delete message ``seq`` for everyone (the author, or a group's admin); raises
+        InvalidRequest, NotFound, NotMember, or Unavailable (not retried: it may have
+        been deleted; look at the history)."""
+        answer = await self._request(lambda rid: Delete(id=rid, chat=chat, seq=seq), retry=False)
+        return expect_frame(answer, AcceptedFrame)
+
+    async def react(
+        self, chat: str, seq: int, emoji: str, *, remove: bool = False
+    ) -> AcceptedFrame:
+        """Add (``remove``: take back) this user's ``emoji`` reaction to message ``seq``;
+        raises InvalidRequest (not one emoji), NotFound, NotMember, Unavailable."""
+
+        def frame(rid: int) -> ClientFrame:
+            if remove:
+                return Unreact(id=rid, chat=chat, seq=seq, emoji=emoji)
+            return React(id=rid, chat=chat, seq=seq, emoji=emoji)
+
+        return expect_frame(await self._request(frame), AcceptedFrame)
+
     # -- media ----------------------------------------------------------------------
 
     async def upload(
@@ -374,23 +409,57 @@ class ChatClient:
         )
         return self._link.observe(expect_frame(answer, ChatFrame).chat)
 
-    async def create_group(self, title: str, members: Sequence[str]) -> ChatView:
-        """A new group with this user and ``members``; raises InvalidRequest (too many members),
-        the server's other errors, or Unavailable (not retried: a retry could create two)."""
+    async def create_group(
+        self, title: str, members: Sequence[str], *, history_visible: bool = True
+    ) -> ChatView:
+        """A new group with this user (its creator and first admin) and ``members``;
+        ``history_visible``: whether members added later see earlier messages. Raises
+        InvalidRequest (too many members), the server's other errors, or Unavailable
+        (not retried: a retry could create two)."""
         answer = await self._request(
-            lambda rid: ChatCreate(id=rid, kind="group", title=title, members=list(members)),
+            lambda rid: ChatCreate(
+                id=rid,
+                kind="group",
+                title=title,
+                members=list(members),
+                history_visible=history_visible,
+            ),
             retry=False,
         )
         return self._link.observe(expect_frame(answer, ChatFrame).chat)
 
     async def update_members(
-        self, chat: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+        self,
+        chat: str,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        promote: Sequence[str] = (),
+        demote: Sequence[str] = (),
+        history_visible: bool | None = None,
     ) -> ChatView:
-        """Add and remove members of a group; raises NotMember, InvalidRequest, NotFound."""
+        """Change a group's members, admins or options (docs/groups.md); raises
+        NotMember, NotFound, or InvalidRequest when a rule forbids it (only admins
+        change others; nothing changed)."""
         answer = await self._request(
-            lambda rid: ChatMembers(id=rid, chat=chat, add=list(add), remove=list(remove))
+            lambda rid: ChatMembers(
+                id=rid,
+                chat=chat,
+                add=list(add),
+                remove=list(remove),
+                promote=list(promote),
+                demote=list(demote),
+                history_visible=history_visible,
+            )
         )
         return self._link.observe(expect_frame(answer, ChatFrame).chat)
+
+    async def leave(self, chat: str) -> ChatView:
+        """Leave a group (the last admin leaving promotes the longest-standing member);
+        raises Unavailable before the first session (the user is not known yet)."""
+        if self.user is None:
+            raise Unavailable("not connected yet: the server has not named this user")
+        return await self.update_members(chat, remove=[self.user])
 
     # -- history ---------------------------------------------------------------------
 

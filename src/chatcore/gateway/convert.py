@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chatcore import model
 from chatcore.events import (
     ChatEvent,
@@ -20,6 +22,7 @@ from chatcore.protocol import (
     Message,
     PresenceFrame,
     PresenceView,
+    ReactionView,
     ReceiptUpdate,
     ServerFrame,
     SyncedChat,
@@ -72,6 +75,11 @@ def message_frame(m: model.StoredMessage) -> Message:
         ts=m.ts,
         attachment=_attachment_to_wire(m.attachment),
         encrypted=m.encrypted,
+        target=m.target or None,
+        edited_ts=m.edited_ts or None,
+        deleted=m.deleted,
+        reactions=[ReactionView(emoji=e, users=list(users)) for e, users in m.reactions],
+        changed_seq=m.changed_seq or None,
     )
 
 
@@ -82,7 +90,18 @@ def chat_view(chat: model.ChatInfo, last_seq: int) -> ChatView:
         members=list(chat.members),
         title=chat.title,
         last_seq=last_seq,
+        **_roles(chat),
     )
+
+
+def _roles(chat: model.ChatInfo) -> dict[str, Any]:
+    if chat.kind != "group":
+        return {}
+    return {
+        "creator": chat.creator() or None,
+        "admins": list(chat.admins()),
+        "history_visible": chat.roles.history_visible,
+    }
 
 
 def chat_summary(state: model.ChatState) -> ChatSummary:
@@ -93,6 +112,7 @@ def chat_summary(state: model.ChatState) -> ChatSummary:
         members=list(c.members),
         title=c.title,
         last_seq=state.last_seq,
+        **_roles(c),
         read_seq=state.read_seq,
         delivered_seq=state.delivered_seq,
         unread=state.unread,

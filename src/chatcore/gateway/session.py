@@ -28,13 +28,17 @@ from dataclasses import dataclass
 from chatcore.errors import ChatcoreError, ErrorCode, Overloaded, ProtocolError, RateLimited
 from chatcore.protocol import (
     ClientFrame,
+    Delete,
+    Edit,
     ErrorFrame,
     FrameCodec,
     Hello,
     Ping,
     Pong,
+    React,
     Send,
     ServerFrame,
+    Unreact,
     Welcome,
 )
 from chatcore.ratelimit import RateLimiter, TokenBucket
@@ -201,7 +205,9 @@ class GatewaySession:
                 return [Reply(Pong(id=rid))]
             case Hello(id=rid):
                 return [Reply(_error("invalid", "already said hello", rid))]
-            case Send(id=rid) if self._send_limiter is not None:
+            case Send(id=rid) | Edit(id=rid) | Delete(id=rid) | React(id=rid) | Unreact(id=rid) if (
+                self._send_limiter is not None
+            ):  # a change costs what a message does
                 assert self.user is not None
                 try:
                     self._send_limiter.check(self.user, now)

@@ -101,6 +101,8 @@ class _PendingWrite:
     records: list[tuple[OutRecord, int]]
     commit: OffsetCommit | None = None
     member: int = 0
+    epochs: dict[int, int] | None = None
+    """The partition epochs the member last saw (see :mod:`chatcore.log._groups`)."""
     durable: bool = True
     taken: bool = False
     done: anyio.Event = field(default_factory=anyio.Event)
@@ -215,7 +217,7 @@ class EmbeddedLog(ClosingContext):
         for pending in batch:
             commit = pending.commit
             if commit is not None and not self._groups.owns_all(
-                commit.group, commit.topic, pending.member, set(commit.offsets)
+                commit.group, commit.topic, pending.member, set(commit.offsets), pending.epochs
             ):
                 pending.error = Fenced(
                     f"member of group {commit.group!r} no longer owns {sorted(commit.offsets)}"
@@ -257,11 +259,15 @@ class EmbeddedLog(ClosingContext):
         offsets: Mapping[int, int],
         *,
         durable: bool = True,
+        epochs: Mapping[int, int] | None = None,
     ) -> list[RecordPosition]:
         self._check_open()
         placed = await self._placed(outputs)
         commit = OffsetCommit(group, topic, dict(offsets))
-        return await self._submit(_PendingWrite(placed, commit, member, durable or bool(placed)))
+        seen = None if epochs is None else dict(epochs)
+        return await self._submit(
+            _PendingWrite(placed, commit, member, seen, durable or bool(placed))
+        )
 
     # -- reading ----------------------------------------------------------------
 
@@ -320,6 +326,7 @@ class EmbeddedConsumer(ClosingContext):
         self._group = group
         self._member: int | None = None
         self._owned: frozenset[int] = frozenset()
+        self._epochs: dict[int, int] = {}  # partition -> its epoch when last seen owned
         self._positions: dict[int, int] = {}
         self._next_partition = 0
 
@@ -352,17 +359,21 @@ class EmbeddedConsumer(ClosingContext):
         with anyio.move_on_after(timeout_s):
             while True:
                 changed = log._changed
-                now = log._groups.assignment(self._group, self._topic, member)
-                assigned, revoked = now - self._owned, self._owned - now
+                held = log._groups.held(self._group, self._topic, member)
+                # A partition lost and owned again since the last poll is both revoked
+                # and assigned: whatever this member held for it is stale.
+                assigned = frozenset(p for p, e in held.items() if self._epochs.get(p) != e)
+                revoked = frozenset(p for p in self._epochs if held.get(p) != self._epochs[p])
+                for p in revoked:
+                    self._positions.pop(p, None)
+                self._epochs = held
+                self._owned = frozenset(held)
                 if assigned:
                     committed = await log._run(
                         lambda: log._storage.committed(self._group, self._topic)
                     )
                     for p in assigned:
                         self._positions[p] = committed.get(p, 0)
-                for p in revoked:
-                    self._positions.pop(p, None)
-                self._owned = now
                 records = await self._read(max_records)
                 if records or assigned or revoked:
                     return ConsumerBatch(records, assigned, revoked)
@@ -388,10 +399,18 @@ class EmbeddedConsumer(ClosingContext):
         # Not durable on its own: the embedded log's consumers are idempotent stages,
         # and an offset commit lost to a power failure replays records (see module doc).
         await self._log._transact(
-            self._joined(), self._group, self._topic, (), offsets, durable=False
+            self._joined(),
+            self._group,
+            self._topic,
+            (),
+            offsets,
+            durable=False,
+            epochs=self._epochs,
         )
 
     async def commit_transaction(
         self, outputs: Sequence[OutRecord], offsets: Mapping[int, int]
     ) -> list[RecordPosition]:
-        return await self._log._transact(self._joined(), self._group, self._topic, outputs, offsets)
+        return await self._log._transact(
+            self._joined(), self._group, self._topic, outputs, offsets, epochs=self._epochs
+        )

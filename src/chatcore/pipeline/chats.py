@@ -12,11 +12,12 @@ import anyio
 
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
-from chatcore.errors import InvalidRequest, NotFound, NotMember
+from chatcore.errors import InvalidRequest, NotFound
 from chatcore.events import ChatEvent
 from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import SnowflakeGenerator
-from chatcore.model import ChatInfo, ChatKind, direct_chat_id
+from chatcore.model import ChatInfo, ChatKind, ChatRoles, direct_chat_id
+from chatcore.pipeline.roles import MemberChange, plan_change
 from chatcore.pipeline.workers import envelope_bytes
 from chatcore.ratelimit import RateLimiter
 from chatcore.registry._base import ConnectionRegistry
@@ -145,6 +146,7 @@ class ChatDirectory:
         bus: GatewayBus,
         *,
         last_seq: Callable[[str], Awaitable[int]] | None = None,
+        settled_last_seq: Callable[[str], Awaitable[int]] | None = None,
         planner: FanoutPlanner | None = None,
         cache: ChatCache | None = None,
         max_members: int = 256,
@@ -152,7 +154,9 @@ class ChatDirectory:
         create_limit: RateLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``cache``: the Router's :class:`ChatCache`, told of every change made here;
+        """``settled_last_seq``: the chat's last seq counting every message accepted
+        before the call (where a member added with history hidden starts; default
+        ``last_seq``); ``cache``: the Router's :class:`ChatCache`, told of every change made here;
         ``create_limit``: a budget of new chats per creator (``clock``: its seconds);
         asking for a direct chat that exists costs nothing."""
         self._membership = membership
@@ -162,6 +166,7 @@ class ChatDirectory:
         self._bus = bus
         self._planner = planner or FanoutPlanner()
         self._last_seq = last_seq
+        self._settled_last_seq = settled_last_seq or last_seq
         self.max_members = max_members
         self.max_title = max_title
         self._create_limit = create_limit
@@ -174,9 +179,13 @@ class ChatDirectory:
         kind: ChatKind,
         members: Sequence[str],
         title: str | None = None,
+        history_visible: bool = True,
     ) -> ChatInfo:
         """Create (or, for a direct chat, find) a chat; raises InvalidRequest, or
-        RateLimited when ``creator`` makes new chats too fast (nothing is stored)."""
+        RateLimited when ``creator`` makes new chats too fast (nothing is stored).
+
+        A group's creator is its first admin; ``history_visible``: whether members
+        added later see the messages sent before they joined."""
         others = [m for m in dict.fromkeys(members) if m != creator]
         if any(not m for m in others):
             raise InvalidRequest("member ids must not be empty")
@@ -192,7 +201,10 @@ class ChatDirectory:
                 raise InvalidRequest(f"a group has at most {self.max_members} members")
             if title is not None and len(title) > self.max_title:
                 raise InvalidRequest(f"a title has at most {self.max_title} characters")
-            chat = ChatInfo(f"g-{self._ids.next_id()}", "group", (creator, *others), title, now)
+            roles = ChatRoles(creator, (creator,), history_visible)
+            chat = ChatInfo(
+                f"g-{self._ids.next_id()}", "group", (creator, *others), title, now, roles
+            )
         if self._create_limit is not None and (
             kind == "group" or await self._membership.get_chat(chat.chat_id) is None
         ):
@@ -205,24 +217,37 @@ class ChatDirectory:
         return stored
 
     async def update_members(
-        self, user: str, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+        self,
+        user: str,
+        chat_id: str,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        promote: Sequence[str] = (),
+        demote: Sequence[str] = (),
+        history_visible: bool | None = None,
     ) -> ChatInfo:
-        """Add/remove members of a group the user belongs to; raises NotFound,
-        NotMember, InvalidRequest."""
+        """Change a group the user belongs to under the rules of
+        :mod:`chatcore.pipeline.roles` (anyone leaves; only admins add or remove others,
+        promote, demote, change options); raises NotFound, NotMember, InvalidRequest
+        (nothing changes)."""
         chat = await self._membership.get_chat(chat_id)
         if chat is None:
             raise NotFound(f"no chat {chat_id!r}")
-        if not chat.has_member(user):
-            raise NotMember(f"{user!r} is not a member of chat {chat_id!r}")
-        if chat.kind == "direct":
-            raise InvalidRequest("the members of a direct chat cannot change")
-        if any(not m for m in add):
-            raise InvalidRequest("member ids must not be empty")
-        size = len((set(chat.members) | set(add)) - set(remove))
-        if size > self.max_members:
+        hides = not (chat.roles.history_visible if history_visible is None else history_visible)
+        last = 0
+        if hides and add and self._settled_last_seq is not None:
+            last = await self._settled_last_seq(chat_id)
+        change = MemberChange(add, remove, promote, demote, history_visible)
+        planned = plan_change(chat, user, change, last_seq=last)
+        if len(planned.members) > self.max_members:
             raise InvalidRequest(f"a group has at most {self.max_members} members")
         try:
-            updated = await self._membership.update_members(chat_id, add=add, remove=remove)
+            updated = chat
+            if planned.roles != chat.roles:  # first: who joins hidden history starts late
+                updated = await self._membership.set_roles(chat_id, planned.roles)
+            if add or remove:
+                updated = await self._membership.update_members(chat_id, add=add, remove=remove)
         except BaseException:
             if self._cache is not None:
                 self._cache.forget(chat_id)  # it may have changed: read it again

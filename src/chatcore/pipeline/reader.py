@@ -1,17 +1,29 @@
 """Reading: history pages, catch-up sync and the chat list, from HotCache then store.
 
 Recent messages come from the HotCache when it covers the asked range, older ones
-from the MessageStore. Nothing here checks permissions; the caller does.
+from the MessageStore. Pages hold messages in their current state: the HotCache
+keeps first copies, so the lifecycle events of its run are folded into them (every
+event of a cached message is cached too: it came later); stored messages were
+updated by the HistoryWorker, and events in the same page are folded again in case
+it has not yet. Nothing here checks permissions; the caller does.
+
+Unread counts stay O(1) per chat and leave events out: each message records how many
+messages (not events) the chat holds up to it (``counted``, given by the Sequencer),
+so unread is the last message's count minus the count at the read watermark: two
+point reads, usually from the HotCache.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import msgspec
+
 from chatcore.cache._base import HotCache
 from chatcore.errors import InvalidRequest
 from chatcore.model import ChatInfo, ChatState, HistoryPage, StoredMessage, SyncResult, Watermarks
 from chatcore.offline._base import OfflineIndex
+from chatcore.pipeline.lifecycle import fold
 from chatcore.receipts import unread_count
 from chatcore.store._base import MembershipStore, MessageStore, ReceiptStore
 
@@ -49,17 +61,42 @@ class HistoryReader:
         before: int | None = None,
         after: int | None = None,
         limit: int = 50,
+        since: int = 0,
     ) -> HistoryPage:
-        """A page of history; raises InvalidRequest for a bad limit or bounds."""
+        """A page of history; raises InvalidRequest for a bad limit or bounds.
+
+        ``since``: only messages after it (a member who joined with history hidden).
+        """
         if not 1 <= limit <= self.max_page:
             raise InvalidRequest(f"limit must be 1..{self.max_page}, got {limit}")
         if (before is not None and before < 0) or (after is not None and after < 0):
             raise InvalidRequest("before/after must be >= 0")
-        cached = await self._cache.recent(chat_id)
+        if since > 0:
+            return _hidden_before(since, await self._since(chat_id, before, after, limit, since))
+        return await self._page(chat_id, before=before, after=after, limit=limit)
+
+    async def _since(
+        self, chat_id: str, before: int | None, after: int | None, limit: int, since: int
+    ) -> HistoryPage:
+        if before is not None and before <= since + 1:
+            return HistoryPage([], False)
+        if before is None and after is None:  # the latest page, but none at or below since
+            page = await self._page(chat_id, limit=limit)
+            shown = [m for m in page.messages if m.seq > since]
+            return HistoryPage(shown, page.has_more and len(shown) == len(page.messages))
+        after = since if after is None else max(after, since)
+        return await self._page(chat_id, before=before, after=after, limit=limit)
+
+    async def _page(
+        self, chat_id: str, *, before: int | None = None, after: int | None = None, limit: int
+    ) -> HistoryPage:
+        cached = fold(await self._cache.recent(chat_id))
         hit = _from_cache(cached, before=before, after=after, limit=limit)
         if hit is not None:
             return hit
-        rows = await self._messages.range(chat_id, before=before, after=after, limit=limit + 1)
+        rows = fold(
+            await self._messages.range(chat_id, before=before, after=after, limit=limit + 1)
+        )
         if len(rows) <= limit:
             return HistoryPage(rows, False)
         if after is not None:
@@ -85,10 +122,29 @@ class HistoryReader:
             if with_others:
                 every = await self._receipts.for_chat(chat.chat_id)
                 others = tuple(w for u, w in sorted(every.items()) if u != user)
-            unread = unread_count(last, wm)
+            since = chat.visible_after(user)  # what was sent before they joined is not unread
+            unread = await self._unread(chat.chat_id, last, max(wm.read_seq, since))
             state = ChatState(chat, last, wm.read_seq, wm.delivered_seq, unread, others=others)
             out.append(state)
         return out
+
+    async def _unread(self, chat_id: str, last: int, read: int) -> int:
+        """Messages (not events) after seq ``read`` up to ``last``."""
+        if read >= last:
+            return 0
+        top, bottom = await self._count_at(chat_id, last), await self._count_at(chat_id, read)
+        if top is None or bottom is None:
+            return unread_count(last, Watermarks(chat_id, "", read, read))
+        return max(0, top - bottom)
+
+    async def _count_at(self, chat_id: str, seq: int) -> int | None:
+        if seq == 0:
+            return 0
+        cached = await self._cache.recent(chat_id)
+        if cached and cached[0].seq <= seq <= cached[-1].seq:
+            return cached[seq - cached[0].seq].count()
+        found = await self._messages.range(chat_id, after=seq - 1, limit=1)
+        return found[0].count() if found and found[0].seq == seq else None
 
     async def chats_of(self, user: str) -> list[ChatInfo]:
         chats = []
@@ -112,15 +168,30 @@ class HistoryReader:
         result: list[ChatState] = []
         for state in states:
             cursor = None if cursors is None else cursors[state.chat.chat_id]
+            if cursor is not None:
+                cursor = max(cursor, state.chat.visible_after(user))
             if cursor is not None and cursor < state.last_seq:
                 page = await self.page(
-                    state.chat.chat_id, after=cursor, limit=min(self.sync_per_chat, self.max_page)
+                    state.chat.chat_id,
+                    after=cursor,
+                    limit=min(self.sync_per_chat, self.max_page),
+                    since=state.chat.visible_after(user),
                 )
                 messages.extend(page.messages)
                 state = state._replace(truncated=page.has_more)
             result.append(state)
         await self._offline.clear(user, [s.chat.chat_id for s in result])
         return SyncResult(messages, result)
+
+
+def _hidden_before(since: int, page: HistoryPage) -> HistoryPage:
+    """``page`` with the events that change messages before ``since`` emptied (their
+    seq stays, so the member's seqs stay contiguous; what they changed stays hidden)."""
+    messages = [
+        msgspec.structs.replace(m, body="", target=0) if m.is_event and m.target <= since else m
+        for m in page.messages
+    ]
+    return HistoryPage(messages, page.has_more)
 
 
 def _from_cache(

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from chatcore.model import Attachment, MessageKind, ReceiptStatus, StoredMessage
+from chatcore.model import Attachment, EventKind, MessageKind, ReceiptStatus, StoredMessage
 
 __all__ = [
     "DEFAULT_TOPICS",
@@ -47,22 +47,24 @@ DEFAULT_TOPICS = Topics()
 
 
 class Submitted(msgspec.Struct, frozen=True):
-    """A message the Router accepted: durable, not yet sequenced."""
+    """A message (or lifecycle event) the Router accepted: durable, not yet sequenced."""
 
     message_id: int
     chat_id: str
     sender: str
     client_msg_id: str
-    kind: MessageKind
+    kind: MessageKind | EventKind
     body: str
     ts: int
     attachment: Attachment | None = None
     encrypted: bool = False
     sender_device: str = ""
+    target: int = 0
+    """An event's target message (seq)."""
     trace: str = ""
     """W3C ``traceparent`` of the send, when tracing is on (``chatcore.telemetry.tracing``)."""
 
-    def sequenced(self, seq: int) -> StoredMessage:
+    def sequenced(self, seq: int, counted: int = 0) -> StoredMessage:
         return StoredMessage(
             chat_id=self.chat_id,
             seq=seq,
@@ -75,6 +77,8 @@ class Submitted(msgspec.Struct, frozen=True):
             attachment=self.attachment,
             encrypted=self.encrypted,
             sender_device=self.sender_device,
+            target=self.target,
+            counted=counted,
         )
 
 

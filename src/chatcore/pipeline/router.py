@@ -28,9 +28,18 @@ from chatcore.e2ee.envelope import decode_envelope
 from chatcore.errors import FrameTooLarge, InvalidRequest, NotFound, NotMember
 from chatcore.ids import SnowflakeGenerator
 from chatcore.log import OutRecord, PartitionedLog
-from chatcore.model import Attachment, ChatInfo, MessageKind, ReceiptStatus
+from chatcore.model import (
+    EVENT_KINDS,
+    Attachment,
+    ChatInfo,
+    EventKind,
+    MessageKind,
+    ReceiptStatus,
+    StoredMessage,
+)
 from chatcore.pipeline.attachments import attached_blobs, check_attachment, requested_blob
 from chatcore.pipeline.chats import ChatCache
+from chatcore.pipeline.lifecycle import LifecycleLimits, check_change
 from chatcore.pipeline.records import (
     DEFAULT_TOPICS,
     ReceiptSubmitted,
@@ -76,6 +85,7 @@ class Router:
         admit: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], int] = wall_ms,
         telemetry: Telemetry = NO_TELEMETRY,
+        lifecycle: LifecycleLimits | None = None,
         uploads: UploadLedger | None = None,
         tracing: Tracing | None = None,
     ) -> None:
@@ -86,9 +96,10 @@ class Router:
         ``seq`` (it may wait for a message sequenced but not yet stored; default: the
         MessageStore's). A receipt beyond it is refused. ``admit()``: asked before a
         new message is appended; it raises (Overloaded) to refuse it (see
-        :class:`~chatcore.pipeline.backpressure.Backpressure`).
-        ``uploads``: who uploaded which blob (None: every attachment is refused).
-        ``tracing``: OpenTelemetry spans (None: off)."""
+        :class:`~chatcore.pipeline.backpressure.Backpressure`). ``lifecycle``: the
+        limits on edits and reactions (default: no edit time limit, the body limit
+        ``max_body_bytes``). ``uploads``: who uploaded which blob (None: every
+        attachment is refused). ``tracing``: OpenTelemetry spans (None: off)."""
         self._log = log
         self._membership = membership
         self._chats = chats or ChatCache(membership, ttl_s=0)
@@ -103,6 +114,7 @@ class Router:
         self._telemetry = telemetry
         self._recent: OrderedDict[tuple[str, str, str], Accepted] = OrderedDict()
         self._recent_max = recent_accepts
+        self._lifecycle = lifecycle or LifecycleLimits(max_body_bytes=max_body_bytes)
         self._uploads = uploads
         self._tracing = tracing
 
@@ -210,6 +222,59 @@ class Router:
             self._recent.popitem(last=False)
         return accepted
 
+    async def change(
+        self,
+        user: str,
+        chat_id: str,
+        kind: EventKind,
+        target: int,
+        *,
+        body: str = "",
+        encrypted: bool = False,
+        device: str = "",
+    ) -> Accepted:
+        """Append a lifecycle event (edit, delete, react, unreact) of message ``target``
+        durably, after the rules of :mod:`chatcore.pipeline.lifecycle`; raises NotFound
+        (no such chat or message), NotMember, InvalidRequest (a rule broken),
+        FrameTooLarge, RateLimited, Overloaded or Unavailable: then nothing was
+        appended. Every member gets the event as a message of that ``kind``."""
+        if target < 1:
+            raise InvalidRequest(f"target seq must be >= 1, got {target}")
+        if encrypted and kind == "edit":  # an encrypted edit's body is an envelope too
+            decode_envelope(body)
+        chat = await self.chat_for(user, chat_id)
+        if self._rate_limit is not None:
+            await apply_rate_limit(self._rate_limit, user, chat_id)
+        message = await self._message_at(chat_id, target)
+        if message is not None and message.seq <= chat.visible_after(user):
+            message = None  # sent before this member joined: not theirs to see
+        now = self._clock()
+        check_change(chat, user, message, kind, body, now_ms=now, limits=self._lifecycle)
+        if self._admit is not None:
+            await self._admit()
+        message_id = self._ids.next_id()
+        submitted = Submitted(
+            message_id=message_id,
+            chat_id=chat_id,
+            sender=user,
+            client_msg_id=f"{kind}-{message_id}",
+            kind=kind,
+            body=body,
+            ts=now,
+            encrypted=encrypted and kind == "edit",
+            sender_device=device,
+            target=target,
+        )
+        await self._log.append([OutRecord(self._topics.submitted, chat_id, encode(submitted))])
+        return Accepted(chat_id, submitted.client_msg_id, message_id, now)
+
+    async def _message_at(self, chat_id: str, seq: int) -> StoredMessage | None:
+        """The stored message at ``seq`` (waiting for one sequenced but not yet stored)."""
+        if seq > await self._last_seq(chat_id, seq):
+            return None
+        found = await self._messages.range(chat_id, after=seq - 1, limit=1)
+        return found[0] if found and found[0].seq == seq else None
+
     async def receipt(self, user: str, chat_id: str, status: ReceiptStatus, seq: int) -> None:
         """Append a cumulative receipt durably; raises NotFound, NotMember, InvalidRequest
         (also for a seq beyond the chat's last message: nothing is appended) or
@@ -234,6 +299,8 @@ class Router:
     ) -> None:
         if not client_msg_id:
             raise InvalidRequest("client_msg_id must not be empty")
+        if kind in EVENT_KINDS:
+            raise InvalidRequest(f"a {kind} is not sent: use Router.change")
         if len(body.encode()) > self._max_body:
             raise FrameTooLarge(f"message body over {self._max_body} bytes")
         if kind == "text" and attachment is None and not body:

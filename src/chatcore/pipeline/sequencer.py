@@ -30,7 +30,7 @@ from anyio.abc import TaskStatus
 
 from chatcore._clock import wall_ms
 from chatcore.log import ConsumerBatch, LogConsumer, OutRecord, PartitionedLog
-from chatcore.model import StoredMessage
+from chatcore.model import EVENT_KINDS, StoredMessage
 from chatcore.pipeline.records import (
     DEFAULT_TOPICS,
     Submitted,
@@ -82,6 +82,9 @@ class PartitionState:
         self.window_ms = window_ms
         self.max_entries = max_entries
         self.last_seq: dict[str, int] = {}
+        self.counted: dict[str, int] = {}
+        """Messages (events not counted) per chat; a chat sequenced before events
+        existed starts at its last seq (all its seqs were messages)."""
         self.seen: OrderedDict[DedupeKey, _Seen] = OrderedDict()
         self._changes: dict[str, bytes] = {}
 
@@ -95,7 +98,9 @@ class PartitionState:
         for key, value in snapshot.items():
             kind, *rest = msgspec.json.decode(key, type=list[str])
             if kind == "s":
-                state.last_seq[rest[0]] = int(value)
+                seq, _, counted = value.decode().partition("/")
+                state.last_seq[rest[0]] = int(seq)
+                state.counted[rest[0]] = int(counted or seq)
             else:
                 seen.append(((rest[0], rest[1], rest[2]), _Seen(*_seen_decoder.decode(value))))
         seen.sort(key=lambda item: item[1].at_ms)
@@ -109,13 +114,16 @@ class PartitionState:
         if key in self.seen:
             return None
         seq = self.last_seq.get(sub.chat_id, 0) + 1
+        counted = self.counted.get(sub.chat_id, seq - 1) + (sub.kind not in EVENT_KINDS)
         self.last_seq[sub.chat_id] = seq
-        self._changes[_last_key(sub.chat_id)] = str(seq).encode()
+        self.counted[sub.chat_id] = counted
+        value = str(seq) if counted == seq else f"{seq}/{counted}"
+        self._changes[_last_key(sub.chat_id)] = value.encode()
         entry = _Seen(seq, sub.message_id, now_ms)
         self.seen[key] = entry
         self._changes[_dedupe_key(key)] = msgspec.msgpack.encode(tuple(entry))
         self.expire(now_ms)
-        return sub.sequenced(seq)
+        return sub.sequenced(seq, counted)
 
     def expire(self, now_ms: int) -> None:
         """Forget dedupe keys older than the window or beyond ``max_entries``."""

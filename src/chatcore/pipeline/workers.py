@@ -32,6 +32,7 @@ from chatcore.log import LogRecord, PartitionedLog
 from chatcore.model import ChatInfo, StoredMessage
 from chatcore.offline._base import OfflineIndex, PushNotifier
 from chatcore.offline.coalesce import PushCoalescer
+from chatcore.pipeline.lifecycle import applied
 from chatcore.pipeline.records import (
     DEFAULT_TOPICS,
     ReceiptSubmitted,
@@ -172,8 +173,12 @@ async def get_chats(membership: MembershipStore, chat_ids: Iterable[str]) -> dic
 class HistoryWorker:
     """Writes sequenced messages to the MessageStore, then to the HotCache.
 
+    A lifecycle event (edit, delete, reaction) is stored like a message and also
+    applied to its target, whose new state replaces the stored one (the HotCache
+    keeps first copies; the reader folds the events it holds into them).
     A sender has read what they sent: their watermarks in the chat are raised to
-    their own latest message, so their unread count does not count it.
+    their own latest message (events do not count), so their unread count does not
+    count it.
     ``cache_per_chat``: messages of each chat the HotCache keeps (None: the cache's
     own option); raises InvalidRequest if below 1.
     """
@@ -221,11 +226,15 @@ class HistoryWorker:
         timer = Timer()
         await self._messages.append(messages)
         telemetry.store_write("messages", timer.seconds)
+        events = [m for m in messages if m.is_event]
+        if events:
+            await self._apply(messages, events)
         await self._cache.push(messages, per_chat=self._cache_per_chat)
         telemetry.stage_done("stored", (m.ts for m in messages), self._clock())
         own: dict[tuple[str, str], StoredMessage] = {}
         for m in messages:
-            own[(m.chat_id, m.sender)] = m  # ascending seq per chat: the last one wins
+            if not m.is_event:
+                own[(m.chat_id, m.sender)] = m  # ascending seq per chat: the last one wins
 
         async def advance(m: StoredMessage) -> None:
             await self._receipts.advance(m.chat_id, m.sender, read_seq=m.seq, now_ms=m.ts)
@@ -234,6 +243,25 @@ class HistoryWorker:
         await concurrently(advance, own.values())
         telemetry.store_write("receipts", timer.seconds)
         end_spans(spans)
+
+    async def _apply(self, batch: list[StoredMessage], events: list[StoredMessage]) -> None:
+        """Store the targets of ``events`` with the events applied (idempotent: a
+        target holds the last event applied to it, ``changed_seq``)."""
+        in_batch = {(m.chat_id, m.seq): m for m in batch}
+        states: dict[tuple[str, int], StoredMessage] = {}
+        for key in dict.fromkeys((e.chat_id, e.target) for e in events):
+            target = in_batch.get(key)
+            if target is None:
+                found = await self._messages.range(key[0], after=key[1] - 1, limit=1)
+                target = found[0] if found and found[0].seq == key[1] else None
+            if target is not None:
+                states[key] = target
+        for e in events:
+            key = (e.chat_id, e.target)
+            if key in states:
+                states[key] = applied(states[key], e)
+        changed = [m for key, m in states.items() if m is not in_batch.get(key)]
+        await self._messages.replace([m for m in changed if m.changed_seq])
 
 
 class DeliveryWorker:
@@ -299,9 +327,12 @@ class DeliveryWorker:
             chat = chats.get(m.chat_id)
             if chat is None:
                 continue
-            offline = fanout.add(chat.members, MessageEvent(m))
+            members = chat.members
+            if m.is_event and chat.roles.joined:  # not to who joined after its target
+                members = tuple(u for u in members if chat.visible_after(u) < m.target)
+            offline = fanout.add(members, MessageEvent(m))
             offline_others = [u for u in offline if u != m.sender]
-            if offline_others:
+            if offline_others and not m.is_event:  # a change is no news: no push
                 missed.append((m, offline_others))
         await fanout.publish()
         pushed = [m.ts for m in messages if m.chat_id in chats]

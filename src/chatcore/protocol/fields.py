@@ -22,6 +22,7 @@ __all__ = [
     "DeviceId",
     "MessageId",
     "MessageKind",
+    "EventKind",
     "PresenceStatus",
     "ReceiptStatus",
     "RequestId",
@@ -33,6 +34,7 @@ __all__ = [
     "WireObject",
     # nested objects
     "AttachmentView",
+    "ReactionView",
     "ChatSummary",
     "ChatView",
     "PresenceView",
@@ -73,6 +75,9 @@ Users = Annotated[list[UserId], msgspec.Meta(max_length=MAX_LIST_LENGTH)]
 
 ChatKind = Literal["direct", "group"]
 MessageKind = Literal["text", "image", "video", "file"]
+EventKind = Literal["edit", "delete", "react", "unreact"]
+"""A lifecycle event's kind: it changes the message ``target`` of the same chat."""
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 ReceiptStatus = Literal["delivered", "read"]
 PresenceStatus = Literal["online", "offline"]
 
@@ -86,6 +91,13 @@ class WireObject(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
 
 
 # --- nested objects ----------------------------------------------------------
+
+
+class ReactionView(WireObject, kw_only=True):
+    """One emoji on a message and who reacted with it, in reaction order."""
+
+    emoji: Emoji
+    users: Users
 
 
 BlobId = Annotated[
@@ -112,14 +124,21 @@ class AttachmentView(WireObject, kw_only=True, omit_defaults=True):
     thumbnail_url: _Url | None = None
 
 
-class ChatView(WireObject, kw_only=True):
-    """A chat as every member sees it."""
+class ChatView(WireObject, kw_only=True, omit_defaults=True):
+    """A chat as every member sees it.
+
+    A group names its ``creator`` and ``admins`` (members only; never empty while the
+    group has members) and whether members added later see earlier history.
+    """
 
     chat: ChatId
     kind: ChatKind
     members: Users
     title: Title | None
     last_seq: Seq
+    creator: UserId | None = None
+    admins: Users = msgspec.field(default_factory=list)
+    history_visible: bool = True
 
 
 class MemberWatermarks(WireObject, kw_only=True):

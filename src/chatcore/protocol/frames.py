@@ -31,6 +31,8 @@ from chatcore.protocol.fields import (
     ClientMsgId,
     Count,
     DeviceId,
+    Emoji,
+    EventKind,
     KeyVersion,
     MessageId,
     MessageKind,
@@ -38,6 +40,7 @@ from chatcore.protocol.fields import (
     PublicKey,
     PushKeysView,
     PushKindName,
+    ReactionView,
     ReceiptStatus,
     RequestId,
     Seq,
@@ -62,6 +65,10 @@ __all__ = [
     "PresenceUnsubscribe",
     "Receipt",
     "Send",
+    "Edit",
+    "Delete",
+    "React",
+    "Unreact",
     "Sync",
     "Typing",
     "PushRegister",
@@ -120,15 +127,24 @@ class ChatCreate(_Frame, tag="chat.create", kw_only=True):
     kind: ChatKind
     members: Users
     title: Title | None = None
+    history_visible: bool = True
+    """A group: whether members added later see the messages sent before they joined."""
 
 
 class ChatMembers(_Frame, tag="chat.members", kw_only=True):
-    """Add and remove members of a group chat."""
+    """Change a group: members, admins, options (docs/groups.md).
+
+    Anyone may remove themselves (leave); only an admin adds or removes others,
+    promotes, demotes or sets ``history_visible``.
+    """
 
     id: RequestId
     chat: ChatId
     add: Users = msgspec.field(default_factory=list)
     remove: Users = msgspec.field(default_factory=list)
+    promote: Users = msgspec.field(default_factory=list)
+    demote: Users = msgspec.field(default_factory=list)
+    history_visible: bool | None = None
 
 
 class ListChats(_Frame, tag="chats", kw_only=True):
@@ -157,6 +173,42 @@ class Send(_Frame, tag="send", kw_only=True):
     def __post_init__(self) -> None:
         if self.kind != "text" and self.attachment is None:
             raise ValueError(f"a `{self.kind}` message needs an `attachment`")
+
+
+class Edit(_Frame, tag="edit", kw_only=True):
+    """Replace the body of the user's own message ``seq`` (answered ``accepted``)."""
+
+    id: RequestId
+    chat: ChatId
+    seq: Seq
+    body: str
+    encrypted: bool = False
+
+
+class Delete(_Frame, tag="delete", kw_only=True):
+    """Delete message ``seq`` for everyone: its author, or a group's admin."""
+
+    id: RequestId
+    chat: ChatId
+    seq: Seq
+
+
+class React(_Frame, tag="react", kw_only=True):
+    """Add the user's ``emoji`` reaction to message ``seq``."""
+
+    id: RequestId
+    chat: ChatId
+    seq: Seq
+    emoji: Emoji
+
+
+class Unreact(_Frame, tag="unreact", kw_only=True):
+    """Take back the user's ``emoji`` reaction to message ``seq``."""
+
+    id: RequestId
+    chat: ChatId
+    seq: Seq
+    emoji: Emoji
 
 
 class History(_Frame, tag="history", kw_only=True):
@@ -302,18 +354,33 @@ class AcceptedFrame(_Frame, tag="accepted", kw_only=True):
 
 
 class Message(_Frame, tag="message", kw_only=True):
-    """A stored message, pushed to every device of every member."""
+    """A stored message or lifecycle event, pushed to every device of every member.
+
+    An event (``kind`` ``edit``, ``delete``, ``react``, ``unreact``) changes message
+    ``target``: ``body`` holds the new body (``edit``) or the emoji (reactions).
+    A message in ``history`` or ``sync`` comes in its current state: ``edited_ts``
+    (when last edited), ``deleted`` (a tombstone: no body, no attachment) and
+    ``reactions``; ``changed_seq`` names the last event in it.
+    """
 
     chat: ChatId
     seq: Seq
     message_id: MessageId
     sender: UserId
     client_msg_id: ClientMsgId
-    kind: MessageKind
+    kind: MessageKind | EventKind
     body: str
     ts: TimestampMs
     attachment: AttachmentView | None = None
     encrypted: bool = False
+    target: Seq | None = None
+    edited_ts: TimestampMs | None = None
+    deleted: bool = False
+    reactions: Annotated[list[ReactionView], msgspec.Meta(max_length=MAX_LIST_LENGTH)] = (
+        msgspec.field(default_factory=list)
+    )
+    changed_seq: Seq | None = None
+    """The last event already applied to this state: a client skips events up to it."""
 
 
 class HistoryPageFrame(_Frame, tag="history", kw_only=True):
@@ -387,6 +454,10 @@ ClientFrame: TypeAlias = (
     | ChatMembers
     | ListChats
     | Send
+    | Edit
+    | Delete
+    | React
+    | Unreact
     | History
     | Sync
     | Receipt

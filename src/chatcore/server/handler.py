@@ -13,7 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from chatcore.errors import BlobNotFound, ChatcoreError, InvalidRequest, NotFound, NotMember
+from chatcore.errors import (
+    BlobNotFound,
+    ChatcoreError,
+    InvalidRequest,
+    MessageNotFound,
+    NotFound,
+    NotMember,
+)
 from chatcore.gateway.convert import (
     attachment_from_wire,
     chat_summary,
@@ -32,7 +39,9 @@ from chatcore.protocol import (
     ChatList,
     ChatMembers,
     ClientFrame,
+    Delete,
     DeviceKeyView,
+    Edit,
     ErrorFrame,
     History,
     HistoryPageFrame,
@@ -48,12 +57,14 @@ from chatcore.protocol import (
     PresenceUnsubscribe,
     PushRegister,
     PushUnregister,
+    React,
     Receipt,
     Send,
     ServerFrame,
     Sync,
     Synced,
     Typing,
+    Unreact,
     UserKeysView,
 )
 from chatcore.push import WebPushKeys
@@ -82,7 +93,7 @@ class RequestHandler:
         """The frames that answer ``frame`` (possibly none)."""
         try:
             return await self._handle(frame)
-        except BlobNotFound as exc:  # the sender is a member: their blob is unknown
+        except (MessageNotFound, BlobNotFound) as exc:  # the user is a member: they may know
             return [error_frame(exc, getattr(frame, "id", None))]
         except NotFound as exc:  # a chat's existence is not told to non-members
             chat = getattr(frame, "chat", None)
@@ -119,6 +130,8 @@ class RequestHandler:
                         message_id=str(accepted.message_id),
                     )
                 ]
+            case Edit() | Delete() | React() | Unreact():
+                return [await self._change(frame)]
             case Receipt():
                 await node.receipt(user, frame.chat, frame.status, frame.seq)
                 return [] if frame.id is None else [Ok(id=frame.id)]
@@ -142,13 +155,23 @@ class RequestHandler:
                 return [ChatList(id=frame.id, chats=[chat_summary(s) for s in states])]
             case ChatCreate():
                 chat = await node.create_chat(
-                    user, kind=frame.kind, members=frame.members, title=frame.title
+                    user,
+                    kind=frame.kind,
+                    members=frame.members,
+                    title=frame.title,
+                    history_visible=frame.history_visible,
                 )
                 state = await node.chat(user, chat.chat_id)
                 return [ChatFrame(id=frame.id, chat=chat_view(chat, state.last_seq))]
             case ChatMembers():
                 chat = await node.update_members(
-                    user, frame.chat, add=frame.add, remove=frame.remove
+                    user,
+                    frame.chat,
+                    add=frame.add,
+                    remove=frame.remove,
+                    promote=frame.promote,
+                    demote=frame.demote,
+                    history_visible=frame.history_visible,
                 )
                 last = await node.last_seq(chat.chat_id)
                 return [ChatFrame(id=frame.id, chat=chat_view(chat, last))]
@@ -176,6 +199,37 @@ class RequestHandler:
             case KeysPublish() | KeysFetch() | KeysRevoke():
                 return await self._keys(frame)
         raise InvalidRequest(f"{type(frame).__name__} is not a request")
+
+    async def _change(self, frame: Edit | Delete | React | Unreact) -> AcceptedFrame:
+        """An ``edit``, ``delete``, ``react`` or ``unreact``: a lifecycle event appended."""
+        node, user, device = self.node, self.conn.user, self.conn.device
+        match frame:
+            case Edit():
+                accepted = await node.edit(
+                    user,
+                    frame.chat,
+                    frame.seq,
+                    frame.body,
+                    encrypted=frame.encrypted,
+                    device=device,
+                )
+            case Delete():
+                accepted = await node.delete(user, frame.chat, frame.seq, device=device)
+            case React() | Unreact():
+                accepted = await node.react(
+                    user,
+                    frame.chat,
+                    frame.seq,
+                    frame.emoji,
+                    remove=isinstance(frame, Unreact),
+                    device=device,
+                )
+        return AcceptedFrame(
+            id=frame.id,
+            chat=frame.chat,
+            client_msg_id=accepted.client_msg_id,
+            message_id=str(accepted.message_id),
+        )
 
     async def _keys(self, frame: KeysPublish | KeysFetch | KeysRevoke) -> list[ServerFrame]:
         node, user, device = self.node, self.conn.user, self.conn.device

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from chatcore._resource import AsyncResource
-from chatcore.model import ChatInfo, StoredMessage, Watermarks
+from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 
 __all__ = ["MembershipStore", "MessageStore", "ReceiptStore"]
 
@@ -23,6 +23,16 @@ class MessageStore(AsyncResource, Protocol):
 
         Raises :class:`~chatcore.errors.InvalidRequest` (nothing stored) if a seq is
         below 1.
+        """
+        ...
+
+    async def replace(self, messages: Sequence[StoredMessage]) -> None:
+        """Store newer states of messages (an edit, a tombstone, reactions applied).
+
+        Each one overwrites the stored ``(chat_id, seq)`` unless that holds a
+        ``changed_seq`` at least as high (so a replayed write changes nothing); one not
+        stored yet is stored, and a later ``append`` of it keeps this state. Raises
+        :class:`~chatcore.errors.InvalidRequest` (nothing stored) if a seq is below 1.
         """
         ...
 
@@ -119,4 +129,12 @@ class MembershipStore(AsyncResource, Protocol):
 
     async def chats_of(self, user: str) -> list[str]:
         """The ids of the chats ``user`` is a member of, sorted."""
+        ...
+
+    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
+        """Replace the chat's roles and options (the last write wins); returns the chat.
+
+        ``create_chat`` stores a chat's first roles. Raises
+        :class:`~chatcore.errors.NotFound` if there is no such chat.
+        """
         ...

@@ -20,13 +20,15 @@ import anyio
 import msgspec
 
 from chatcore.errors import NotFound, Unavailable
-from chatcore.model import ChatInfo, ChatKind
+from chatcore.model import ChatInfo, ChatKind, ChatRoles
 from chatcore.store._cassandra_session import CassandraAdapter, Row
 from chatcore.store._rules import changed_members, unique
 
 __all__ = ["CassandraMembershipStore"]
 
 _CAS_ATTEMPTS = 32  # compare-and-set rounds before update_members gives up
+_encode_roles = msgspec.msgpack.Encoder().encode
+_decode_roles = msgspec.msgpack.Decoder(ChatRoles).decode
 
 
 def _chat(chat_id: str, row: Row) -> tuple[ChatInfo, int]:
@@ -54,6 +56,9 @@ class CassandraMembershipStore(CassandraAdapter):
         "link": "INSERT INTO {ks}.user_chats (user_id, chat_id) VALUES (?, ?) USING TIMESTAMP ?",
         "unlink": "DELETE FROM {ks}.user_chats USING TIMESTAMP ? WHERE user_id = ? AND chat_id = ?",
         "chats_of": "SELECT chat_id FROM {ks}.user_chats WHERE user_id = ?",
+        # Roles change rarely and only through admins: a plain write, the last one wins.
+        "set_roles": "INSERT INTO {ks}.chat_roles (chat_id, data) VALUES (?, ?)",
+        "get_roles": "SELECT data FROM {ks}.chat_roles WHERE chat_id = ?",
     }
 
     async def create_chat(self, chat: ChatInfo) -> ChatInfo:
@@ -71,8 +76,13 @@ class CassandraMembershipStore(CassandraAdapter):
         )
         if applied:
             stored, version = msgspec.structs.replace(chat, members=members), 1
+            if chat.roles != ChatRoles():
+                await self._db.execute(
+                    self._q["set_roles"], (chat.chat_id, _encode_roles(chat.roles))
+                )
         else:
             stored, version = _chat(chat.chat_id, row)
+            stored = msgspec.structs.replace(stored, roles=await self._roles(chat.chat_id))
         await self._mirror(stored, version, stored.members)  # repairs an interrupted create
         return stored
 
@@ -126,9 +136,26 @@ class CassandraMembershipStore(CassandraAdapter):
         rows = await self._db.execute(self._q["chats_of"], (user,))
         return sorted(row["chat_id"] for row in rows)
 
+    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
+        """Replace the chat's roles (the last write wins); raises NotFound, Unavailable
+        if Cassandra fails, ChatcoreClosed after ``aclose()``."""
+        self._check()
+        found = await self._read(chat_id)
+        if found is None:
+            raise NotFound(f"no chat {chat_id!r}")
+        await self._db.execute(self._q["set_roles"], (chat_id, _encode_roles(roles)))
+        return msgspec.structs.replace(found[0], roles=roles)
+
+    async def _roles(self, chat_id: str) -> ChatRoles:
+        rows = await self._db.execute(self._q["get_roles"], (chat_id,))
+        return _decode_roles(rows[0]["data"]) if rows and rows[0]["data"] else ChatRoles()
+
     async def _read(self, chat_id: str) -> tuple[ChatInfo, int] | None:
         rows = await self._db.execute(self._q["get"], (chat_id,))
-        return _chat(chat_id, rows[0]) if rows else None
+        if not rows:
+            return None
+        chat, version = _chat(chat_id, rows[0])
+        return msgspec.structs.replace(chat, roles=await self._roles(chat_id)), version
 
     async def _mirror(self, chat: ChatInfo, version: int, users: Iterable[str]) -> None:
         """Make ``user_chats`` agree with ``chat`` (at ``version``) for ``users``."""

@@ -110,6 +110,30 @@ class CassandraMessageStore(CassandraAdapter):
             writes += self._batches(index, keys)
         await self._db.execute_all(writes)
 
+    async def replace(self, messages: Sequence[StoredMessage]) -> None:
+        """Store newer states of messages (see the port).
+
+        Written with ``changed_seq`` as write timestamp: above every first-wins append
+        timestamp (those are negative), and a newer state beats an older one whatever
+        order the writes land in. Raises InvalidRequest, Unavailable (replacing again
+        is safe), ChatcoreClosed.
+        """
+        self._check()
+        check_messages(messages)
+        partitions: dict[tuple[str, int], list[StoredMessage]] = defaultdict(list)
+        for m in messages:
+            partitions[(m.chat_id, m.seq // self.bucket_size)].append(m)
+        new = [key for key in partitions if key not in self._known_buckets]
+        await self._db.execute_all([(self._q["index_bucket"], key) for key in new])
+        if len(self._known_buckets) + len(new) > _KNOWN_BUCKETS:
+            self._known_buckets.clear()
+        self._known_buckets.update(new)
+        writes: list[Statement] = []
+        for (chat_id, bucket), part in partitions.items():
+            rows = [(chat_id, bucket, m.seq, _encode(m), max(m.changed_seq, 1)) for m in part]
+            writes += self._batches(self._q["insert"], rows)
+        await self._db.execute_all(writes)
+
     async def range(
         self,
         chat_id: str,

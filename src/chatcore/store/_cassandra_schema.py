@@ -75,6 +75,15 @@ _MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        "group roles and options by chat",
+        [
+            """CREATE TABLE IF NOT EXISTS {ks}.chat_roles (
+                chat_id text PRIMARY KEY, data blob
+            )""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = _MIGRATIONS[-1][0]

@@ -14,7 +14,7 @@ import msgspec
 
 from chatcore._memory import MemoryAdapter
 from chatcore.errors import NotFound
-from chatcore.model import ChatInfo, StoredMessage, Watermarks
+from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 from chatcore.store._rules import (
     advanced_watermarks,
     changed_members,
@@ -50,6 +50,16 @@ class _ChatHistory:
         if known is None or seq < known.seq:
             self.by_client[key] = message
 
+    def replace(self, message: StoredMessage) -> None:
+        known = self.by_seq.get(message.seq)
+        if known is None:
+            self.add(message)
+        elif message.changed_seq > known.changed_seq:
+            self.by_seq[message.seq] = message
+            key = (message.sender, message.client_msg_id)
+            if self.by_client.get(key) is known:
+                self.by_client[key] = message
+
     def range(self, after: int | None, before: int | None, limit: int) -> list[StoredMessage]:
         seqs = self.seqs
         lo = 0 if after is None else bisect.bisect_right(seqs, after)
@@ -79,10 +89,20 @@ class MemoryMessageStore(MemoryAdapter):
         await self._checkpoint()
         check_messages(messages)
         for m in messages:
-            history = self._chats.get(m.chat_id)
-            if history is None:
-                history = self._chats[m.chat_id] = _ChatHistory()
-            history.add(m)
+            self._history(m.chat_id).add(m)
+
+    async def replace(self, messages: Sequence[StoredMessage]) -> None:
+        """Store newer states of messages (see the port); InvalidRequest, ChatcoreClosed."""
+        await self._checkpoint()
+        check_messages(messages)
+        for m in messages:
+            self._history(m.chat_id).replace(m)
+
+    def _history(self, chat_id: str) -> _ChatHistory:
+        history = self._chats.get(chat_id)
+        if history is None:
+            history = self._chats[chat_id] = _ChatHistory()
+        return history
 
     async def range(
         self,
@@ -237,3 +257,12 @@ class MemoryMembershipStore(MemoryAdapter):
         """The ids of the chats ``user`` is a member of, sorted; ChatcoreClosed after close."""
         await self._checkpoint()
         return sorted(self._user_chats.get(user, ()))
+
+    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
+        """Replace the chat's roles; raises NotFound, ChatcoreClosed after ``aclose()``."""
+        await self._checkpoint()
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            raise NotFound(f"no chat {chat_id!r}")
+        updated = self._chats[chat_id] = msgspec.structs.replace(chat, roles=roles)
+        return updated

@@ -10,6 +10,7 @@ its owner closes it). Tables::
     chats       (chat_id)                 kind, title, created_ms
     members     (chat_id, user)           pos: the member's place in the chat's list
     user_chats  (user, chat_id)           the same membership, by user
+    chat_roles  (chat_id)                 msgpack ChatRoles (absent: the defaults)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import msgspec
 
 from chatcore._sqlite import SqliteAdapter
 from chatcore.errors import NotFound
-from chatcore.model import ChatInfo, StoredMessage, Watermarks
+from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 from chatcore.store._rules import (
     advanced_watermarks,
     changed_members,
@@ -61,10 +62,13 @@ CREATE TABLE IF NOT EXISTS members (
 CREATE TABLE IF NOT EXISTS user_chats (
     user TEXT NOT NULL, chat_id TEXT NOT NULL,
     PRIMARY KEY (user, chat_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_roles (
+    chat_id TEXT NOT NULL PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 """
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_message = msgspec.msgpack.Decoder(StoredMessage).decode
+_decode_roles = msgspec.msgpack.Decoder(ChatRoles).decode
 
 # Host parameters per statement stay well under SQLite's limit (999 before 3.32).
 _IN_CHUNK = 500
@@ -86,6 +90,25 @@ class SqliteMessageStore(SqliteAdapter):
         await self._run(
             lambda c: c.executemany("INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?)", rows)
         )
+
+    async def replace(self, messages: Sequence[StoredMessage]) -> None:
+        """Store newer states of messages in one transaction (see the port); raises
+        InvalidRequest, Unavailable, ChatcoreClosed."""
+        check_messages(messages)
+
+        def write(c: sqlite3.Connection) -> None:
+            for m in messages:
+                row = c.execute(
+                    "SELECT data FROM messages WHERE chat_id = ? AND seq = ?", (m.chat_id, m.seq)
+                ).fetchone()
+                if row is not None and _decode_message(row[0]).changed_seq >= m.changed_seq:
+                    continue
+                c.execute(
+                    "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?)",
+                    (m.chat_id, m.seq, m.sender, m.client_msg_id, _encode(m)),
+                )
+
+        await self._run(write)
 
     async def range(
         self,
@@ -246,7 +269,19 @@ def _read_chat(c: sqlite3.Connection, chat_id: str) -> ChatInfo | None:
     members = c.execute(
         "SELECT user FROM members WHERE chat_id = ? ORDER BY pos", (chat_id,)
     ).fetchall()
-    return ChatInfo(chat_id, kind, tuple(u for (u,) in members), title, created_ms)
+    roles = c.execute("SELECT data FROM chat_roles WHERE chat_id = ?", (chat_id,)).fetchone()
+    return ChatInfo(
+        chat_id,
+        kind,
+        tuple(u for (u,) in members),
+        title,
+        created_ms,
+        ChatRoles() if roles is None else _decode_roles(roles[0]),
+    )
+
+
+def _write_roles(c: sqlite3.Connection, chat_id: str, roles: ChatRoles) -> None:
+    c.execute("INSERT OR REPLACE INTO chat_roles VALUES (?, ?)", (chat_id, _encode(roles)))
 
 
 def _add_members(c: sqlite3.Connection, chat_id: str, users: Sequence[str], first_pos: int) -> None:
@@ -279,6 +314,8 @@ class SqliteMembershipStore(SqliteAdapter):
                 (chat.chat_id, chat.kind, chat.title, chat.created_ms),
             )
             _add_members(c, chat.chat_id, stored.members, 0)
+            if stored.roles != ChatRoles():
+                _write_roles(c, chat.chat_id, stored.roles)
             return stored
 
         return await self._run(create)
@@ -313,6 +350,19 @@ class SqliteMembershipStore(SqliteAdapter):
             ).fetchone()
             _add_members(c, chat_id, [u for u in members if u not in before], top + 1)
             return msgspec.structs.replace(chat, members=members)
+
+        return await self._run(update)
+
+    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
+        """Replace the chat's roles; raises NotFound, Unavailable if the file cannot
+        be written, ChatcoreClosed after ``aclose()``."""
+
+        def update(c: sqlite3.Connection) -> ChatInfo:
+            chat = _read_chat(c, chat_id)
+            if chat is None:
+                raise NotFound(f"no chat {chat_id!r}")
+            _write_roles(c, chat_id, roles)
+            return msgspec.structs.replace(chat, roles=roles)
 
         return await self._run(update)
 

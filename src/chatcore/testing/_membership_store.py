@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatcore.errors import ChatcoreClosed, NotFound
-from chatcore.model import ChatInfo, direct_chat_id
+from chatcore.model import ChatInfo, ChatRoles, direct_chat_id
 from chatcore.store._base import MembershipStore
 from chatcore.testing._backend import StoreEnv, StoreSuite
 
@@ -197,6 +197,33 @@ class MembershipStoreSuite(StoreSuite[MembershipStore]):
         after = await again.update_members("g", add=["erin"])
         assert after.members == ("carol", "bob", "dave", "erin")
 
+    async def test_roles_are_stored_with_the_chat_and_kept_by_member_updates(
+        self, store: MembershipStore
+    ) -> None:
+        roles = ChatRoles("alice", ("alice", "bob"), history_visible=False, joined=(("bob", 7),))
+        chat = ChatInfo("g", "group", ("alice", "bob"), "t", 5, roles)
+
+        assert await store.create_chat(chat) == chat
+        assert await store.get_chat("g") == chat
+        again = ChatInfo("g", "group", ("zed",), "other", 9)
+        assert await store.create_chat(again) == chat  # exists: the stored one, roles too
+        updated = await store.update_members("g", add=["carol"], remove=["bob"])
+        assert updated.roles == roles
+        assert (await store.get_chat("g")) == updated
+
+    async def test_set_roles_replaces_them(self, store: MembershipStore) -> None:
+        assert (await store.create_chat(group("g", "alice", "bob"))).roles == ChatRoles()
+
+        first = ChatRoles("alice", ("alice",))
+        second = ChatRoles("alice", ("bob",), history_visible=False, joined=(("bob", 3),))
+        assert (await store.set_roles("g", first)).roles == first
+        got = await store.set_roles("g", second)
+        assert got == ChatInfo("g", "group", ("alice", "bob"), "team", 1_750_000_000_000, second)
+        assert await store.get_chat("g") == got
+        with pytest.raises(NotFound):
+            await store.set_roles("nope", first)
+        assert await store.get_chat("nope") is None
+
     async def test_aclose_is_idempotent_and_later_calls_raise(self, store: MembershipStore) -> None:
         await store.create_chat(group("g", "alice"))
         await store.aclose()
@@ -210,6 +237,8 @@ class MembershipStoreSuite(StoreSuite[MembershipStore]):
             await store.update_members("g", add=["bob"])
         with pytest.raises(ChatcoreClosed):
             await store.chats_of("alice")
+        with pytest.raises(ChatcoreClosed):
+            await store.set_roles("g", ChatRoles())
 
     @settings(
         max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

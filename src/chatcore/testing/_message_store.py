@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -92,6 +93,29 @@ class MessageStoreSuite(StoreSuite[MessageStore]):
 
         got = await store.range("c")
         assert [(m.seq, m.body) for m in got] == [(1, "a"), (2, "message 2")]
+
+    async def test_replace_stores_the_newer_state_and_keeps_it(self, store: MessageStore) -> None:
+        chat = f"c-{uuid.uuid4().hex}"
+        first = msg(chat, 1, body="draft")
+        await store.append([first, msg(chat, 2)])
+        edited = msgspec.structs.replace(first, body="final", edited_ts=5, changed_seq=3)
+        reacted = msgspec.structs.replace(edited, reactions=(("👍", ("bob",)),), changed_seq=4)
+
+        await store.replace([reacted])
+        await store.replace([edited])  # older: changes nothing
+        await store.append([first])  # a replayed append: changes nothing
+        assert (await store.range(chat))[0] == reacted
+        assert await store.find_client_msg(chat, "alice", first.client_msg_id) == reacted
+        assert seqs_of(await store.range(chat)) == [1, 2]
+
+    async def test_replace_of_a_message_not_stored_stores_it(self, store: MessageStore) -> None:
+        chat = f"c-{uuid.uuid4().hex}"
+        gone = msgspec.structs.replace(msg(chat, 1), body="", deleted=True, changed_seq=2)
+        await store.replace([gone])
+        await store.append([msg(chat, 1)])
+        assert await store.range(chat) == [gone]
+        with pytest.raises(InvalidRequest):
+            await store.replace([msg(chat, 0)])
 
     async def test_empty_append_is_fine(self, store: MessageStore) -> None:
         await store.append([])

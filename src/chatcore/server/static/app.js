@@ -93,6 +93,28 @@ class ChatPage {
     requestAnimationFrame(() => item?.focus());
   }
 
+  /** A click on a message's action or reaction chip: react, unreact, edit, delete. */
+  async #changeMessage(button) {
+    const chat = this.store.active;
+    const row = button.closest(".row[data-seq]");
+    if (!chat || !row) return;
+    const seq = Number(row.dataset.seq);
+    const kind = button.dataset.action;
+    const fields = { type: kind };
+    if (kind === "react" || kind === "unreact") fields.emoji = button.dataset.emoji ?? "👍";
+    if (kind === "edit") {
+      const body = window.prompt("Edit message", chat.messages.get(seq)?.body ?? "");
+      if (body === null || !body.trim()) return;
+      fields.body = body;
+    }
+    if (kind === "delete" && !window.confirm("Delete this message for everyone?")) return;
+    try {
+      await this.client.change(chat.id, seq, fields);
+    } catch (error) {
+      console.warn("chatcore: change refused", error.code, error.message);
+    }
+  }
+
   submit() {
     const input = $("composer-input");
     const chat = this.store.active;
@@ -163,6 +185,16 @@ class ChatPage {
 
     $("logout").addEventListener("click", () => signOut());
     $("back").addEventListener("click", () => this.close());
+    $("leave-group").addEventListener("click", async () => {
+      const chat = this.store.active;
+      if (!chat || !window.confirm(`Leave ${this.store.title(chat)}?`)) return;
+      try {
+        await this.client.leave(chat.id);
+        this.close();
+      } catch (error) {
+        console.warn("chatcore: leave refused", error.code, error.message);
+      }
+    });
     $("chat-filter").addEventListener("input", () => this.render());
     $("jump").addEventListener("click", () => {
       const pane = $("messages");
@@ -177,6 +209,11 @@ class ChatPage {
       this.#updateJump();
     });
     pane.addEventListener("click", (event) => {
+      const action = event.target.closest("[data-action]");
+      if (action) {
+        this.#changeMessage(action);
+        return;
+      }
       const row = event.target.closest(".row[data-retry]");
       const item = row && this.store.pending.get(row.dataset.retry);
       if (item) this.client.transmit(item);

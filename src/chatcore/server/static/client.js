@@ -441,6 +441,20 @@ export class ChatClient {
     }
     this.onChange();
   }
+
+  /** Leave a group (anyone may; the last admin leaving hands over to the longest member). */
+  async leave(chatId) {
+    const answer = await this.conn.request({ type: "chat.members", chat: chatId, remove: [this.store.me] });
+    this.addChat(answer.chat); // no longer a member: forgotten
+  }
+
+  // --- changing messages --------------------------------------------------------------
+
+  /** Edit, delete or react to message `seq`: {type: "edit"|"delete"|"react"|"unreact", ...}.
+   *  The change comes back as a message event; a refusal rejects with a RequestError. */
+  async change(chatId, seq, fields) {
+    return this.conn.request({ chat: chatId, seq, ...fields });
+  }
 }
 
 /** The message kind of a file of MIME type `type` (the server checks the bytes). */

@@ -65,6 +65,7 @@ function preview(store, chat) {
 
 /** A one-line text for a message of any kind. */
 function summary(message) {
+  if (message.deleted) return "🚫 This message was deleted";
   if (message.encrypted) {
     return message.text != null ? `🔒 ${message.text.replace(/\s+/g, " ")}` : "🔒 Encrypted message";
   }
@@ -164,10 +165,12 @@ export function renderHeader(store, header) {
     const presence = store.presence.get(peer);
     status = presence?.status === "online" ? "online" : lastSeen(presence?.last_seen);
   } else {
-    const names = [...chat.others(store.me)].sort();
-    if (chat.members.includes(store.me)) names.push("You");
+    const admin = (name, user) => (chat.admins.includes(user) ? `${name} (admin)` : name);
+    const names = [...chat.others(store.me)].sort().map((u) => admin(u, u));
+    if (chat.members.includes(store.me)) names.push(admin("You", store.me));
     status = `${chat.members.length} members · ${names.join(", ")}`;
   }
+  header.querySelector("#leave-group").hidden = chat.kind !== "group";
   header.querySelector(".conv-avatar").replaceChildren(
     avatar(title, { online: peer !== null && isOnline(store, peer), group: !peer }),
   );
@@ -189,6 +192,9 @@ export function renderTyping(store, strip) {
 }
 
 function messageBody(message) {
+  if (message.deleted) {
+    return h("span", { class: "body body-note deleted" }, "🚫 This message was deleted");
+  }
   if (message.encrypted) {
     if (message.text == null) {
       return h("span", { class: "body body-note" }, icon("lock"), " Encrypted message");
@@ -241,12 +247,55 @@ function media(message) {
   );
 }
 
+/** Reaction chips under a message; a click on one toggles the user's own. */
+function reactionChips(store, item) {
+  const reactions = item.reactions ?? [];
+  if (!reactions.length) return null;
+  return h(
+    "div",
+    { class: "reactions" },
+    ...reactions.map((r) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: `reaction${r.users.includes(store.me) ? " mine" : ""}`,
+          "data-action": r.users.includes(store.me) ? "unreact" : "react",
+          "data-emoji": r.emoji,
+          title: r.users.join(", "),
+        },
+        `${r.emoji} ${r.users.length}`,
+      ),
+    ),
+  );
+}
+
+/** What the user may do to a sequenced message: react; edit and delete their own
+ *  (a group's admin deletes any). */
+function messageActions(store, chat, item, mine) {
+  if (item.seq === undefined || item.deleted) return null;
+  const admin = chat.kind === "group" && chat.admins.includes(store.me);
+  const button = (action, label, text) =>
+    h("button", { type: "button", class: "action", "data-action": action, "aria-label": label }, text);
+  return h(
+    "div",
+    { class: "actions" },
+    button("react", "React 👍", "👍"),
+    mine && !item.encrypted && item.kind === "text" ? button("edit", "Edit", "✏️") : null,
+    mine || admin ? button("delete", "Delete", "🗑") : null,
+  );
+}
+
 function messageRow(store, chat, item, { first, showName }) {
   const mine = item.sender === store.me;
   const tick = mine ? store.tick(chat, item) : null;
   const key = `m:${item.sender}:${item.client_msg_id}`;
+  const state = [item.body, item.deleted, item.edited_ts, JSON.stringify(item.reactions ?? [])];
   const links = [item.attachment?.url, item.attachment?.uploading, item.attachment?.blob];
-  const sig = [item.seq ?? "", tick?.status, tick?.readBy, first, showName, item.text != null, ...links].join("|");
+  const sig = [item.seq ?? "", tick?.status, tick?.readBy, first, showName, item.text != null]
+    .concat(links, state)
+    .join("|");
+  const edited = Boolean(item.edited_ts) && !item.deleted;
   const build = () =>
     h(
       "div",
@@ -263,19 +312,22 @@ function messageRow(store, chat, item, { first, showName }) {
           ? h("div", { class: "sender", style: `--hue: ${hue(item.sender)}` }, item.sender)
           : h("span", { class: "visually-hidden" }, mine ? "You: " : `${item.sender}: `),
         messageBody(item),
+        reactionChips(store, item),
         // An invisible copy of the time keeps the last line of text clear of it.
         h(
           "span",
           { class: `spacer${mine ? " spacer-mine" : ""}`, "aria-hidden": "true" },
-          timeOfDay(item.ts),
+          `${edited ? "edited " : ""}${timeOfDay(item.ts)}`,
         ),
         h(
           "span",
           { class: "meta" },
+          edited ? h("span", { class: "edited" }, "edited") : null,
           h("time", { datetime: new Date(item.ts).toISOString() }, timeOfDay(item.ts)),
           tick ? tickIcon(tick) : null,
         ),
       ),
+      messageActions(store, chat, item, mine),
     );
   return { key, sig, build };
 }
@@ -304,7 +356,7 @@ export function renderMessages(store, pane, { unreadAfter = null, forceBottom = 
     const text = "This is the start of the conversation.";
     items.push({ key: "edge", sig: "start", build: () => h("div", { class: "edge" }, text) });
   }
-  const all = [...chat.ordered(), ...store.pendingIn(chat.id)];
+  const all = [...chat.shown(), ...store.pendingIn(chat.id)];
   let prev = null;
   let unreadShown = false;
   for (const item of all) {

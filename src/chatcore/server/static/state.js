@@ -8,6 +8,39 @@
 
 export const TYPING_TTL_MS = 6000;
 
+/** Kinds of lifecycle events: sequenced like messages, applied to their target, never shown. */
+export const EVENT_KINDS = new Set(["edit", "delete", "react", "unreact"]);
+
+/**
+ * A message as a lifecycle event (edit, delete, react, unreact, naming its `target`)
+ * leaves it; the message itself when the event is not for it or already in it
+ * (`changed_seq`: a message from history holds the events before it).
+ */
+export function applyChange(message, event) {
+  if (event.target !== message.seq || message.deleted) return message;
+  if (event.seq <= (message.changed_seq ?? 0)) return message;
+  const next = { ...message, changed_seq: event.seq };
+  switch (event.kind) {
+    case "edit":
+      if (event.sender !== message.sender) return next;
+      return { ...next, body: event.body, encrypted: event.encrypted ?? false, edited_ts: event.ts };
+    case "delete":
+      return { ...next, body: "", attachment: null, reactions: [], deleted: true };
+    case "react":
+    case "unreact": {
+      const users = new Map((message.reactions ?? []).map((r) => [r.emoji, [...r.users]]));
+      const who = users.get(event.body) ?? [];
+      if (event.kind === "react" && !who.includes(event.sender)) who.push(event.sender);
+      if (event.kind === "unreact" && who.includes(event.sender)) who.splice(who.indexOf(event.sender), 1);
+      users.set(event.body, who);
+      const reactions = [...users].filter(([, u]) => u.length).map(([emoji, u]) => ({ emoji, users: u }));
+      return { ...next, reactions };
+    }
+    default:
+      return message;
+  }
+}
+
 /** Raise a member's watermark in `map` to `seq` (watermarks never go down). */
 function raise(map, user, seq) {
   if ((map.get(user) ?? 0) < seq) map.set(user, seq);
@@ -37,11 +70,17 @@ export class Chat {
     this.kind = view.kind;
     this.members = view.members;
     this.title = view.title ?? null;
+    this.admins = view.admins ?? [];
     this.lastSeq = Math.max(this.lastSeq ?? 0, view.last_seq ?? 0);
     this.version++;
   }
 
-  /** Messages held, ascending by seq. */
+  /** Messages to show, ascending by seq: lifecycle events are applied, not shown. */
+  shown() {
+    return this.ordered().filter((m) => !EVENT_KINDS.has(m.kind));
+  }
+
+  /** Messages held, ascending by seq (lifecycle events included). */
   ordered() {
     this.#sorted ??= [...this.messages.values()].sort((a, b) => a.seq - b.seq);
     return this.#sorted;
@@ -60,6 +99,11 @@ export class Chat {
       this.messages.set(m.seq, m);
       added.push(m);
       this.lastSeq = Math.max(this.lastSeq, m.seq);
+      if (EVENT_KINDS.has(m.kind)) {
+        const target = m.target == null ? null : this.messages.get(m.target);
+        if (target) this.messages.set(m.target, applyChange(target, m));
+        continue;
+      }
       this.typing.delete(m.sender);
       // The server counts a sender as having read up to their own message (cumulative).
       raise(this.read, m.sender, m.seq);
@@ -201,10 +245,12 @@ export class ChatStore {
     return chat.title || chat.others(this.me).join(", ") || "Group";
   }
 
-  /** Unread messages: past my read watermark, not sent by me. */
+  /** Unread messages: past my read watermark, not sent by me, not lifecycle events. */
   unread(chat) {
     let count = Math.max(0, chat.lastSeq - chat.readSeq);
-    for (const m of chat.ordered()) if (m.seq > chat.readSeq && m.sender === this.me) count--;
+    for (const m of chat.ordered()) {
+      if (m.seq > chat.readSeq && (m.sender === this.me || EVENT_KINDS.has(m.kind))) count--;
+    }
     return Math.max(0, count);
   }
 
@@ -212,7 +258,7 @@ export class ChatStore {
   lastItem(chat) {
     const pending = this.pendingIn(chat.id);
     if (pending.length) return pending[pending.length - 1];
-    const list = chat.ordered();
+    const list = chat.shown();
     return list.length ? list[list.length - 1] : null;
   }
 
