@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Dialog, expect
 
 from chatcore.client import MessageReceived
 from chatcore.e2ee import decode_envelope
@@ -44,11 +44,26 @@ async def test_two_pages_exchange_sealed_messages(
     await bob.send("got it 🔐")
     await expect(alice.page.locator(".row.theirs .body")).to_have_text("got it 🔐")
 
+    # alice edits her sealed message: the prompt shows the opened text, the edit is sealed
+    async def edit(dialog: Dialog) -> None:
+        assert dialog.default_value == secret
+        await dialog.accept(secret + " (changed)")
+
+    alice.page.once("dialog", edit)
+    mine = alice.page.locator(".row.mine").first
+    await mine.hover()
+    await mine.get_by_role("button", name="Edit").click()
+    await expect(bob.page.locator(".row.theirs .body")).to_have_text(secret + " (changed)")
+
     chat_id = await alice.page.locator(".chat-item").first.get_attribute("data-chat")
     assert chat_id is not None
     await server.node.settled()
     stored = (await server.node.history("alice", chat_id)).messages
-    assert [m.encrypted for m in stored] == [True, True]
+    assert [(m.kind, m.encrypted) for m in stored] == [
+        ("text", True),
+        ("text", True),
+        ("edit", True),
+    ]
     for m in stored:
         assert secret not in m.body and "got it" not in m.body
         assert {(k.user, k.device[:4]) for k in decode_envelope(m.body).keys} == {

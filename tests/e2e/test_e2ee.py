@@ -65,6 +65,15 @@ async def test_a_sealed_message_opens_on_every_member_device_and_not_on_the_serv
             ("b2", 1),
         }
 
+        # An edit is sealed as a send is; its event opens on the other devices.
+        await alice.client.edit(chat, 2, "after rotation, edited", encrypted=True)
+        await laptop.wait_for_seq(chat, 3)
+        assert texts(laptop, chat)[-1] == "after rotation, edited"
+        assert laptop.messages[chat][-1].kind == "edit"
+        await server.node.settled()
+        stored = (await server.node.history(alice_user, chat)).messages
+        assert all("after rotation" not in m.body for m in stored)
+
 
 async def test_no_key_no_send_and_a_device_without_keyring_gets_a_clear_marker(
     server: RunningServer, tmp_path: Path

@@ -295,7 +295,13 @@ class ChatClient:
     ) -> AcceptedFrame:
         """Replace the body of this user's message ``seq`` (every member gets an ``edit``
         message); raises InvalidRequest (not the author, past the edit window, deleted),
-        NotFound (no such message), FrameTooLarge, NotMember, Unavailable."""
+        NotFound (no such message), FrameTooLarge, NotMember, Unavailable.
+
+        ``encrypted``: as for :meth:`send` (with a keyring, ``body`` is the text to seal)."""
+        if encrypted and self.e2ee is not None:
+            user = self._link.user
+            assert user is not None  # welcomed before entering returned
+            body = await self.e2ee.seal(self._ask, chat=chat, user=user, text=body)
         answer = await self._request(
             lambda rid: Edit(id=rid, chat=chat, seq=seq, body=body, encrypted=encrypted)
         )

@@ -103,7 +103,8 @@ class ChatPage {
     const fields = { type: kind };
     if (kind === "react" || kind === "unreact") fields.emoji = button.dataset.emoji ?? "👍";
     if (kind === "edit") {
-      const body = window.prompt("Edit message", chat.messages.get(seq)?.body ?? "");
+      const old = chat.messages.get(seq);
+      const body = window.prompt("Edit message", (old?.encrypted ? old.text : old?.body) ?? "");
       if (body === null || !body.trim()) return;
       fields.body = body;
     }

@@ -453,6 +453,11 @@ export class ChatClient {
   /** Edit, delete or react to message `seq`: {type: "edit"|"delete"|"react"|"unreact", ...}.
    *  The change comes back as a message event; a refusal rejects with a RequestError. */
   async change(chatId, seq, fields) {
+    if (fields.type === "edit" && this.keyring) {
+      // Sealed as a send is: when every member has a device key.
+      const sealed = await this.keyring.sealFor(this.conn, chatId, fields.body);
+      if (sealed) fields = { ...fields, body: sealed, encrypted: true };
+    }
     return this.conn.request({ chat: chatId, seq, ...fields });
   }
 }

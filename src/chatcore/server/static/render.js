@@ -281,7 +281,9 @@ function messageActions(store, chat, item, mine) {
     "div",
     { class: "actions" },
     button("react", "React 👍", "👍"),
-    mine && !item.encrypted && item.kind === "text" ? button("edit", "Edit", "✏️") : null,
+    mine && (!item.encrypted || item.text != null) && item.kind === "text"
+      ? button("edit", "Edit", "✏️")
+      : null,
     mine || admin ? button("delete", "Delete", "🗑") : null,
   );
 }

@@ -23,7 +23,8 @@ export function applyChange(message, event) {
   switch (event.kind) {
     case "edit":
       if (event.sender !== message.sender) return next;
-      return { ...next, body: event.body, encrypted: event.encrypted ?? false, edited_ts: event.ts };
+      // `text`: the edit's opened text when it was sealed (see client.js)
+      return { ...next, body: event.body, encrypted: event.encrypted ?? false, text: event.text, edited_ts: event.ts };
     case "delete":
       return { ...next, body: "", attachment: null, reactions: [], deleted: true };
     case "react":
