@@ -51,6 +51,15 @@ class PushWorld:
     def pushes_to(self, name: str) -> list[dict[str, Any]]:
         return [payload for to, payload, _ in self.webpush.received if to == name]
 
+    async def gone_offline(self, user: str) -> None:
+        """Wait until the registry holds no connection of ``user``: a device's close is
+        recorded a moment after its socket closes, and a message delivered before that
+        counts as delivered live (no push)."""
+        registry = self.server.node.backends.registry
+        with anyio.fail_after(10):
+            while (await registry.lookup([user])).get(user):
+                await anyio.sleep(0.02)
+
     async def wait_for_pushes(self, name: str, count: int) -> list[dict[str, Any]]:
         with anyio.fail_after(15):
             while len(self.pushes_to(name)) < count:
@@ -139,6 +148,7 @@ async def test_an_offline_device_gets_coalesced_pushes_and_no_preview_when_encry
         await phone.client.register_push("fcm", "fcm-phone-1")
     assert set(await world.targets("bob")) == {"laptop", "phone"}
     assert (await world.targets("bob"))["laptop"] == laptop
+    await world.gone_offline("bob")
 
     async with device(world.server.ws_url, world.server.token("alice")) as alice:
         chat = (await alice.client.create_direct("bob")).chat
@@ -170,6 +180,7 @@ async def test_unregister_stops_pushes_and_a_gone_target_is_dropped(world: PushW
         await laptop.client.unregister_push()
         await laptop.client.unregister_push()  # nothing left: still fine
     world.fcm.gone.add("fcm-phone-2")
+    await world.gone_offline("bob")
 
     async with device(world.server.ws_url, world.server.token("alice")) as alice:
         chat = (await alice.client.create_group("plans", ["bob"])).chat

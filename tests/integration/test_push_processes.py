@@ -11,15 +11,28 @@ import anyio
 import msgspec
 import pytest
 
+from chatcore.registry.redis import RedisConnectionRegistry
 from tests.client.harness import device
 from tests.integration.test_scale_out import Deployment, deployment
 from tests.push.services import Fcm, WebhookReceiver, serving
+from tests.services import REDIS_URL
 
 __all__ = ["deployment"]  # the fixture, used by name
 
 pytestmark = [pytest.mark.anyio, pytest.mark.services]
 
 HOOK_SECRET = "webhook-secret-of-the-deployment-0123"
+
+
+async def gone_offline(deployment: Deployment, user: str) -> None:
+    """Wait until the registry holds no connection of ``user``: a device's close is
+    recorded a moment after its socket closes, and a message delivered before that
+    counts as delivered live (no push)."""
+    prefix = deployment.env["CHATCORE_REDIS_PREFIX"]
+    async with RedisConnectionRegistry(REDIS_URL, prefix=prefix) as registry:
+        with anyio.fail_after(10):
+            while (await registry.lookup([user])).get(user):
+                await anyio.sleep(0.05)
 
 
 async def test_a_worker_process_pushes_to_a_token_registered_at_a_gateway(
@@ -39,6 +52,7 @@ async def test_a_worker_process_pushes_to_a_token_registered_at_a_gateway(
         _, url = await deployment.gateway("gateway")
         async with device(url, deployment.token("bob"), "phone") as phone:
             await phone.client.register_push("fcm", "bob-phone-token")
+        await gone_offline(deployment, "bob")
         async with device(url, deployment.token("alice")) as alice:
             chat = (await alice.client.create_direct("bob")).chat
             await alice.client.send(chat, "meet at the station")
