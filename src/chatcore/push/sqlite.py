@@ -9,21 +9,16 @@ device registered longest ago, the one forgotten past ``max_devices_per_user``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import msgspec
 
-from chatcore._resource import ClosingContext
-from chatcore._sqlite import SqliteDatabase
-from chatcore.errors import ChatcoreClosed, Unavailable
+from chatcore._sqlite import SqliteAdapter, SqliteDatabase
 from chatcore.push._base import PushTarget
 from chatcore.push.targets import TargetRules, check_target
 
 __all__ = ["SqlitePushTokenStore"]
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS push_targets (
@@ -36,7 +31,7 @@ _decode = msgspec.msgpack.Decoder(PushTarget).decode
 _IN_CHUNK = 500  # host parameters per statement, well under SQLite's limit
 
 
-class SqlitePushTokenStore(ClosingContext):
+class SqlitePushTokenStore(SqliteAdapter):
     """Push targets in a SQLite file: a path (opened and closed by the store) or a shared
     :class:`~chatcore._sqlite.SqliteDatabase` (its owner closes it).
 
@@ -44,24 +39,13 @@ class SqlitePushTokenStore(ClosingContext):
     cannot be opened or the table cannot be created.
     """
 
+    _schema = _SCHEMA
+
     def __init__(
         self, database: str | Path | SqliteDatabase, *, rules: TargetRules | None = None
     ) -> None:
         self._rules = rules or TargetRules()
-        self._closed = False
-        if isinstance(database, SqliteDatabase):
-            self._db, self._owns_db = database, False
-        else:
-            try:
-                self._db, self._owns_db = SqliteDatabase(database), True
-            except (OSError, sqlite3.Error) as exc:
-                raise Unavailable(f"sqlite {database}: {exc}") from exc
-        try:
-            self._db.execute_script(_SCHEMA)
-        except sqlite3.Error as exc:
-            if self._owns_db:
-                self._db.close()
-            raise Unavailable(f"sqlite {self._db.path}: {exc}") from exc
+        super().__init__(database)
 
     async def register(self, target: PushTarget) -> None:
         """Keep ``target`` for its device, forgetting the user's oldest beyond the limit.
@@ -122,16 +106,3 @@ class SqlitePushTokenStore(ClosingContext):
                 (target.user, target.device, _encode(target)),
             )
         )
-
-    async def aclose(self) -> None:
-        """Close the file if this store opened it; later calls raise ChatcoreClosed. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._owns_db:
-            await self._db.aclose()
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed:
-            raise ChatcoreClosed(f"{type(self).__name__} used after aclose()")
-        return await self._db.run(fn)
