@@ -164,8 +164,8 @@ async def production_backends(
     """Connect to Kafka, Cassandra and Redis (and S3 if ``config.s3_bucket`` is set) as
     ``config`` says; the upload ledger is in Redis.
 
-    Push targets are kept in Cassandra (``push_rules``: as in :meth:`Backends.in_memory`),
-    device keys in Redis.
+    Push targets and device keys are kept with the stores: in Cassandra, or in the
+    SQLite file of ``config.sqlite_store`` (``push_rules``: as in :meth:`Backends.in_memory`).
 
     Raises :class:`~chatcore.errors.Unavailable` when a service cannot be reached.
     """
@@ -174,7 +174,6 @@ async def production_backends(
     from chatcore.bus.redis import RedisGatewayBus
     from chatcore.cache.redis import RedisHotCache
     from chatcore.ids.redis import RedisNodeIdLease
-    from chatcore.keys.redis import RedisKeyDirectory
     from chatcore.log.kafka import KafkaLog
     from chatcore.offline.log import LoggingPushNotifier
     from chatcore.offline.redis import RedisOfflineIndex
@@ -209,7 +208,7 @@ async def production_backends(
         push=LoggingPushNotifier(),
         leases=RedisNodeIdLease(redis, prefix=prefix),
         push_tokens=stores.push_tokens(push_rules),
-        keys=RedisKeyDirectory(redis, prefix=prefix),
+        keys=stores.keys(),
         extra=[stores, redis],
         uploads=RedisUploadLedger(redis, prefix=prefix),
         blobs=_s3_blobs(config),
@@ -246,6 +245,11 @@ class _SqliteStores:
         from chatcore.push.sqlite import SqlitePushTokenStore
 
         return SqlitePushTokenStore(self.db, rules=rules)
+
+    def keys(self) -> KeyDirectory:
+        from chatcore.keys.sqlite import SqliteKeyDirectory
+
+        return SqliteKeyDirectory(self.db)
 
     async def aclose(self) -> None:
         await self.db.aclose()

@@ -9,6 +9,7 @@ import pytest
 
 from chatcore.keys import KeyDirectory, MemoryKeyDirectory, SqliteKeyDirectory
 from chatcore.keys.redis import RedisKeyDirectory
+from chatcore.store.cassandra import CassandraStores
 from chatcore.testing import KeyDirectorySuite
 from tests.services import REDIS_URL
 
@@ -39,5 +40,15 @@ class TestRedis(KeyDirectorySuite):
     def make_directory(self, redis_prefix: Callable[[], str]) -> Make:
         async def make() -> KeyDirectory:
             return RedisKeyDirectory(REDIS_URL, prefix=redis_prefix())
+
+        return make
+
+
+@pytest.mark.services
+class TestCassandra(KeyDirectorySuite):
+    @pytest.fixture
+    def make_directory(self, cassandra_stores: Callable[[], Awaitable[CassandraStores]]) -> Make:
+        async def make() -> KeyDirectory:
+            return (await cassandra_stores()).keys()
 
         return make

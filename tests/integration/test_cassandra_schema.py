@@ -35,6 +35,7 @@ TABLES = {
     "messages",
     "push_targets",
     "chat_roles",
+    "device_keys",
     "schema_migrations",
     "settings",
     "user_chats",

@@ -2,8 +2,8 @@
 
 Layout: the port in ``_base`` (``KeyDirectory``, ``DeviceKey``); the pure rules in
 ``rules`` (key shape, versions, device limit); backends as siblings (``memory``,
-``sqlite``, ``redis``, the last imported by module name). The encryption scheme the
-keys serve is :mod:`chatcore.e2ee` (docs/encryption.md).
+``sqlite``, ``redis``, ``cassandra``, the last two imported by module name). The
+encryption scheme the keys serve is :mod:`chatcore.e2ee` (docs/encryption.md).
 """
 
 from chatcore.keys._base import DeviceKey, KeyDirectory

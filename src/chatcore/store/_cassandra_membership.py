@@ -12,16 +12,14 @@ the mirror rows of the users it names, which repairs a call that died half-way.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from typing import ClassVar, cast
 
-import anyio
 import msgspec
 
 from chatcore.errors import NotFound, Unavailable
 from chatcore.model import ChatInfo, ChatKind, ChatRoles
-from chatcore.store._cassandra_session import CassandraAdapter, Row
+from chatcore.store._cassandra_session import CassandraAdapter, Row, cas_back_off
 from chatcore.store._rules import changed_members, unique
 
 __all__ = ["CassandraMembershipStore"]
@@ -107,8 +105,7 @@ class CassandraMembershipStore(CassandraAdapter):
         """
         self._check()
         for attempt in range(_CAS_ATTEMPTS):
-            if attempt:  # another update won: back off a little, at random
-                await anyio.sleep(random.uniform(0, 0.002 * attempt))
+            await cas_back_off(attempt)
             found = await self._read(chat_id)
             if found is None:
                 raise NotFound(f"no chat {chat_id!r}")

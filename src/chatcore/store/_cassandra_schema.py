@@ -84,6 +84,17 @@ _MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        4,
+        "end-to-end encryption device keys by user",
+        [
+            """CREATE TABLE IF NOT EXISTS {ks}.device_keys (
+                user_id text, device text, version bigint, public_key text,
+                generation bigint STATIC,
+                PRIMARY KEY (user_id, device)
+            )""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = _MIGRATIONS[-1][0]

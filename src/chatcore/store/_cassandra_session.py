@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -34,7 +35,14 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise missing_extra("cassandra", exc, needed_by="chatcore's Cassandra backend") from exc
 
-__all__ = ["DRIVER_ERRORS", "CassandraAdapter", "CassandraSession", "Row", "Statement"]
+__all__ = [
+    "DRIVER_ERRORS",
+    "CassandraAdapter",
+    "CassandraSession",
+    "Row",
+    "Statement",
+    "cas_back_off",
+]
 
 T = TypeVar("T")
 
@@ -56,6 +64,13 @@ _LWT_APPLIED = "[applied]"
 def unavailable(what: str, exc: BaseException) -> Unavailable:
     """The chatcore error for a driver error ``exc`` met while doing ``what``."""
     return Unavailable(f"cassandra: {what} failed: {type(exc).__name__}: {exc}")
+
+
+async def cas_back_off(attempt: int) -> None:
+    """Before a compare-and-set round: nothing the first time, then a short random pause
+    growing with ``attempt`` (another change won the last round)."""
+    if attempt:
+        await anyio.sleep(random.uniform(0, 0.002 * attempt))
 
 
 def contact_point(host: str) -> str | tuple[str, int]:

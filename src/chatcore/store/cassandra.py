@@ -10,6 +10,9 @@ model and the reasons behind it are in ``docs/cassandra.md``; in short::
     chats         (chat_id)                         kind, title, created_ms, members, version
     user_chats    (user_id, chat_id)                the same membership, by user
     push_targets  (user_id, device)                 msgpack PushTarget (see chatcore.push.cassandra)
+    chat_roles    (chat_id)                         msgpack ChatRoles, changed by compare-and-set
+    device_keys   (user_id, device)                 version, public_key; static generation
+                                                    (see chatcore.keys.cassandra)
 
 Without a read-modify-write race and without lightweight transactions on the hot
 paths: a message's first write wins (writes carry falling timestamps), a
@@ -24,6 +27,8 @@ from typing import Any
 
 from chatcore._resource import ClosingContext
 from chatcore.errors import InvalidRequest
+from chatcore.keys.cassandra import CassandraKeyDirectory
+from chatcore.keys.rules import KeyRules
 from chatcore.push.cassandra import CassandraPushTokenStore
 from chatcore.push.targets import TargetRules
 from chatcore.store._cassandra_membership import CassandraMembershipStore
@@ -79,6 +84,7 @@ class CassandraStores(ClosingContext):
         self.receipts = CassandraReceiptStore(db, prepared[CassandraReceiptStore])
         self.membership = CassandraMembershipStore(db, prepared[CassandraMembershipStore])
         self._push_prepared = prepared[CassandraPushTokenStore]
+        self._keys_prepared = prepared[CassandraKeyDirectory]
 
     @classmethod
     async def connect(
@@ -160,6 +166,7 @@ class CassandraStores(ClosingContext):
                 CassandraReceiptStore,
                 CassandraMembershipStore,
                 CassandraPushTokenStore,
+                CassandraKeyDirectory,
             )
             prepared: dict[type[CassandraAdapter], Mapping[str, Any]] = {
                 kind: await db.prepare(
@@ -183,6 +190,13 @@ class CassandraStores(ClosingContext):
         Closing it closes only it; :meth:`aclose` ends the connection under it.
         """
         return CassandraPushTokenStore(self._db, self._push_prepared, rules=rules)
+
+    def keys(self, rules: KeyRules | None = None) -> CassandraKeyDirectory:
+        """A key directory over this connection (``rules``: ``KeyRules()``).
+
+        Closing it closes only it; :meth:`aclose` ends the connection under it.
+        """
+        return CassandraKeyDirectory(self._db, self._keys_prepared, rules=rules)
 
     async def aclose(self) -> None:
         """Close the three stores and the connection. Idempotent."""

@@ -175,6 +175,25 @@ class KeyDirectorySuite:
         assert (await env.devices(alice))["phone"].version == 11
         assert 11 not in refused
 
+    async def test_concurrent_new_devices_stop_at_the_limit(self, env: KeyEnv) -> None:
+        """The device limit holds when new devices publish at once (no check-then-write race)."""
+        alice = env.name("alice")
+        outcomes: list[bool] = []
+
+        async def publish(n: int) -> None:
+            try:
+                outcomes.append(
+                    await env.directory.publish(DeviceKey(alice, f"d{n}", 1, public_key(n)))
+                )
+            except InvalidRequest:
+                outcomes.append(False)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(20):
+                tg.start_soon(publish, n)
+        assert outcomes.count(True) == 16
+        assert len(await env.devices(alice)) == 16
+
     async def test_closed_directory_refuses_calls(self, make_directory: Make[KeyDirectory]) -> None:
         directory = await make_directory()
         async with directory:
