@@ -100,12 +100,15 @@ class ChatInfo(msgspec.Struct, frozen=True):
         return self.members[0] if self.members else ""
 
     def admins(self) -> tuple[str, ...]:
-        """A group's admins who are members (none for a direct chat)."""
+        """A group's admins who are members (none for a direct chat).
+
+        A group with members but no admin among them (stored before roles existed, or
+        its only admin removed by a change that raced a promotion) counts its first
+        member as admin, as the last admin leaving would have made them.
+        """
         if self.kind != "group":
             return ()
-        if not self.roles.admins and not self.roles.creator:  # stored before roles existed
-            return self.members[:1]
-        return tuple(a for a in self.roles.admins if a in self.members)
+        return tuple(a for a in self.roles.admins if a in self.members) or self.members[:1]
 
     def is_admin(self, user: str) -> bool:
         return user in self.admins()

@@ -12,7 +12,7 @@ import anyio
 
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
-from chatcore.errors import InvalidRequest, NotFound
+from chatcore.errors import InvalidRequest, NotFound, Unavailable
 from chatcore.events import ChatEvent
 from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import SnowflakeGenerator
@@ -24,6 +24,8 @@ from chatcore.registry._base import ConnectionRegistry
 from chatcore.store._base import MembershipStore
 
 __all__ = ["ChatCache", "ChatDirectory"]
+
+_PLAN_ATTEMPTS = 32  # plans of one change while other role changes keep winning
 
 
 class ChatCache:
@@ -231,23 +233,9 @@ class ChatDirectory:
         :mod:`chatcore.pipeline.roles` (anyone leaves; only admins add or remove others,
         promote, demote, change options); raises NotFound, NotMember, InvalidRequest
         (nothing changes)."""
-        chat = await self._membership.get_chat(chat_id)
-        if chat is None:
-            raise NotFound(f"no chat {chat_id!r}")
-        hides = not (chat.roles.history_visible if history_visible is None else history_visible)
-        last = 0
-        if hides and add and self._settled_last_seq is not None:
-            last = await self._settled_last_seq(chat_id)
         change = MemberChange(add, remove, promote, demote, history_visible)
-        planned = plan_change(chat, user, change, last_seq=last)
-        if len(planned.members) > self.max_members:
-            raise InvalidRequest(f"a group has at most {self.max_members} members")
         try:
-            updated = chat
-            if planned.roles != chat.roles:  # first: who joins hidden history starts late
-                updated = await self._membership.set_roles(chat_id, planned.roles)
-            if add or remove:
-                updated = await self._membership.update_members(chat_id, add=add, remove=remove)
+            chat, updated = await self._apply(user, chat_id, change)
         except BaseException:
             if self._cache is not None:
                 self._cache.forget(chat_id)  # it may have changed: read it again
@@ -258,6 +246,41 @@ class ChatDirectory:
         audience = tuple(dict.fromkeys((*chat.members, *updated.members)))
         await self._announce(updated, audience, removed=removed)
         return updated
+
+    async def _apply(
+        self, user: str, chat_id: str, change: MemberChange
+    ) -> tuple[ChatInfo, ChatInfo]:
+        """Plan ``change`` on the chat as stored and store it: the chat before and after.
+
+        The roles are written by compare-and-set against the roles the plan was made
+        on; when another change won meanwhile, the chat is read and planned again
+        (its rules may now refuse the change), at most ``_PLAN_ATTEMPTS`` times.
+        """
+        for _ in range(_PLAN_ATTEMPTS):
+            chat = await self._membership.get_chat(chat_id)
+            if chat is None:
+                raise NotFound(f"no chat {chat_id!r}")
+            visible = chat.roles.history_visible
+            hides = not (visible if change.history_visible is None else change.history_visible)
+            last = 0
+            if hides and change.add and self._settled_last_seq is not None:
+                last = await self._settled_last_seq(chat_id)
+            planned = plan_change(chat, user, change, last_seq=last)
+            if len(planned.members) > self.max_members:
+                raise InvalidRequest(f"a group has at most {self.max_members} members")
+            updated = chat
+            if planned.roles != chat.roles:  # first: who joins hidden history starts late
+                updated = await self._membership.set_roles(
+                    chat_id, planned.roles, expected=chat.roles
+                )
+                if updated.roles != planned.roles:
+                    continue  # another change of the roles won: plan on what it left
+            if change.add or change.remove:
+                updated = await self._membership.update_members(
+                    chat_id, add=change.add, remove=change.remove
+                )
+            return chat, updated
+        raise Unavailable(f"chat {chat_id!r} kept changing; make the change again")
 
     async def _announce(
         self, chat: ChatInfo, audience: Sequence[str], *, removed: tuple[str, ...] = ()

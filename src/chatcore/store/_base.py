@@ -131,10 +131,15 @@ class MembershipStore(AsyncResource, Protocol):
         """The ids of the chats ``user`` is a member of, sorted."""
         ...
 
-    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
-        """Replace the chat's roles and options (the last write wins); returns the chat.
+    async def set_roles(
+        self, chat_id: str, roles: ChatRoles, *, expected: ChatRoles | None = None
+    ) -> ChatInfo:
+        """Replace the chat's roles and options; returns the chat as stored after the call.
 
-        ``create_chat`` stores a chat's first roles. Raises
-        :class:`~chatcore.errors.NotFound` if there is no such chat.
+        With ``expected``, a compare-and-set: the roles are replaced only if they are
+        still ``expected``; otherwise nothing changes and the chat comes back with its
+        current roles (so the caller sees ``roles`` were not stored, reads what won, and
+        plans again). Without it, the last write wins. ``create_chat`` stores a chat's
+        first roles. Raises :class:`~chatcore.errors.NotFound` if there is no such chat.
         """
         ...

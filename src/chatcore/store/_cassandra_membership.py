@@ -8,6 +8,8 @@ order. ``user_chats`` mirrors the members by user for ``chats_of``; its rows are
 written after the chat with the chat's version as write timestamp, so the newest
 member list wins whatever order the mirror writes land in, and each call rewrites
 the mirror rows of the users it names, which repairs a call that died half-way.
+A ``chat_roles`` row changes by compare-and-set on its bytes too, so two admins
+changing roles at once never lose one change (``set_roles(expected=...)``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ __all__ = ["CassandraMembershipStore"]
 _CAS_ATTEMPTS = 32  # compare-and-set rounds before update_members gives up
 _encode_roles = msgspec.msgpack.Encoder().encode
 _decode_roles = msgspec.msgpack.Decoder(ChatRoles).decode
+
+
+def _roles_of(data: bytes | None) -> ChatRoles:
+    """The roles in a ``chat_roles`` row's bytes (none on record: the defaults)."""
+    return _decode_roles(data) if data else ChatRoles()
 
 
 def _chat(chat_id: str, row: Row) -> tuple[ChatInfo, int]:
@@ -54,8 +61,10 @@ class CassandraMembershipStore(CassandraAdapter):
         "link": "INSERT INTO {ks}.user_chats (user_id, chat_id) VALUES (?, ?) USING TIMESTAMP ?",
         "unlink": "DELETE FROM {ks}.user_chats USING TIMESTAMP ? WHERE user_id = ? AND chat_id = ?",
         "chats_of": "SELECT chat_id FROM {ks}.user_chats WHERE user_id = ?",
-        # Roles change rarely and only through admins: a plain write, the last one wins.
-        "set_roles": "INSERT INTO {ks}.chat_roles (chat_id, data) VALUES (?, ?)",
+        # Roles change by compare-and-set on the stored bytes (msgpack of equal roles is
+        # equal): every write is a lightweight transaction, none a plain write.
+        "first_roles": "INSERT INTO {ks}.chat_roles (chat_id, data) VALUES (?, ?) IF NOT EXISTS",
+        "replace_roles": "UPDATE {ks}.chat_roles SET data = ? WHERE chat_id = ? IF data = ?",
         "get_roles": "SELECT data FROM {ks}.chat_roles WHERE chat_id = ?",
     }
 
@@ -75,8 +84,8 @@ class CassandraMembershipStore(CassandraAdapter):
         if applied:
             stored, version = msgspec.structs.replace(chat, members=members), 1
             if chat.roles != ChatRoles():
-                await self._db.execute(
-                    self._q["set_roles"], (chat.chat_id, _encode_roles(chat.roles))
+                await self._db.applied(
+                    self._q["first_roles"], (chat.chat_id, _encode_roles(chat.roles))
                 )
         else:
             stored, version = _chat(chat.chat_id, row)
@@ -133,19 +142,45 @@ class CassandraMembershipStore(CassandraAdapter):
         rows = await self._db.execute(self._q["chats_of"], (user,))
         return sorted(row["chat_id"] for row in rows)
 
-    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
-        """Replace the chat's roles (the last write wins); raises NotFound, Unavailable
-        if Cassandra fails, ChatcoreClosed after ``aclose()``."""
+    async def set_roles(
+        self, chat_id: str, roles: ChatRoles, *, expected: ChatRoles | None = None
+    ) -> ChatInfo:
+        """Replace the chat's roles if they are still ``expected`` (when given).
+
+        A lightweight transaction on the bytes read (``IF data = ?``, or ``IF NOT
+        EXISTS`` for a chat with no roles on record), read again and retried while
+        other writes win; with ``expected`` it stops as soon as the roles read are
+        not ``expected`` and returns the chat as it is. Raises NotFound, Unavailable if
+        Cassandra fails or the roles stay contended, ChatcoreClosed after ``aclose()``.
+        """
         self._check()
-        found = await self._read(chat_id)
-        if found is None:
-            raise NotFound(f"no chat {chat_id!r}")
-        await self._db.execute(self._q["set_roles"], (chat_id, _encode_roles(roles)))
-        return msgspec.structs.replace(found[0], roles=roles)
+        data = _encode_roles(roles)
+        for attempt in range(_CAS_ATTEMPTS):
+            await cas_back_off(attempt)
+            rows = await self._db.execute(self._q["get"], (chat_id,))
+            if not rows:
+                raise NotFound(f"no chat {chat_id!r}")
+            stored = await self._roles_data(chat_id)  # what the condition compares with
+            chat = msgspec.structs.replace(_chat(chat_id, rows[0])[0], roles=_roles_of(stored))
+            if expected is not None and chat.roles != expected:
+                return chat
+            if stored is None:
+                applied, _ = await self._db.applied(self._q["first_roles"], (chat_id, data))
+            else:
+                applied, _ = await self._db.applied(
+                    self._q["replace_roles"], (data, chat_id, stored)
+                )
+            if applied:
+                return msgspec.structs.replace(chat, roles=roles)
+        raise Unavailable(f"cassandra: the roles of chat {chat_id!r} kept changing; set them again")
+
+    async def _roles_data(self, chat_id: str) -> bytes | None:
+        """The stored msgpack of the chat's roles, or None when it has no row."""
+        rows = await self._db.execute(self._q["get_roles"], (chat_id,))
+        return rows[0]["data"] if rows else None
 
     async def _roles(self, chat_id: str) -> ChatRoles:
-        rows = await self._db.execute(self._q["get_roles"], (chat_id,))
-        return _decode_roles(rows[0]["data"]) if rows and rows[0]["data"] else ChatRoles()
+        return _roles_of(await self._roles_data(chat_id))
 
     async def _read(self, chat_id: str) -> tuple[ChatInfo, int] | None:
         rows = await self._db.execute(self._q["get"], (chat_id,))

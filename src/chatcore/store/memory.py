@@ -258,11 +258,16 @@ class MemoryMembershipStore(MemoryAdapter):
         await self._checkpoint()
         return sorted(self._user_chats.get(user, ()))
 
-    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
-        """Replace the chat's roles; raises NotFound, ChatcoreClosed after ``aclose()``."""
+    async def set_roles(
+        self, chat_id: str, roles: ChatRoles, *, expected: ChatRoles | None = None
+    ) -> ChatInfo:
+        """Replace the chat's roles (if still ``expected``, when given); raises
+        NotFound, ChatcoreClosed after ``aclose()``."""
         await self._checkpoint()
         chat = self._chats.get(chat_id)
         if chat is None:
             raise NotFound(f"no chat {chat_id!r}")
+        if expected is not None and chat.roles != expected:
+            return chat
         updated = self._chats[chat_id] = msgspec.structs.replace(chat, roles=roles)
         return updated

@@ -353,14 +353,19 @@ class SqliteMembershipStore(SqliteAdapter):
 
         return await self._run(update)
 
-    async def set_roles(self, chat_id: str, roles: ChatRoles) -> ChatInfo:
-        """Replace the chat's roles; raises NotFound, Unavailable if the file cannot
-        be written, ChatcoreClosed after ``aclose()``."""
+    async def set_roles(
+        self, chat_id: str, roles: ChatRoles, *, expected: ChatRoles | None = None
+    ) -> ChatInfo:
+        """Replace the chat's roles (if still ``expected``, when given: read and written
+        in one transaction); raises NotFound, Unavailable if the file cannot be written,
+        ChatcoreClosed after ``aclose()``."""
 
         def update(c: sqlite3.Connection) -> ChatInfo:
             chat = _read_chat(c, chat_id)
             if chat is None:
                 raise NotFound(f"no chat {chat_id!r}")
+            if expected is not None and chat.roles != expected:
+                return chat
             _write_roles(c, chat_id, roles)
             return msgspec.structs.replace(chat, roles=roles)
 

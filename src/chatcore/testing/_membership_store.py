@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -223,6 +224,42 @@ class MembershipStoreSuite(StoreSuite[MembershipStore]):
         with pytest.raises(NotFound):
             await store.set_roles("nope", first)
         assert await store.get_chat("nope") is None
+
+    async def test_set_roles_with_expected_is_a_compare_and_set(
+        self, store: MembershipStore
+    ) -> None:
+        await store.create_chat(group("g", "alice", "bob"))
+        first = ChatRoles("alice", ("alice",))
+        got = await store.set_roles("g", first, expected=ChatRoles())
+        assert got.roles == first
+        # Planned on roles that are no longer there: nothing changes, the stored ones return.
+        stale = await store.set_roles("g", ChatRoles("alice", ("bob",)), expected=ChatRoles())
+        assert stale == got
+        assert await store.get_chat("g") == got
+        with pytest.raises(NotFound):
+            await store.set_roles("nope", first, expected=ChatRoles())
+
+    async def test_concurrent_compare_and_sets_of_roles_apply_once(
+        self, store: MembershipStore
+    ) -> None:
+        """Admins changing roles at once from the same reading: exactly one change wins."""
+        await store.create_chat(group("g", "alice", "bob", "carol", "dave"))
+        base = ChatRoles("alice", ("alice",))
+        await store.set_roles("g", base)
+        wanted = [ChatRoles("alice", ("alice", m)) for m in ("bob", "carol", "dave")]
+        results: list[tuple[ChatRoles, ChatInfo]] = []
+
+        async def change(roles: ChatRoles) -> None:
+            results.append((roles, await store.set_roles("g", roles, expected=base)))
+
+        async with anyio.create_task_group() as tg:
+            for roles in wanted:
+                tg.start_soon(change, roles)
+        won = [roles for roles, chat in results if chat.roles == roles]
+        assert len(won) == 1, results
+        stored = await store.get_chat("g")
+        assert stored is not None
+        assert stored.roles == won[0]
 
     async def test_aclose_is_idempotent_and_later_calls_raise(self, store: MembershipStore) -> None:
         await store.create_chat(group("g", "alice"))
