@@ -17,6 +17,7 @@ __all__ = [
     "ChatEvent",
     "Envelope",
     "Event",
+    "KeysChangedEvent",
     "MessageEvent",
     "PresenceEvent",
     "ReceiptEvent",
@@ -54,7 +55,17 @@ class PresenceEvent(msgspec.Struct, frozen=True, tag="presence"):
     states: tuple[PresenceState, ...]
 
 
-Event = MessageEvent | ReceiptEvent | ChatEvent | TypingEvent | PresenceEvent
+class KeysChangedEvent(msgspec.Struct, frozen=True, tag="keys.changed"):
+    """``user``'s ``device`` published key ``version`` (``public_key``), or, with both
+    None, had its key revoked."""
+
+    user: str
+    device: str
+    version: int | None = None
+    public_key: str | None = None
+
+
+Event = MessageEvent | ReceiptEvent | ChatEvent | TypingEvent | PresenceEvent | KeysChangedEvent
 
 
 class Envelope(msgspec.Struct, frozen=True):

@@ -32,8 +32,14 @@ from chatcore.backends import Backends
 from chatcore.cache._base import ChatBoundedCache
 from chatcore.cache._rules import DEFAULT_MAX_CHATS, DEFAULT_PER_CHAT, check_max_chats
 from chatcore.config import ProductionConfig
-from chatcore.errors import ChatcoreClosed, InvalidRequest, Overloaded, Unauthorized
-from chatcore.events import ChatEvent, TypingEvent
+from chatcore.errors import (
+    ChatcoreClosed,
+    ChatcoreError,
+    InvalidRequest,
+    Overloaded,
+    Unauthorized,
+)
+from chatcore.events import ChatEvent, KeysChangedEvent, TypingEvent
 from chatcore.fanout import FanoutPlanner, publish_to_members
 from chatcore.ids import NodeLease, SnowflakeGenerator
 from chatcore.keys import DeviceKey
@@ -838,7 +844,10 @@ class ChatNode:
         the user's limit (:mod:`chatcore.keys.rules`); nothing changes then.
         """
         self._running()
-        return await self.backends.keys.publish(DeviceKey(user, device, version, public_key))
+        changed = await self.backends.keys.publish(DeviceKey(user, device, version, public_key))
+        if changed:
+            await self._keys_changed(KeysChangedEvent(user, device, version, public_key))
+        return changed
 
     async def fetch_keys(self, user: str, users: Sequence[str]) -> dict[str, list[DeviceKey]]:
         """The device keys of ``users`` (each user's devices, maybe none), as ``user`` may
@@ -871,4 +880,27 @@ class ChatNode:
     async def revoke_key(self, user: str, device: str) -> bool:
         """Forget the key of ``user``'s ``device``; True if it had one."""
         self._running()
-        return await self.backends.keys.revoke(user, device)
+        revoked = await self.backends.keys.revoke(user, device)
+        if revoked:
+            await self._keys_changed(KeysChangedEvent(user, device))
+        return revoked
+
+    async def _keys_changed(self, event: KeysChangedEvent) -> None:
+        """Push ``keys.changed`` to the live devices of the user and of everyone who
+        shares a chat with them, through the bus as typing and chat events go.
+
+        The key is stored by then: a failure to tell is logged, not raised (a retried
+        publish would change nothing and tell no one); a client that missed the event
+        drops its cached keys when it reconnects."""
+        try:
+            audience = [event.user, *sorted(await self.contacts(event.user))]
+            await publish_to_members(
+                self.backends.bus,
+                self.backends.registry,
+                self.planner,
+                audience,
+                event,
+                encode=envelope_bytes,
+            )
+        except ChatcoreError as exc:
+            logger.warning("keys.changed of %s not delivered: %s", event.user, exc)

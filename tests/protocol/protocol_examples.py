@@ -129,6 +129,9 @@ SERVER_EXAMPLES: list[str] = [
     '{"type":"keys","id":19,"users":[{"user":"bob","devices":[{"device":"phone",'
     '"version":2,"public_key":"hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}]},'
     '{"user":"carol","devices":[]}]}',
+    '{"type":"keys.changed","user":"bob","device":"phone","version":3,'
+    '"public_key":"hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}',
+    '{"type":"keys.changed","user":"bob","device":"old-laptop"}',
 ]
 
 SERVER_EXAMPLES += [

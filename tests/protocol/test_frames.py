@@ -44,7 +44,7 @@ def test_unions_hold_every_frame_type_of_the_protocol() -> None:
     }  # fmt: skip
     assert set(SERVER_FRAME_TYPES) == {
         "welcome", "pong", "chat", "chats", "accepted", "message", "history", "synced",
-        "receipt", "presence", "ok", "error", "typing", "keys",
+        "receipt", "presence", "ok", "error", "typing", "keys", "keys.changed",
     }  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from chatcore import model
 from chatcore.events import (
     ChatEvent,
     Event,
+    KeysChangedEvent,
     MessageEvent,
     PresenceEvent,
     ReceiptEvent,
@@ -18,6 +19,7 @@ from chatcore.protocol import (
     ChatFrame,
     ChatSummary,
     ChatView,
+    KeysChanged,
     MemberWatermarks,
     Message,
     PresenceFrame,
@@ -153,3 +155,5 @@ def event_frame(event: Event) -> ServerFrame:
             return TypingUpdate(chat=chat, user=user)
         case PresenceEvent(states=states):
             return PresenceFrame(states=[presence_state(s) for s in states])
+        case KeysChangedEvent(user=user, device=device, version=version, public_key=key):
+            return KeysChanged(user=user, device=device, version=version, public_key=key)

@@ -57,6 +57,7 @@ from chatcore.protocol.frames import (
     Hello,
     History,
     HistoryPageFrame,
+    KeysChanged,
     KeysFetch,
     KeysFrame,
     KeysPublish,
@@ -163,5 +164,6 @@ __all__ = [
     "Synced",
     "TypingUpdate",
     "Welcome",
+    "KeysChanged",
     "KeysFrame",
 ]

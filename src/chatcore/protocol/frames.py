@@ -90,6 +90,7 @@ __all__ = [
     "Synced",
     "TypingUpdate",
     "Welcome",
+    "KeysChanged",
     "KeysFrame",
     # unions
     "CLIENT_FRAME_TYPES",
@@ -445,6 +446,17 @@ class KeysFrame(_Frame, tag="keys", kw_only=True):
     users: Annotated[list[UserKeysView], msgspec.Meta(max_length=MAX_LIST_LENGTH)]
 
 
+class KeysChanged(_Frame, tag="keys.changed", kw_only=True):
+    """A device of ``user`` published a new key (``version``, ``public_key``) or had it
+    revoked (both absent). Pushed to the user's other devices and to every user who
+    shares a chat with them; a client drops what it cached of ``user``'s keys."""
+
+    user: UserId
+    device: DeviceId
+    version: KeyVersion | None = None
+    public_key: PublicKey | None = None
+
+
 # --- unions ------------------------------------------------------------------
 
 ClientFrame: TypeAlias = (
@@ -487,6 +499,7 @@ ServerFrame: TypeAlias = (
     | ErrorFrame
     | TypingUpdate
     | KeysFrame
+    | KeysChanged
 )
 """A frame the server sends."""
 
