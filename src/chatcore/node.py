@@ -846,7 +846,8 @@ class ChatNode:
         self._running()
         changed = await self.backends.keys.publish(DeviceKey(user, device, version, public_key))
         if changed:
-            await self._keys_changed(KeysChangedEvent(user, device, version, public_key))
+            event = KeysChangedEvent(user, device, version, public_key)
+            await self._keys_changed(event, by_device=device)
         return changed
 
     async def fetch_keys(self, user: str, users: Sequence[str]) -> dict[str, list[DeviceKey]]:
@@ -877,17 +878,19 @@ class ChatNode:
         chat = await self.router.chat_for(user, chat_id)
         return await self.fetch_keys(user, chat.members)
 
-    async def revoke_key(self, user: str, device: str) -> bool:
-        """Forget the key of ``user``'s ``device``; True if it had one."""
+    async def revoke_key(self, user: str, device: str, *, by_device: str | None = None) -> bool:
+        """Forget the key of ``user``'s ``device``; True if it had one. ``by_device``:
+        the device of ``user`` asking (it gets no ``keys.changed`` push)."""
         self._running()
         revoked = await self.backends.keys.revoke(user, device)
         if revoked:
-            await self._keys_changed(KeysChangedEvent(user, device))
+            await self._keys_changed(KeysChangedEvent(user, device), by_device=by_device)
         return revoked
 
-    async def _keys_changed(self, event: KeysChangedEvent) -> None:
-        """Push ``keys.changed`` to the live devices of the user and of everyone who
-        shares a chat with them, through the bus as typing and chat events go.
+    async def _keys_changed(self, event: KeysChangedEvent, *, by_device: str | None) -> None:
+        """Push ``keys.changed`` to the live devices of the user (but ``by_device``, which
+        made the change) and of everyone who shares a chat with them, through the bus as
+        typing and chat events go.
 
         The key is stored by then: a failure to tell is logged, not raised (a retried
         publish would change nothing and tell no one); a client that missed the event
@@ -901,6 +904,7 @@ class ChatNode:
                 audience,
                 event,
                 encode=envelope_bytes,
+                skip_device=None if by_device is None else (event.user, by_device),
             )
         except ChatcoreError as exc:
             logger.warning("keys.changed of %s not delivered: %s", event.user, exc)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from chatcore.client import MessageReceived
+from chatcore.client import ChatUpdated, Connected, DeviceKeysChanged, MessageReceived
 from chatcore.e2ee import decode_envelope
 from chatcore.e2ee.scheme import DeviceKeyring
 from chatcore.errors import InvalidRequest, Unauthorized
-from tests.client.harness import Device, device
+from tests.client.harness import Device, MeddlingConnector, device, wait_until
 from tests.e2e.conftest import RunningServer
 from tests.e2e.test_server_protocol import hello, raw, recv
 
@@ -149,3 +149,82 @@ async def test_bad_keys_and_bodies_over_the_wire_change_nothing(server: RunningS
         assert both["code"] == "bad_frame"
         assert (await ask('{"type":"keys.revoke","id":12}'))["type"] == "ok"
         assert (await ask(fetch))["users"] == [{"user": user, "devices": []}]
+
+
+def key_events(d: Device, user: str) -> list[tuple[str, int | None]]:
+    return [(e.device, e.version) for e in d.of_type(DeviceKeysChanged) if e.user == user]
+
+
+async def test_keys_changed_reaches_the_users_devices_and_peers_not_strangers(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    alice_user, bob_user, carol_user = f"alice-{tag}", f"bob-{tag}", f"carol-{tag}"
+    async with (
+        device(server.ws_url, server.token(alice_user), "a1") as alice,
+        device(server.ws_url, server.token(bob_user), "b1", keyring=tmp_path / "b1") as phone,
+        device(server.ws_url, server.token(carol_user), "c1") as carol,
+    ):
+        await alice.client.create_direct(bob_user)
+        async with device(
+            server.ws_url, server.token(bob_user), "b2", keyring=tmp_path / "b2"
+        ) as laptop:
+            assert laptop.client.e2ee is not None
+            await wait_until(lambda: key_events(alice, bob_user) == [("b2", 1)], what="publish")
+            await wait_until(lambda: ("b2", 1) in key_events(phone, bob_user), what="own device")
+            (pushed,) = alice.of_type(DeviceKeysChanged)
+            assert pushed == DeviceKeysChanged(bob_user, "b2", 1)
+            await phone.client.rotate_key()
+            await wait_until(lambda: ("b1", 2) in key_events(laptop, bob_user), what="rotation")
+            await phone.client.revoke_key("b2")
+            await wait_until(lambda: ("b2", None) in key_events(alice, bob_user), what="revoke")
+        assert key_events(alice, bob_user) == [("b2", 1), ("b1", 2), ("b2", None)]
+        await phone.client.revoke_key("no-such-device")  # nothing revoked: no push
+        # A push carol does get, sent after all of the above on the same bus: had any
+        # keys.changed been meant for her, it would have come first.
+        await alice.client.create_direct(carol_user)
+        await wait_until(lambda: bool(carol.of_type(ChatUpdated)), what="carol's chat push")
+        assert carol.of_type(DeviceKeysChanged) == []
+        assert key_events(alice, bob_user) == [("b2", 1), ("b1", 2), ("b2", None)]
+
+
+async def test_the_sdk_seals_for_a_new_device_once_keys_changed_arrives(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    alice_user, bob_user = f"alice-{tag}", f"bob-{tag}"
+    deaf = MeddlingConnector(lose=lambda frame: frame.get("type") == "keys.changed")
+    async with (
+        device(server.ws_url, server.token(alice_user), "a1", keyring=tmp_path / "a1") as alice,
+        device(
+            server.ws_url, server.token(alice_user), "a2", keyring=tmp_path / "a2", connector=deaf
+        ) as unaware,
+        device(server.ws_url, server.token(bob_user), "b1", keyring=tmp_path / "b1") as phone,
+    ):
+        chat = (await alice.client.create_direct(bob_user)).chat
+        await alice.client.send(chat, "one", encrypted=True)
+        await unaware.client.send(chat, "two", encrypted=True)  # both keep bob's keys now
+        async with device(
+            server.ws_url, server.token(bob_user), "b2", keyring=tmp_path / "b2"
+        ) as laptop:
+            await wait_until(lambda: ("b2", 1) in key_events(alice, bob_user), what="the push")
+            await wait_until(lambda: bool(deaf.lost), what="a2 losing the push")
+            await alice.client.send(chat, "three", encrypted=True)
+            await unaware.client.send(chat, "four", encrypted=True)
+            await phone.wait_for_seq(chat, 4)
+            await laptop.wait_for_seq(chat, 4)
+            bodies = {m.seq: decode_envelope(m.body) for m in phone.messages[chat]}
+            # alice fetched again after the push: b2 can read "three".
+            assert (bob_user, "b2") in {(k.user, k.device) for k in bodies[3].keys}
+            assert [e.text for e in laptop.of_type(MessageReceived) if e.seq == 3] == ["three"]
+            # a2 never heard of b2 and sealed "four" with the keys it kept.
+            assert (bob_user, "b2") not in {(k.user, k.device) for k in bodies[4].keys}
+            # A new session drops what a2 kept: its next message reaches b2 too.
+            deaf.cut()
+            await wait_until(
+                lambda: sum(isinstance(e, Connected) for e in unaware.events) == 2,
+                what="a2 reconnecting",
+            )
+            await unaware.client.send(chat, "five", encrypted=True)
+            await laptop.wait_for_seq(chat, 5)
+            assert [e.text for e in laptop.of_type(MessageReceived) if e.seq == 5] == ["five"]

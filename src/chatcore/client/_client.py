@@ -51,6 +51,7 @@ from chatcore.protocol import (
     HistoryPageFrame,
     KeysFetch,
     KeysFrame,
+    KeysRevoke,
     ListChats,
     Message,
     MessageKind,
@@ -141,6 +142,7 @@ class ChatClient:
             connector=connector or self._websocket,
             options=opts,
             delivery=self._delivery,
+            keys=self.e2ee,
         )
         self._media = MediaTransfer(http_base(url), token_provider, timeout_s=30.0)
         self._background = anyio.CancelScope()
@@ -263,8 +265,10 @@ class ChatClient:
         pending: it is still retried until accepted.
 
         ``encrypted``: with a keyring, ``body`` is the text to seal for every device key
-        of the chat's members, fetched now (InvalidRequest naming the members without
-        any key; nothing is sent); without one, ``body`` must already be a v1 envelope.
+        of the chat's members, fetched before the first sealed send to the chat and kept
+        until a ``keys.changed`` or ``chat`` push or a reconnect may have made them stale
+        (InvalidRequest naming the members without any key; nothing is sent); without
+        one, ``body`` must already be a v1 envelope.
         """
         self._check_usable()
         cmid = client_msg_id or uuid.uuid4().hex
@@ -578,6 +582,12 @@ class ChatClient:
         (:func:`chatcore.e2ee.scheme.fingerprint`). Raises Unauthorized, InvalidRequest."""
         answer = await self._request(lambda rid: KeysFetch(id=rid, users=list(users)))
         return {entry.user: entry.devices for entry in expect_frame(answer, KeysFrame).users}
+
+    async def revoke_key(self, device: str | None = None) -> None:
+        """Forget the published key of one of this user's devices (this one when
+        ``device`` is None; fine if it had none): others stop sealing for it, and get a
+        ``keys.changed`` push. This device publishes its key again when it reconnects."""
+        expect_frame(await self._request(lambda rid: KeysRevoke(id=rid, device=device)), Ok)
 
     # -- internals -------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import itertools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import anyio
 
@@ -34,6 +34,7 @@ from chatcore.client._errors import error_from_frame, expect_frame
 from chatcore.client._events import (
     ChatUpdated,
     Connected,
+    DeviceKeysChanged,
     Disconnected,
     PresenceChanged,
     ReceiptChanged,
@@ -58,6 +59,7 @@ from chatcore.protocol import (
     ChatView,
     ClientFrame,
     ErrorFrame,
+    KeysChanged,
     Message,
     Ping,
     PresenceFrame,
@@ -70,7 +72,7 @@ from chatcore.protocol import (
     TypingUpdate,
 )
 
-__all__ = ["ReconnectingConnection", "TokenProvider"]
+__all__ = ["KeyCache", "ReconnectingConnection", "TokenProvider"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,19 @@ WAIT_AND_RETRY = frozenset({"rate_limited", "overloaded"})
 """Error codes of a request refused before it was handled: sent again after
 ``retry_after_ms``."""
 """A session shorter than this reconnects after a back-off even for 'reconnect now' codes."""
+
+
+class KeyCache(Protocol):
+    """Device keys the client keeps between sends: told what may have made them stale."""
+
+    def user_keys_changed(self, user: str) -> None:
+        """A ``keys.changed`` push named ``user``."""
+
+    def chat_changed(self, chat: str) -> None:
+        """A chat's members may have changed."""
+
+    def session_opened(self) -> None:
+        """A new session: pushes may have been missed while there was none."""
 
 
 class ReconnectingConnection:
@@ -98,12 +113,15 @@ class ReconnectingConnection:
         connector: Connector,
         options: ClientOptions,
         delivery: Delivery,
+        keys: KeyCache | None = None,
     ) -> None:
+        """``keys``: told of every push that may make cached device keys stale."""
         self.url = url
         self.device = device
         self.subprotocol = subprotocol
         self.options = options
         self.delivery = delivery
+        self._keys = keys
         self.user: str | None = None
         self.fatal: ChatcoreError | None = None
         """Why the connection stopped for good (None while it keeps going)."""
@@ -302,6 +320,8 @@ class ReconnectingConnection:
                 tg.start_soon(self._read, session)
                 tg.start_soon(self._cancel_when_lost, session, tg.cancel_scope)
                 self._session = session
+                if self._keys is not None:
+                    self._keys.session_opened()
                 self._session_changed.notify()
                 self.delivery.online = True
                 self.delivery.push_event(Connected(session.user, session.device, session.epoch > 1))
@@ -407,6 +427,8 @@ class ReconnectingConnection:
                 else:
                     self._settle_send(cmid, frame)
             case ChatFrame(id=None, chat=chat):
+                if self._keys is not None:
+                    self._keys.chat_changed(chat.chat)
                 if self.user is not None and self.user not in chat.members:
                     delivery.timelines.forget(chat.chat)
                 else:
@@ -420,6 +442,10 @@ class ReconnectingConnection:
                 delivery.push_event(PresenceChanged(tuple(frame.states)))
             case TypingUpdate():
                 delivery.push_event(TypingStarted(frame.chat, frame.user))
+            case KeysChanged():
+                if self._keys is not None:
+                    self._keys.user_keys_changed(frame.user)
+                delivery.push_event(DeviceKeysChanged(frame.user, frame.device, frame.version))
             case _:
                 logger.debug("ignored an unexpected %s", type(frame).__name__)
 

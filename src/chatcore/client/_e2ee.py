@@ -1,10 +1,16 @@
 """End-to-end encryption in the SDK: the device's keyring, sealing sends, opening messages.
 
 The scheme is :mod:`chatcore.e2ee.scheme` (docs/encryption.md); this module only ties it
-to the wire: ``keys.publish`` when a session opens, ``keys.fetch {chat}`` before each
-encrypted send (so a rotated or new device key is used at once), and opening each
-encrypted message delivered. Needs the ``e2ee`` extra, imported only when a client
-is given a keyring.
+to the wire: ``keys.publish`` when a session opens, ``keys.fetch {chat}`` before the
+first encrypted send to a chat, and opening each encrypted message delivered. Needs
+the ``e2ee`` extra, imported only when a client is given a keyring.
+
+The keys fetched for a chat are kept until something may have made them stale: a
+``keys.changed`` push naming one of the chat's members (a rotated, new or revoked
+device key), a ``chat`` push for the chat (its members changed), or a new session
+(pushes may have been missed). A fetch that overlapped such a push is used once, not
+kept, since its answer may predate the change; nor is one that found a member
+without any key (the send is refused, and the next try fetches again).
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ __all__ = ["EndToEnd"]
 
 Ask = Callable[[Callable[[int], ClientFrame]], Awaitable[ServerFrame]]
 
+MAX_CACHED_CHATS = 256
+"""Chats whose device keys are kept at once (the least recently fetched go first)."""
+
 
 class EndToEnd:
     """One device's end-to-end state: its keyring (kept in ``path``) and its user."""
@@ -54,6 +63,8 @@ class EndToEnd:
         else:
             self.keyring = scheme.DeviceKeyring.generate(device)
             self.keyring.save(self.path)
+        self._chat_keys: dict[str, dict[str, list[DeviceKey]]] = {}
+        self._changes = 0  # pushes that may have made keys stale, so far
 
     async def publish(self, ask: Ask, user: str) -> None:
         """Publish the current key. A directory holding a newer version of this device
@@ -84,14 +95,40 @@ class EndToEnd:
         Raises InvalidRequest naming the members who have no key (nothing is sent),
         and the server's errors (NotMember, ...).
         """
-        keys = await self._keys(ask, KeysFetch(id=0, chat=chat))
-        keyless = sorted(u for u, devices in keys.items() if not devices and u != user)
-        if keyless:
-            raise InvalidRequest(f"cannot encrypt: no device key for {keyless}")
+        keys = self._chat_keys.get(chat)
+        if keys is None:
+            changes = self._changes
+            keys = await self._keys(ask, KeysFetch(id=0, chat=chat))
+            keyless = sorted(u for u, devices in keys.items() if not devices and u != user)
+            if keyless:  # not kept: the next try fetches again
+                raise InvalidRequest(f"cannot encrypt: no device key for {keyless}")
+            if changes == self._changes:  # else a push overlapped: the answer may be stale
+                self._keep(chat, keys)
         devices = [k for found in keys.values() for k in found]
         return self._scheme.encrypt(
             text, chat=chat, sender=user, sender_device=self.keyring.device, recipients=devices
         )
+
+    def _keep(self, chat: str, keys: dict[str, list[DeviceKey]]) -> None:
+        self._chat_keys[chat] = keys
+        while len(self._chat_keys) > MAX_CACHED_CHATS:
+            del self._chat_keys[next(iter(self._chat_keys))]
+
+    def user_keys_changed(self, user: str) -> None:
+        """Drop the kept keys of every chat ``user`` is in (a ``keys.changed`` push)."""
+        self._changes += 1
+        for chat in [c for c, keys in self._chat_keys.items() if user in keys]:
+            del self._chat_keys[chat]
+
+    def chat_changed(self, chat: str) -> None:
+        """Drop the kept keys of ``chat`` (its members may have changed)."""
+        self._changes += 1
+        self._chat_keys.pop(chat, None)
+
+    def session_opened(self) -> None:
+        """Drop every kept key: pushes may have been missed while disconnected."""
+        self._changes += 1
+        self._chat_keys.clear()
 
     def open(self, message: Message, user: str | None) -> MessageReceived:
         """The event for ``message``: with its text if it is encrypted and opens here."""

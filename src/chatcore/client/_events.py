@@ -12,6 +12,7 @@ __all__ = [
     "ChatUpdated",
     "ClientEvent",
     "Connected",
+    "DeviceKeysChanged",
     "Disconnected",
     "HistorySkipped",
     "MessageReceived",
@@ -116,6 +117,17 @@ class ChatUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceKeysChanged:
+    """A device of ``user`` (this user's other devices included) published key
+    ``version``, or had its key revoked (``version`` None). With a keyring, the client
+    has already dropped its cached keys of ``user``."""
+
+    user: str
+    device: str
+    version: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ServerError:
     """The server refused a frame that had no request to answer (a receipt, typing)."""
 
@@ -132,6 +144,7 @@ ClientEvent: TypeAlias = (
     | PresenceChanged
     | TypingStarted
     | ChatUpdated
+    | DeviceKeysChanged
     | ServerError
 )
 """Every event the client yields."""

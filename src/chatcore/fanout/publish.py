@@ -50,9 +50,17 @@ class Fanout(Generic[E]):
         self._plans: dict[tuple[str, ...], _Plan] = {}
         self._payloads: list[tuple[str, bytes]] = []
 
-    async def lookup(self, users: Iterable[str]) -> None:
-        """Find the live connections of ``users`` (one round trip)."""
-        self._connections = await self._registry.lookup(list(dict.fromkeys(users)))
+    async def lookup(
+        self, users: Iterable[str], *, skip_device: tuple[str, str] | None = None
+    ) -> None:
+        """Find the live connections of ``users`` (one round trip), leaving out those
+        of ``skip_device`` (user, device), if given."""
+        found = await self._registry.lookup(list(dict.fromkeys(users)))
+        if skip_device is not None:
+            user, device = skip_device
+            found = dict(found)
+            found[user] = [c for c in found.get(user, ()) if c.device != device]
+        self._connections = found
         self._plans.clear()
 
     def add(self, members: Sequence[str], event: E) -> tuple[str, ...]:
@@ -84,10 +92,12 @@ async def publish_to_members(
     event: E,
     *,
     encode: Callable[[tuple[str, ...], E], bytes],
+    skip_device: tuple[str, str] | None = None,
 ) -> tuple[str, ...]:
-    """Send ``event`` to every live device of ``members``; returns who is offline."""
+    """Send ``event`` to every live device of ``members`` but ``skip_device`` (user,
+    device: the one that caused the event, if given); returns who is offline."""
     fanout = Fanout(bus, registry, planner, encode)
-    await fanout.lookup(members)
+    await fanout.lookup(members, skip_device=skip_device)
     offline = fanout.add(members, event)
     await fanout.publish()
     return offline

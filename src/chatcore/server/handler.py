@@ -259,7 +259,7 @@ class RequestHandler:
                 ]
                 return [KeysFrame(id=frame.id, users=users)]
             case KeysRevoke():
-                await node.revoke_key(user, frame.device or device)
+                await node.revoke_key(user, frame.device or device, by_device=device)
                 return [Ok(id=frame.id)]
 
 
