@@ -72,7 +72,9 @@ async def test_two_pages_exchange_sealed_messages(
         }
 
     # The Python SDK interoperates: a device of bob with a keyring joins the chat's keys,
-    # opens what it gets from alice's page, and alice's page opens what it seals.
+    # opens what it gets from alice's page, and alice's page opens what it seals. (alice's
+    # page kept the chat's keys since its first seal: the keys.changed push of py's
+    # publish is what makes it seal for py.)
     async with device(server.ws_url, server.token("bob"), "py", keyring=tmp_path / "py") as py:
         await alice.send("hello python")
         await wait_until(

@@ -70,6 +70,7 @@ export class ChatClient {
     this.syncing = true;
     try {
       await this.keyringReady;
+      this.keyring?.forgetAll(); // keys.changed pushes may have been missed meanwhile
       await this.keyring?.publish(conn).catch((error) => {
         if (error.code !== "disconnected") console.warn("chatcore: publishing the key failed", error);
       });
@@ -125,7 +126,11 @@ export class ChatClient {
         store.applyPresence(frame.states);
         break;
       case "chat":
+        this.keyring?.forgetChat(frame.chat.chat);
         this.addChat(frame.chat);
+        break;
+      case "keys.changed":
+        this.keyring?.forgetUser(frame.user);
         break;
       case "accepted":
         store.markAccepted(frame); // the answer to a send that gave up waiting

@@ -4,7 +4,9 @@
 // Each tab is a device: its X25519 key pair is made once and kept in IndexedDB (the
 // private key is not extractable), its public key published with `keys.publish` on
 // every welcome. A send is sealed when every member of the chat has a device key
-// (`keys.fetch {chat}`), else it goes in clear. No DOM here.
+// (`keys.fetch {chat}`), else it goes in clear. The keys fetched for a chat are kept
+// until a `keys.changed` push names a member, a `chat` push changes the chat, or the
+// tab is welcomed again (pushes may have been missed). No DOM here.
 
 const LABEL = "chatcore-e2ee/1";
 const WRAP_LABEL = "chatcore-e2ee/1 wrap";
@@ -146,6 +148,28 @@ export class Keyring {
     this.user = user;
     this.device = device;
     this.pairs = pairs; // version -> {privateKey, publicRaw}
+    this.chatKeys = new Map(); // chat id -> the users of its last `keys` answer
+    this.changes = 0; // pushes so far that may have made kept keys stale
+  }
+
+  /** A `keys.changed` push named `user`: drop the kept keys of every chat they are in. */
+  forgetUser(user) {
+    this.changes += 1;
+    for (const [chat, users] of this.chatKeys) {
+      if (users.some((u) => u.user === user)) this.chatKeys.delete(chat);
+    }
+  }
+
+  /** A chat's members may have changed (a `chat` push): drop its kept keys. */
+  forgetChat(chat) {
+    this.changes += 1;
+    this.chatKeys.delete(chat);
+  }
+
+  /** A new session: drop every kept key. */
+  forgetAll() {
+    this.changes += 1;
+    this.chatKeys.clear();
   }
 
   get version() {
@@ -198,9 +222,16 @@ export class Keyring {
 
   /** The envelope of `text` for `chat`, or null when a member has no device key. */
   async sealFor(conn, chat, text) {
-    const answer = await conn.request({ type: "keys.fetch", chat });
-    if (answer.users.some((u) => u.devices.length === 0)) return null;
-    const recipients = answer.users.flatMap((u) =>
+    let users = this.chatKeys.get(chat);
+    if (!users) {
+      const changes = this.changes;
+      users = (await conn.request({ type: "keys.fetch", chat })).users;
+      if (users.some((u) => u.devices.length === 0)) return null;
+      // An answer that overlapped a push may predate it: use it once, do not keep it.
+      if (changes === this.changes) this.chatKeys.set(chat, users);
+      if (this.chatKeys.size > 256) this.chatKeys.delete(this.chatKeys.keys().next().value);
+    }
+    const recipients = users.flatMap((u) =>
       u.devices.map((d) => ({ user: u.user, ...d })),
     );
     return seal(text, { chat, sender: this.user, senderDevice: this.device, recipients });
