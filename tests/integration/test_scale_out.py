@@ -25,7 +25,7 @@ import anyio
 import httpx
 import pytest
 
-from chatcore.client import PresenceChanged
+from chatcore.client import DeviceKeysChanged, PresenceChanged
 from chatcore.server.auth import TokenAuthority
 from tests.client.harness import Device, device, wait_until
 from tests.services import require, unique
@@ -266,3 +266,19 @@ async def test_presence_spans_gateways_and_expires_when_one_dies(
         )
     last = [s for e in watcher.of_type(PresenceChanged) for s in e.states if s.user == "pat"][-1]
     assert last.last_seen is not None
+
+
+async def test_keys_changed_crosses_gateways(
+    deployment: Deployment, clients: AsyncExitStack, tmp_path: Path
+) -> None:
+    """bob publishes a key through gateway-2; alice, on gateway-1, hears of it over the bus."""
+    _, url1 = await deployment.gateway("gateway-1")
+    _, url2 = await deployment.gateway("gateway-2")
+    alice = await clients.enter_async_context(device(url1, deployment.token("alice")))
+    await alice.client.create_direct("bob")
+    async with device(url2, deployment.token("bob"), "b1", keyring=tmp_path / "b1"):
+        await wait_until(
+            lambda: DeviceKeysChanged("bob", "b1", 1) in alice.of_type(DeviceKeysChanged),
+            timeout_s=15,
+            what="alice hearing of bob's key",
+        )
