@@ -26,6 +26,7 @@ def test_every_event_is_in_the_event_union() -> None:
     events = {
         client.ChatUpdated,
         client.Connected,
+        client.DeviceKeysChanged,
         client.Disconnected,
         client.HistorySkipped,
         client.MessageReceived,
