@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import msgspec
 
-from chatcore._sqlite import SqliteAdapter
+from chatcore._sqlite import SqliteAdapter, select_in
 from chatcore.errors import NotFound
 from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 from chatcore.store._rules import (
@@ -71,7 +71,6 @@ _decode_message = msgspec.msgpack.Decoder(StoredMessage).decode
 _decode_roles = msgspec.msgpack.Decoder(ChatRoles).decode
 
 # Host parameters per statement stay well under SQLite's limit (999 before 3.32).
-_IN_CHUNK = 500
 
 
 class SqliteMessageStore(SqliteAdapter):
@@ -243,16 +242,11 @@ class SqliteReceiptStore(SqliteAdapter):
         wanted = list(dict.fromkeys(chat_ids))
 
         def read(c: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
-            rows: list[tuple[str, int, int, int]] = []
-            for i in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[i : i + _IN_CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                rows += c.execute(
-                    "SELECT chat_id, delivered_seq, read_seq, updated_ms FROM watermarks "
-                    f"WHERE user = ? AND chat_id IN ({marks})",
-                    (user, *chunk),
-                ).fetchall()
-            return rows
+            sql = (
+                "SELECT chat_id, delivered_seq, read_seq, updated_ms FROM watermarks "
+                "WHERE user = ? AND chat_id IN ({marks})"
+            )
+            return list(select_in(c, sql, wanted, before=(user,)))
 
         rows = await self._run(read) if wanted else []
         found = {chat_id: Watermarks(chat_id, user, d, r, ms) for chat_id, d, r, ms in rows}
