@@ -25,6 +25,7 @@ from chatcore._sqlite import SqliteAdapter, select_in
 from chatcore.errors import NotFound
 from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 from chatcore.store._rules import (
+    advanced_all,
     advanced_watermarks,
     changed_members,
     check_limit,
@@ -210,6 +211,27 @@ class SqliteReceiptStore(SqliteAdapter):
                     (chat_id, user, after.delivered_seq, after.read_seq, after.updated_ms),
                 )
             return after
+
+        return await self._run(advance)
+
+    async def advance_many(self, targets: Sequence[Watermarks]) -> list[Watermarks | None]:
+        """See :meth:`ReceiptStore.advance_many`: one transaction. Also ``Unavailable``,
+        ``ChatcoreClosed``."""
+        if not targets:
+            return []
+
+        def advance(c: sqlite3.Connection) -> list[Watermarks | None]:
+            members = dict.fromkeys((t.chat_id, t.user) for t in targets)
+            current = {key: _read_watermarks(c, *key) for key in members}
+            results, moved = advanced_all(current, targets)
+            c.executemany(
+                "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?)",
+                [
+                    (w.chat_id, w.user, w.delivered_seq, w.read_seq, w.updated_ms)
+                    for w in moved.values()
+                ],
+            )
+            return results
 
         return await self._run(advance)
 
