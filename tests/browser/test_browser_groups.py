@@ -31,11 +31,15 @@ def member(page: Page, user: str) -> Locator:
     return page.locator(f'.member[data-member="{user}"]')
 
 
-async def create_group(client: Client, title: str, members: str) -> str:
+async def create_group(
+    client: Client, title: str, members: str, *, history_visible: bool = True
+) -> str:
+    """Create a group through the "New group" dialog; returns its chat id."""
     page = client.page
     await page.get_by_role("button", name="New group").click()
     await page.get_by_label("Group name").fill(title)
     await page.get_by_label("Members", exact=True).fill(members)
+    await page.get_by_role("checkbox", name="Show earlier messages").set_checked(history_visible)
     await page.get_by_role("button", name="Create group").click()
     await expect(page.locator(".conv-title")).to_have_text(title)
     chat_id = await page.locator(".chat-item", has_text=title).get_attribute("data-chat")
@@ -219,6 +223,12 @@ async def test_history_visible_decides_what_a_new_member_sees(
     await add_member(alice, "erin")
     await erin.open_chat("Plans")
     await expect(erin.page.locator(".row .body")).to_have_text(["the old plan", "the new plan"])
+
+    # the option can be set when the group is made, in the "New group" dialog
+    hidden_id = await create_group(alice, "Surprise", "bob", history_visible=False)
+    assert (await server.node.chat("alice", hidden_id)).chat.roles.history_visible is False
+    await alice.page.get_by_role("button", name="Group info", exact=True).click()
+    await expect(toggle).not_to_be_checked()
     assert all(c.errors == [] for c in (alice, bob, dave, erin))
 
 

@@ -391,7 +391,8 @@ class ChatPage {
         .map((u) => u.trim())
         .filter((u) => u && u !== this.store.me);
       if (!members.length) throw new Error("Add at least one other member.");
-      return { kind: "group", title: form.title.value.trim(), members };
+      const history_visible = form.history.checked; // members added later see earlier messages
+      return { kind: "group", title: form.title.value.trim(), members, history_visible };
     });
   }
 
