@@ -103,6 +103,14 @@ async def test_admin_adds_promotes_and_demotes_and_the_others_see_it_live(
     chat = await server.node.chat("alice", chat_id)
     assert chat.chat.admins() == ("alice",)
     assert chat.chat.members == ("alice", "bob", "carol")
+
+    # alice removes carol (after confirming): the group leaves carol's page, bob's panel follows
+    alice.page.once("dialog", lambda dialog: dialog.accept())
+    await alice.page.get_by_role("button", name="Remove carol").click()
+    await expect(carol.page.locator(".chat-item", has_text="Trip")).to_have_count(0)
+    await expect(carol.page.locator("#group-panel")).to_be_hidden()
+    await expect(member(bob.page, "carol")).to_have_count(0)
+    assert (await server.node.chat("alice", chat_id)).chat.members == ("alice", "bob")
     assert alice.errors == [] and bob.errors == [] and carol.errors == []
 
 

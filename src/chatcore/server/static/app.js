@@ -166,7 +166,8 @@ class ChatPage {
     const user = button.dataset.user;
     const kind = button.dataset.memberAction;
     if (!chat || !user) return;
-    if (kind === "remove" && !window.confirm(`Remove ${user} from ${this.store.title(chat)}?`)) return;
+    const question = `Remove ${user} from ${this.store.title(chat)}?`;
+    if (kind === "remove" && !window.confirm(question)) return;
     await this.#changeGroup({ [kind]: [user] });
   }
 

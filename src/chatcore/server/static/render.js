@@ -194,10 +194,13 @@ export function renderGroupPanel(store, panel) {
   const me = store.me;
   const admin = chat.isAdmin(me);
   const title = store.title(chat);
-  panel.querySelector(".panel-avatar").replaceChildren(avatar(title, { group: true, size: "large" }));
+  panel
+    .querySelector(".panel-avatar")
+    .replaceChildren(avatar(title, { group: true, size: "large" }));
   panel.querySelector(".panel-title").textContent = title;
   const count = chat.members.length;
-  panel.querySelector(".panel-count").textContent = `Group · ${count} member${count === 1 ? "" : "s"}`;
+  const plural = count === 1 ? "" : "s";
+  panel.querySelector(".panel-count").textContent = `Group · ${count} member${plural}`;
 
   const toggle = panel.querySelector("#history-visible");
   toggle.checked = chat.historyVisible;
@@ -209,17 +212,27 @@ export function renderGroupPanel(store, panel) {
 
   // The user first, then the admins, then the others, each in joining order.
   const rank = (u) => (u === me ? 0 : chat.admins.includes(u) ? 1 : 2);
-  const members = chat.members.map((u, i) => [u, i]).sort(([a, i], [b, j]) => rank(a) - rank(b) || i - j);
+  const members = chat.members
+    .map((u, i) => [u, i])
+    .sort(([a, i], [b, j]) => rank(a) - rank(b) || i - j);
   const items = members.map(([user]) => {
     const role = chat.role(user);
     const mine = user === me;
     // Only an admin changes others; no one but the creator touches the creator.
     const canChange = admin && !mine && role !== "creator";
+    const badge = ROLE_BADGES[role];
     const sig = [role, canChange, isOnline(store, user)].join("|");
     const action = (kind, label, text, extra = "") =>
       h(
         "button",
-        { type: "button", class: `member-action${extra}`, "data-member-action": kind, "data-user": user, "aria-label": label, title: label },
+        {
+          type: "button",
+          class: `member-action${extra}`,
+          "data-member-action": kind,
+          "data-user": user,
+          "aria-label": label,
+          title: label,
+        },
         text,
       );
     const build = () =>
@@ -234,7 +247,7 @@ export function renderGroupPanel(store, panel) {
             "span",
             { class: "member-line" },
             h("span", { class: "member-name" }, mine ? "You" : user),
-            ROLE_BADGES[role] ? h("span", { class: `role-badge role-${role}` }, ROLE_BADGES[role]) : null,
+            badge ? h("span", { class: `role-badge role-${role}` }, badge) : null,
           ),
           canChange
             ? h(

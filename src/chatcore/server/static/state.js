@@ -58,7 +58,7 @@ export class Chat {
     this.loaded = false; // its latest page has been fetched (or it is new)
     this.hasMore = false; // older history exists beyond the first held seq
     this.busy = { older: false, gap: false };
-    this.floor = 0; // messages up to this seq are not shown to the user (joined with history hidden)
+    this.floor = 0; // seqs up to here are hidden from the user (joined with history hidden)
     this.readSeq = 0; // the user's own watermarks
     this.deliveredSeq = 0;
     this.read = new Map(); // other member -> read watermark
