@@ -23,9 +23,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -33,7 +33,7 @@ import anyio.to_thread
 from chatcore._resource import ClosingContext
 from chatcore.errors import ChatcoreClosed, Unavailable
 
-__all__ = ["SqliteAdapter", "SqliteDatabase", "Synchronous"]
+__all__ = ["SqliteAdapter", "SqliteDatabase", "Synchronous", "select_in"]
 
 T = TypeVar("T")
 
@@ -106,6 +106,28 @@ class SqliteDatabase:
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close, limiter=self._limiter)
+
+
+IN_CHUNK = 500
+"""Values bound per ``IN (...)`` list: well under SQLite's host-parameter limit."""
+
+
+def select_in(
+    conn: sqlite3.Connection,
+    sql: str,
+    values: Sequence[object],
+    *,
+    before: tuple[object, ...] = (),
+) -> Iterator[Any]:
+    """The rows of ``sql`` for every value of ``values``, in chunks of :data:`IN_CHUNK`.
+
+    ``sql`` holds one ``{marks}`` where the ``IN`` list goes
+    (``"SELECT data FROM t WHERE user IN ({marks})"``); ``before`` are the parameters
+    bound ahead of the list. No values, no statement.
+    """
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = values[start : start + IN_CHUNK]
+        yield from conn.execute(sql.format(marks=",".join("?" * len(chunk))), (*before, *chunk))
 
 
 def _create_private(path: Path) -> None:

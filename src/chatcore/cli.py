@@ -361,6 +361,21 @@ def sim(
     ] = None,
     messages: Annotated[int, typer.Option(help="Messages each simulated client sends.")] = 10,
     trace: Annotated[bool, typer.Option("--trace", help="Print every run's trace.")] = False,
+    regions: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=2,
+            help="2: gateways in a second region reach the pipeline over a WAN "
+            "(prints a latency table; see docs/regions.md).",
+        ),
+    ] = 1,
+    wan_rtt_ms: Annotated[
+        float, typer.Option(min=0, help="The round trip between the two regions.")
+    ] = 100.0,
+    faults: Annotated[
+        bool, typer.Option("--faults/--no-faults", help="Inject faults (the default).")
+    ] = True,
 ) -> None:
     """Run the deterministic simulation of the whole pipeline under faults.
 
@@ -370,7 +385,15 @@ def sim(
     from chatcore.sim._cli import run_cli
 
     code = run_cli(
-        seeds=seeds, first=first, seed=seed, messages=messages, trace=trace, echo=typer.echo
+        seeds=seeds,
+        first=first,
+        seed=seed,
+        messages=messages,
+        trace=trace,
+        echo=typer.echo,
+        regions=regions,
+        wan_rtt_ms=wan_rtt_ms,
+        faults=faults,
     )
     raise typer.Exit(code)
 

@@ -28,6 +28,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from chatcore._clock import wall_ms
+from chatcore._gather import both
 from chatcore.backends import Backends
 from chatcore.cache._base import ChatBoundedCache
 from chatcore.cache._rules import DEFAULT_MAX_CHATS, DEFAULT_PER_CHAT, check_max_chats
@@ -679,8 +680,10 @@ class ChatNode:
     async def _delivery_backlog(self) -> int:
         """Records accepted and not yet delivered: the Sequencer's and Delivery's backlog
         (offsets; on Kafka the Sequencer's transaction markers count too)."""
-        sequencer, delivery = self.sequencer_progress, self.delivery_progress
-        return await sequencer.offsets_behind() + await delivery.offsets_behind()
+        sequencer, delivery = await both(
+            self.sequencer_progress.offsets_behind, self.delivery_progress.offsets_behind
+        )
+        return sequencer + delivery
 
     async def _receipt_bound(self, chat_id: str, seq: int) -> int:
         """The last seq a receipt up to ``seq`` may name: read again, when ``seq`` is

@@ -85,8 +85,9 @@ async def test_group_admins_are_named_and_leaving_hands_over(
     status = bob.page.locator(".conv-status")
     await expect(status).to_have_text("3 members · alice (admin), carol, You")
 
-    # the group's only admin leaves through the header: bob, the longest-standing, takes over
+    # the group's only admin leaves through its info panel: bob, the longest-standing, takes over
     await alice.open_chat("Book club")
+    await alice.page.get_by_role("button", name="Group info", exact=True).click()
     alice.page.once("dialog", lambda dialog: dialog.accept())
     await alice.page.get_by_role("button", name="Leave group").click()
     await expect(alice.page.locator(".chat-item", has_text="Book club")).to_have_count(0)

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from chatcore._sqlite import SqliteAdapter, SqliteDatabase
+from chatcore._sqlite import SqliteAdapter, SqliteDatabase, select_in
 from chatcore.keys._base import DeviceKey
 from chatcore.keys.rules import KeyRules, check_publish
 
@@ -22,7 +22,6 @@ CREATE TABLE IF NOT EXISTS device_keys (
     user TEXT NOT NULL, device TEXT NOT NULL, version INTEGER NOT NULL,
     public_key TEXT NOT NULL, PRIMARY KEY (user, device)) WITHOUT ROWID;
 """
-_IN_CHUNK = 500  # host parameters per statement, well under SQLite's limit
 
 
 class SqliteKeyDirectory(SqliteAdapter):
@@ -67,17 +66,10 @@ class SqliteKeyDirectory(SqliteAdapter):
         wanted = list(dict.fromkeys(users))
 
         def read(c: sqlite3.Connection) -> list[DeviceKey]:
-            found: list[DeviceKey] = []
-            for start in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[start : start + _IN_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = c.execute(
-                    "SELECT user, device, version, public_key FROM device_keys "
-                    f"WHERE user IN ({marks})",
-                    chunk,
-                )
-                found.extend(DeviceKey(*row) for row in rows)
-            return found
+            sql = (
+                "SELECT user, device, version, public_key FROM device_keys WHERE user IN ({marks})"
+            )
+            return [DeviceKey(*row) for row in select_in(c, sql, wanted)]
 
         return await self._run(read)
 

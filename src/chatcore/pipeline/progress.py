@@ -8,7 +8,7 @@ group has committed up to them. A stage commits a batch after handling it, so th
 everything sequenced before the call is stored.
 
 The log port has no offset events, so this polls: the committed offsets first (the
-common case costs two offset reads), then ``backlog`` (which on Kafka tells trailing
+common case costs two offset reads, made together), then ``backlog`` (which on Kafka tells trailing
 transaction markers from records) with a doubling pause up to ``max_poll_s``.
 """
 
@@ -18,6 +18,7 @@ import math
 
 import anyio
 
+from chatcore._gather import both
 from chatcore.errors import InvalidRequest
 from chatcore.log._base import PartitionedLog
 
@@ -57,9 +58,13 @@ class StageProgress:
         records when every transaction holds one). For exactness (at the
         cost of reading the log on Kafka) use :meth:`caught_up`.
         """
-        ends = await self._log.end_offsets(self.topic)
-        done = await self._log.committed(self.topic, group=self.group)
+        ends, done = await self._offsets()
         return sum(max(end - done.get(p, 0), 0) for p, end in ends.items())
+
+    async def _offsets(self) -> tuple[dict[int, int], dict[int, int]]:
+        """The topic's end offsets and the group's committed offsets, read together."""
+        log, topic, group = self._log, self.topic, self.group
+        return await both(lambda: log.end_offsets(topic), lambda: log.committed(topic, group=group))
 
     async def caught_up(self, *, timeout_s: float) -> bool:
         """Wait until the group has consumed every record appended before the call.
@@ -68,8 +73,7 @@ class StageProgress:
         errors (:class:`~chatcore.errors.Unavailable`).
         """
         log, topic, group = self._log, self.topic, self.group
-        ends = await log.end_offsets(topic)
-        done = await log.committed(topic, group=group)
+        ends, done = await self._offsets()
         if all(done.get(p, 0) >= end for p, end in ends.items()):
             return True  # the common case, without asking the log to look for markers
         pause = self._first_poll_s

@@ -29,7 +29,7 @@ from chatcore.events import (
 )
 from chatcore.fanout import Fanout, FanoutPlanner
 from chatcore.log import LogRecord, PartitionedLog
-from chatcore.model import ChatInfo, StoredMessage
+from chatcore.model import ChatInfo, StoredMessage, Watermarks
 from chatcore.offline._base import OfflineIndex, PushNotifier
 from chatcore.offline.coalesce import PushCoalescer
 from chatcore.pipeline.lifecycle import applied
@@ -236,11 +236,10 @@ class HistoryWorker:
             if not m.is_event:
                 own[(m.chat_id, m.sender)] = m  # ascending seq per chat: the last one wins
 
-        async def advance(m: StoredMessage) -> None:
-            await self._receipts.advance(m.chat_id, m.sender, read_seq=m.seq, now_ms=m.ts)
-
         timer = Timer()
-        await concurrently(advance, own.values())
+        await self._receipts.advance_many(
+            [Watermarks(m.chat_id, m.sender, read_seq=m.seq, updated_ms=m.ts) for m in own.values()]
+        )
         telemetry.store_write("receipts", timer.seconds)
         end_spans(spans)
 
@@ -400,30 +399,22 @@ class ReceiptWorker:
             key = (r.chat_id, r.user, r.status)
             if key not in top or r.seq > top[key].seq:
                 top[key] = r
-        changed: set[ReceiptSubmitted] = set()
-
-        async def apply(user_receipts: list[ReceiptSubmitted]) -> None:
-            for r in user_receipts:  # one user's in one chat: one after the other
-                before = await self._receipts.get(r.chat_id, r.user)
-                after = await self._receipts.advance(
-                    r.chat_id,
-                    r.user,
-                    delivered_seq=r.seq if r.status == "delivered" else 0,
-                    read_seq=r.seq if r.status == "read" else 0,
-                    now_ms=r.ts,
-                )
-                if after != before:
-                    changed.add(r)
-
-        by_user: dict[tuple[str, str], list[ReceiptSubmitted]] = defaultdict(list)
-        for r in top.values():
-            by_user[(r.chat_id, r.user)].append(r)
+        targets = [
+            Watermarks(
+                r.chat_id,
+                r.user,
+                delivered_seq=r.seq if r.status == "delivered" else 0,
+                read_seq=r.seq if r.status == "read" else 0,
+                updated_ms=r.ts,
+            )
+            for r in top.values()
+        ]
         timer = Timer()
-        await concurrently(apply, by_user.values())
+        moved = await self._receipts.advance_many(targets)  # the batch in one go
         self._telemetry.store_write("receipts", timer.seconds)
         by_chat: dict[str, list[ReceiptSubmitted]] = defaultdict(list)
-        for r in top.values():
-            if r in changed:
+        for r, after in zip(top.values(), moved, strict=True):
+            if after is not None:
                 by_chat[r.chat_id].append(r)
         if not by_chat:
             return

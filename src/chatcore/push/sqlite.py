@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from chatcore._sqlite import SqliteAdapter, SqliteDatabase
+from chatcore._sqlite import SqliteAdapter, SqliteDatabase, select_in
 from chatcore.push._base import PushTarget
 from chatcore.push.targets import TargetRules, check_target
 
@@ -28,7 +28,6 @@ CREATE TABLE IF NOT EXISTS push_targets (
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(PushTarget).decode
-_IN_CHUNK = 500  # host parameters per statement, well under SQLite's limit
 
 
 class SqlitePushTokenStore(SqliteAdapter):
@@ -85,16 +84,8 @@ class SqlitePushTokenStore(SqliteAdapter):
         wanted = list(dict.fromkeys(users))
 
         def read(c: sqlite3.Connection) -> list[bytes]:
-            found: list[bytes] = []
-            for start in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[start : start + _IN_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                rows = c.execute(
-                    f"SELECT data FROM push_targets WHERE user IN ({marks})",
-                    chunk,
-                )
-                found.extend(row[0] for row in rows)
-            return found
+            sql = "SELECT data FROM push_targets WHERE user IN ({marks})"
+            return [row[0] for row in select_in(c, sql, wanted)]
 
         return [_decode(data) for data in await self._run(read)]
 

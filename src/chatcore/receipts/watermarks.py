@@ -7,11 +7,16 @@ holds after an update.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import msgspec
 
 from chatcore.model import Watermarks
 
-__all__ = ["advance", "merge"]
+__all__ = ["advance", "advance_all", "merge"]
+
+Member = tuple[str, str]
+"""(chat_id, user): whose watermarks."""
 
 
 def advance(
@@ -66,3 +71,33 @@ def merge(a: Watermarks, b: Watermarks) -> Watermarks:
         read_seq=read,
         updated_ms=max(a.updated_ms, b.updated_ms),
     )
+
+
+def advance_all(
+    current: Mapping[Member, Watermarks], targets: Sequence[Watermarks]
+) -> tuple[list[Watermarks | None], dict[Member, Watermarks]]:
+    """Apply ``targets`` in order, each as :func:`advance` with its ``updated_ms`` as
+    ``now_ms``, to the members' ``current`` watermarks (zeros for a member missing).
+
+    Returns, per target, the watermarks after it or None if it moved nothing, and the
+    final watermarks of every member that moved. Raises ``ValueError`` (before
+    anything is applied) if a target's seq is negative.
+    """
+    for t in targets:
+        if t.delivered_seq < 0 or t.read_seq < 0:
+            raise ValueError(
+                f"seqs must be >= 0, got delivered={t.delivered_seq} read={t.read_seq}"
+            )
+    state = dict(current)
+    moved: dict[Member, Watermarks] = {}
+    results: list[Watermarks | None] = []
+    for t in targets:
+        key = (t.chat_id, t.user)
+        before = state.get(key) or Watermarks(t.chat_id, t.user)
+        after = advance(
+            before, delivered_seq=t.delivered_seq, read_seq=t.read_seq, now_ms=t.updated_ms
+        )
+        results.append(after)
+        if after is not None:
+            state[key] = moved[key] = after
+    return results, moved

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from chatcore.sim._run import SimResult, run_seed, shortest_failure
+from chatcore.sim._faults import Faults
+from chatcore.sim._run import SimResult, latency_table, run_seed, shortest_failure
 from chatcore.sim._world import SimConfig
 
 __all__ = ["run_cli"]
@@ -19,13 +20,24 @@ def run_cli(
     messages: int,
     trace: bool,
     echo: Callable[[str], None],
+    regions: int = 1,
+    wan_rtt_ms: float = 100.0,
+    faults: bool = True,
 ) -> int:
-    """Run the seeds; print progress, and for a failure its shortest trace. The exit code."""
-    config = SimConfig(messages=messages)
+    """Run the seeds; print progress, and for a failure its shortest trace; with two
+    regions, the latency table at the end. The exit code."""
+    config = SimConfig(
+        messages=messages,
+        regions=regions,
+        wan_rtt_s=wan_rtt_ms / 1000,
+        faults=Faults() if faults else Faults.none(),
+    )
     chosen = [seed] if seed is not None else list(range(first, first + seeds))
     started = time.perf_counter()
+    results: list[SimResult] = []
     for n, s in enumerate(chosen, 1):
         result = run_seed(s, config)
+        results.append(result)
         if seed is not None and not trace:
             echo(result.report(tail=0 if result.ok else 40))
         elif trace or not result.ok:
@@ -38,6 +50,9 @@ def run_cli(
             return 1
         if seed is None and (n % 100 == 0 or n == len(chosen)):
             echo(_progress(n, result, time.perf_counter() - started))
+    if regions == 2:
+        echo(f"virtual latency, WAN round trip {wan_rtt_ms:g} ms:")
+        echo(latency_table(results))
     return 0
 
 

@@ -39,6 +39,7 @@ class World(Protocol):
     clock: VirtualClock
     chaos: bool
     session_timeout_s: float
+    wan_rtt_s: float
 
     @property
     def faults(self) -> Faults: ...
@@ -46,12 +47,15 @@ class World(Protocol):
     def injector(self) -> Injector: ...
     def note(self, line: str) -> None: ...
     def later(self, delay_s: float, fn: Callable[[], Awaitable[Any]]) -> None: ...
+    def region_of(self, gateway: str) -> str: ...
 
 
 class Process(Protocol):
     """What the injector needs of a simulated process."""
 
     name: str
+    region: str
+    rtt_s: float
     alive: bool
     generation: int
 
@@ -129,6 +133,9 @@ class Injector:
 
     async def before(self, proc: Process, generation: int, label: str) -> None:
         self.check(proc, generation)
+        if proc.rtt_s:  # a process in another region than the backends: the WAN
+            await anyio.sleep(proc.rtt_s)
+            self.check(proc, generation)
         f = self.faults
         if f is NO_FAULTS:
             return
@@ -233,8 +240,17 @@ class _Bus(_Port):
                 out.append((gateway, payload))
             if fate == "twice":
                 out.append((gateway, payload))
-        if out:
-            await self._target.publish_many(out)
+        world = self._proc.world
+        near = [(g, p) for g, p in out if world.region_of(g) == self._proc.region]
+        if near:
+            await self._target.publish_many(near)
+        if far := [(g, p) for g, p in out if world.region_of(g) != self._proc.region]:
+            one_way = max(self._proc.rtt_s, world.wan_rtt_s) / 2  # across the WAN
+
+            async def arrive(payloads: list[tuple[str, bytes]] = far) -> None:
+                await self._target.publish_many(payloads)
+
+            world.later(one_way, arrive)
         injector.after(self._proc, self._generation, "bus.publish")
 
 

@@ -6,15 +6,18 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import math
+import statistics
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import anyio
 
+from chatcore.sim._faults import Faults
 from chatcore.sim._loop import SimLoop, VirtualClock, ordered_cancel_scopes, patched_wall_clock
 from chatcore.sim._world import SimConfig, World
 
-__all__ = ["SimResult", "run_seed", "run_seeds", "shortest_failure"]
+__all__ = ["SimResult", "latency_table", "run_seed", "run_seeds", "shortest_failure"]
 
 
 @dataclass(frozen=True)
@@ -27,13 +30,22 @@ class SimResult:
     trace: list[str]
     trace_hash: str
     virtual_s: float
+    latency: dict[tuple[str, str], list[float]] = dataclasses.field(default_factory=dict)
+    """Virtual seconds by (what, where): see :attr:`chatcore.sim._world.World.latency`."""
 
     @property
     def ok(self) -> bool:
         return not self.violations
 
     def replay_command(self) -> str:
-        return f"chatcore sim --seed {self.seed} --messages {self.config.messages} --trace"
+        regions = ""
+        if self.config.regions == 2:
+            regions = f" --regions 2 --wan-rtt-ms {round(self.config.wan_rtt_s * 1000)}"
+        faults = " --no-faults" if self.config.faults == Faults.none() else ""
+        return (
+            f"chatcore sim --seed {self.seed} --messages {self.config.messages}"
+            f"{regions}{faults} --trace"
+        )
 
     def report(self, *, tail: int | None = None) -> str:
         """The failure (or success) with the trace, the last ``tail`` lines of it if given."""
@@ -104,7 +116,9 @@ def run_seed(seed: int, config: SimConfig | None = None) -> SimResult:
         while isinstance(crash, BaseExceptionGroup) and len(crash.exceptions) == 1:
             crash = crash.exceptions[0]
         world.violate(f"the run raised {type(crash).__name__}: {crash}")
-    return SimResult(seed, config, world.violations, world.trace, world.trace_hash, clock.now)
+    return SimResult(
+        seed, config, world.violations, world.trace, world.trace_hash, clock.now, world.latency
+    )
 
 
 def run_seeds(
@@ -138,3 +152,21 @@ def shortest_failure(failure: SimResult) -> SimResult:
         if not smaller.ok:
             return smaller
     return failure
+
+
+def latency_table(results: Iterable[SimResult]) -> str:
+    """The virtual latencies of ``results`` pooled, as a Markdown table (ms)."""
+    pooled: dict[tuple[str, str], list[float]] = {}
+    for result in results:
+        for key, values in result.latency.items():
+            pooled.setdefault(key, []).extend(values)
+    lines = ["| what | where | n | median ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
+    for (what, where), values in sorted(pooled.items()):
+        values = sorted(values)
+        p99 = values[max(0, math.ceil(len(values) * 0.99) - 1)]
+        median = statistics.median(values)
+        lines.append(
+            f"| {what} | {where} | {len(values)} | {median * 1000:.0f} | {p99 * 1000:.0f} "
+            f"| {values[-1] * 1000:.0f} |"
+        )
+    return "\n".join(lines)

@@ -59,6 +59,9 @@ _PORTS = (
     "leases",
 )
 
+HOME, REMOTE = "home", "remote"
+"""The regions of a two-region run: the pipeline and the backends are at home."""
+
 FAILURES = (ChatcoreError, TimeoutError)
 """What a client treats as a broken connection: reconnect and retry."""
 
@@ -84,6 +87,17 @@ class SimConfig:
     """Virtual seconds the chaos phase may take before the run fails as stuck."""
     heal_limit_s: float = 300.0
     """Virtual seconds the heal phase may take."""
+    regions: int = 1
+    """1, or 2: a second region whose gateways reach the home region's pipeline and
+    backends over a WAN (docs/regions.md, "what chatcore supports today")."""
+    wan_rtt_s: float = 0.1
+    """The round trip between the two regions (virtual seconds)."""
+
+    def __post_init__(self) -> None:
+        if self.regions not in (1, 2):
+            raise ValueError(f"regions is 1 or 2, not {self.regions}")
+        if not self.wan_rtt_s >= 0:
+            raise ValueError(f"wan_rtt_s must be >= 0, not {self.wan_rtt_s}")
 
 
 @dataclass(eq=False)
@@ -92,6 +106,9 @@ class Process:
 
     world: World
     name: str
+    region: str = HOME
+    rtt_s: float = 0.0
+    """What each of its port calls pays on top: the round trip to the home region."""
     alive: bool = False
     generation: int = 0
     roles: frozenset[Role] = ALL_ROLES
@@ -151,6 +168,10 @@ class World:
             if rng.random() < 0.5:
                 proc.roles = frozenset(r for r in sorted(ALL_ROLES) if rng.random() < 0.5)
                 proc.roles = proc.roles or frozenset({"gateway"})
+        self.regions = (HOME, REMOTE) if config.regions == 2 else (HOME,)
+        self.wan_rtt_s = config.wan_rtt_s
+        if config.regions == 2:
+            self._second_region(rng)
         self.clients: list[Client] = []
         self.chats: list[ChatInfo] = []
         self.canonical: dict[tuple[str, int], tuple[str, str]] = {}
@@ -162,7 +183,37 @@ class World:
             f"seed {seed}: {n_nodes} processes, {n_users} users, {self.partitions} partitions"
         )
         for proc in self.procs:
-            self.note(f"{proc.name} runs {sorted(proc.roles)}")
+            where = f" in {proc.region}" if config.regions == 2 else ""
+            self.note(f"{proc.name}{where} runs {sorted(proc.roles)}")
+        self.latency: dict[tuple[str, str], list[float]] = {}
+        """(what, where) → virtual seconds: ``accepted`` by the sender's region (send →
+        ack), ``delivered`` by ``"sender region->member region"`` (send → the member's
+        gateway connection, while the workload runs)."""
+        self.sent_at: dict[tuple[str, str], float] = {}
+        self._arrivals: set[tuple[str, str, str, str]] = set()
+
+    def _second_region(self, rng: random.Random) -> None:
+        """Gateways in a remote region: at least one, and one more at home sometimes.
+
+        The pipeline (Router, Sequencer, workers) and every backend stay at home; a
+        remote gateway's every port call pays the WAN round trip, and a bus publish
+        to it arrives half a round trip later.
+        """
+        if len(self.procs) < 2:
+            self.procs.append(Process(self, f"p{len(self.procs)}"))
+        for i, proc in enumerate(self.procs[1:], 1):
+            if i % 2 == 1 or i == len(self.procs) - 1:
+                proc.region, proc.rtt_s = REMOTE, self.config.wan_rtt_s
+                proc.roles = frozenset({"gateway"})
+
+    def region_of(self, gateway: str) -> str:
+        for proc in self.procs:
+            if proc.name == gateway:
+                return proc.region
+        return HOME
+
+    def measure(self, what: str, region: str, seconds: float) -> None:
+        self.latency.setdefault((what, region), []).append(seconds)
 
     # -- trace ------------------------------------------------------------------
 
@@ -214,7 +265,10 @@ class World:
             for proc in self.procs:
                 await proc.up.wait()
             await self._create_chats()
-            self.clients = [Client(self, user) for user in self.users]
+            regions = self.regions
+            self.clients = [
+                Client(self, user, regions[i % len(regions)]) for i, user in enumerate(self.users)
+            ]
             self.note("chaos begins")
             self.chaos = True
             with anyio.move_on_after(cfg.chaos_limit_s) as chaos:
@@ -307,9 +361,12 @@ class World:
     def node_of(self, proc: Process) -> ChatNode | None:
         return proc.node if proc.alive else None
 
-    def pick_node(self) -> tuple[Process, ChatNode] | None:
-        """A live process, chosen at random, and its node."""
+    def pick_node(self, region: str = HOME) -> tuple[Process, ChatNode] | None:
+        """A live gateway process, chosen at random, and its node: one in ``region``
+        if any is up (a client's nearest), else any."""
         live = [p for p in self.procs if p.alive and p.node and "gateway" in p.roles]
+        near = [p for p in live if p.region == region]
+        live = near or live
         if not live:
             return None
         proc = self.rng.choice(live)
@@ -344,6 +401,17 @@ class World:
             await anyio.sleep(0.1)
 
     # -- checks -----------------------------------------------------------------
+
+    def arrived(self, client: Client, m: Message, at: float) -> None:
+        """A live delivery reached ``client``'s gateway connection at ``at``: measured
+        (the first copy, while the workload runs) from when its sender first sent it."""
+        key = (client.user, m.chat, m.sender, m.client_msg_id)
+        sent = self.sent_at.get((m.sender, m.client_msg_id))
+        if sent is None or m.sender == client.user or not self.chaos or key in self._arrivals:
+            return
+        self._arrivals.add(key)
+        route = f"{self.clients[self.users.index(m.sender)].region}->{client.region}"
+        self.measure("delivered", route, at - sent)
 
     def delivered(self, client: Client, m: Message) -> None:
         """Continuous check: every member sees the same message at each (chat, seq)."""
@@ -429,9 +497,10 @@ class Client:
     """A user's device: the SDK's pure state (Timelines, Outbox, ReceiptOutbox) driven
     against a randomly chosen live gateway, reconnecting and syncing after any failure."""
 
-    def __init__(self, world: World, user: str) -> None:
+    def __init__(self, world: World, user: str, region: str = HOME) -> None:
         self.world = world
         self.user = user
+        self.region = region
         self.timelines = Timelines(backfill_limit=None)
         self.outbox = Outbox()
         self.receipts = ReceiptOutbox()
@@ -451,6 +520,8 @@ class Client:
         self.proc: Process | None = None
         self.node: ChatNode | None = None
         self.conn: Any = None
+        self.inbox: list[tuple[float, Any]] = []
+        """Events the connection queued while the client was busy, with their arrival."""
 
     def note(self, line: str) -> None:
         self.world.note(f"{self.user} {line}")
@@ -458,14 +529,15 @@ class Client:
     # -- connection ---------------------------------------------------------------
 
     async def connect(self) -> bool:
-        picked = self.world.pick_node()
+        picked = self.world.pick_node(self.region)
         if picked is None:
             return False
         proc, node = picked
         self.epoch += 1
         self.note(f"connects to {proc.name}")
         try:
-            self.conn = await node.open_connection(self.user, "d0")
+            conn = self.conn = await node.open_connection(self.user, "d0")
+            conn.when_ready(lambda: self._arrived(conn))
             self.proc, self.node = proc, node
             await self.flush()  # the SDK retransmits at once, while it catches up
             await self.catch_up()
@@ -477,6 +549,7 @@ class Client:
     async def disconnect(self, exc: BaseException) -> None:
         self.note(f"disconnects: {type(exc).__name__}")
         conn, self.conn, self.node, self.proc = self.conn, None, None, None
+        self.inbox = []
         self.epoch += 1
         if conn is not None:
             with contextlib.suppress(*FAILURES):
@@ -489,8 +562,11 @@ class Client:
 
     # -- receiving ----------------------------------------------------------------
 
-    def offer(self, m: StoredMessage) -> None:
+    def offer(self, m: StoredMessage, arrived: float | None = None) -> None:
+        """Take ``m`` (live at ``arrived``, or from sync or history)."""
         frame = message_frame(m)
+        if arrived is not None:
+            self.world.arrived(self, frame, arrived)
         if self.timelines.offer(frame):
             for ready in self.timelines.drain_ready():
                 self.views[ready.chat].append(ready)
@@ -518,13 +594,24 @@ class Client:
                     self.offer(m)
         return not self.timelines.behind()
 
+    def _arrived(self, conn: Any) -> None:
+        """``conn`` queued events while nobody waited on it (the client was busy
+        sending): take them now, with the time they reached the device's gateway."""
+        if conn is not self.conn:
+            return  # called as it ends, after the client left it
+        with contextlib.suppress(ChatcoreError):
+            while (event := conn.receive_nowait()) is not None:
+                self.inbox.append((self.world.clock.now, event))
+
     async def receive(self, timeout_s: float) -> None:
-        events: list[Any] = []
-        with anyio.move_on_after(timeout_s):
-            events = await self.conn.receive_many()
-        for event in events:
+        if not self.inbox:
+            with anyio.move_on_after(timeout_s):
+                events = await self.conn.receive_many()
+                self.inbox = [(self.world.clock.now, e) for e in events]
+        for arrived, event in self.inbox:
             if isinstance(event, MessageEvent):
-                self.offer(event.message)
+                self.offer(event.message, arrived)
+        self.inbox = []
         if self.timelines.gaps():
             await self.catch_up()
 
@@ -538,9 +625,16 @@ class Client:
             frame = self.outbox.transmit(
                 pending.frame.client_msg_id, epoch=self.epoch, request_id=self.request_ids
             )
+            started = self.world.clock.now
+            self.world.sent_at.setdefault((self.user, frame.client_msg_id), started)
             await node.send(
-                self.user, frame.chat, client_msg_id=frame.client_msg_id, body=frame.body
+                self.user,
+                frame.chat,
+                client_msg_id=frame.client_msg_id,
+                body=frame.body,
+                retry=frame.retry,
             )
+            self.world.measure("accepted", self.region, self.world.clock.now - started)
             self.outbox.remove(frame.client_msg_id)
             self.acked.add(frame.client_msg_id)
             self.note(f"acked {frame.client_msg_id}")
@@ -600,8 +694,22 @@ class Client:
             except FAILURES as exc:
                 await self.disconnect(exc)
                 await anyio.sleep(round(rng.uniform(0.05, 1.0), 3))
+        if self.world.config.regions == 2:  # measure what the others still send
+            await self.linger()
         if self.conn is not None:
             await self.disconnect(ProcessCrashed("workload done"))
+
+    async def linger(self) -> None:
+        """Stay connected and receive until every client's workload is done."""
+        rng = self.world.rng
+        while not all(c.done() for c in self.world.clients):
+            if self.conn is None and not await self.connect():
+                await anyio.sleep(round(rng.uniform(0.05, 1.0), 3))
+                continue
+            try:
+                await self.receive(0.5)
+            except FAILURES as exc:
+                await self.disconnect(exc)
 
     async def flush_fully(self) -> None:
         """After the chaos: reconnect until every send and receipt has reached the server."""

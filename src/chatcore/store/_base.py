@@ -90,6 +90,18 @@ class ReceiptStore(AsyncResource, Protocol):
         """
         ...
 
+    async def advance_many(self, targets: Sequence[Watermarks]) -> list[Watermarks | None]:
+        """:meth:`advance` for each of ``targets`` in order (its ``updated_ms`` is the
+        ``now_ms``), in as few round trips as the backend allows.
+
+        Returns, per target, the watermarks after it, or None if it moved nothing
+        (a receipt worker tells members only about those that moved). Several targets
+        of one member apply one after the other. Raises
+        :class:`~chatcore.errors.InvalidRequest`, storing nothing, if any seq is
+        invalid.
+        """
+        ...
+
     async def get(self, chat_id: str, user: str) -> Watermarks:
         """The watermarks of one member (zeros when none were stored)."""
         ...

@@ -16,8 +16,9 @@ from typing import ClassVar
 
 from chatcore.errors import InvalidRequest
 from chatcore.model import Watermarks
-from chatcore.receipts.watermarks import advance as advance_watermarks
+from chatcore.receipts.watermarks import Member
 from chatcore.store._cassandra_session import CassandraAdapter, CassandraSession, Row, Statement
+from chatcore.store._rules import advanced_all
 
 __all__ = ["CassandraReceiptStore"]
 
@@ -67,26 +68,54 @@ class CassandraReceiptStore(CassandraAdapter):
         nothing writes nothing. Raises InvalidRequest for a seq below 0 or above
         2**63 - 1, Unavailable if Cassandra fails, ChatcoreClosed after ``aclose()``.
         """
+        target = Watermarks(chat_id, user, delivered_seq, read_seq, now_ms)
+        (after,), current = await self._advance([target])
+        return after or current.get((chat_id, user)) or Watermarks(chat_id, user)
+
+    async def advance_many(self, targets: Sequence[Watermarks]) -> list[Watermarks | None]:
+        """See :meth:`ReceiptStore.advance_many`: two round trips in all, the members'
+        rows read concurrently, then one single-partition batch per member that moved,
+        written concurrently. Also InvalidRequest above 2**63 - 1, Unavailable,
+        ChatcoreClosed."""
+        return (await self._advance(targets))[0]
+
+    async def _advance(
+        self, targets: Sequence[Watermarks]
+    ) -> tuple[list[Watermarks | None], dict[Member, Watermarks]]:
+        """The results of ``targets``, and the stored rows they were applied to."""
         self._check()
-        if not (0 <= delivered_seq <= _MAX_SEQ and 0 <= read_seq <= _MAX_SEQ):
-            raise InvalidRequest(
-                f"watermarks must be 0 to 2**63 - 1, got delivered={delivered_seq} read={read_seq}"
-            )
-        current = await self.get(chat_id, user)
-        after = advance_watermarks(
-            current, delivered_seq=delivered_seq, read_seq=read_seq, now_ms=now_ms
-        )
-        if after is None:
-            return current
-        key = (chat_id, user)
-        writes: list[Statement] = [(self._q["raise_updated"], (now_ms, now_ms, *key))]
-        if after.delivered_seq != current.delivered_seq:
+        for t in targets:
+            if not (0 <= t.delivered_seq <= _MAX_SEQ and 0 <= t.read_seq <= _MAX_SEQ):
+                raise InvalidRequest(
+                    f"watermarks must be 0 to 2**63 - 1, got delivered={t.delivered_seq} "
+                    f"read={t.read_seq}"
+                )
+        members = list(dict.fromkeys((t.chat_id, t.user) for t in targets))
+        rows = await self._db.execute_all([(self._q["get"], key) for key in members])
+        current = {
+            key: _watermarks(*key, found[0])
+            for key, found in zip(members, rows, strict=True)
+            if found
+        }
+        results, moved = advanced_all(current, targets)
+        batches = []
+        for key, after in moved.items():
+            before = current.get(key) or Watermarks(*key)
+            batches.append((CassandraSession.batch(self._raise(before, after)), ()))
+        await self._db.execute_all(batches)  # each one partition: atomic and isolated
+        return results, current
+
+    def _raise(self, before: Watermarks, after: Watermarks) -> list[Statement]:
+        """The writes that take a member's row from ``before`` to ``after``."""
+        key = (after.chat_id, after.user)
+        ms = after.updated_ms
+        writes: list[Statement] = [(self._q["raise_updated"], (ms, ms, *key))]
+        if after.delivered_seq != before.delivered_seq:
             d = after.delivered_seq
             writes.append((self._q["raise_delivered"], (d, d, *key)))
-        if after.read_seq != current.read_seq:
+        if after.read_seq != before.read_seq:
             writes.append((self._q["raise_read"], (after.read_seq, after.read_seq, *key)))
-        await self._db.execute(CassandraSession.batch(writes))  # one partition: atomic and isolated
-        return after
+        return writes
 
     async def get(self, chat_id: str, user: str) -> Watermarks:
         """The watermarks of one member (zeros when none were stored).

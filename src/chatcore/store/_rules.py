@@ -6,13 +6,14 @@ they all behave alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from chatcore.errors import InvalidRequest
 from chatcore.model import StoredMessage, Watermarks
-from chatcore.receipts.watermarks import advance
+from chatcore.receipts.watermarks import Member, advance, advance_all
 
 __all__ = [
+    "advanced_all",
     "advanced_watermarks",
     "changed_members",
     "check_limit",
@@ -46,6 +47,16 @@ def advanced_watermarks(
     except ValueError as exc:
         raise InvalidRequest(f"receipt {exc}") from exc
     return current if after is None else after
+
+
+def advanced_all(
+    current: Mapping[Member, Watermarks], targets: Sequence[Watermarks]
+) -> tuple[list[Watermarks | None], dict[Member, Watermarks]]:
+    """:func:`chatcore.receipts.watermarks.advance_all`; InvalidRequest for a bad seq."""
+    try:
+        return advance_all(current, targets)
+    except ValueError as exc:
+        raise InvalidRequest(f"receipt {exc}") from exc
 
 
 def unique(users: Iterable[str]) -> tuple[str, ...]:

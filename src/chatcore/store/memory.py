@@ -16,6 +16,7 @@ from chatcore._memory import MemoryAdapter
 from chatcore.errors import NotFound
 from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 from chatcore.store._rules import (
+    advanced_all,
     advanced_watermarks,
     changed_members,
     check_limit,
@@ -174,6 +175,19 @@ class MemoryReceiptStore(MemoryAdapter):
         if after is not current:
             self._chats.setdefault(chat_id, {})[user] = after
         return after
+
+    async def advance_many(self, targets: Sequence[Watermarks]) -> list[Watermarks | None]:
+        """See :meth:`ReceiptStore.advance_many`; ChatcoreClosed after ``aclose()``."""
+        await self._checkpoint()
+        current = {
+            (t.chat_id, t.user): found
+            for t in targets
+            if (found := self._chats.get(t.chat_id, {}).get(t.user)) is not None
+        }
+        results, moved = advanced_all(current, targets)
+        for (chat_id, user), after in moved.items():
+            self._chats.setdefault(chat_id, {})[user] = after
+        return results
 
     async def get(self, chat_id: str, user: str) -> Watermarks:
         """The watermarks of one member (zeros when none); ChatcoreClosed after close."""

@@ -21,10 +21,11 @@ from typing import TypeVar
 
 import msgspec
 
-from chatcore._sqlite import SqliteAdapter
+from chatcore._sqlite import SqliteAdapter, select_in
 from chatcore.errors import NotFound
 from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
 from chatcore.store._rules import (
+    advanced_all,
     advanced_watermarks,
     changed_members,
     check_limit,
@@ -71,7 +72,6 @@ _decode_message = msgspec.msgpack.Decoder(StoredMessage).decode
 _decode_roles = msgspec.msgpack.Decoder(ChatRoles).decode
 
 # Host parameters per statement stay well under SQLite's limit (999 before 3.32).
-_IN_CHUNK = 500
 
 
 class SqliteMessageStore(SqliteAdapter):
@@ -214,6 +214,27 @@ class SqliteReceiptStore(SqliteAdapter):
 
         return await self._run(advance)
 
+    async def advance_many(self, targets: Sequence[Watermarks]) -> list[Watermarks | None]:
+        """See :meth:`ReceiptStore.advance_many`: one transaction. Also ``Unavailable``,
+        ``ChatcoreClosed``."""
+        if not targets:
+            return []
+
+        def advance(c: sqlite3.Connection) -> list[Watermarks | None]:
+            members = dict.fromkeys((t.chat_id, t.user) for t in targets)
+            current = {key: _read_watermarks(c, *key) for key in members}
+            results, moved = advanced_all(current, targets)
+            c.executemany(
+                "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?)",
+                [
+                    (w.chat_id, w.user, w.delivered_seq, w.read_seq, w.updated_ms)
+                    for w in moved.values()
+                ],
+            )
+            return results
+
+        return await self._run(advance)
+
     async def get(self, chat_id: str, user: str) -> Watermarks:
         """The watermarks of one member (zeros when none were stored).
 
@@ -243,16 +264,11 @@ class SqliteReceiptStore(SqliteAdapter):
         wanted = list(dict.fromkeys(chat_ids))
 
         def read(c: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
-            rows: list[tuple[str, int, int, int]] = []
-            for i in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[i : i + _IN_CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                rows += c.execute(
-                    "SELECT chat_id, delivered_seq, read_seq, updated_ms FROM watermarks "
-                    f"WHERE user = ? AND chat_id IN ({marks})",
-                    (user, *chunk),
-                ).fetchall()
-            return rows
+            sql = (
+                "SELECT chat_id, delivered_seq, read_seq, updated_ms FROM watermarks "
+                "WHERE user = ? AND chat_id IN ({marks})"
+            )
+            return list(select_in(c, sql, wanted, before=(user,)))
 
         rows = await self._run(read) if wanted else []
         found = {chat_id: Watermarks(chat_id, user, d, r, ms) for chat_id, d, r, ms in rows}

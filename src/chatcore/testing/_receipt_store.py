@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import anyio
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,6 +95,64 @@ class ReceiptStoreSuite(StoreSuite[ReceiptStore]):
 
         assert marks(await store.get("c", "alice")) == (3, 0, 1)
 
+    async def test_advance_many_applies_in_order_and_says_what_moved(
+        self, store: ReceiptStore
+    ) -> None:
+        await store.advance("c", "alice", delivered_seq=5, now_ms=1)
+
+        got = await store.advance_many(
+            [
+                Watermarks("c", "alice", delivered_seq=3, updated_ms=10),  # below: no move
+                Watermarks("c", "alice", read_seq=4, updated_ms=20),
+                Watermarks("c", "bob", delivered_seq=2, updated_ms=30),
+                Watermarks("d", "alice", read_seq=7, updated_ms=40),
+                Watermarks("c", "alice", delivered_seq=9, updated_ms=50),  # after the read
+            ]
+        )
+        assert got == [
+            None,
+            Watermarks("c", "alice", 5, 4, 20),
+            Watermarks("c", "bob", 2, 0, 30),
+            Watermarks("d", "alice", 7, 7, 40),
+            Watermarks("c", "alice", 9, 4, 50),
+        ]
+        assert await store.get("c", "alice") == Watermarks("c", "alice", 9, 4, 50)
+        assert await store.get("c", "bob") == Watermarks("c", "bob", 2, 0, 30)
+        assert await store.get("d", "alice") == Watermarks("d", "alice", 7, 7, 40)
+        assert await store.advance_many([]) == []
+
+    async def test_advance_many_with_a_bad_seq_stores_nothing(self, store: ReceiptStore) -> None:
+        with pytest.raises(InvalidRequest):
+            await store.advance_many(
+                [
+                    Watermarks("c", "alice", delivered_seq=3, updated_ms=1),
+                    Watermarks("c", "bob", read_seq=-1, updated_ms=2),
+                ]
+            )
+        assert await store.for_chat("c") == {}
+
+    async def test_advance_many_matches_one_advance_at_a_time(self, store: ReceiptStore) -> None:
+        calls = [("a", 3, 0), ("b", 0, 2), ("a", 2, 2), ("a", 0, 5), ("b", 1, 1), ("c", 0, 0)]
+        expected: list[Watermarks | None] = []
+        for ms, (user, d, r) in enumerate(calls, start=1):  # in chat "one", one at a time
+            before = await store.get("one", user)
+            after = await store.advance("one", user, delivered_seq=d, read_seq=r, now_ms=ms)
+            expected.append(None if after == before else after)
+
+        got = await store.advance_many(  # the same in chat "many", at once
+            [
+                Watermarks("many", user, delivered_seq=d, read_seq=r, updated_ms=ms)
+                for ms, (user, d, r) in enumerate(calls, start=1)
+            ]
+        )
+        renamed = [None if w is None else msgspec.structs.replace(w, chat_id="one") for w in got]
+        assert renamed == expected
+        many = {
+            u: msgspec.structs.replace(w, chat_id="one")
+            for u, w in (await store.for_chat("many")).items()
+        }
+        assert many == await store.for_chat("one")
+
     async def test_for_chat_lists_every_stored_member_of_that_chat_only(
         self, store: ReceiptStore
     ) -> None:
@@ -174,6 +233,8 @@ class ReceiptStoreSuite(StoreSuite[ReceiptStore]):
 
         with pytest.raises(ChatcoreClosed):
             await store.advance("c", "alice", read_seq=1)
+        with pytest.raises(ChatcoreClosed):
+            await store.advance_many([Watermarks("c", "alice", read_seq=1)])
         with pytest.raises(ChatcoreClosed):
             await store.get("c", "alice")
         with pytest.raises(ChatcoreClosed):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from chatcore._sqlite import SqliteAdapter
+from chatcore._sqlite import SqliteAdapter, select_in
 from chatcore.uploads._base import Upload
 from chatcore.uploads._rules import check_upload
 
@@ -79,12 +79,7 @@ class SqliteUploadLedger(SqliteAdapter):
         wanted = list(dict.fromkeys(blobs))
 
         def read(conn: sqlite3.Connection) -> set[str]:
-            found: set[str] = set()
-            for start in range(0, len(wanted), 500):
-                part = wanted[start : start + 500]
-                marks = ",".join("?" * len(part))
-                sql = f"SELECT blob FROM upload_refs WHERE blob IN ({marks})"
-                found.update(row[0] for row in conn.execute(sql, part))
-            return found
+            sql = "SELECT blob FROM upload_refs WHERE blob IN ({marks})"
+            return {row[0] for row in select_in(conn, sql, wanted)}
 
         return await self._run(read) if wanted else set()

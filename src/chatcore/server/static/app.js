@@ -8,6 +8,7 @@ import {
   avatar,
   renderBanner,
   renderChatList,
+  renderGroupPanel,
   renderHeader,
   renderMessages,
   renderTyping,
@@ -41,6 +42,7 @@ class ChatPage {
     this.unreadAfter = null; // the read watermark when the active chat was opened
     this.forceBottom = false;
     this.renderQueued = false;
+    this.panelOpen = false; // the group info panel of the active chat
     this.#bind();
   }
 
@@ -75,6 +77,7 @@ class ChatPage {
     if (!chat) return;
     const input = $("composer-input");
     if (store.active) this.drafts.set(store.activeId, input.value);
+    if (store.activeId !== chatId) this.#closePanel({ focus: false });
     store.activeId = chatId;
     this.unreadAfter = store.unread(chat) ? chat.readSeq : null;
     input.value = this.drafts.get(chatId) ?? "";
@@ -87,6 +90,7 @@ class ChatPage {
 
   close() {
     const chatId = this.store.activeId;
+    this.#closePanel({ focus: false });
     this.store.activeId = null;
     this.render();
     const item = document.querySelector(`[data-chat="${CSS.escape(chatId)}"]`);
@@ -114,6 +118,57 @@ class ChatPage {
     } catch (error) {
       console.warn("chatcore: change refused", error.code, error.message);
     }
+  }
+
+  // --- group info panel -------------------------------------------------------------
+
+  #openPanel() {
+    this.panelOpen = true;
+    this.#groupError("");
+    this.render();
+    requestAnimationFrame(() => $("group-panel-close").focus());
+  }
+
+  #closePanel({ focus = true } = {}) {
+    if (!this.panelOpen) return;
+    this.panelOpen = false;
+    $("add-member").reset();
+    this.render();
+    if (focus) requestAnimationFrame(() => $("group-info").focus());
+  }
+
+  /** Show (or, with "", clear) why the server refused a change of the group. */
+  #groupError(text) {
+    $("group-error").textContent = text;
+  }
+
+  /**
+   * Ask the server for a change of the open group. A refusal (not an admin, the
+   * creator, ...) is shown in the panel, and the page keeps the group as the server
+   * has it: nothing changes until the server's answer or push says so.
+   */
+  async #changeGroup(change) {
+    const chat = this.store.active;
+    if (!chat) return false;
+    this.#groupError("");
+    try {
+      await this.client.updateMembers(chat.id, change);
+      return true;
+    } catch (error) {
+      this.#groupError(refusal(error));
+      this.render(); // a toggle flipped by the click goes back to what the group says
+      return false;
+    }
+  }
+
+  async #memberAction(button) {
+    const chat = this.store.active;
+    const user = button.dataset.user;
+    const kind = button.dataset.memberAction;
+    if (!chat || !user) return;
+    const question = `Remove ${user} from ${this.store.title(chat)}?`;
+    if (kind === "remove" && !window.confirm(question)) return;
+    await this.#changeGroup({ [kind]: [user] });
   }
 
   submit() {
@@ -150,6 +205,11 @@ class ChatPage {
     $("app").classList.toggle("show-chat", Boolean(chat));
     $("empty").hidden = Boolean(chat);
     $("chat-view").hidden = !chat;
+    const panel = Boolean(chat && this.panelOpen && chat.kind === "group");
+    $("group-panel").hidden = !panel;
+    $("chat-view").classList.toggle("with-panel", panel);
+    $("group-info").setAttribute("aria-expanded", String(panel));
+    if (panel) renderGroupPanel(store, $("group-panel"));
     const unread = [...store.chats.values()].reduce((n, c) => n + store.unread(c), 0);
     document.title = unread ? `(${unread}) chatcore` : "chatcore";
     if (!chat) return;
@@ -180,21 +240,47 @@ class ChatPage {
       ["send", "send"],
       ["attach", "attach"],
       ["jump", "down"],
+      ["group-info", "info"],
+      ["group-panel-close", "close"],
     ]) {
       $(id).replaceChildren(icon(name));
     }
 
     $("logout").addEventListener("click", () => signOut());
     $("back").addEventListener("click", () => this.close());
+    $("group-info").addEventListener("click", () =>
+      this.panelOpen ? this.#closePanel() : this.#openPanel(),
+    );
+    $("group-panel-close").addEventListener("click", () => this.#closePanel());
     $("leave-group").addEventListener("click", async () => {
       const chat = this.store.active;
       if (!chat || !window.confirm(`Leave ${this.store.title(chat)}?`)) return;
+      this.#groupError("");
       try {
         await this.client.leave(chat.id);
         this.close();
       } catch (error) {
-        console.warn("chatcore: leave refused", error.code, error.message);
+        this.#groupError(refusal(error));
       }
+    });
+    $("member-list").addEventListener("click", (event) => {
+      const button = event.target.closest("[data-member-action]");
+      if (button) this.#memberAction(button);
+    });
+    $("history-visible").addEventListener("change", (event) => {
+      this.#changeGroup({ history_visible: event.target.checked });
+    });
+    $("add-member").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const chat = this.store.active;
+      const field = $("add-member-name");
+      const user = field.value.trim();
+      if (!chat || !user) return;
+      if (chat.members.includes(user)) {
+        this.#groupError(`${user} is already a member.`);
+        return;
+      }
+      if (await this.#changeGroup({ add: [user] })) field.value = "";
     });
     $("chat-filter").addEventListener("input", () => this.render());
     $("jump").addEventListener("click", () => {
@@ -288,9 +374,11 @@ class ChatPage {
     });
     window.addEventListener("online", () => this.client.conn.retryNow());
     document.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && this.store.active && !document.querySelector("dialog[open]")) {
-        this.close();
+      if (event.key !== "Escape" || !this.store.active || document.querySelector("dialog[open]")) {
+        return;
       }
+      if (this.panelOpen) this.#closePanel();
+      else this.close();
     });
 
     this.#bindDialog($("new-direct"), $("direct-dialog"), (form) => {
@@ -304,7 +392,8 @@ class ChatPage {
         .map((u) => u.trim())
         .filter((u) => u && u !== this.store.me);
       if (!members.length) throw new Error("Add at least one other member.");
-      return { kind: "group", title: form.title.value.trim(), members };
+      const history_visible = form.history.checked; // members added later see earlier messages
+      return { kind: "group", title: form.title.value.trim(), members, history_visible };
     });
   }
 
@@ -332,6 +421,13 @@ class ChatPage {
       }
     });
   }
+}
+
+/** What the page says when the server refused a request. */
+function refusal(error) {
+  if (error.code === "disconnected") return "Not connected. Try again in a moment.";
+  const text = error.message || error.code || "refused";
+  return `Not changed: ${text}`;
 }
 
 function autosize(textarea) {

@@ -447,10 +447,26 @@ export class ChatClient {
     this.onChange();
   }
 
+  /**
+   * Change a group: {add?, remove?, promote?, demote?, history_visible?} (docs/groups.md).
+   * Resolves to the chat (null once the user is no longer in it); a refusal (`invalid`:
+   * not an admin, the creator, ...) rejects with a RequestError and changes nothing,
+   * and the chat list is fetched again in case this page's view of the group was stale.
+   */
+  async updateMembers(chatId, change) {
+    let answer;
+    try {
+      answer = await this.conn.request({ type: "chat.members", chat: chatId, ...change });
+    } catch (error) {
+      if (error.code !== "disconnected") this.#refreshChats();
+      throw error;
+    }
+    return this.addChat(answer.chat);
+  }
+
   /** Leave a group (anyone may; the last admin leaving hands over to the longest member). */
   async leave(chatId) {
-    const answer = await this.conn.request({ type: "chat.members", chat: chatId, remove: [this.store.me] });
-    this.addChat(answer.chat); // no longer a member: forgotten
+    await this.updateMembers(chatId, { remove: [this.store.me] }); // no longer a member: forgotten
   }
 
   // --- changing messages --------------------------------------------------------------

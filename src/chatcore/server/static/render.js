@@ -170,12 +170,100 @@ export function renderHeader(store, header) {
     if (chat.members.includes(store.me)) names.push(admin("You", store.me));
     status = `${chat.members.length} members · ${names.join(", ")}`;
   }
-  header.querySelector("#leave-group").hidden = chat.kind !== "group";
+  header.querySelector("#group-info").hidden = chat.kind !== "group";
   header.querySelector(".conv-avatar").replaceChildren(
     avatar(title, { online: peer !== null && isOnline(store, peer), group: !peer }),
   );
   header.querySelector(".conv-title").textContent = title;
   header.querySelector(".conv-status").replaceChildren(status);
+}
+
+// --- group info panel ----------------------------------------------------------------
+
+const ROLE_BADGES = { creator: "creator", admin: "admin" };
+
+/**
+ * The group info panel of the active group: its members with their role badges, and
+ * what the user may do. Everyone may leave; only an admin sees the add form, the
+ * per-member Make admin / Dismiss as admin / Remove buttons (never on the creator,
+ * whom no one else may remove or demote) and can flip `history_visible`.
+ */
+export function renderGroupPanel(store, panel) {
+  const chat = store.active;
+  if (!chat || chat.kind !== "group") return;
+  const me = store.me;
+  const admin = chat.isAdmin(me);
+  const title = store.title(chat);
+  panel
+    .querySelector(".panel-avatar")
+    .replaceChildren(avatar(title, { group: true, size: "large" }));
+  panel.querySelector(".panel-title").textContent = title;
+  const count = chat.members.length;
+  const plural = count === 1 ? "" : "s";
+  panel.querySelector(".panel-count").textContent = `Group · ${count} member${plural}`;
+
+  const toggle = panel.querySelector("#history-visible");
+  toggle.checked = chat.historyVisible;
+  toggle.disabled = !admin;
+  panel.querySelector("#history-hint").textContent = admin
+    ? "Applies to members added from now on."
+    : "Only admins can change this.";
+  panel.querySelector("#add-member").hidden = !admin;
+
+  // The user first, then the admins, then the others, each in joining order.
+  const rank = (u) => (u === me ? 0 : chat.admins.includes(u) ? 1 : 2);
+  const members = chat.members
+    .map((u, i) => [u, i])
+    .sort(([a, i], [b, j]) => rank(a) - rank(b) || i - j);
+  const items = members.map(([user]) => {
+    const role = chat.role(user);
+    const mine = user === me;
+    // Only an admin changes others; no one but the creator touches the creator.
+    const canChange = admin && !mine && role !== "creator";
+    const badge = ROLE_BADGES[role];
+    const sig = [role, canChange, isOnline(store, user)].join("|");
+    const action = (kind, label, text, extra = "") =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: `member-action${extra}`,
+          "data-member-action": kind,
+          "data-user": user,
+          "aria-label": label,
+          title: label,
+        },
+        text,
+      );
+    const build = () =>
+      h(
+        "li",
+        { class: "member", "data-member": user, "data-role": role },
+        avatar(user, { online: !mine && isOnline(store, user) }),
+        h(
+          "span",
+          { class: "member-main" },
+          h(
+            "span",
+            { class: "member-line" },
+            h("span", { class: "member-name" }, mine ? "You" : user),
+            badge ? h("span", { class: `role-badge role-${role}` }, badge) : null,
+          ),
+          canChange
+            ? h(
+                "span",
+                { class: "member-actions" },
+                role === "admin"
+                  ? action("demote", `Dismiss ${user} as admin`, "Dismiss as admin")
+                  : action("promote", `Make ${user} admin`, "Make admin"),
+                action("remove", `Remove ${user}`, "Remove", " danger"),
+              )
+            : null,
+        ),
+      );
+    return { key: user, sig, build };
+  });
+  reconcile(panel.querySelector("#member-list"), items);
 }
 
 export function renderTyping(store, strip) {

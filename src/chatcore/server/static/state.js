@@ -58,6 +58,7 @@ export class Chat {
     this.loaded = false; // its latest page has been fetched (or it is new)
     this.hasMore = false; // older history exists beyond the first held seq
     this.busy = { older: false, gap: false };
+    this.floor = 0; // seqs up to here are hidden from the user (joined with history hidden)
     this.readSeq = 0; // the user's own watermarks
     this.deliveredSeq = 0;
     this.read = new Map(); // other member -> read watermark
@@ -72,6 +73,8 @@ export class Chat {
     this.members = view.members;
     this.title = view.title ?? null;
     this.admins = view.admins ?? [];
+    this.creator = view.creator ?? null;
+    this.historyVisible = view.history_visible ?? true; // left out of the view when true
     this.lastSeq = Math.max(this.lastSeq ?? 0, view.last_seq ?? 0);
     this.version++;
   }
@@ -118,11 +121,17 @@ export class Chat {
     return added;
   }
 
-  /** The latest page is in: from now on the cursor counts from its first seq. */
+  /**
+   * The latest page is in: from now on the cursor counts from its first seq. With
+   * nothing older to fetch, what lies before the page is hidden from the user (a
+   * member added while the group's history was hidden): it is neither held nor unread.
+   */
   markLoaded(hasMore) {
     this.loaded = true;
     this.hasMore = hasMore;
-    this.cursor = this.messages.size ? this.ordered()[0].seq - 1 : this.cursor;
+    if (this.messages.size) this.cursor = this.ordered()[0].seq - 1;
+    else if (!hasMore) this.cursor = Math.max(this.cursor, this.lastSeq);
+    if (!hasMore) this.floor = this.cursor;
     this.#advance();
     this.version++;
   }
@@ -137,6 +146,7 @@ export class Chat {
     this.messages.clear();
     this.#sorted = null;
     this.cursor = 0;
+    this.floor = 0;
     this.loaded = false;
     this.hasMore = false;
     this.version++;
@@ -149,6 +159,18 @@ export class Chat {
 
   others(me) {
     return this.members.filter((u) => u !== me);
+  }
+
+  /** A member's role in a group: "creator", "admin" or "member" (null: not a member). */
+  role(user) {
+    if (!this.members.includes(user)) return null;
+    if (this.kind === "group" && user === this.creator) return "creator";
+    return this.kind === "group" && this.admins.includes(user) ? "admin" : "member";
+  }
+
+  /** Whether `user` may change this group (add, remove, promote, demote, options). */
+  isAdmin(user) {
+    return this.kind === "group" && this.members.includes(user) && this.admins.includes(user);
   }
 }
 
@@ -248,9 +270,10 @@ export class ChatStore {
 
   /** Unread messages: past my read watermark, not sent by me, not lifecycle events. */
   unread(chat) {
-    let count = Math.max(0, chat.lastSeq - chat.readSeq);
+    const read = Math.max(chat.readSeq, chat.floor); // before the floor: hidden, not unread
+    let count = Math.max(0, chat.lastSeq - read);
     for (const m of chat.ordered()) {
-      if (m.seq > chat.readSeq && (m.sender === this.me || EVENT_KINDS.has(m.kind))) count--;
+      if (m.seq > read && (m.sender === this.me || EVENT_KINDS.has(m.kind))) count--;
     }
     return Math.max(0, count);
   }
