@@ -196,7 +196,11 @@ async def production_backends(
     redis = make_client(config.redis_url, timeout_s=5.0)
     prefix = config.redis_prefix
     return Backends(
-        log=KafkaLog(config.kafka_bootstrap, client_id="chatcore"),
+        log=KafkaLog(
+            config.kafka_bootstrap,
+            client_id="chatcore",
+            replication_factor=config.kafka_replication_factor,
+        ),
         messages=stores.messages,
         receipts=stores.receipts,
         membership=stores.membership,
