@@ -159,7 +159,7 @@ async def test_the_keyspace_is_created_with_the_configured_replication(keyspace:
         await CassandraStores.connect(
             HOSTS, keyspace, replication={"class": "NetworkTopologyStrategy", "dc 1": 1}
         )
-    replication = {"class": "NetworkTopologyStrategy", "datacenter1": 1}
+    replication: dict[str, str | int] = {"class": "NetworkTopologyStrategy", "datacenter1": 1}
     async with await CassandraStores.connect(HOSTS, keyspace, replication=replication) as stores:
         rows = await cql(
             stores,
