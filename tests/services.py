@@ -73,9 +73,10 @@ def require(service: str) -> None:
                 break
     if cluster and not last:
         return
+    marker = "cluster" if cluster else "services"
     pytest.fail(
         f"{service} is not reachable ({last}). Start it with `scripts/services start {service}` "
-        f'or deselect the real-service tests with -m "not services".',
+        f'or deselect the real-service tests with -m "not {marker}".',
         pytrace=False,
     )
 
