@@ -169,8 +169,7 @@ async def production_backends(
 
     Raises :class:`~chatcore.errors.Unavailable` when a service cannot be reached.
     """
-    from redis.asyncio import Redis
-
+    from chatcore._redis import make_client
     from chatcore.bus.redis import RedisGatewayBus
     from chatcore.cache.redis import RedisHotCache
     from chatcore.ids.redis import RedisNodeIdLease
@@ -193,10 +192,14 @@ async def production_backends(
             replication=dict(config.cassandra_replication),
             create_schema=create_schema,
         )
-    redis = Redis.from_url(config.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    redis = make_client(config.redis_url, timeout_s=5.0)
     prefix = config.redis_prefix
     return Backends(
-        log=KafkaLog(config.kafka_bootstrap, client_id="chatcore"),
+        log=KafkaLog(
+            config.kafka_bootstrap,
+            client_id="chatcore",
+            replication_factor=config.kafka_replication_factor,
+        ),
         messages=stores.messages,
         receipts=stores.receipts,
         membership=stores.membership,

@@ -8,8 +8,9 @@
     cassandra_hosts = ["cass-1:9042", "cass-2:9042"]
     cassandra_keyspace = "chat"
     cassandra_replication = { class = "NetworkTopologyStrategy", dc1 = 3 }
-    redis_url = "redis://redis:6379/0"
+    redis_url = "redis+cluster://redis-1:6379,redis-2:6379,redis-3:6379"
     partitions = 64
+    kafka_replication_factor = 3
 
 Environment variables win over the file: ``CHATCORE_KAFKA_BOOTSTRAP``,
 ``CHATCORE_CASSANDRA_HOSTS`` (comma-separated), ``CHATCORE_CASSANDRA_KEYSPACE``,
@@ -17,7 +18,10 @@ Environment variables win over the file: ``CHATCORE_KAFKA_BOOTSTRAP``,
 ``CHATCORE_REDIS_PREFIX``, ``CHATCORE_PRESENCE_TTL_S``, ``CHATCORE_HEARTBEAT_S``,
 ``CHATCORE_S3_BUCKET``, ``CHATCORE_S3_ENDPOINT``, ``CHATCORE_S3_REGION``,
 ``CHATCORE_S3_ACCESS_KEY``, ``CHATCORE_S3_SECRET_KEY``, ``CHATCORE_S3_PREFIX``,
-``CHATCORE_S3_CREATE_BUCKET`` (``true``/``false``), ``CHATCORE_SQLITE_STORE``.
+``CHATCORE_S3_CREATE_BUCKET`` (``true``/``false``), ``CHATCORE_SQLITE_STORE``,
+``CHATCORE_KAFKA_REPLICATION_FACTOR`` (empty: the brokers' default),
+``CHATCORE_CASSANDRA_REPLICATION`` (``"3"``: SimpleStrategy with factor 3;
+``"dc1:3,dc2:3"``: NetworkTopologyStrategy with those factors per data center).
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from chatcore.errors import InvalidRequest
+from chatcore.store.replication import DEFAULT_REPLICATION, check_replication, parse_replication
 
 __all__ = ["ProductionConfig"]
 
 
 def _default_replication() -> dict[str, Any]:
-    return {"class": "SimpleStrategy", "replication_factor": 1}
+    return dict(DEFAULT_REPLICATION)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,9 +54,16 @@ class ProductionConfig:
     cassandra_keyspace: str = "chatcore"
     """The keyspace of the stores (created with ``cassandra_replication`` if missing)."""
     cassandra_replication: Mapping[str, Any] = field(default_factory=_default_replication)
-    """Keyspace replication; use NetworkTopologyStrategy with RF 3 in production."""
+    """Keyspace replication (checked by :func:`chatcore.store.replication.check_replication`),
+    used when the keyspace is created: SimpleStrategy with factor 1 by default (one
+    node); NetworkTopologyStrategy with 3 per data center in production."""
+    kafka_replication_factor: int | None = None
+    """Replicas of each log topic chatcore creates; None: the brokers'
+    ``default.replication.factor``. Use 3 with ``min.insync.replicas=2`` on the brokers."""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    """The Redis server of presence, registry, bus, hot cache, offline index and leases."""
+    """The Redis server of presence, registry, bus, hot cache, offline index and leases:
+    ``redis://host:port/db``, or ``redis+cluster://host:port[,host:port...]`` for a Redis
+    Cluster (seed nodes; the bus then uses sharded pub/sub)."""
     redis_prefix: str = "chatcore:"
     """Put before every Redis key and channel, so deployments can share a server."""
     topic_prefix: str = ""
@@ -99,10 +111,16 @@ class ProductionConfig:
                 raise InvalidRequest(f"cannot read config {path}: {exc}") from exc
             config = config._merged(data.get("production", {}), f"{path} [production]")
         overrides: dict[str, Any] = {}
-        for name in (f.name for f in fields(cls) if f.name != "cassandra_replication"):
+        for name in (f.name for f in fields(cls)):
             value = env.get(f"CHATCORE_{name.upper()}")
             if value is not None:
                 overrides[name] = value
+        if "cassandra_replication" in overrides:
+            text = overrides["cassandra_replication"]
+            try:
+                overrides["cassandra_replication"] = parse_replication(text)
+            except InvalidRequest as exc:
+                raise InvalidRequest(f"CHATCORE_CASSANDRA_REPLICATION: {exc}") from exc
         return config._merged(overrides, "environment")
 
     def _merged(self, values: Mapping[str, Any], origin: str) -> ProductionConfig:
@@ -129,6 +147,26 @@ class ProductionConfig:
             if flag not in ("true", "false", "1", "0", "yes", "no"):
                 raise InvalidRequest(f"s3_create_bucket must be true or false ({origin})")
             clean["s3_create_bucket"] = flag in ("true", "1", "yes")
+        if "cassandra_replication" in clean:
+            try:
+                clean["cassandra_replication"] = check_replication(clean["cassandra_replication"])
+            except InvalidRequest as exc:
+                raise InvalidRequest(f"cassandra_replication ({origin}): {exc}") from exc
+        if "kafka_replication_factor" in clean:
+            value = clean["kafka_replication_factor"]
+            if value is None or (isinstance(value, str) and not value.strip()):
+                clean["kafka_replication_factor"] = None
+            else:
+                try:
+                    if isinstance(value, bool):
+                        raise ValueError(value)
+                    clean["kafka_replication_factor"] = int(value)
+                except (TypeError, ValueError) as exc:
+                    raise InvalidRequest(
+                        f"kafka_replication_factor must be an integer ({origin})"
+                    ) from exc
+                if clean["kafka_replication_factor"] < 1:
+                    raise InvalidRequest(f"kafka_replication_factor must be >= 1 ({origin})")
         if "partitions" in clean:
             try:
                 clean["partitions"] = int(clean["partitions"])

@@ -108,3 +108,92 @@ def test_s3_settings_come_from_the_environment_and_make_the_blob_store() -> None
     store = _s3_blobs(config)
     assert isinstance(store, S3BlobStore)
     assert (store.bucket, store.prefix) == ("media", "p/")
+
+
+def test_cassandra_replication_is_checked_and_has_a_text_form_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    assert ProductionConfig.load(env={}).cassandra_replication == {
+        "class": "SimpleStrategy",
+        "replication_factor": 1,
+    }
+    config = ProductionConfig.load(env={"CHATCORE_CASSANDRA_REPLICATION": "3"})
+    assert config.cassandra_replication == {"class": "SimpleStrategy", "replication_factor": 3}
+    config = ProductionConfig.load(env={"CHATCORE_CASSANDRA_REPLICATION": "dc1:3, dc2:2"})
+    assert config.cassandra_replication == {
+        "class": "NetworkTopologyStrategy",
+        "dc1": 3,
+        "dc2": 2,
+    }
+    path = tmp_path / "c.toml"
+    path.write_text(
+        "[production]\n"
+        'cassandra_replication = { class = "NetworkTopologyStrategy", "eu-west" = 3 }\n'
+    )
+    assert ProductionConfig.load(path, env={}).cassandra_replication["eu-west"] == 3
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '{ class = "SimpleStrategy" }',
+        '{ class = "SimpleStrategy", replication_factor = 0 }',
+        '{ class = "SimpleStrategy", replication_factor = 3, dc1 = 3 }',
+        '{ class = "EverywhereStrategy", replication_factor = 3 }',
+        "{ replication_factor = 3 }",
+        '{ class = "NetworkTopologyStrategy" }',
+        '{ class = "NetworkTopologyStrategy", dc1 = 0 }',
+        '{ class = "NetworkTopologyStrategy", dc1 = "three" }',
+        '{ class = "NetworkTopologyStrategy", dc1 = 2.5 }',
+        '{ class = "NetworkTopologyStrategy", dc1 = 99 }',
+        '{ class = "NetworkTopologyStrategy", "dc 1" = 3 }',
+    ],
+)
+def test_bad_cassandra_replication_is_refused(tmp_path: Path, table: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f"[production]\ncassandra_replication = {table}\n")
+    with pytest.raises(InvalidRequest, match="cassandra_replication"):
+        ProductionConfig.load(path, env={})
+
+
+@pytest.mark.parametrize("text", ["", "three", "dc1:3,dc1:2", "dc1:", "dc1:3,4", "0"])
+def test_bad_cassandra_replication_text_is_refused(text: str) -> None:
+    with pytest.raises(InvalidRequest, match="CHATCORE_CASSANDRA_REPLICATION"):
+        ProductionConfig.load(env={"CHATCORE_CASSANDRA_REPLICATION": text})
+
+
+def test_kafka_replication_factor_defaults_to_the_brokers_and_is_checked(tmp_path: Path) -> None:
+    assert ProductionConfig.load(env={}).kafka_replication_factor is None
+    env = {"CHATCORE_KAFKA_REPLICATION_FACTOR": "3"}
+    assert ProductionConfig.load(env=env).kafka_replication_factor == 3
+    env = {"CHATCORE_KAFKA_REPLICATION_FACTOR": ""}
+    assert ProductionConfig.load(env=env).kafka_replication_factor is None
+    for bad in ("0", "x", "1.5"):
+        with pytest.raises(InvalidRequest, match="kafka_replication_factor"):
+            ProductionConfig.load(env={"CHATCORE_KAFKA_REPLICATION_FACTOR": bad})
+    path = tmp_path / "c.toml"
+    path.write_text("[production]\nkafka_replication_factor = true\n")
+    with pytest.raises(InvalidRequest, match="kafka_replication_factor"):
+        ProductionConfig.load(path, env={})
+
+
+def test_a_redis_cluster_url_makes_a_cluster_client_seeded_by_its_nodes() -> None:
+    from chatcore._redis import RedisCluster, make_client
+
+    client = make_client("redis+cluster://10.0.0.1:7001,10.0.0.2:7002", timeout_s=1.0)
+    assert isinstance(client, RedisCluster)
+    assert [(n.host, n.port) for n in client.nodes_manager.startup_nodes.values()] == [
+        ("10.0.0.1", 7001),
+        ("10.0.0.2", 7002),
+    ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis+cluster://", "redis+cluster://h:7001/2", "redis+cluster://h:7001,:7002"],
+)
+def test_bad_redis_cluster_urls_are_refused(url: str) -> None:
+    from chatcore._redis import make_client
+
+    with pytest.raises(InvalidRequest):
+        make_client(url, timeout_s=1.0)

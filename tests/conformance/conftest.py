@@ -10,16 +10,29 @@ from contextlib import AsyncExitStack
 
 import anyio.to_thread
 import pytest
-from redis.asyncio import Redis
 
+from chatcore._redis import make_client
 from chatcore.store.cassandra import CassandraStores
-from tests.services import CASSANDRA_HOSTS, REDIS_URL, require, unique
+from tests.services import CASSANDRA_HOSTS, REDIS_CLUSTER_URL, REDIS_URL, require, unique
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("redis", id="single"),
+        pytest.param("redis-cluster", id="cluster", marks=pytest.mark.cluster),
+    ]
+)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """Each Redis conformance test runs twice: on the single server and on the three
+    primaries of ``scripts/services start redis-cluster`` (failing if that is down)."""
+    service: str = request.param
+    require(service)
+    return REDIS_CLUSTER_URL if service == "redis-cluster" else REDIS_URL
 
 
 @pytest.fixture
-async def redis_prefix() -> AsyncIterator[Callable[[], str]]:
+async def redis_prefix(redis_url: str) -> AsyncIterator[Callable[[], str]]:
     """Fresh Redis key prefixes; every key under them is deleted after the test."""
-    require("redis")
     prefixes: list[str] = []
 
     def fresh() -> str:
@@ -27,11 +40,15 @@ async def redis_prefix() -> AsyncIterator[Callable[[], str]]:
         return prefixes[-1]
 
     yield fresh
-    async with Redis.from_url(REDIS_URL) as client:
+    client = make_client(redis_url, timeout_s=5.0)
+    try:
         for prefix in prefixes:
+            # On a cluster, SCAN visits every primary; DEL one key at a time (slots).
             keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-            if keys:
-                await client.delete(*keys)
+            for key in keys:
+                await client.delete(key)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from chatcore.model import Connection
 from chatcore.registry import ConnectionRegistry, MemoryConnectionRegistry
 from chatcore.registry.redis import RedisConnectionRegistry
 from chatcore.testing import ConnectionRegistrySuite
-from tests.services import REDIS_URL
 
 
 class TestMemory(ConnectionRegistrySuite):
@@ -26,10 +25,10 @@ class TestMemory(ConnectionRegistrySuite):
 class TestRedis(ConnectionRegistrySuite):
     @pytest.fixture
     def make_registry(
-        self, redis_prefix: Callable[[], str]
+        self, redis_url: str, redis_prefix: Callable[[], str]
     ) -> Callable[[], Awaitable[ConnectionRegistry]]:
         async def make() -> ConnectionRegistry:
-            return RedisConnectionRegistry(REDIS_URL, prefix=redis_prefix())
+            return RedisConnectionRegistry(redis_url, prefix=redis_prefix())
 
         return make
 

@@ -10,7 +10,6 @@ import pytest
 from chatcore.bus import GatewayBus, MemoryGatewayBus
 from chatcore.bus.redis import RedisGatewayBus
 from chatcore.testing import GatewayBusSuite
-from tests.services import REDIS_URL
 
 
 class TestMemory(GatewayBusSuite):
@@ -25,9 +24,11 @@ class TestMemory(GatewayBusSuite):
 @pytest.mark.services
 class TestRedis(GatewayBusSuite):
     @pytest.fixture
-    def make_bus(self, redis_prefix: Callable[[], str]) -> Callable[[], Awaitable[GatewayBus]]:
+    def make_bus(
+        self, redis_url: str, redis_prefix: Callable[[], str]
+    ) -> Callable[[], Awaitable[GatewayBus]]:
         async def make() -> GatewayBus:
-            return RedisGatewayBus(REDIS_URL, prefix=redis_prefix())
+            return RedisGatewayBus(redis_url, prefix=redis_prefix())
 
         return make
 

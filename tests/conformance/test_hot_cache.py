@@ -13,7 +13,6 @@ from chatcore.cache import HotCache, MemoryHotCache
 from chatcore.cache.redis import RedisHotCache
 from chatcore.model import StoredMessage
 from chatcore.testing import HotCacheSuite
-from tests.services import REDIS_URL
 
 
 class TestMemory(HotCacheSuite):
@@ -28,9 +27,11 @@ class TestMemory(HotCacheSuite):
 @pytest.mark.services
 class TestRedis(HotCacheSuite):
     @pytest.fixture
-    def make_cache(self, redis_prefix: Callable[[], str]) -> Callable[[int], Awaitable[HotCache]]:
+    def make_cache(
+        self, redis_url: str, redis_prefix: Callable[[], str]
+    ) -> Callable[[int], Awaitable[HotCache]]:
         async def make(per_chat: int) -> HotCache:
-            return RedisHotCache(REDIS_URL, prefix=redis_prefix(), per_chat=per_chat)
+            return RedisHotCache(redis_url, prefix=redis_prefix(), per_chat=per_chat)
 
         return make
 

@@ -11,7 +11,6 @@ from chatcore.keys import KeyDirectory, MemoryKeyDirectory, SqliteKeyDirectory
 from chatcore.keys.redis import RedisKeyDirectory
 from chatcore.store.cassandra import CassandraStores
 from chatcore.testing import KeyDirectorySuite
-from tests.services import REDIS_URL
 
 Make = Callable[[], Awaitable[KeyDirectory]]
 
@@ -37,9 +36,9 @@ class TestSqlite(KeyDirectorySuite):
 @pytest.mark.services
 class TestRedis(KeyDirectorySuite):
     @pytest.fixture
-    def make_directory(self, redis_prefix: Callable[[], str]) -> Make:
+    def make_directory(self, redis_url: str, redis_prefix: Callable[[], str]) -> Make:
         async def make() -> KeyDirectory:
-            return RedisKeyDirectory(REDIS_URL, prefix=redis_prefix())
+            return RedisKeyDirectory(redis_url, prefix=redis_prefix())
 
         return make
 

@@ -9,7 +9,7 @@ import pytest
 
 from chatcore.log import MemoryLog, PartitionedLog, SqliteLog
 from chatcore.testing import LogSuite
-from tests.services import KAFKA_BOOTSTRAP, require, unique
+from tests.services import KAFKA_BOOTSTRAP, KAFKA_CLUSTER_BOOTSTRAP, require, unique
 
 
 class TestMemory(LogSuite):
@@ -36,16 +36,26 @@ class TestSqlite(LogSuite):
 class TestKafka(LogSuite):
     durable = True
 
-    @pytest.fixture
-    def make_log(self) -> Callable[[], Awaitable[PartitionedLog]]:
+    @pytest.fixture(
+        params=[
+            pytest.param("kafka", id="single"),
+            pytest.param("kafka-cluster", id="cluster", marks=pytest.mark.cluster),
+        ]
+    )
+    def make_log(self, request: pytest.FixtureRequest) -> Callable[[], Awaitable[PartitionedLog]]:
+        """On the single broker, and on the three brokers of ``kafka-cluster`` with
+        topics of three replicas."""
         from chatcore.log.kafka import KafkaLog
 
-        require("kafka")
+        service: str = request.param
+        require(service)
         prefix = unique("conformance-")  # this test's own groups and transactional ids
+        cluster = service == "kafka-cluster"
 
         async def make() -> PartitionedLog:
             return KafkaLog(
-                KAFKA_BOOTSTRAP,
+                KAFKA_CLUSTER_BOOTSTRAP if cluster else KAFKA_BOOTSTRAP,
+                replication_factor=3 if cluster else None,
                 group_prefix=prefix,
                 request_timeout_ms=10_000,
                 session_timeout_ms=6_000,  # the broker's group.min.session.timeout.ms

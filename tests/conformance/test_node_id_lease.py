@@ -11,7 +11,6 @@ from chatcore.ids.memory import MemoryNodeIdLease
 from chatcore.ids.redis import RedisNodeIdLease
 from chatcore.testing import NodeIdLeaseSuite
 from tests.ids._fakes import FakeClock
-from tests.services import REDIS_URL
 
 
 class TestMemory(NodeIdLeaseSuite):
@@ -38,9 +37,9 @@ class TestMemory(NodeIdLeaseSuite):
 class TestRedis(NodeIdLeaseSuite):
     @pytest.fixture
     def make_lease(
-        self, redis_prefix: Callable[[], str]
+        self, redis_url: str, redis_prefix: Callable[[], str]
     ) -> Callable[[range], Awaitable[NodeIdLease]]:
         async def make(node_ids: range) -> NodeIdLease:
-            return RedisNodeIdLease(REDIS_URL, prefix=redis_prefix(), node_ids=node_ids)
+            return RedisNodeIdLease(redis_url, prefix=redis_prefix(), node_ids=node_ids)
 
         return make

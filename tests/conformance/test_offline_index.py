@@ -9,7 +9,6 @@ import pytest
 from chatcore.offline import MemoryOfflineIndex, OfflineIndex
 from chatcore.offline.redis import RedisOfflineIndex
 from chatcore.testing import OfflineIndexSuite
-from tests.services import REDIS_URL
 
 
 class TestMemory(OfflineIndexSuite):
@@ -24,8 +23,10 @@ class TestMemory(OfflineIndexSuite):
 @pytest.mark.services
 class TestRedis(OfflineIndexSuite):
     @pytest.fixture
-    def make_index(self, redis_prefix: Callable[[], str]) -> Callable[[], Awaitable[OfflineIndex]]:
+    def make_index(
+        self, redis_url: str, redis_prefix: Callable[[], str]
+    ) -> Callable[[], Awaitable[OfflineIndex]]:
         async def make() -> OfflineIndex:
-            return RedisOfflineIndex(REDIS_URL, prefix=redis_prefix())
+            return RedisOfflineIndex(redis_url, prefix=redis_prefix())
 
         return make

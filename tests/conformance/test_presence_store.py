@@ -9,7 +9,6 @@ import pytest
 from chatcore.presence import MemoryPresenceStore, PresenceStore
 from chatcore.presence.redis import RedisPresenceStore
 from chatcore.testing import PresenceStoreSuite
-from tests.services import REDIS_URL
 
 
 class TestMemory(PresenceStoreSuite):
@@ -24,8 +23,10 @@ class TestMemory(PresenceStoreSuite):
 @pytest.mark.services
 class TestRedis(PresenceStoreSuite):
     @pytest.fixture
-    def make_store(self, redis_prefix: Callable[[], str]) -> Callable[[], Awaitable[PresenceStore]]:
+    def make_store(
+        self, redis_url: str, redis_prefix: Callable[[], str]
+    ) -> Callable[[], Awaitable[PresenceStore]]:
         async def make() -> PresenceStore:
-            return RedisPresenceStore(REDIS_URL, prefix=redis_prefix())
+            return RedisPresenceStore(redis_url, prefix=redis_prefix())
 
         return make

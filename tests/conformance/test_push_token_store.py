@@ -12,7 +12,6 @@ from chatcore.push.redis import RedisPushTokenStore
 from chatcore.push.sqlite import SqlitePushTokenStore
 from chatcore.store.cassandra import CassandraStores
 from chatcore.testing import PushTokenStoreSuite
-from tests.services import REDIS_URL
 
 Make = Callable[[], Awaitable[PushTokenStore]]
 
@@ -38,9 +37,9 @@ class TestSqlite(PushTokenStoreSuite):
 @pytest.mark.services
 class TestRedis(PushTokenStoreSuite):
     @pytest.fixture
-    def make_store(self, redis_prefix: Callable[[], str]) -> Make:
+    def make_store(self, redis_url: str, redis_prefix: Callable[[], str]) -> Make:
         async def make() -> PushTokenStore:
-            return RedisPushTokenStore(REDIS_URL, prefix=redis_prefix())
+            return RedisPushTokenStore(redis_url, prefix=redis_prefix())
 
         return make
 

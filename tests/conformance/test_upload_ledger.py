@@ -10,7 +10,6 @@ import pytest
 from chatcore.testing import UploadLedgerSuite
 from chatcore.uploads import MemoryUploadLedger, SqliteUploadLedger, UploadLedger
 from chatcore.uploads.redis import RedisUploadLedger
-from tests.services import REDIS_URL
 
 
 class TestMemory(UploadLedgerSuite):
@@ -38,10 +37,12 @@ class TestRedis(UploadLedgerSuite):
     durable = True
 
     @pytest.fixture
-    def make_store(self, redis_prefix: Callable[[], str]) -> Callable[[], Awaitable[UploadLedger]]:
+    def make_store(
+        self, redis_url: str, redis_prefix: Callable[[], str]
+    ) -> Callable[[], Awaitable[UploadLedger]]:
         prefix = redis_prefix()
 
         async def make() -> UploadLedger:
-            return RedisUploadLedger(REDIS_URL, prefix=prefix)
+            return RedisUploadLedger(redis_url, prefix=prefix)
 
         return make

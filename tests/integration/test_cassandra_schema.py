@@ -153,6 +153,28 @@ async def test_the_bucket_size_is_fixed_when_the_keyspace_is_created(keyspace: s
 
 
 @pytest.mark.services
+async def test_the_keyspace_is_created_with_the_configured_replication(keyspace: str) -> None:
+    """NetworkTopologyStrategy with a factor per data center (the dev node's snitch
+    names its data center ``datacenter1``); bad settings change nothing."""
+    with pytest.raises(InvalidRequest, match="data center"):
+        await CassandraStores.connect(
+            HOSTS, keyspace, replication={"class": "NetworkTopologyStrategy", "dc 1": 1}
+        )
+    replication: dict[str, str | int] = {"class": "NetworkTopologyStrategy", "datacenter1": 1}
+    async with await CassandraStores.connect(HOSTS, keyspace, replication=replication) as stores:
+        rows = await cql(
+            stores,
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name=%s",
+            (keyspace,),
+        )
+        (row,) = rows
+        assert row["replication"] == {
+            "class": "org.apache.cassandra.locator.NetworkTopologyStrategy",
+            "datacenter1": "1",
+        }
+
+
+@pytest.mark.services
 async def test_without_create_schema_the_keyspace_must_exist(keyspace: str) -> None:
     with pytest.raises(Unavailable, match="run ensure_schema"):
         await CassandraStores.connect(HOSTS, keyspace, create_schema=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter, RedisClient
 
 __all__ = ["RedisGatewayBus"]
 
@@ -23,13 +23,15 @@ class RedisGatewayBus(RedisAdapter):
     """Payloads to the subscribers of a gateway name, over Redis pub/sub.
 
     ``redis`` is a URL (the bus makes and closes its client) or a
-    ``redis.asyncio.Redis`` client (borrowed). ``prefix`` (``"chatcore:"``) starts
+    ``redis.asyncio.Redis`` or ``RedisCluster`` client (borrowed); on a cluster the
+    channels are sharded (``SPUBLISH``/``SSUBSCRIBE``: each lives on the primary of
+    its slot, so the bus scales with the primaries). ``prefix`` (``"chatcore:"``) starts
     every channel; ``timeout_s`` (5.0): see :class:`chatcore._redis.RedisKeyspace`.
     """
 
     def __init__(
         self,
-        redis: str | Redis,
+        redis: str | RedisClient,
         *,
         prefix: str = DEFAULT_PREFIX,
         timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -41,9 +43,7 @@ class RedisGatewayBus(RedisAdapter):
 
         Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
-        client = self._redis.client
-        with self._redis.errors("publish"):
-            await client.publish(self._channel(gateway), payload)
+        await self._redis.publish(self._channel(gateway), payload)
 
     async def publish_many(self, payloads: Sequence[tuple[str, bytes]]) -> None:
         """Send each ``(gateway, payload)`` as :meth:`publish` would, in order, in one
@@ -52,13 +52,13 @@ class RedisGatewayBus(RedisAdapter):
         Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails
         (some payloads may have been published).
         """
-        client = self._redis.client
+        client = await self._redis.ready()
         if not payloads:
             return
         with self._redis.errors("publish"):
             async with client.pipeline(transaction=False) as pipe:
                 for gateway, payload in payloads:
-                    pipe.publish(self._channel(gateway), payload)
+                    self._redis.pipe_publish(pipe, self._channel(gateway), payload)
                 await pipe.execute()
 
     @asynccontextmanager
@@ -68,7 +68,7 @@ class RedisGatewayBus(RedisAdapter):
         The iterator ends when the bus is closed. Raises ``ChatcoreClosed`` after
         ``aclose()``; entering and iterating raise ``Unavailable`` if Redis fails.
         """
-        async with self._redis.subscribe(self._channel(gateway)) as payloads:
+        async with self._redis.subscribe(self._channel(gateway), sharded=True) as payloads:
             yield payloads
 
     def _channel(self, gateway: str) -> str:

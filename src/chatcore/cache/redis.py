@@ -16,7 +16,7 @@ from typing import cast
 
 import msgspec
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter, RedisClient
 from chatcore.cache._rules import DEFAULT_PER_CHAT, check_per_chat
 from chatcore.errors import InvalidRequest
 from chatcore.model import StoredMessage
@@ -90,7 +90,7 @@ class RedisHotCache(RedisAdapter):
 
     def __init__(
         self,
-        redis: str | Redis,
+        redis: str | RedisClient,
         *,
         per_chat: int = DEFAULT_PER_CHAT,
         idle_ttl_s: float | None = 86_400.0,
@@ -116,7 +116,7 @@ class RedisHotCache(RedisAdapter):
         by_chat: dict[str, dict[int, StoredMessage]] = {}
         for message in messages:
             by_chat.setdefault(message.chat_id, {}).setdefault(message.seq, message)
-        client = self._redis.client
+        client = await self._redis.ready()
         if not by_chat:
             return
         with self._redis.errors("push to the hot cache"):
@@ -125,7 +125,7 @@ class RedisHotCache(RedisAdapter):
                     args: list[int | str | bytes] = [keep, self._idle_ttl]
                     for seq in sorted(pushed):
                         args += [seq, _encode(pushed[seq])]
-                    await self._push(keys=self._keys(chat_id), args=args, client=pipe)
+                    await self._redis.queue(pipe, self._push, self._keys(chat_id), args)
                 await pipe.execute()
 
     async def recent(self, chat_id: str) -> list[StoredMessage]:
@@ -133,7 +133,7 @@ class RedisHotCache(RedisAdapter):
 
         Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
-        client = self._redis.client
+        client = await self._redis.ready()
         with self._redis.errors("read the hot cache"):
             encoded = cast(list[bytes], await client.lrange(self._keys(chat_id)[0], 0, -1))
         return [_decode(e) for e in encoded]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter, RedisClient
 from chatcore.errors import Fenced, Unavailable
 from chatcore.ids._base import NodeLease, check_node_ids, lease_ttl_ms
 from chatcore.ids._snowflake import MAX_NODE_ID
@@ -64,7 +64,7 @@ class RedisNodeIdLease(RedisAdapter):
 
     def __init__(
         self,
-        redis: str | Redis,
+        redis: str | RedisClient,
         *,
         node_ids: range = range(MAX_NODE_ID + 1),
         prefix: str = DEFAULT_PREFIX,
@@ -86,7 +86,7 @@ class RedisNodeIdLease(RedisAdapter):
         token = uuid.uuid4().hex
         start = random.randrange(len(self._node_ids))
         order = [*self._node_ids[start:], *self._node_ids[:start]]
-        client = self._redis.client
+        client = await self._redis.ready()
         for i in range(0, len(order), _PROBE):
             candidates = order[i : i + _PROBE]
             with self._redis.errors("probe node ids"):

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import msgspec
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter, RedisClient
 from chatcore.keys._base import DeviceKey
 from chatcore.keys.rules import KeyRules, check_publish
 
@@ -34,7 +34,7 @@ class RedisKeyDirectory(RedisAdapter):
 
     def __init__(
         self,
-        redis: str | Redis,
+        redis: str | RedisClient,
         *,
         rules: KeyRules | None = None,
         prefix: str = DEFAULT_PREFIX,
@@ -45,7 +45,7 @@ class RedisKeyDirectory(RedisAdapter):
 
     async def publish(self, key: DeviceKey) -> bool:
         """See :meth:`KeyDirectory.publish`; also ``Unavailable``, ``ChatcoreClosed``."""
-        client, name = self._redis.client, self._key(key.user)
+        client, name = await self._redis.ready(), self._key(key.user)
 
         async def publish(pipe: Any) -> bool:
             devices = cast(dict[bytes, bytes], await pipe.hgetall(name))
@@ -58,12 +58,15 @@ class RedisKeyDirectory(RedisAdapter):
             return True
 
         with self._redis.errors("publish a device key"):
-            changed: bool = await client.transaction(publish, name, value_from_callable=True)
+            # WATCH/MULTI/EXEC on one key: one slot, so a cluster client runs it too
+            # (redis-py types RedisCluster.transaction's callable oddly: hence Any).
+            transact: Any = client.transaction
+            changed: bool = await transact(publish, name, value_from_callable=True)
         return changed
 
     async def keys(self, users: Sequence[str]) -> list[DeviceKey]:
         """See :meth:`KeyDirectory.keys` (one pipelined round trip)."""
-        client = self._redis.client
+        client = await self._redis.ready()
         wanted = list(dict.fromkeys(users))
         if not wanted:
             return []
@@ -76,7 +79,7 @@ class RedisKeyDirectory(RedisAdapter):
 
     async def revoke(self, user: str, device: str) -> bool:
         """See :meth:`KeyDirectory.revoke`; also ``Unavailable``, ``ChatcoreClosed``."""
-        client = self._redis.client
+        client = await self._redis.ready()
         with self._redis.errors("revoke a device key"):
             removed = await client.hdel(self._key(user), device)
         return bool(removed)

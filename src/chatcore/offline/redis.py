@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter, RedisClient
 from chatcore.errors import InvalidRequest
 from chatcore.offline._base import PendingChat
 
@@ -77,7 +77,7 @@ class RedisOfflineIndex(RedisAdapter):
 
     def __init__(
         self,
-        redis: str | Redis,
+        redis: str | RedisClient,
         *,
         max_runs: int = 64,
         ttl_s: float | None = None,
@@ -101,14 +101,14 @@ class RedisOfflineIndex(RedisAdapter):
         """
         if seq < 1:
             raise InvalidRequest(f"seq starts at 1, got {seq}")
-        client = self._redis.client
+        client = await self._redis.ready()
         if not users:
             return
         with self._redis.errors("add to the offline index"):
             async with client.pipeline(transaction=False) as pipe:
                 for user in dict.fromkeys(users):
                     args: list[str | int] = [chat_id, seq, self._max_runs, self._ttl]
-                    await self._add(keys=[self._key(user)], args=args, client=pipe)
+                    await self._redis.queue(pipe, self._add, [self._key(user)], args)
                 await pipe.execute()
 
     async def pending(self, user: str) -> list[PendingChat]:
@@ -116,7 +116,7 @@ class RedisOfflineIndex(RedisAdapter):
 
         Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
-        client = self._redis.client
+        client = await self._redis.ready()
         with self._redis.errors("read the offline index"):
             entries = cast(dict[bytes, bytes], await client.hgetall(self._key(user)))
         return sorted(
@@ -129,7 +129,7 @@ class RedisOfflineIndex(RedisAdapter):
 
         Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
-        client = self._redis.client
+        client = await self._redis.ready()
         if chat_ids is not None and not chat_ids:
             return
         with self._redis.errors("clear the offline index"):

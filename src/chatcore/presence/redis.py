@@ -27,7 +27,7 @@ from typing import Self
 
 import msgspec
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Pipeline, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Pipeline, RedisAdapter, RedisClient
 from chatcore.errors import InvalidRequest
 from chatcore.model import PresenceState
 from chatcore.presence.rules import ttl_ms
@@ -162,7 +162,7 @@ class RedisPresenceStore(RedisAdapter):
 
     def __init__(
         self,
-        redis: str | Redis,
+        redis: str | RedisClient,
         *,
         prefix: str = DEFAULT_PREFIX,
         shards: int = 64,
@@ -216,7 +216,7 @@ class RedisPresenceStore(RedisAdapter):
         Unknown users are offline and never seen. Raises ``ChatcoreClosed`` after
         ``aclose()`` and ``Unavailable`` if Redis fails.
         """
-        client = self._redis.client
+        client = await self._redis.ready()
         by_shard = self._by_shard(users)
         if not by_shard:
             return {}
@@ -224,7 +224,7 @@ class RedisPresenceStore(RedisAdapter):
             async with client.pipeline(transaction=False) as pipe:
                 for shard, members in by_shard.items():
                     keys = [k for user in members for k in self._user_keys(shard, user)]
-                    await self._states(keys=keys, args=[now_ms], client=pipe)
+                    await self._redis.queue(pipe, self._states, keys, [now_ms])
                 replies: list[list[int | bytes | None]] = await pipe.execute()
         found: dict[str, PresenceState] = {}
         for members, answer in zip(by_shard.values(), replies, strict=True):
@@ -239,7 +239,7 @@ class RedisPresenceStore(RedisAdapter):
         Each transition is reported by exactly one call, whichever process makes it.
         Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
-        client = self._redis.client
+        client = await self._redis.ready()
         gone: list[PresenceState] = []
         shards = list(range(self._shards))
         with self._redis.errors("expire presence"):
@@ -275,7 +275,7 @@ class RedisPresenceStore(RedisAdapter):
         names = [user.decode() for user in users]
         keys = [k for name in names for k in self._user_keys(shard, name)]
         args = [*self._args(now_ms), *names]
-        await self._expire(keys=[self._index(shard), *keys], args=args, client=pipe)
+        await self._redis.queue(pipe, self._expire, [self._index(shard), *keys], args)
 
     def _shard(self, user: str) -> int:
         return zlib.crc32(user.encode()) % self._shards

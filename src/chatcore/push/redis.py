@@ -15,7 +15,7 @@ from typing import cast
 
 import msgspec
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter, RedisClient
 from chatcore.push._base import PushTarget
 from chatcore.push.targets import TargetRules, check_target
 
@@ -62,7 +62,7 @@ class RedisPushTokenStore(RedisAdapter):
 
     def __init__(
         self,
-        redis: str | Redis,
+        redis: str | RedisClient,
         *,
         rules: TargetRules | None = None,
         prefix: str = DEFAULT_PREFIX,
@@ -96,7 +96,7 @@ class RedisPushTokenStore(RedisAdapter):
 
         Raises ``Unavailable`` if Redis fails and ``ChatcoreClosed`` after ``aclose()``.
         """
-        client = self._redis.client
+        client = await self._redis.ready()
         wanted = list(dict.fromkeys(users))
         if not wanted:
             return []

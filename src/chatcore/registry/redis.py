@@ -19,7 +19,7 @@ from typing import cast
 
 import msgspec
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Pipeline, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Pipeline, RedisAdapter, RedisClient
 from chatcore.errors import InvalidRequest
 from chatcore.model import Connection
 
@@ -83,7 +83,7 @@ class RedisConnectionRegistry(RedisAdapter):
 
     def __init__(
         self,
-        redis: str | Redis,
+        redis: str | RedisClient,
         *,
         prefix: str = DEFAULT_PREFIX,
         drop_batch: int = 500,
@@ -108,11 +108,11 @@ class RedisConnectionRegistry(RedisAdapter):
         ttl_ms = max(1, round(ttl_s * 1000))
         encoded = _encode(conn)
         gateway = self._gateway_key(conn.gateway)
-        client = self._redis.client
+        client = await self._redis.ready()
         with self._redis.errors("register a connection"):
             async with client.pipeline(transaction=False) as pipe:
                 args: list[str | bytes | int] = [conn.conn_id, encoded, ttl_ms]
-                await self._register(keys=self._user_keys(conn.user), args=args, client=pipe)
+                await self._redis.queue(pipe, self._register, self._user_keys(conn.user), args)
                 pipe.sadd(gateway, encoded)
                 pipe.pexpire(gateway, ttl_ms, nx=True)
                 pipe.pexpire(gateway, ttl_ms, gt=True)
@@ -124,7 +124,7 @@ class RedisConnectionRegistry(RedisAdapter):
         Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
         encoded = _encode(conn)
-        client = self._redis.client
+        client = await self._redis.ready()
         with self._redis.errors("unregister a connection"):
             async with client.pipeline(transaction=False) as pipe:
                 await self._forget(pipe, conn, encoded)
@@ -137,13 +137,13 @@ class RedisConnectionRegistry(RedisAdapter):
         Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
         asked = list(dict.fromkeys(users))
-        client = self._redis.client
+        client = await self._redis.ready()
         if not asked:
             return {}
         with self._redis.errors("look up connections"):
             async with client.pipeline(transaction=False) as pipe:
                 for user in asked:
-                    await self._lookup(keys=self._user_keys(user), args=[], client=pipe)
+                    await self._redis.queue(pipe, self._lookup, self._user_keys(user), [])
                 replies: list[list[bytes | None]] = await pipe.execute()
         found: dict[str, list[Connection]] = {}
         for user, encoded in zip(asked, replies, strict=True):
@@ -158,7 +158,7 @@ class RedisConnectionRegistry(RedisAdapter):
         Raises ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
         key = self._gateway_key(gateway)
-        client = self._redis.client
+        client = await self._redis.ready()
         with self._redis.errors("drop a gateway"):
             while True:
                 held = cast(list[bytes], await client.srandmember(key, self._drop_batch))
@@ -172,7 +172,7 @@ class RedisConnectionRegistry(RedisAdapter):
 
     async def _forget(self, pipe: Pipeline, conn: Connection, encoded: bytes) -> None:
         args: list[str | bytes] = [conn.conn_id, encoded]
-        await self._unregister(keys=self._user_keys(conn.user), args=args, client=pipe)
+        await self._redis.queue(pipe, self._unregister, self._user_keys(conn.user), args)
 
     def _user_keys(self, user: str) -> list[str]:
         tag = f"{{u:{user}}}"

@@ -17,6 +17,7 @@ from typing import Any
 
 from chatcore.errors import InvalidRequest, Unavailable
 from chatcore.store._cassandra_session import DRIVER_ERRORS, unavailable
+from chatcore.store.replication import DEFAULT_REPLICATION, check_replication
 
 __all__ = [
     "DEFAULT_BUCKET_SIZE",
@@ -29,7 +30,6 @@ __all__ = [
 ]
 
 DEFAULT_BUCKET_SIZE = 1000
-DEFAULT_REPLICATION: Mapping[str, str | int] = {"class": "SimpleStrategy", "replication_factor": 1}
 
 _BUCKET_SIZE_SETTING = "message_bucket_size"
 
@@ -154,15 +154,17 @@ def ensure_schema(
 
     Blocking (it waits for schema agreement after each change): call it from a
     deploy step, or from a worker thread. ``session`` is a connected
-    ``cassandra.cluster.Session``. ``replication`` is used only when the keyspace
-    is created. ``bucket_size`` (messages per partition) is fixed when the
-    keyspace is first set up; None means the stored one, or
-    :data:`DEFAULT_BUCKET_SIZE` for a new keyspace. Run it from one process at a
+    ``cassandra.cluster.Session``. ``replication`` (see
+    :mod:`chatcore.store.replication`) is used only when the keyspace is created;
+    change an existing one with ``ALTER KEYSPACE`` and a repair. ``bucket_size``
+    (messages per partition) is fixed when the keyspace is first set up; None means
+    the stored one, or :data:`DEFAULT_BUCKET_SIZE` for a new keyspace. Run it from one process at a
     time: concurrent schema changes of one table on several Cassandra nodes can
-    conflict. Raises InvalidRequest for a bad keyspace name or a bucket size other
-    than the stored one, Unavailable if Cassandra fails.
+    conflict. Raises InvalidRequest for a bad keyspace name, bad replication or a
+    bucket size other than the stored one, Unavailable if Cassandra fails.
     """
     keyspace = check_keyspace(keyspace)
+    replication = check_replication(replication)
     if bucket_size is not None and bucket_size < 1:
         raise InvalidRequest(f"bucket_size must be >= 1, got {bucket_size}")
     try:

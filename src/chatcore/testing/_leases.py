@@ -34,6 +34,7 @@ class LeaseEnv:
 
 
 TTL_S = 0.2
+LONG_TTL_S = 30.0
 
 
 class NodeIdLeaseSuite:
@@ -91,7 +92,9 @@ class NodeIdLeaseSuite:
         got: list[NodeLease] = []
 
         async def take(owner: str) -> None:
-            got.append(await leases.acquire(owner, ttl_s=TTL_S))
+            # Long enough that no lease expires while the 40 acquires are under way
+            # (with TTL_S, the first could lapse on a busy machine or a cluster).
+            got.append(await leases.acquire(owner, ttl_s=LONG_TTL_S))
 
         async with anyio.create_task_group() as tg:
             for i in range(40):

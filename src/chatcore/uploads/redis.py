@@ -12,7 +12,7 @@ from typing import cast
 
 import msgspec
 
-from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Redis, RedisAdapter
+from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, RedisAdapter, RedisClient
 from chatcore.uploads._base import Upload
 from chatcore.uploads._rules import check_upload
 
@@ -31,7 +31,7 @@ class RedisUploadLedger(RedisAdapter):
 
     def __init__(
         self,
-        redis: str | Redis,
+        redis: str | RedisClient,
         *,
         prefix: str = DEFAULT_PREFIX,
         timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -44,18 +44,18 @@ class RedisUploadLedger(RedisAdapter):
     async def record(self, upload: Upload) -> None:
         """Raises ``InvalidRequest`` for a bad record, ``Unavailable`` if Redis fails."""
         check_upload(upload)
-        client = self._redis.client
+        client = await self._redis.ready()
         with self._redis.errors("record an upload"):
             await client.hset(self._key(upload.blob), upload.user, _encode(upload))
 
     async def get(self, user: str, blob: str) -> Upload | None:
-        client = self._redis.client
+        client = await self._redis.ready()
         with self._redis.errors("read an upload"):
             data = cast(bytes | None, await client.hget(self._key(blob), user))
         return None if data is None else _decode(data)
 
     async def forget(self, blob: str) -> int:
-        client = self._redis.client
+        client = await self._redis.ready()
         key = self._key(blob)
         with self._redis.errors("forget a blob's uploads"):
             async with client.pipeline(transaction=True) as pipe:
@@ -65,7 +65,7 @@ class RedisUploadLedger(RedisAdapter):
         return int(count)
 
     async def reference(self, blobs: Sequence[str]) -> None:
-        client = self._redis.client
+        client = await self._redis.ready()
         if not blobs:
             return
         with self._redis.errors("mark blobs referenced"):
@@ -75,7 +75,7 @@ class RedisUploadLedger(RedisAdapter):
                 await pipe.execute()
 
     async def referenced(self, blobs: Sequence[str]) -> set[str]:
-        client = self._redis.client
+        client = await self._redis.ready()
         wanted = list(dict.fromkeys(blobs))
         if not wanted:
             return set()
