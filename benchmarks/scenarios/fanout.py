@@ -1,19 +1,25 @@
-"""Group fanout: delivered messages per second by group size, chatcore against Socket.IO rooms.
+"""Group fanout: delivered messages per second by group size, chatcore against
+Socket.IO rooms and Centrifugo channels.
 
 About the same number of members connected at every size; one sender per group,
 with enough sends in flight per sender that the server, not the window, limits.
-chatcore's connections use the lean wire driver, as Socket.IO's use a lean client:
-with the SDK, one load-generator core cannot read what the server delivers.
+chatcore's connections use the lean wire driver, as Socket.IO's and Centrifugo's use
+a lean client: with the SDK, one load-generator core cannot read what the server
+delivers. With ``bench.loadgen == "go"`` the Go load generator drives chatcore and
+Centrifugo (Socket.IO keeps the Python one); each point records which one drove it.
+Centrifugo (client-side subscribe and publish in a namespace, memory engine) is
+measured when ``bench.centrifugo`` is set; it is built once into the cache.
 """
 
 from __future__ import annotations
 
 from benchmarks.loadgen import Round
+from benchmarks.results import Params
 from benchmarks.scenarios._common import Bench, measure_round
 
 __all__ = ["run"]
 
-TARGETS = ("chatcore-memory", "socketio")
+TARGETS = ("chatcore-memory", "socketio", "centrifugo")
 _IN_FLIGHT = 32
 
 
@@ -25,8 +31,14 @@ def _members(bench: Bench) -> int:
     return 60 if bench.quick else 520
 
 
+def targets(bench: Bench) -> list[str]:
+    """The servers this run measures."""
+    return [kind for kind in TARGETS if kind != "centrifugo" or bench.centrifugo]
+
+
 async def measure(bench: Bench, kind: str, size: int, members: int) -> dict[str, float]:
-    """Groups of ``size`` with about ``members`` connected in all, one sender per group."""
+    """Groups of ``size`` with about ``members`` connected in all, one sender per group,
+    driven by ``bench.loadgen_for(kind)``."""
     groups = max(1, members // size)
     window = max(2, _IN_FLIGHT // groups)
     async with bench.fleet() as fleet:
@@ -37,6 +49,7 @@ async def measure(bench: Bench, kind: str, size: int, members: int) -> dict[str,
             run_id=bench.run_id(),
             what=f"fanout {size}: {kind}",
             client="wire",
+            loadgen=bench.loadgen_for(kind),
         )
         spec = Round(duration_s=bench.duration_s, window=window, drain_s=2.0)
         metrics = await measure_round(
@@ -52,6 +65,7 @@ async def measure(bench: Bench, kind: str, size: int, members: int) -> dict[str,
 async def run(bench: Bench) -> None:
     for _ in range(bench.repeats):
         for size in sizes(bench):
-            for kind in TARGETS:
+            for kind in targets(bench):
                 metrics = await measure(bench, kind, size, _members(bench))
-                bench.results.point("fanout", kind, {"group_size": size}).add(metrics)
+                params: Params = {"group_size": size, "loadgen": bench.loadgen_for(kind)}
+                bench.results.point("fanout", kind, params).add(metrics)
