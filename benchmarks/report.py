@@ -171,13 +171,14 @@ def ratios(results: Results) -> list[tuple[str, str, float]]:
 
     for p in results.select("fanout", "chatcore-memory"):
         size = p.params["group_size"]
-        by = p.params.get("loadgen", "python")
+        loadgen = p.params.get("loadgen", "python")
+        by = "" if loadgen == "python" else f" ({loadgen} load gen)"
         peer = _one(results.select("fanout", "socketio"), group_size=size)
-        add(f"fanout, groups of {size} ({by} load gen): chatcore / python-socketio",
+        add(f"fanout, groups of {size}{by}: chatcore / python-socketio",
             "delivered_per_s", p, peer)  # fmt: skip
         centrifugo = _peer(results, "centrifugo", p)
         for metric in ("delivered_per_s", "delivered_per_cpu_s", "p99_ms"):
-            add(f"fanout, groups of {size} ({by} load gen): chatcore / Centrifugo",
+            add(f"fanout, groups of {size}{by}: chatcore / Centrifugo",
                 metric, p, centrifugo)  # fmt: skip
     for target in ("chatcore-memory", "chatcore-sqlite"):
         for fraction in (0.5, 1.0):

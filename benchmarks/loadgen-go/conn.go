@@ -70,9 +70,10 @@ func (c *wsConn) forget(id int64) {
 	c.mu.Unlock()
 }
 
-// request writes frame (built with id) and waits for the answer to id.
+// request writes frame (built with id) and waits for the answer to id, or for ctx.
+// The write itself is not bound to ctx: a write cut short closes the connection.
 func (c *wsConn) request(ctx context.Context, id int64, ch chan []byte, frame []byte) ([]byte, error) {
-	if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+	if err := c.ws.Write(context.Background(), websocket.MessageText, frame); err != nil {
 		c.forget(id)
 		return nil, err
 	}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -152,3 +153,15 @@ def test_report_shows_centrifugo_side_by_side(bench: Bench, tmp_path: Path) -> N
     assert "delivered / server CPU-s" in text
     assert "| 10 | centrifugo | go | 40.0 k | 50.0 k | 4.0 |" in text
     assert "fanout deliveries per server CPU-second vs Centrifugo" in text
+
+
+def test_go_loadgen_unit_tests() -> None:
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    done = subprocess.run(
+        ["nice", "-n", "19", go, "test", "./..."],
+        cwd=REPO / "benchmarks" / "loadgen-go",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -29,6 +29,7 @@ tmp=$(mktemp -d "$DIR/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo "building centrifugo $VERSION into $DIR (nice -n 19; takes minutes once)" >&2
 GOBIN="$tmp" CGO_ENABLED=0 nice -n 19 "$GO" install \
-  -ldflags "-s -w" "github.com/centrifugal/centrifugo/v6@$VERSION" >&2
+  -ldflags "-s -w -X github.com/centrifugal/centrifugo/v6/internal/build.Version=${VERSION#v}" \
+  "github.com/centrifugal/centrifugo/v6@$VERSION" >&2
 mv "$tmp/centrifugo" "$BIN"   # atomic: a half-built binary is never at $BIN
 echo "$BIN"
