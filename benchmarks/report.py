@@ -373,7 +373,8 @@ def render_report(results: Results, folder: Path) -> Path:
         f"medians of up to {results.repeats} runs per point. "
         f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
         f"{m.get('memory_gib', '?')} GiB, Linux {m.get('kernel', '?')}, "
-        f"Python {m.get('python', '?')}. Pinning: {results.pinning}.",
+        f"Python {m.get('python', '?')}. Pinning: {results.pinning}. "
+        f"Load generator: {m.get('load generator', 'python')}.",
         "",
         "## Goals",
         "",
