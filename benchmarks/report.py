@@ -82,6 +82,12 @@ def _peer(results: Results, target: str, ours: Point) -> Point | None:
     return same or _one(points, group_size=size)
 
 
+def _us_per_delivery(point: Point | None) -> float | None:
+    """Server CPU microseconds per delivery in the paced fanout round."""
+    per_cpu = _median(point, "paced_delivered_per_cpu_s")
+    return 1e6 / per_cpu if per_cpu else None
+
+
 def goals(results: Results) -> list[Goal]:
     """The four goals of the performance pass, checked against this run's medians."""
     out = []
@@ -115,6 +121,19 @@ def goals(results: Results) -> list[Goal]:
         out.append(Goal(name, "≥ 0.25x", measured, worst >= 0.25, gap))
     else:
         out.append(Goal(name, "≥ 0.25x", "-", None))
+    paced = []
+    for p in results.select("fanout", "chatcore-memory"):
+        r = _ratio(_us_per_delivery(p), _us_per_delivery(_peer(results, "centrifugo", p)))
+        if r is not None:
+            paced.append((int(p.params["group_size"]), r))
+    name = "fanout server CPU per delivery at an equal paced load vs Centrifugo"
+    if paced:
+        worst_size, worst = max(paced, key=lambda t: t[1])
+        measured = ", ".join(f"{size}: {r:.2f}x" for size, r in paced)
+        gap = "" if worst <= 2 else f"{worst / 2:.1f}x over at group size {worst_size}"
+        out.append(Goal(name, "≤ 2x", measured, worst <= 2, gap))
+    else:
+        out.append(Goal(name, "≤ 2x", "-", None))
     for target in ("chatcore-memory", "chatcore-sqlite"):
         half = _one(results.select("latency", target), fraction=0.5)
         p99 = _median(half, "p99_ms")
@@ -180,6 +199,10 @@ def ratios(results: Results) -> list[tuple[str, str, float]]:
         for metric in ("delivered_per_s", "delivered_per_cpu_s", "p99_ms"):
             add(f"fanout, groups of {size}{by}: chatcore / Centrifugo",
                 metric, p, centrifugo)  # fmt: skip
+        r = _ratio(_us_per_delivery(p), _us_per_delivery(centrifugo))
+        if r is not None:
+            what = f"fanout, groups of {size}{by}, paced: chatcore / Centrifugo"
+            out.append((what, "server CPU µs per delivery", r))
     for target in ("chatcore-memory", "chatcore-sqlite"):
         for fraction in (0.5, 1.0):
             ours = _one(results.select("latency", target), fraction=fraction)
@@ -312,7 +335,32 @@ def _section_fanout(results: Results) -> list[str]:
         "group size", "server", "load generator", "delivered/s",
         "delivered / server CPU-s", "p99 ms", "server CPU", "load gen CPU",
     )  # fmt: skip
-    return lines + _table(header, side)
+    lines += _table(header, side)
+    paced = [p for p in points if "paced_delivered_per_cpu_s" in p.median]
+    if not paced:
+        return lines
+    rows = []
+    for p in paced:
+        m = p.median
+        us = _us_per_delivery(p)
+        rows.append(
+            (
+                str(p.params["group_size"]),
+                p.target,
+                str(p.params.get("loadgen", "python")),
+                _fmt(m["paced_offered_per_s"] * float(p.params["group_size"])),
+                _fmt(m["paced_delivered_per_s"]),
+                "-" if us is None else f"{us:.1f}",
+                f"{m['paced_p99_ms']:.1f}",
+                f"{m['paced_server_cpu']:.0%}",
+            )
+        )
+    lines += ["", "At an equal paced load (the same deliveries per second offered to each):", ""]
+    header = (
+        "group size", "server", "load generator", "offered deliveries/s", "delivered/s",
+        "server CPU µs / delivery", "p99 ms", "server CPU",
+    )  # fmt: skip
+    return lines + _table(header, rows)
 
 
 def _fraction_label(p: Point) -> str:

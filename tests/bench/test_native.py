@@ -49,14 +49,26 @@ def _sane_fanout(m: dict[str, float], *, members: int) -> None:
     assert m["loadgen_cpu"] > 0
 
 
+def _sane_paced(m: dict[str, float], *, deliveries: float) -> None:
+    """The paced round after the flat-out one: it offers ``deliveries``/s to groups of 5."""
+    assert m["paced_offered_per_s"] == pytest.approx(deliveries / 5)
+    assert m["paced_errors"] == 0
+    # a paced round sends what it offers, give or take the first and last send
+    assert m["paced_sent_per_s"] == pytest.approx(m["paced_offered_per_s"], rel=0.3, abs=3)
+    assert m["paced_delivered_total"] <= m["paced_sent_per_s"] * 5 + 5
+    assert m["paced_delivered_per_cpu_s"] > 0
+    assert 0 < m["paced_p50_ms"] <= m["paced_p99_ms"]
+
+
 @pytest.mark.anyio
 async def test_go_loadgen_drives_chatcore_fanout(bench: Bench) -> None:
     bench.loadgen = "go"
     assert bench.loadgen_for("chatcore-memory") == "go"
     assert bench.loadgen_for("socketio") == "python"  # the Go generator cannot speak it
-    m = await fanout.measure(bench, "chatcore-memory", size=5, members=10)
+    m = await fanout.measure(bench, "chatcore-memory", size=5, members=10, paced_deliveries=200)
     _sane_fanout(m, members=5)
     assert m["groups"] == 2
+    _sane_paced(m, deliveries=200)
 
 
 @needs_centrifugo
@@ -64,8 +76,9 @@ async def test_go_loadgen_drives_chatcore_fanout(bench: Bench) -> None:
 @pytest.mark.parametrize("loadgen", ["go", "python"])
 async def test_centrifugo_fanout(bench: Bench, loadgen: str) -> None:
     bench.loadgen = loadgen
-    m = await fanout.measure(bench, "centrifugo", size=5, members=10)
+    m = await fanout.measure(bench, "centrifugo", size=5, members=10, paced_deliveries=200)
     _sane_fanout(m, members=5)
+    _sane_paced(m, deliveries=200)
 
 
 def test_centrifugo_config_allows_clients_in_the_namespace_only(tmp_path: Path) -> None:
@@ -144,7 +157,10 @@ def test_report_shows_centrifugo_side_by_side(bench: Bench, tmp_path: Path) -> N
     for target, delivered, per_cpu in (("chatcore-memory", 1000.0, 1000.0),
                                        ("centrifugo", 40_000.0, 50_000.0)):  # fmt: skip
         point = results.point("fanout", target, {"group_size": 10, "loadgen": "go"})
-        point.add({**base, "delivered_per_s": delivered, "delivered_per_cpu_s": per_cpu})
+        paced = {"paced_offered_per_s": 500.0, "paced_delivered_per_s": 5000.0,
+                 "paced_p99_ms": 3.0, "paced_server_cpu": 0.2,
+                 "paced_delivered_per_cpu_s": per_cpu / 2}  # fmt: skip
+        point.add({**base, "delivered_per_s": delivered, "delivered_per_cpu_s": per_cpu, **paced})
     found = {(what, metric): r for what, metric, r in ratios(results)}
     key = "fanout, groups of 10 (go load gen): chatcore / Centrifugo"
     assert found[(key, "delivered_per_cpu_s")] == pytest.approx(0.02)
@@ -153,6 +169,13 @@ def test_report_shows_centrifugo_side_by_side(bench: Bench, tmp_path: Path) -> N
     assert "delivered / server CPU-s" in text
     assert "| 10 | centrifugo | go | 40.0 k | 50.0 k | 4.0 |" in text
     assert "fanout deliveries per server CPU-second vs Centrifugo" in text
+    paced_key = "fanout, groups of 10 (go load gen), paced: chatcore / Centrifugo"
+    assert found[(paced_key, "server CPU µs per delivery")] == pytest.approx(50.0)
+    assert "| 10 | chatcore-memory | go | 5000 | 5000 | 2000.0 | 3.0 | 20% |" in text
+    assert (
+        "| fanout server CPU per delivery at an equal paced load vs Centrifugo | ≤ 2x | 10: 50.00x"
+        in text
+    )
 
 
 def test_go_loadgen_unit_tests() -> None:
