@@ -15,6 +15,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +44,7 @@ type Job struct {
 	SourceIPs          []string `json:"source_ips"`
 	ConnectConcurrency int      `json:"connect_concurrency"`
 	BodyBytes          int      `json:"body_bytes"`
-	Client             string   `json:"client"`
+	Client             string   `json:"client"` // ignored: chatcore is always driven over the wire protocol
 }
 
 // Command is a Round or a Stop line.
@@ -403,9 +404,9 @@ func (lg *loadGenerator) run(stdin *bufio.Reader) error {
 		Rooms: len(lg.groups), ConnectS: connectS, Error: errText,
 	})
 	for {
-		line, err := stdin.ReadBytes('\n')
-		if len(line) == 0 || err != nil && len(line) == 0 {
-			return nil
+		line, _ := stdin.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) == 0 {
+			return nil // end of input, or an empty line: stop, as the Python generator does
 		}
 		var cmd Command
 		if err := json.Unmarshal(line, &cmd); err != nil {
