@@ -8,6 +8,8 @@
   per-message work on the load generator's core.
 * :class:`SocketioDriver` speaks Engine.IO 4 / Socket.IO 5 over a bare
   ``websockets`` connection: the few frames the peer's ``join``/``send`` need.
+* :class:`CentrifugoDriver` speaks Centrifugo's JSON protocol (client protocol v2)
+  over a bare ``websockets`` connection: connect, subscribe, publish, pushes.
 * :class:`BareDriver` only holds a ``websockets`` connection open (idle peer).
 
 A driver calls ``on_message(body)`` for every chat message it receives.
@@ -27,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.typing import Subprotocol
 
+from benchmarks.peers.centrifugo import NAMESPACE as CENTRIFUGO_NAMESPACE
 from chatcore.client import (
     ChatClient,
     ClientOptions,
@@ -51,6 +54,7 @@ from chatcore.server.auth import TokenAuthority
 
 __all__ = [
     "BareDriver",
+    "CentrifugoDriver",
     "ChatcoreDriver",
     "Driver",
     "SocketioDriver",
@@ -316,6 +320,105 @@ class SocketioDriver:
         await self._emit_with_ack("send", {"room": room, "body": body})
 
 
+class _CentrifugoData(msgspec.Struct):
+    b: str = ""
+
+
+class _CentrifugoPublication(msgspec.Struct):
+    data: _CentrifugoData | None = None
+
+
+class _CentrifugoPush(msgspec.Struct):
+    pub: _CentrifugoPublication | None = None
+
+
+class _CentrifugoFrame(msgspec.Struct):
+    id: int = 0
+    push: _CentrifugoPush | None = None
+    error: dict[str, Any] | None = None
+
+
+_CENTRIFUGO_FRAME = msgspec.json.Decoder(_CentrifugoFrame)
+
+
+class CentrifugoDriver:
+    """Centrifugo's JSON protocol over a bare ``websockets`` connection.
+
+    A connection connects with a JWT, subscribes to the room's channel
+    (``bench:<room>``) and publishes ``{"b": body}`` to it. A frame may hold several
+    newline-separated replies and pushes; an empty object is a ping, answered with one.
+    """
+
+    def __init__(
+        self, url: str, user: str, authority: TokenAuthority, source_ip: str, on_message: OnMessage
+    ) -> None:
+        self.url = url
+        self.user = user
+        self._token = authority.issue(user)
+        self._source_ip = source_ip
+        self._on_message = on_message
+        self._ws: ClientConnection | None = None
+        self._replies: dict[int, anyio.Event] = {}
+        self._answers: dict[int, _CentrifugoFrame] = {}
+        self._ids = itertools.count(1)
+
+    async def run(self, connected: Callable[[], None], stop: anyio.Event) -> None:
+        ws = self._ws = await _open_websocket(self.url, self._source_ip)
+        await _hold(ws, self._connect, self._read, connected, stop)
+
+    async def _connect(self, ws: ClientConnection) -> None:
+        await ws.send(json.dumps({"id": next(self._ids), "connect": {"token": self._token}}))
+        for line in str(await ws.recv()).splitlines():
+            reply = _CENTRIFUGO_FRAME.decode(line)
+            if reply.id == 1:
+                if reply.error is not None:
+                    raise Unavailable(f"centrifugo refused the connection: {reply.error}")
+                return
+        raise Unavailable("centrifugo did not answer connect")
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                if self.handle(raw if isinstance(raw, bytes) else raw.encode()):
+                    await ws.send("{}")  # a ping: answered with a pong
+
+    def handle(self, frame: bytes) -> bool:
+        """Take in one frame (newline-separated replies and pushes); whether it held a ping."""
+        ping = False
+        for line in frame.split(b"\n"):
+            if line == b"{}":
+                ping = True
+            elif line:
+                decoded = _CENTRIFUGO_FRAME.decode(line)
+                push = decoded.push
+                if push is not None:
+                    if push.pub is not None and push.pub.data is not None:
+                        self._on_message(push.pub.data.b)
+                elif decoded.id in self._replies:
+                    self._answers[decoded.id] = decoded
+                    self._replies.pop(decoded.id).set()
+        return ping
+
+    async def _request(self, command: str, params: dict[str, Any]) -> None:
+        assert self._ws is not None, "not connected"
+        request_id = next(self._ids)
+        done = self._replies[request_id] = anyio.Event()
+        await self._ws.send(json.dumps({"id": request_id, command: params}))
+        await done.wait()
+        reply = self._answers.pop(request_id)
+        if reply.error is not None:
+            raise Unavailable(f"centrifugo refused {command}: {reply.error}")
+
+    async def create_room(self, title: str, members: Sequence[str]) -> str:
+        return f"{CENTRIFUGO_NAMESPACE}:{title}"  # a channel exists while someone subscribes
+
+    async def join(self, room: str) -> None:
+        await self._request("subscribe", {"channel": room})
+
+    async def send(self, room: str, body: str) -> None:
+        await self._request("publish", {"channel": room, "data": {"b": body}})
+
+
 class BareDriver:
     """A bare WebSocket held open; it neither sends nor receives chat messages."""
 
@@ -353,6 +456,9 @@ def driver_factory(
         if client == "wire":
             return lambda user, ip, on_message: WireDriver(url, user, authority, ip, on_message)
         return lambda user, ip, on_message: ChatcoreDriver(url, user, authority, ip, on_message)
+    if target == "centrifugo":
+        authority = TokenAuthority(secret)
+        return lambda user, ip, on_message: CentrifugoDriver(url, user, authority, ip, on_message)
     if target == "socketio":
         return lambda user, ip, on_message: SocketioDriver(url, user, ip, on_message)
     if target in ("websockets", "uvicorn"):

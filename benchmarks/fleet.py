@@ -25,6 +25,7 @@ import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 from rich.progress import Progress, TaskID
 
+from benchmarks.builds import BuildFailed, centrifugo_binary, go_loadgen_binary
 from benchmarks.loadgen import (
     Job,
     Ready,
@@ -38,6 +39,9 @@ from benchmarks.loadgen import (
 from benchmarks.loadgen import (
     Progress as WorkerProgress,
 )
+from benchmarks.peers import centrifugo
+from benchmarks.peers.centrifugo import URL_PATH as CENTRIFUGO_PATH
+from benchmarks.peers.centrifugo import free_port
 from benchmarks.system import CpuPlan, ProcessUsage, process_usage
 from benchmarks.targets import SECRET
 
@@ -63,7 +67,8 @@ class Target:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        path = CENTRIFUGO_PATH if self.kind == "centrifugo" else "/ws"
+        return f"ws://127.0.0.1:{self.port}{path}"
 
     def usage(self) -> ProcessUsage:
         """The server's RSS and CPU time now; raises BenchmarkFailed if it died."""
@@ -174,6 +179,8 @@ class Fleet:
         self, kind: str, *, data: Path | None = None, timeout_s: float = 120.0
     ) -> Target:
         """Start a target server and wait until it listens; raises BenchmarkFailed."""
+        if kind == "centrifugo":
+            return await self._start_centrifugo(timeout_s)
         command = [*self.plan.server_prefix(), sys.executable, "-m", "benchmarks.targets", kind]
         if data is not None:
             command += ["--data", str(data)]
@@ -192,6 +199,29 @@ class Fleet:
             raise BenchmarkFailed(f"{kind} said {line!r}; see {log}")
         return Target(kind, process, int(port), log)
 
+    async def _start_centrifugo(self, timeout_s: float) -> Target:
+        """Centrifugo (built once into the cache) on a free port, pinned as any target."""
+        try:
+            binary = centrifugo_binary()
+        except BuildFailed as exc:
+            raise BenchmarkFailed(str(exc)) from exc
+        port = free_port()
+        config = centrifugo.write_config(self.logs, port, self.env["CHATCORE_SECRET"])
+        command = [*self.plan.server_prefix(), *centrifugo.command(binary, config)]
+        log, stderr = self._log("centrifugo")
+        process = await anyio.open_process(command, stderr=stderr, stdout=stderr, env=self.env)
+        self._processes.append(process)
+        with anyio.move_on_after(timeout_s):
+            while process.returncode is None:
+                try:
+                    stream = await anyio.connect_tcp("127.0.0.1", port)
+                except OSError:
+                    await anyio.sleep(0.05)  # not listening yet: poll the port
+                    continue
+                await stream.aclose()
+                return Target("centrifugo", process, port, log)
+        raise BenchmarkFailed(f"centrifugo did not start; see {log}")
+
     async def stop_target(self, target: Target) -> None:
         """Stop a target (SIGINT, then SIGKILL after 5 s)."""
         await _kill(target.process, grace_s=5.0)
@@ -199,12 +229,29 @@ class Fleet:
             self._processes.remove(target.process)
 
     async def start_workers(
-        self, jobs: Sequence[Job], *, what: str, timeout_s: float = 600.0
+        self,
+        jobs: Sequence[Job],
+        *,
+        what: str,
+        timeout_s: float = 600.0,
+        loadgen: str = "python",
     ) -> list[Worker]:
-        """Start one load generator per job, wait until all are connected and set up."""
+        """Start one load generator per job, wait until all are connected and set up.
+
+        ``loadgen``: ``python`` (``benchmarks.loadgen``) or ``go`` (``benchmarks/loadgen-go``,
+        built once into the cache)."""
+        if loadgen == "go":
+            try:
+                program = [str(go_loadgen_binary())]
+            except BuildFailed as exc:
+                raise BenchmarkFailed(str(exc)) from exc
+        elif loadgen == "python":
+            program = [sys.executable, "-m", "benchmarks.loadgen"]
+        else:
+            raise ValueError(f"unknown load generator {loadgen!r}: python or go")
         workers = []
         for i, job in enumerate(jobs):
-            command = [*self.plan.load_prefix(i), sys.executable, "-m", "benchmarks.loadgen"]
+            command = [*self.plan.load_prefix(i), *program]
             log, stderr = self._log(f"loadgen{i}")
             process = await anyio.open_process(command, stderr=stderr, env=self.env, cwd=REPO)
             self._processes.append(process)
@@ -239,6 +286,7 @@ class Fleet:
         run_id: str,
         what: str,
         client: str = "sdk",
+        loadgen: str = "python",
     ) -> list[Worker]:
         """One load generator that joins ``target`` with ``groups`` (sizes; 2 is a direct chat)."""
         job = Job(
@@ -249,7 +297,7 @@ class Fleet:
             groups=groups,
             client=client,
         )
-        return await self.start_workers([job], what=what)
+        return await self.start_workers([job], what=what, loadgen=loadgen)
 
     async def _show_connects(self, workers: list[Worker], task: TaskID) -> None:
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
@@ -48,6 +49,12 @@ class LatencyHistogram:
         """Add a histogram made by :meth:`encode` (e.g. from another process)."""
         if encoded:
             self._h.decode_and_add(encoded)
+
+    def add_counts(self, counts: Iterable[tuple[int, int]]) -> None:
+        """Add (microseconds, count) pairs (from a load generator without an HDR encoder)."""
+        for value_us, count in counts:
+            if count > 0:
+                self._h.record_value(min(max(int(value_us), _LOWEST_US), _HIGHEST_US), int(count))
 
     def summary(self) -> dict[str, float]:
         """p50, p90, p99, p99.9, max and mean in milliseconds, and the count."""

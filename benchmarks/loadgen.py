@@ -1,5 +1,8 @@
 """One load generator process: ``python -m benchmarks.loadgen``, driven over stdin/stdout.
 
+``benchmarks/loadgen-go`` is the same process in Go (chatcore and Centrifugo targets):
+it reads the same lines and answers the same way, so the parent drives either.
+
 The parent writes a :class:`Job` as the first JSON line on stdin. The process opens
 the job's connections (at most ``connect_concurrency`` handshakes at a time),
 creates its groups, and answers :class:`Ready`. Then each :class:`Round` line runs
@@ -47,7 +50,7 @@ class Job(msgspec.Struct, kw_only=True, frozen=True):
     """What one load generator connects and sets up."""
 
     target: str
-    """``chatcore-*``, ``socketio`` or ``websockets``."""
+    """``chatcore-*``, ``centrifugo``, ``socketio``, ``websockets`` or ``uvicorn``."""
     url: str
     run_id: str
     """Prefix of every user and room, so each run starts from fresh state."""
@@ -112,6 +115,9 @@ class RoundResult(msgspec.Struct, tag="result", kw_only=True):
     """CPU time this process used during the round (load generator saturation)."""
     latency: str
     """Encoded :class:`~benchmarks.histogram.LatencyHistogram` (send → receive)."""
+    latency_counts: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    """The same as (microseconds, count) pairs, from a generator that has no HDR
+    encoder (the Go one, ``benchmarks/loadgen-go``); empty from this one."""
     errors: int
     error: str = ""
 

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from benchmarks.results import Results
+from benchmarks.results import Point, Results
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -49,22 +49,30 @@ def _latency(results: Results, path: Path) -> bool:
     return _save(fig, path, drawn)
 
 
+def _series(p: Point) -> str:
+    """A fanout point's label: its target, and the load generator when it was not Python."""
+    loadgen = p.params.get("loadgen", "python")
+    return p.target if loadgen == "python" else f"{p.target} ({loadgen} load gen)"
+
+
 def _fanout(results: Results, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    targets = sorted({p.target for p in results.select("fanout")})
-    sizes = sorted({int(p.params["group_size"]) for p in results.select("fanout")})
-    width = 0.8 / max(1, len(targets))
-    for i, target in enumerate(targets):
+    points = results.select("fanout")
+    series = sorted({_series(p) for p in points})
+    sizes = sorted({int(p.params["group_size"]) for p in points})
+    width = 0.8 / max(1, len(series))
+    for i, label in enumerate(series):
         values = []
         for size in sizes:
-            found = [p for p in results.select("fanout", target) if p.params["group_size"] == size]
+            found = [p for p in points if _series(p) == label and p.params["group_size"] == size]
             values.append(found[0].median.get("delivered_per_s", 0.0) if found else 0.0)
         xs = [j + i * width for j in range(len(sizes))]
-        ax.bar(xs, values, width=width, label=target)
-    ax.set_xticks([j + width * (len(targets) - 1) / 2 for j in range(len(sizes))])
+        ax.bar(xs, values, width=width, label=label)
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(sizes))])
     ax.set_xticklabels([str(s) for s in sizes])
     ax.set_xlabel("group size (members)")
     ax.set_ylabel("delivered messages/s")
+    ax.set_yscale("log")
     ax.set_title("Group fanout throughput")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)

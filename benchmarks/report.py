@@ -15,7 +15,7 @@ REPRODUCE = {
     "ids": "chatcore bench run ids",
     "idle": "chatcore bench run idle",
     "direct": "chatcore bench run direct",
-    "fanout": "chatcore bench run fanout",
+    "fanout": "chatcore bench run fanout --loadgen go",
     "latency": "chatcore bench run latency",
     "production": "scripts/services start && chatcore bench run production",
 }
@@ -73,6 +73,21 @@ def _ratio(ours: float | None, theirs: float | None) -> float | None:
     return ours / theirs
 
 
+def _peer(results: Results, target: str, ours: Point) -> Point | None:
+    """``target``'s fanout point of ``ours``' group size, driven by the same load
+    generator when there is one, else by any."""
+    size = ours.params["group_size"]
+    points = results.select("fanout", target)
+    same = _one(points, group_size=size, loadgen=ours.params.get("loadgen", "python"))
+    return same or _one(points, group_size=size)
+
+
+def _us_per_delivery(point: Point | None) -> float | None:
+    """Server CPU microseconds per delivery in the paced fanout round."""
+    per_cpu = _median(point, "paced_delivered_per_cpu_s")
+    return 1e6 / per_cpu if per_cpu else None
+
+
 def goals(results: Results) -> list[Goal]:
     """The four goals of the performance pass, checked against this run's medians."""
     out = []
@@ -91,6 +106,34 @@ def goals(results: Results) -> list[Goal]:
         )
     else:
         out.append(Goal("fanout delivered msg/s vs python-socketio", "≥ 3x", "-", None))
+    cpu_ratios = []
+    for p in results.select("fanout", "chatcore-memory"):
+        size = p.params["group_size"]
+        peer = _peer(results, "centrifugo", p)
+        r = _ratio(_median(p, "delivered_per_cpu_s"), _median(peer, "delivered_per_cpu_s"))
+        if r is not None:
+            cpu_ratios.append((int(size), r))
+    name = "fanout deliveries per server CPU-second vs Centrifugo"
+    if cpu_ratios:
+        worst_size, worst = min(cpu_ratios, key=lambda t: t[1])
+        measured = ", ".join(f"{size}: {r:.2f}x" for size, r in cpu_ratios)
+        gap = "" if worst >= 0.25 else f"{0.25 / worst:.1f}x short at group size {worst_size}"
+        out.append(Goal(name, "≥ 0.25x", measured, worst >= 0.25, gap))
+    else:
+        out.append(Goal(name, "≥ 0.25x", "-", None))
+    paced = []
+    for p in results.select("fanout", "chatcore-memory"):
+        r = _ratio(_us_per_delivery(p), _us_per_delivery(_peer(results, "centrifugo", p)))
+        if r is not None:
+            paced.append((int(p.params["group_size"]), r))
+    name = "fanout server CPU per delivery at an equal paced load vs Centrifugo"
+    if paced:
+        worst_size, worst = max(paced, key=lambda t: t[1])
+        measured = ", ".join(f"{size}: {r:.2f}x" for size, r in paced)
+        gap = "" if worst <= 2 else f"{worst / 2:.1f}x over at group size {worst_size}"
+        out.append(Goal(name, "≤ 2x", measured, worst <= 2, gap))
+    else:
+        out.append(Goal(name, "≤ 2x", "-", None))
     for target in ("chatcore-memory", "chatcore-sqlite"):
         half = _one(results.select("latency", target), fraction=0.5)
         p99 = _median(half, "p99_ms")
@@ -147,8 +190,19 @@ def ratios(results: Results) -> list[tuple[str, str, float]]:
 
     for p in results.select("fanout", "chatcore-memory"):
         size = p.params["group_size"]
+        loadgen = p.params.get("loadgen", "python")
+        by = "" if loadgen == "python" else f" ({loadgen} load gen)"
         peer = _one(results.select("fanout", "socketio"), group_size=size)
-        add(f"fanout, groups of {size}: chatcore / python-socketio", "delivered_per_s", p, peer)
+        add(f"fanout, groups of {size}{by}: chatcore / python-socketio",
+            "delivered_per_s", p, peer)  # fmt: skip
+        centrifugo = _peer(results, "centrifugo", p)
+        for metric in ("delivered_per_s", "delivered_per_cpu_s", "p99_ms"):
+            add(f"fanout, groups of {size}{by}: chatcore / Centrifugo",
+                metric, p, centrifugo)  # fmt: skip
+        r = _ratio(_us_per_delivery(p), _us_per_delivery(centrifugo))
+        if r is not None:
+            what = f"fanout, groups of {size}{by}, paced: chatcore / Centrifugo"
+            out.append((what, "server CPU µs per delivery", r))
     for target in ("chatcore-memory", "chatcore-sqlite"):
         for fraction in (0.5, 1.0):
             ours = _one(results.select("latency", target), fraction=fraction)
@@ -255,9 +309,58 @@ def _section_direct(results: Results) -> list[str]:
 
 
 def _section_fanout(results: Results) -> list[str]:
-    points = sorted(results.select("fanout"), key=lambda p: (int(p.params["group_size"]), p.target))
+    points = sorted(
+        results.select("fanout"),
+        key=lambda p: (int(p.params["group_size"]), p.target, str(p.params.get("loadgen", ""))),
+    )
     rows = [_load_row(p, str(p.params["group_size"])) for p in points]
-    return _table(("group size", "server", *_LOAD_HEADER), rows)
+    lines = _table(("group size", "server", *_LOAD_HEADER), rows)
+    side = []
+    for p in points:
+        m = p.median
+        side.append(
+            (
+                str(p.params["group_size"]),
+                p.target,
+                str(p.params.get("loadgen", "python")),
+                _fmt(m["delivered_per_s"]),
+                _fmt(m.get("delivered_per_cpu_s", 0.0)),
+                f"{m['p99_ms']:.1f}",
+                f"{m['server_cpu']:.0%}",
+                f"{m['loadgen_cpu']:.0%}",
+            )
+        )
+    lines += ["", "Side by side (deliveries per server CPU-second: what one core delivers):", ""]
+    header = (
+        "group size", "server", "load generator", "delivered/s",
+        "delivered / server CPU-s", "p99 ms", "server CPU", "load gen CPU",
+    )  # fmt: skip
+    lines += _table(header, side)
+    paced = [p for p in points if "paced_delivered_per_cpu_s" in p.median]
+    if not paced:
+        return lines
+    rows = []
+    for p in paced:
+        m = p.median
+        us = _us_per_delivery(p)
+        rows.append(
+            (
+                str(p.params["group_size"]),
+                p.target,
+                str(p.params.get("loadgen", "python")),
+                _fmt(m["paced_offered_per_s"] * float(p.params["group_size"])),
+                _fmt(m["paced_delivered_per_s"]),
+                "-" if us is None else f"{us:.1f}",
+                f"{m['paced_p99_ms']:.1f}",
+                f"{m['paced_server_cpu']:.0%}",
+            )
+        )
+    lines += ["", "At an equal paced load (the same deliveries per second offered to each):", ""]
+    header = (
+        "group size", "server", "load generator", "offered deliveries/s", "delivered/s",
+        "server CPU µs / delivery", "p99 ms", "server CPU",
+    )  # fmt: skip
+    return lines + _table(header, rows)
 
 
 def _fraction_label(p: Point) -> str:
@@ -318,7 +421,8 @@ def render_report(results: Results, folder: Path) -> Path:
         f"medians of up to {results.repeats} runs per point. "
         f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
         f"{m.get('memory_gib', '?')} GiB, Linux {m.get('kernel', '?')}, "
-        f"Python {m.get('python', '?')}. Pinning: {results.pinning}.",
+        f"Python {m.get('python', '?')}. Pinning: {results.pinning}. "
+        f"Load generator: {m.get('load generator', 'python')}.",
         "",
         "## Goals",
         "",

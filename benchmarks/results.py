@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-__all__ = ["Point", "Profile", "Results", "load_results", "median_of", "save_results"]
+__all__ = ["Params", "Point", "Profile", "Results", "load_results", "median_of", "save_results"]
 
 Params = dict[str, int | float | str]
 

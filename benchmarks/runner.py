@@ -17,13 +17,21 @@ import anyio
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from benchmarks.builds import (
+    CENTRIFUGO_VERSION,
+    BuildFailed,
+    cache_dir,
+    centrifugo_binary,
+    go_loadgen_binary,
+)
+from benchmarks.fleet import BenchmarkFailed
 from benchmarks.report import render_report
 from benchmarks.results import Results, load_results, save_results
 from benchmarks.scenarios import direct, fanout, idle, ids, latency, production
 from benchmarks.scenarios._common import Bench
 from benchmarks.system import CpuPlan, machine_info, raise_fd_limit
 
-__all__ = ["SCENARIOS", "publish", "rerender", "run_benchmarks"]
+__all__ = ["LOADGENS", "SCENARIOS", "prerequisites", "publish", "rerender", "run_benchmarks"]
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -37,6 +45,8 @@ SCENARIOS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "production": production.run,
 }
 """Every scenario by name, in the order a full run takes them."""
+LOADGENS = ("python", "go")
+"""The load generators a run can use (``go``: ``benchmarks/loadgen-go``)."""
 
 
 def _progress(console: Console | None) -> Progress:
@@ -61,15 +71,24 @@ def run_benchmarks(
     nice: int = 0,
     out: Path | None = None,
     console: Console | None = None,
+    loadgen: str = "python",
+    centrifugo: bool = True,
 ) -> Path:
     """Run ``scenarios`` (names of :data:`SCENARIOS`); the folder holding the results.
 
-    Raises ValueError for an unknown scenario and BenchmarkFailed when a process
-    under test fails (its log is named).
+    ``loadgen``: ``python`` or ``go`` (the Go generator drives the fanout scenario's
+    chatcore and Centrifugo targets). ``centrifugo``: measure Centrifugo in the fanout
+    scenario. Native programs are built first, once, into the cache
+    (:mod:`benchmarks.builds`). Raises ValueError for an unknown scenario or load
+    generator and BenchmarkFailed when a build or a process under test fails (its log
+    is named).
     """
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
         raise ValueError(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
+    if loadgen not in LOADGENS:
+        raise ValueError(f"unknown load generator {loadgen!r}; known: {', '.join(LOADGENS)}")
+    prerequisites(scenarios, loadgen=loadgen, centrifugo=centrifugo, console=console)
     raise_fd_limit(200_000)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = out or RESULTS / stamp
@@ -82,6 +101,9 @@ def run_benchmarks(
         machine=machine_info(),
         pinning=plan.describe(),
     )
+    results.machine["load generator"] = loadgen
+    if centrifugo and "fanout" in scenarios:
+        results.machine["pkg:centrifugo"] = CENTRIFUGO_VERSION
     started = time.monotonic()
 
     async def go() -> None:
@@ -95,6 +117,8 @@ def run_benchmarks(
                 repeats=repeats,
                 profile=profile,
                 duration_s=duration_s or (2.0 if quick else 5.0),
+                loadgen=loadgen,
+                centrifugo=centrifugo,
             )
             for name in SCENARIOS:
                 if name in scenarios:
@@ -109,6 +133,31 @@ def run_benchmarks(
         shutil.rmtree(folder / "data", ignore_errors=True)
     render_report(results, folder)
     return folder
+
+
+def prerequisites(
+    scenarios: Sequence[str],
+    *,
+    loadgen: str = "python",
+    centrifugo: bool = True,
+    console: Console | None = None,
+) -> None:
+    """Build the native programs the run needs (once; later runs find them in the
+    cache); raises BenchmarkFailed when one cannot be built."""
+    needed = []
+    if "fanout" in scenarios and centrifugo:
+        needed.append(("Centrifugo", centrifugo_binary))
+    if loadgen == "go":
+        needed.append(("the Go load generator", go_loadgen_binary))
+    for what, build in needed:
+        if console is not None:
+            console.print(f"{what}: building it once into {cache_dir()} if it is not there")
+        try:
+            path = build()
+        except BuildFailed as exc:
+            raise BenchmarkFailed(f"{exc}\n(leave Centrifugo out with --no-centrifugo)") from exc
+        if console is not None:
+            console.print(f"{what}: {path}")
 
 
 def rerender(results_file: Path) -> Path:

@@ -17,7 +17,10 @@ from benchmarks.profiling import ProfileRecorder
 from benchmarks.results import Results
 from benchmarks.system import CpuPlan, machine_busy_s
 
-__all__ = ["Bench", "measure_round", "sustained"]
+__all__ = ["GO_TARGETS", "Bench", "measure_round", "sustained"]
+
+GO_TARGETS = frozenset({"chatcore-memory", "chatcore-sqlite", "chatcore-production", "centrifugo"})
+"""The targets the Go load generator speaks to (the others need the Python one)."""
 
 
 @dataclass
@@ -36,9 +39,18 @@ class Bench:
     duration_s: float = 5.0
     """Length of one measured round."""
     env: dict[str, str] = field(default_factory=dict)
+    loadgen: str = "python"
+    """The load generator of the scenarios that can use either: ``python`` or ``go``."""
+    centrifugo: bool = True
+    """Whether the fanout scenario measures Centrifugo too (it needs the Go toolchain)."""
 
     def fleet(self, env: dict[str, str] | None = None) -> Fleet:
         return Fleet(self.plan, self.out / "logs", self.progress, env={**self.env, **(env or {})})
+
+    def loadgen_for(self, kind: str) -> str:
+        """The load generator that drives ``kind``: ``go`` when asked for and it can
+        (chatcore and Centrifugo), else ``python``."""
+        return "go" if self.loadgen == "go" and kind in GO_TARGETS else "python"
 
     def run_id(self) -> str:
         """A fresh prefix for users and rooms."""
@@ -86,16 +98,20 @@ async def measure_round(
     latency = LatencyHistogram()
     for outcome in outcomes:
         latency.add_encoded(outcome.latency)
+        latency.add_counts(outcome.latency_counts)
     d = spec.duration_s
     summary = latency.summary()
-    server_cpu = (after.cpu_s - before.cpu_s) / elapsed
+    server_cpu_s = after.cpu_s - before.cpu_s
+    server_cpu = server_cpu_s / elapsed
+    delivered_total = float(sum(o.received_total for o in outcomes))
     loadgen_cpu = sum(o.cpu_s for o in outcomes) / elapsed
     return {
         "offered_per_s": spec.rate,
         "sent_per_s": sum(o.sent for o in outcomes) / d,
         "accepted_per_s": sum(o.accepted for o in outcomes) / d,
         "delivered_per_s": sum(o.received for o in outcomes) / d,
-        "delivered_total": float(sum(o.received_total for o in outcomes)),
+        "delivered_total": delivered_total,
+        "delivered_per_cpu_s": delivered_total / server_cpu_s if server_cpu_s > 0 else 0.0,
         "errors": float(sum(o.errors for o in outcomes)),
         "p50_ms": summary["p50_ms"],
         "p90_ms": summary["p90_ms"],

@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 
 SCENARIO_NAMES = ("ids", "idle", "direct", "fanout", "latency", "production")
+LOADGENS = ("python", "go")
 
 
 def _runner() -> ModuleType:
@@ -78,6 +79,17 @@ def run(
     publish: Annotated[
         bool, typer.Option("--publish", help="Copy the report and plots into docs/.")
     ] = False,
+    loadgen: Annotated[
+        str,
+        typer.Option(
+            help="Load generator of the fanout scenario: python, or go (chatcore and "
+            "Centrifugo; built once into ~/.cache/chatcore-bench)."
+        ),
+    ] = "python",
+    centrifugo: Annotated[
+        bool,
+        typer.Option(help="Measure Centrifugo v6 in the fanout scenario (built once; needs Go)."),
+    ] = True,
 ) -> None:
     """Run benchmarks; write results.json, report.md and PNG plots."""
     from rich.console import Console
@@ -89,6 +101,8 @@ def run(
         raise typer.BadParameter(f"unknown scenarios {sorted(unknown)}", param_hint="SCENARIOS")
     if repeats < 1:
         raise typer.BadParameter("at least 1", param_hint="--repeats")
+    if loadgen not in LOADGENS:
+        raise typer.BadParameter(f"one of {', '.join(LOADGENS)}", param_hint="--loadgen")
     console = Console(stderr=True)
     try:
         folder = runner.run_benchmarks(
@@ -101,6 +115,8 @@ def run(
             nice=nice,
             out=out,
             console=console,
+            loadgen=loadgen,
+            centrifugo=centrifugo,
         )
     except Exception as exc:
         if type(exc).__name__ != "BenchmarkFailed":

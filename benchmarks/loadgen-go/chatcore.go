@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/coder/websocket"
+)
+
+// chatcoreSubprotocol is chatcore's JSON subprotocol (chatcore.protocol.SUBPROTOCOL_JSON).
+const chatcoreSubprotocol = "chatcore.v1.json"
+
+// chatcoreDriver speaks chatcore's JSON protocol (docs/protocol.md): hello, then
+// requests by id (chat.create, send) and message pushes. It is plain: no batching.
+type chatcoreDriver struct {
+	url, user, sourceIP, token string
+	c                          *counters
+	conn                       *wsConn
+	msgIDs                     atomic.Int64
+}
+
+type chatcoreFrame struct {
+	Type    string          `json:"type"`
+	ID      *int64          `json:"id"`
+	Body    *string         `json:"body"`
+	Code    string          `json:"code"`
+	Message string          `json:"message"`
+	Chat    json.RawMessage `json:"chat"`
+}
+
+func (d *chatcoreDriver) Connect(ctx context.Context) error {
+	conn, err := dial(ctx, d.url, d.sourceIP, []string{chatcoreSubprotocol})
+	if err != nil {
+		return err
+	}
+	d.conn = conn
+	hello := fmt.Sprintf(`{"type":"hello","id":1,"token":%s,"device":"bench"}`, jsonString(d.token))
+	if err := conn.ws.Write(ctx, websocket.MessageText, []byte(hello)); err != nil {
+		return err
+	}
+	_, raw, err := conn.ws.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("no welcome: %w", err)
+	}
+	var welcome chatcoreFrame
+	if err := json.Unmarshal(raw, &welcome); err != nil || welcome.Type != "welcome" {
+		return fmt.Errorf("expected welcome, got %s", raw)
+	}
+	go conn.readLoop(d.handle)
+	return nil
+}
+
+var (
+	messagePrefix = []byte(`{"type":"message"`)
+	bodyKey       = []byte(`"body":"`)
+)
+
+func (d *chatcoreDriver) handle(raw []byte) {
+	if bytes.HasPrefix(raw, messagePrefix) { // the common case, without decoding
+		if i := bytes.Index(raw, bodyKey); i >= 0 {
+			d.c.onMessage(raw[i+len(bodyKey):])
+			return
+		}
+	}
+	var frame chatcoreFrame
+	if json.Unmarshal(raw, &frame) != nil {
+		return
+	}
+	if frame.Type == "message" && frame.Body != nil {
+		d.c.onMessage([]byte(*frame.Body))
+	} else if frame.ID != nil {
+		d.conn.answer(*frame.ID, raw)
+	}
+}
+
+func (d *chatcoreDriver) request(ctx context.Context, build func(id int64) string) (chatcoreFrame, error) {
+	id, ch := d.conn.id()
+	raw, err := d.conn.request(ctx, id, ch, []byte(build(id)))
+	var frame chatcoreFrame
+	if err != nil {
+		return frame, err
+	}
+	if err := json.Unmarshal(raw, &frame); err != nil {
+		return frame, fmt.Errorf("bad reply %s: %w", raw, err)
+	}
+	if frame.Type == "error" {
+		return frame, fmt.Errorf("%s: %s", frame.Code, frame.Message)
+	}
+	return frame, nil
+}
+
+func (d *chatcoreDriver) CreateRoom(ctx context.Context, title string, members []string) (string, error) {
+	var others []string
+	for _, m := range members {
+		if m != d.user {
+			others = append(others, m)
+		}
+	}
+	list, _ := json.Marshal(others)
+	reply, err := d.request(ctx, func(id int64) string {
+		if len(others) == 1 {
+			return fmt.Sprintf(`{"type":"chat.create","id":%d,"kind":"direct","members":%s}`, id, list)
+		}
+		return fmt.Sprintf(`{"type":"chat.create","id":%d,"kind":"group","members":%s,"title":%s}`,
+			id, list, jsonString(title))
+	})
+	if err != nil {
+		return "", fmt.Errorf("creating %q failed: %w", title, err)
+	}
+	var chat struct {
+		Chat string `json:"chat"`
+	}
+	if reply.Type != "chat" || json.Unmarshal(reply.Chat, &chat) != nil || chat.Chat == "" {
+		return "", fmt.Errorf("creating %q: unexpected reply %q", title, reply.Type)
+	}
+	return chat.Chat, nil
+}
+
+func (d *chatcoreDriver) Join(ctx context.Context, room string) error {
+	return nil // membership is the server's business
+}
+
+func (d *chatcoreDriver) Send(ctx context.Context, room, body string) error {
+	msgID := d.msgIDs.Add(1)
+	reply, err := d.request(ctx, func(id int64) string {
+		return fmt.Sprintf(`{"type":"send","id":%d,"chat":%s,"client_msg_id":"%s-%d","kind":"text","body":%s}`,
+			id, jsonString(room), strings.ReplaceAll(d.user, `"`, ""), msgID, jsonString(body))
+	})
+	if err != nil {
+		return fmt.Errorf("send failed: %w", err)
+	}
+	if reply.Type != "accepted" {
+		return fmt.Errorf("send failed: unexpected reply %q", reply.Type)
+	}
+	return nil
+}
