@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import anyio
 import pytest
@@ -63,6 +63,38 @@ async def test_a_heartbeat_keeps_local_devices_and_expires_the_others(
         assert await anext(changes) == PresenceState("bob", False, T0)
     assert await online(store, "alice", T0 + 90_000)
     assert not await online(store, "bob", T0 + 100_000)
+
+
+class CountingStore(MemoryPresenceStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def touch(self, user: str, device: str, *, ttl_s: float, now_ms: int) -> bool:
+        self.calls.append("touch")
+        return await super().touch(user, device, ttl_s=ttl_s, now_ms=now_ms)
+
+    async def touch_many(
+        self, devices: Sequence[tuple[str, str]], *, ttl_s: float, now_ms: int
+    ) -> list[bool]:
+        self.calls.append(f"touch_many {len(devices)}")
+        return [
+            await MemoryPresenceStore.touch(self, u, d, ttl_s=ttl_s, now_ms=now_ms)
+            for u, d in devices
+        ]
+
+
+async def test_a_heartbeat_touches_every_local_device_in_one_call() -> None:
+    clock = Clock()
+    async with CountingStore() as store:
+        tracker = PresenceTracker[str](store, clock=clock)
+        for i in range(50):
+            await tracker.arrive(f"u{i}", "phone")
+        store.calls.clear()
+        clock.now = T0 + 30_000
+        await tracker.heartbeat()
+        assert store.calls == ["touch_many 50"]
+        assert await online(store, "u49", T0 + 89_000)
 
 
 async def test_a_departed_device_is_not_refreshed(store: MemoryPresenceStore) -> None:

@@ -298,8 +298,9 @@ class ConnectionHub:
     async def _refresh_registrations(self) -> None:
         while True:
             await anyio.sleep(self.heartbeat_s)
-            for conn in list(self._conns.values()):
-                await self._registry.register(conn.info, ttl_s=self.ttl_s)
+            conns = [conn.info for conn in self._conns.values()]
+            if conns:  # one call for every connection: pipelined by the registry
+                await self._registry.register_many(conns, ttl_s=self.ttl_s)
 
     async def _chat_changed(self, event: ChatEvent, conn_ids: Iterable[str]) -> None:
         if self.members_removed is None:

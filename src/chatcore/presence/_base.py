@@ -27,6 +27,15 @@ class PresenceStore(AsyncResource, Protocol):
         """
         ...
 
+    async def touch_many(
+        self, devices: Sequence[tuple[str, str]], *, ttl_s: float, now_ms: int
+    ) -> list[bool]:
+        """:meth:`touch` for each ``(user, device)``, in as few round trips as the
+        backend allows (a gateway's heartbeat of all its devices); per device, whether
+        its user came online. Raises InvalidRequest like :meth:`touch`, touching nothing.
+        """
+        ...
+
     async def leave(self, user: str, device: str, *, now_ms: int) -> bool:
         """Mark a device offline now; True only if this call took the user offline.
 

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from chatcore._broadcast import Broadcast
 from chatcore._memory import MemoryAdapter
 from chatcore.model import PresenceState
-from chatcore.presence.rules import PresenceRules, UserPresence
+from chatcore.presence.rules import PresenceRules, UserPresence, ttl_ms
 
 __all__ = ["MemoryPresenceStore"]
 
@@ -56,6 +56,13 @@ class MemoryPresenceStore(MemoryAdapter):
         self._put(update.presence)
         self._publish(update.changes)
         return update.went_online
+
+    async def touch_many(
+        self, devices: Sequence[tuple[str, str]], *, ttl_s: float, now_ms: int
+    ) -> list[bool]:
+        """:meth:`touch` for each ``(user, device)``; raises like it, touching nothing."""
+        ttl_ms(ttl_s)  # checked before anything is touched
+        return [await self.touch(u, d, ttl_s=ttl_s, now_ms=now_ms) for u, d in devices]
 
     async def leave(self, user: str, device: str, *, now_ms: int) -> bool:
         """Mark a device offline now; True if this took the user offline.

@@ -82,9 +82,10 @@ class PresenceTracker(Generic[W]):
     async def heartbeat(self) -> None:
         """Touch every local device again, then expire devices nobody refreshed."""
         now = self._clock()
-        for user, device in list(self._devices):
+        devices = list(self._devices)
+        if devices:  # one call for every device: pipelined by the store
             timer = Timer()
-            await self._store.touch(user, device, ttl_s=self.ttl_s, now_ms=now)
+            await self._store.touch_many(devices, ttl_s=self.ttl_s, now_ms=now)
             self._telemetry.presence_update(timer.seconds)
         await self._store.expire(now_ms=now)
 

@@ -16,6 +16,11 @@ class ConnectionRegistry(AsyncResource, Protocol):
         """Record a live connection; it disappears after ``ttl_s`` unless registered again."""
         ...
 
+    async def register_many(self, conns: Sequence[Connection], *, ttl_s: float) -> None:
+        """:meth:`register` for each of ``conns``, in as few round trips as the backend
+        allows (a gateway's heartbeat of all its connections)."""
+        ...
+
     async def unregister(self, conn: Connection) -> None:
         """Forget a connection (no error if unknown)."""
         ...

@@ -49,6 +49,13 @@ class MemoryConnectionRegistry(MemoryAdapter):
         self._order += 1
         heapq.heappush(self._deadlines, (deadline, self._order, conn))
 
+    async def register_many(self, conns: Sequence[Connection], *, ttl_s: float) -> None:
+        """:meth:`register` for each of ``conns``; raises like it, registering nothing."""
+        if not math.isfinite(ttl_s) or ttl_s <= 0:
+            raise InvalidRequest(f"ttl_s must be a positive finite number, got {ttl_s}")
+        for conn in conns:
+            await self.register(conn, ttl_s=ttl_s)
+
     async def unregister(self, conn: Connection) -> None:
         """Forget a connection (no error if unknown).
 

@@ -23,6 +23,9 @@ from chatcore._redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT_S, Pipeline, RedisAd
 from chatcore.errors import InvalidRequest
 from chatcore.model import Connection
 
+_PIPELINED = 1000
+"""Connections registered in one pipeline (one round trip)."""
+
 __all__ = ["RedisConnectionRegistry"]
 
 # KEYS: 1 the user's conns hash, 2 their deadlines sorted set.
@@ -103,20 +106,32 @@ class RedisConnectionRegistry(RedisAdapter):
         Raises ``InvalidRequest`` if ``ttl_s`` is not positive and finite,
         ``ChatcoreClosed`` after ``aclose()`` and ``Unavailable`` if Redis fails.
         """
+        await self.register_many([conn], ttl_s=ttl_s)
+
+    async def register_many(self, conns: Sequence[Connection], *, ttl_s: float) -> None:
+        """:meth:`register` for each of ``conns``, pipelined: up to 1,000 connections
+        per round trip. Raises like :meth:`register`, registering nothing on a bad
+        ``ttl_s``."""
         if not math.isfinite(ttl_s) or ttl_s <= 0:
             raise InvalidRequest(f"ttl_s must be a positive finite number, got {ttl_s}")
         ttl_ms = max(1, round(ttl_s * 1000))
-        encoded = _encode(conn)
-        gateway = self._gateway_key(conn.gateway)
         client = await self._redis.ready()
-        with self._redis.errors("register a connection"):
-            async with client.pipeline(transaction=False) as pipe:
-                args: list[str | bytes | int] = [conn.conn_id, encoded, ttl_ms]
-                await self._redis.queue(pipe, self._register, self._user_keys(conn.user), args)
-                pipe.sadd(gateway, encoded)
-                pipe.pexpire(gateway, ttl_ms, nx=True)
-                pipe.pexpire(gateway, ttl_ms, gt=True)
-                await pipe.execute()
+        for start in range(0, len(conns), _PIPELINED):
+            with self._redis.errors("register connections"):
+                async with client.pipeline(transaction=False) as pipe:
+                    gateways: set[str] = set()
+                    for conn in conns[start : start + _PIPELINED]:
+                        encoded = _encode(conn)
+                        args: list[str | bytes | int] = [conn.conn_id, encoded, ttl_ms]
+                        keys = self._user_keys(conn.user)
+                        await self._redis.queue(pipe, self._register, keys, args)
+                        gateway = self._gateway_key(conn.gateway)
+                        pipe.sadd(gateway, encoded)
+                        gateways.add(gateway)
+                    for gateway in sorted(gateways):
+                        pipe.pexpire(gateway, ttl_ms, nx=True)
+                        pipe.pexpire(gateway, ttl_ms, gt=True)
+                    await pipe.execute()
 
     async def unregister(self, conn: Connection) -> None:
         """Forget a connection (no error if unknown).

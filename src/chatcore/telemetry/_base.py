@@ -24,7 +24,8 @@ class Telemetry(Protocol):
         """A write to ``store`` (``messages``, ``receipts``, …) took ``seconds``."""
 
     def presence_update(self, seconds: float) -> None:
-        """A device's arrival, departure or heartbeat took ``seconds`` to record."""
+        """A device's arrival or departure, or a gateway's heartbeat of all its devices
+        (one pipelined call), took ``seconds`` to record."""
 
     def receipt_told(self, submitted_ms: Iterable[int], now_ms: int) -> None:
         """Receipts submitted at ``submitted_ms`` reached the chat's members at ``now_ms``."""

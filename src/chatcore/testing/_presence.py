@@ -120,6 +120,29 @@ class PresenceStoreSuite:
         got = await env.store.states([a], now_ms=t0 + 3)
         assert got[a] == PresenceState(a, True, t0 + 2)
 
+    async def test_touch_many_is_touch_for_each_device(self, env: PresenceEnv) -> None:
+        users = [env.user(f"u{i}") for i in range(1203)]  # more than one pipeline
+        t0 = env.now_ms
+        assert await env.store.touch(users[0], "phone", ttl_s=LONG_TTL_S, now_ms=t0) is True
+        devices = [(users[0], "laptop"), *((u, "phone") for u in users), (users[1], "web")]
+
+        got = await env.store.touch_many(devices, ttl_s=LONG_TTL_S, now_ms=t0 + 1)
+
+        assert got == [False, False, *([True] * (len(users) - 1)), False]
+        states = await env.store.states(users, now_ms=t0 + 2)
+        assert all(state == PresenceState(u, True, t0 + 1) for u, state in states.items())
+        assert await env.store.touch_many([], ttl_s=LONG_TTL_S, now_ms=t0) == []
+
+    @pytest.mark.parametrize("ttl_s", [0.0, math.nan])
+    async def test_touch_many_with_a_bad_ttl_touches_nothing(
+        self, env: PresenceEnv, ttl_s: float
+    ) -> None:
+        a, b = env.user("a"), env.user("b")
+        with pytest.raises(InvalidRequest):
+            await env.store.touch_many([(a, "phone"), (b, "phone")], ttl_s=ttl_s, now_ms=env.now_ms)
+        got = await env.store.states([a, b], now_ms=env.now_ms)
+        assert got == {a: PresenceState(a, False, None), b: PresenceState(b, False, None)}
+
     async def test_device_is_online_until_its_ttl_then_last_seen_at_its_touch(
         self,
         env: PresenceEnv,

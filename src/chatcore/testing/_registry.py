@@ -92,6 +92,22 @@ class ConnectionRegistrySuite:
         await env.registry.register(conn, ttl_s=LONG_TTL_S)
         assert await env.registry.lookup([a]) == {a: [conn]}
 
+    async def test_register_many_registers_each_and_refreshes(self, env: RegistryEnv) -> None:
+        users = [env.user(f"u{i}") for i in range(1203)]  # more than one pipeline
+        conns = [env.conn(u, "phone", f"gw-{i % 3}") for i, u in enumerate(users)]
+        await env.registry.register_many(conns[:5], ttl_s=TTL_S)
+        await env.registry.register_many(conns, ttl_s=LONG_TTL_S)  # the first 5 again
+        await env.registry.register_many([], ttl_s=LONG_TTL_S)
+
+        await anyio.sleep(TTL_S + 0.15)  # the first registrations' TTL is over
+
+        got = await env.registry.lookup(users)
+        assert got == {c.user: [c] for c in conns}
+        await env.registry.drop_gateway(conns[0].gateway)  # the gateway set is kept too
+        assert set(await env.registry.lookup(users)) == {
+            c.user for c in conns[1:] if c.gateway != conns[0].gateway
+        }
+
     async def test_unregister_forgets_only_that_connection(self, env: RegistryEnv) -> None:
         a = env.user("a")
         phone, web = env.conn(a, "phone"), env.conn(a, "web")
@@ -177,6 +193,15 @@ class ConnectionRegistrySuite:
         with pytest.raises(InvalidRequest):
             await env.registry.register(env.conn(a), ttl_s=ttl_s)
         assert await env.registry.lookup([a]) == {}
+
+    @pytest.mark.parametrize("ttl_s", [0.0, math.nan])
+    async def test_register_many_with_a_bad_ttl_registers_nothing(
+        self, env: RegistryEnv, ttl_s: float
+    ) -> None:
+        a, b = env.user("a"), env.user("b")
+        with pytest.raises(InvalidRequest):
+            await env.registry.register_many([env.conn(a), env.conn(b)], ttl_s=ttl_s)
+        assert await env.registry.lookup([a, b]) == {}
 
     async def test_aclose_is_idempotent_and_later_calls_raise(self, env: RegistryEnv) -> None:
         a = env.user("a")
