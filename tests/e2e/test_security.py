@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import stat
 import struct
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -703,3 +705,39 @@ async def test_a_user_may_open_connections_only_so_fast(tmp_path: Path) -> None:
             assert await closed_with(ws) == 1008
         async with raw(server) as ws:  # per user
             assert (await hello(ws, server.token("bob")))["type"] == "welcome"
+
+
+# --- the soak: a closed connection is freed without the cyclic collector -----------------
+
+
+async def test_a_closed_connection_leaves_no_reference_cycles(tmp_path: Path) -> None:
+    """``chatcore serve`` runs the cyclic collector rarely (``chatcore._gc``): a
+    connection that ended in reference cycles stayed in memory until a full
+    collection, and RSS climbed in the soak. With the collector off, opening and
+    closing connections must leave none of the server's per-connection objects in
+    cycles (the stdlib's own transport cycle under plain asyncio is not ours)."""
+    ours = ("ClientConnection", "LocalConnection", "GatewaySession", "AbortableWebSocket")
+    async with running(settings(tmp_path)) as server:
+        chat = await server.node.create_chat("alice", kind="direct", members=["bob"])
+        async with raw(server) as alice:
+            await hello(alice, server.token("alice"))
+            gc.collect()
+            gc.disable()
+            try:
+                for i in range(10):
+                    async with raw(server) as bob:
+                        await hello(bob, server.token("bob"), device=f"d{i}")
+                        await send_text(alice, i + 1, chat.chat_id, "hi")
+                        await recv_type(bob, "message")  # bob's writer ran
+                with anyio.fail_after(10):
+                    while server.chat.host.connections_of("bob"):
+                        await anyio.sleep(0.01)
+                gc.set_debug(gc.DEBUG_SAVEALL)
+                gc.collect()
+                kinds = Counter(type(o).__name__ for o in gc.garbage)
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+        left = {k: kinds[k] for k in kinds if k in ours or "HTTP" in k or "Http" in k}
+        assert left == {}, kinds.most_common(20)

@@ -94,6 +94,12 @@ def header_deadline_http(header_timeout_s: float) -> type[asyncio.Protocol]:
             self._disarm_header_deadline()
             super().connection_lost(exc)
 
+        def handle_websocket_upgrade(self) -> None:
+            super().handle_websocket_upgrade()
+            # This protocol is done: its parser calls back into it (a reference cycle
+            # that would wait for the collector with the transport and socket in it).
+            self.parser = None  # type: ignore[assignment]
+
         def _arm_header_deadline(self) -> None:
             self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
 
@@ -137,6 +143,14 @@ class AbortableWebSocket(WebSocketsSansIOProtocol):
         if size is not None and sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The extension's bound methods in the scope make a reference cycle with this
+        # protocol: break it, so a closed connection is freed without the collector.
+        extensions = self.scope.get("extensions") if hasattr(self, "scope") else None
+        if extensions:
+            extensions.pop(ABORT_EXTENSION, None)
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

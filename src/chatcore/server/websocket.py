@@ -90,6 +90,7 @@ class ClientConnection:
         "_send_started",
         "_tg",
         "_unread",
+        "_writer_stop",
         "_writing",
         "busy",
         "conn",
@@ -108,6 +109,7 @@ class ClientConnection:
         self._hello_wait = anyio.CancelScope()  # cancelled at hello: no task left sleeping
         self._tg: anyio.abc.TaskGroup | None = None
         self._writing = False
+        self._writer_stop: anyio.CancelScope | None = None
         self._last_push = 0.0
         self._send_started = 0.0  # when the send in progress began (0: none)
         extension = (scope.get("extensions") or {}).get(ABORT_EXTENSION)
@@ -132,11 +134,28 @@ class ClientConnection:
                 self._tg = tg
                 tg.start_soon(self._hello_deadline)
                 await self._read(tg)
-                tg.cancel_scope.cancel()
+                self._stop_tasks(tg)
         finally:
             self._tg = None  # no writer can start any more (closing wakes the hook)
             if self.conn is not None:
                 await self.host.close(self.conn)
+
+    def _stop_tasks(self, tg: anyio.abc.TaskGroup) -> None:
+        """Stop the hello timer and the writer through their own cancel scopes, and
+        anything else (a close in progress) at the grace's end.
+
+        Cancelling the task group's scope instead would end each task with a
+        CancelledError, which anyio's task-done callback keeps in a reference cycle
+        with its traceback, whose frames hold this connection, its session, its
+        LocalConnection and the ASGI server's protocol: every closed connection
+        became garbage that only the cyclic collector frees, and ``chatcore serve``
+        runs it rarely (``chatcore._gc``), so RSS climbed by thousands of closed
+        connections between collections (the soak, docs/reliability.md)."""
+        self._tg = None  # no writer can start any more
+        self._hello_wait.cancel()
+        if self._writer_stop is not None:
+            self._writer_stop.cancel()
+        tg.cancel_scope.deadline = anyio.current_time() + self.host.close_grace_s
 
     async def go_away(self) -> None:
         """Close with 1001 (server going away)."""
@@ -197,31 +216,36 @@ class ClientConnection:
             self._tg.start_soon(self._push, self.conn)
 
     async def _push(self, conn: LocalConnection) -> None:
+        try:
+            with anyio.CancelScope() as self._writer_stop:  # cancelled by _stop_tasks
+                await self._push_until_idle(conn)
+        finally:
+            self._writing = False
+            self._writer_stop = None
+
+    async def _push_until_idle(self, conn: LocalConnection) -> None:
         frames = self.host.push_frames
         codec = self.session.codec
         delivered = self.host.metrics.delivered
-        try:
-            while True:
-                try:
-                    events = await conn.receive_many()
-                except ChatcoreClosed:
-                    if conn.close_reason == "slow_consumer":
-                        reason = "slow consumer: reconnect and sync"
-                        await self._close(CloseCode.SLOW_CONSUMER, reason)
-                    elif conn.close_reason == "shutdown":
-                        await self.go_away()
-                    return
-                if not events:  # interrupted by the sweeper: idle
-                    return
-                messages = 0
-                for event in events:
-                    messages += isinstance(event, MessageEvent)
-                    await self._write(frames.message(event, codec))
-                if messages:
-                    delivered.inc(messages)
-                self._last_push = time.monotonic()
-        finally:
-            self._writing = False
+        while True:
+            try:
+                events = await conn.receive_many()
+            except ChatcoreClosed:
+                if conn.close_reason == "slow_consumer":
+                    reason = "slow consumer: reconnect and sync"
+                    await self._close(CloseCode.SLOW_CONSUMER, reason)
+                elif conn.close_reason == "shutdown":
+                    await self.go_away()
+                return
+            if not events:  # interrupted by the sweeper: idle
+                return
+            messages = 0
+            for event in events:
+                messages += isinstance(event, MessageEvent)
+                await self._write(frames.message(event, codec))
+            if messages:
+                delivered.inc(messages)
+            self._last_push = time.monotonic()
 
     def tick(self, now: float) -> None:
         """Run the session's time-driven rules (the sweeper calls this): a session
