@@ -221,7 +221,11 @@ async def slow_consumer(ctx: Context) -> Outcome:
         try:
             for u in readers:
                 conns.append(await _ws(stack, u))
-            slow_ws = await _ws(stack, slow, rcvbuf=4096, max_queue=1)
+            # The default receive buffer: the server's capped send buffer is what makes
+            # the backlog visible to it. (A 4 KiB one, set before connecting, left the
+            # sender in zero-window probes that a reader resuming could not drain
+            # within the close grace.)
+            slow_ws = await _ws(stack, slow, max_queue=1)
             conns.append(slow_ws)
 
             async def read(ws: ClientConnection) -> None:
@@ -263,14 +267,22 @@ async def slow_consumer(ctx: Context) -> Outcome:
                         peak = max(peak, sample(stack.gateway.pid).rss_kib)
                         await anyio.sleep(0.2)
 
+                drained = anyio.Event()
+
                 async def watch_slow() -> None:
                     # The server's own count: the slow client reads nothing, so it
-                    # cannot see its close frame until it reads again (below).
+                    # cannot see its close frame until it reads again: at once, down
+                    # to the close frame (the server resets it after a grace period).
                     while True:
                         if await anyio.to_thread.run_sync(closes, stack, "4008") > 0:
                             break
                         await anyio.sleep(0.25)
                     closed.set()
+                    with anyio.move_on_after(15):
+                        with contextlib.suppress(ConnectionClosed, WebSocketException):
+                            async for _ in slow_ws:
+                                pass
+                    drained.set()
 
                 tg.start_soon(watch_rss)
                 tg.start_soon(watch_slow)
@@ -279,14 +291,12 @@ async def slow_consumer(ctx: Context) -> Outcome:
                 out.figures["slow_closed_4008_after_s"] = (
                     round(time.monotonic() - started, 1) if closed_4008 else "not in 60 s"
                 )
+                if closed_4008:
+                    with anyio.move_on_after(16):
+                        await drained.wait()
                 closed.set()
                 await anyio.sleep(1)
                 tg.cancel_scope.cancel()
-            # Now the slow one reads what was waiting for it, down to the close frame.
-            with anyio.move_on_after(15):
-                with contextlib.suppress(ConnectionClosed, WebSocketException):
-                    async for _ in slow_ws:
-                        pass
             code = slow_ws.protocol.close_code
         finally:
             for ws in conns:

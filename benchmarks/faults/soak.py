@@ -103,19 +103,25 @@ def verdict(samples: Sequence[SoakSample]) -> tuple[bool, dict[str, Any]]:
     return flat, figures
 
 
-def _gauges(stack: Stack) -> tuple[float, float]:
-    """``chatcore_connections`` and ``chatcore_event_loop_tasks`` (NaN, NaN if the
-    gateway does not answer within 10 s)."""
+_CLOSES = 'chatcore_connection_closes_total{code="'
+
+
+def _gauges(stack: Stack) -> tuple[float, float, dict[str, int]]:
+    """``chatcore_connections``, ``chatcore_event_loop_tasks`` (NaN if the gateway does
+    not answer within 10 s) and the server's closes by code."""
     try:
         text = httpx.get(f"{stack.http}/metrics", timeout=10).text
     except httpx.HTTPError:
-        return math.nan, math.nan
+        return math.nan, math.nan, {}
     found = {"chatcore_connections": math.nan, "chatcore_event_loop_tasks": math.nan}
+    closes: dict[str, int] = {}
     for line in text.splitlines():
         name, _, value = line.partition(" ")
         if name in found:
             found[name] = float(value)
-    return found["chatcore_connections"], found["chatcore_event_loop_tasks"]
+        elif name.startswith(_CLOSES):
+            closes[name[len(_CLOSES) : -2]] = int(float(value))
+    return found["chatcore_connections"], found["chatcore_event_loop_tasks"], closes
 
 
 async def soak(ctx: Context) -> Outcome:
@@ -132,6 +138,7 @@ async def soak(ctx: Context) -> Outcome:
     samples: list[SoakSample] = []
     cycles = sent = 0
     errors: Counter[str] = Counter()
+    closes: dict[str, int] = {}
     async with running(ctx.stack("soak")) as stack:
         pid = stack.gateway.pid
         stop = anyio.Event()
@@ -158,27 +165,36 @@ async def soak(ctx: Context) -> Outcome:
 
         async with _clients(stack, ["tx", "rx"]) as clients:
             chat = (await clients["tx"].create_direct("rx")).chat
-            async with anyio.create_task_group() as tg:
-                for i in range(n):
-                    tg.start_soon(churn, i)
-                await anyio.sleep(ramp_s + 5)  # every connection up before the first sample
-                started = time.monotonic()
-                while time.monotonic() - started < seconds:
+
+            async def chatting() -> None:
+                nonlocal sent
+                while not stop.is_set():
                     try:
                         with anyio.fail_after(10):
                             await clients["tx"].send(chat, "soak")
                         sent += 1
                     except (ChatcoreError, TimeoutError) as exc:  # counted, not fatal
                         errors[f"send {type(exc).__name__}"] += 1
-                    live, tasks = await anyio.to_thread.run_sync(_gauges, stack)
-                    samples.append(SoakSample(time.monotonic() - started, sample(pid), live, tasks))
                     await anyio.sleep(1.0)
+
+            async with anyio.create_task_group() as tg:
+                for i in range(n):
+                    tg.start_soon(churn, i)
+                await anyio.sleep(ramp_s + 5)  # every connection up before the first sample
+                tg.start_soon(chatting)
+                started = time.monotonic()
+                while (at := time.monotonic() - started) < seconds:
+                    live, tasks, counted = await anyio.to_thread.run_sync(_gauges, stack)
+                    closes = counted or closes
+                    samples.append(SoakSample(at, sample(pid), live, tasks))
+                    await anyio.sleep(max(0.0, len(samples) - (time.monotonic() - started)))
                 stop.set()
                 tg.cancel_scope.cancel()
     flat, figures = verdict(samples)
     out.figures.update(
         connection_cycles=cycles,
         errors=dict(errors),
+        server_closes_by_code=closes,
         messages_sent=sent,
         samples=len(samples),
         metrics_reads_timed_out=sum(1 for s in samples if math.isnan(s.connections)),

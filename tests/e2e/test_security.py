@@ -206,7 +206,7 @@ async def send_text(ws: ClientConnection, request_id: int, chat_id: str, body: s
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_freed(tmp_path: Path) -> None:
-    async with running(settings(tmp_path, send_timeout_s=0.5)) as server:
+    async with running(settings(tmp_path, send_timeout_s=0.5, close_grace_s=2.0)) as server:
         chat = await server.node.create_chat("alice", kind="direct", members=["bob"])
         async with raw(server) as alice, RawWebSocket.open(server, rcvbuf=4096) as bob:
             await hello(alice, server.token("alice"))

@@ -87,9 +87,10 @@ class ServerSettings:
     send_timeout_s: float = 10.0
     """How long a send may wait on a client that stopped reading before the connection
     is dropped (counted as a 4008 close) and freed."""
-    close_grace_s: float = 5.0
+    close_grace_s: float = 10.0
     """A connection closed as a slow consumer (4008) gets this long to read up to its
-    close frame (queued behind what it has not read); then it is reset and freed."""
+    close frame (queued behind what it has not read); then it is reset and freed
+    (10 s: the close timeout of uvicorn and of the ``websockets`` client)."""
     socket_send_buffer_bytes: int | None = 256 * 1024
     """``chatcore serve``: the kernel send buffer (``SO_SNDBUF``) of each WebSocket
     (256 KiB, about 2.5 MB/s at a 100 ms round trip; None: the kernel's autotuning,

@@ -41,7 +41,7 @@ class ConnectionHost:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_connections_per_user: int = 16,
         send_timeout_s: float = 10.0,
-        close_grace_s: float = 5.0,
+        close_grace_s: float = 10.0,
         connect_limiter: RateLimiter | None = None,
         links: Callable[[Message], Message] | None = None,
     ) -> None:
