@@ -15,11 +15,15 @@ baseline and the last third must not exceed it by more than:
 
 - RSS: 5 % (a leak of 1 KiB per connection cycle, about 10 MiB over the last third
   of a 300 s run, is caught);
-- open files not held by a connection (files minus the ``chatcore_connections``
-  gauge): 20;
+- open files not held by a connection (files minus the connections the clients have
+  open or opening, counted on the client side: an overloaded gateway has many
+  connections still in their handshake, which its ``chatcore_connections`` gauge
+  does not count): 50;
 - threads: 5;
-- event-loop tasks not held by a connection (tasks minus the gauge): 100 (a leaked
-  task per 100 connection cycles is caught).
+- event-loop tasks not held by a connection (tasks minus the same count): 100.
+
+A 300 s run makes about 5,000 connection cycles a third, so a file leaked every 100
+cycles, or a task every 50, breaks its bound.
 
 The means of the windows are compared, not single samples, so the churn's noise
 (how many connections are open at a given second) averages out.
@@ -46,7 +50,7 @@ from chatcore.errors import ChatcoreError
 
 __all__ = ["BOUNDS", "SoakSample", "soak", "verdict"]
 
-BOUNDS = {"rss_ratio": 1.05, "fds": 20.0, "threads": 5.0, "tasks": 100.0}
+BOUNDS = {"rss_ratio": 1.05, "fds": 50.0, "threads": 5.0, "tasks": 100.0}
 """How much the last third may exceed the second (see the module's docstring)."""
 
 
@@ -58,6 +62,13 @@ class SoakSample:
     proc: ProcSample
     connections: float
     tasks: float
+    clients: int = -1
+    """Connections the clients had open or opening (-1: use ``connections``)."""
+
+    @property
+    def held(self) -> float:
+        """Connections that hold a file and tasks in the gateway."""
+        return float(self.clients) if self.clients >= 0 else self.connections
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -79,13 +90,14 @@ def verdict(samples: Sequence[SoakSample]) -> tuple[bool, dict[str, Any]]:
     means: dict[str, dict[str, float]] = {}
     for name, window in windows.items():
         live = [s for s in window if not math.isnan(s.connections)]
-        tasks = [s for s in live if not math.isnan(s.tasks)]
+        held = [s for s in window if not math.isnan(s.held)]
+        tasks = [s for s in held if not math.isnan(s.tasks)]
         means[name] = m = {
             "rss_mib": _mean([s.proc.rss_kib / 1024 for s in window]),
             "connections": _mean([s.connections for s in live]),
-            "fds_net": _mean([s.proc.fds - s.connections for s in live]),
+            "fds_net": _mean([s.proc.fds - s.held for s in held]),
             "threads": _mean([s.proc.threads for s in window]),
-            "tasks_net": _mean([s.tasks - s.connections for s in tasks]),
+            "tasks_net": _mean([s.tasks - s.held for s in tasks]),
         }
         for key, value in m.items():
             figures[f"{key}_{name}"] = round(value, 1)
@@ -108,9 +120,9 @@ _CLOSES = 'chatcore_connection_closes_total{code="'
 
 def _gauges(stack: Stack) -> tuple[float, float, dict[str, int]]:
     """``chatcore_connections``, ``chatcore_event_loop_tasks`` (NaN if the gateway does
-    not answer within 10 s) and the server's closes by code."""
+    not answer within 3 s) and the server's closes by code."""
     try:
-        text = httpx.get(f"{stack.http}/metrics", timeout=10).text
+        text = httpx.get(f"{stack.http}/metrics", timeout=3).text
     except httpx.HTTPError:
         return math.nan, math.nan, {}
     found = {"chatcore_connections": math.nan, "chatcore_event_loop_tasks": math.nan}
@@ -133,10 +145,10 @@ async def soak(ctx: Context) -> Outcome:
         "hello, stays 5 to 40 s, closes, again), plus a sender and a receiver chatting",
         "gateway flat after warm-up (the first third): the last third's mean RSS within "
         "5% of the second third's; open files and event-loop tasks not held by a "
-        "connection within +20 / +100, threads within +5",
+        "connection within +50 / +100, threads within +5",
     )
     samples: list[SoakSample] = []
-    cycles = sent = 0
+    cycles = sent = opened = 0
     errors: Counter[str] = Counter()
     closes: dict[str, int] = {}
     async with running(ctx.stack("soak")) as stack:
@@ -145,11 +157,12 @@ async def soak(ctx: Context) -> Outcome:
         ramp_s = min(10.0, seconds / 2)
 
         async def churn(i: int) -> None:
-            nonlocal cycles
+            nonlocal cycles, opened
             rng = random.Random(i)
             # Spread the first connections over the ramp, then each lives 5 to 40 s.
             await anyio.sleep(rng.uniform(0, ramp_s))
             while not stop.is_set():
+                opened += 1
                 try:
                     ws = await _ws(stack, f"c{i}")
                     try:
@@ -162,6 +175,8 @@ async def soak(ctx: Context) -> Outcome:
                 except (OSError, WebSocketException, TimeoutError) as exc:
                     errors[type(exc).__name__] += 1
                     await anyio.sleep(1)
+                finally:
+                    opened -= 1
 
         async with _clients(stack, ["tx", "rx"]) as clients:
             chat = (await clients["tx"].create_direct("rx")).chat
@@ -184,9 +199,10 @@ async def soak(ctx: Context) -> Outcome:
                 tg.start_soon(chatting)
                 started = time.monotonic()
                 while (at := time.monotonic() - started) < seconds:
+                    opening = opened
                     live, tasks, counted = await anyio.to_thread.run_sync(_gauges, stack)
                     closes = counted or closes
-                    samples.append(SoakSample(at, sample(pid), live, tasks))
+                    samples.append(SoakSample(at, sample(pid), live, tasks, opening))
                     await anyio.sleep(max(0.0, len(samples) - (time.monotonic() - started)))
                 stop.set()
                 tg.cancel_scope.cancel()

@@ -40,9 +40,19 @@ def test_rss_growing_after_warm_up_is_not_flat() -> None:
 def test_leaked_files_or_tasks_are_not_flat() -> None:
     rss = [100_000] * 90
     assert verdict(run(rss))[0]
-    assert not verdict(run(rss, fds_extra=100))[0]
+    assert not verdict(run(rss, fds_extra=200))[0]
+    assert verdict(run(rss, fds_extra=60))[0]  # +20 between the thirds
     assert not verdict(run(rss, tasks_extra=400))[0]
     assert verdict(run(rss, tasks_extra=100))[0]  # +33 between the thirds: within bounds
+
+
+def test_the_clients_count_is_what_holds_files_when_given() -> None:
+    samples = [
+        SoakSample(float(i), ProcSample(100_000, 1900 + 3 * i, 6), 1800.0, 2000.0, 1800 + 3 * i)
+        for i in range(90)
+    ]
+    flat, figures = verdict(samples)  # more connections opening, not leaked files
+    assert flat and figures["fds_net_last"] == figures["fds_net_steady"] == 100
 
 
 def test_samples_without_metrics_are_left_out_of_the_net_figures() -> None:
