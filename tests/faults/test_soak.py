@@ -32,6 +32,7 @@ async def test_2000_churning_connections_leave_fds_tasks_and_rss_flat(tmp_path: 
     ctx = Context(Services(tmp_path / "services", 26379, 29092), tmp_path, sizes)
     (outcome,) = await run_all(["soak"], ctx, echo=False)
     report = json.dumps(outcome.to_dict(), indent=1)
+    print(report)  # the figures, with `pytest -rP` (or -s)
     assert outcome.passed, report
     figures = outcome.figures
     assert figures["connection_cycles"] >= 2000, report  # every connection churned
