@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import socket
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -75,20 +74,11 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _ws(
-    stack: Stack, user: str, *, rcvbuf: int | None = None, max_queue: int = 16
-) -> ClientConnection:
+async def _ws(stack: Stack, user: str, *, max_queue: int = 16) -> ClientConnection:
     """A raw WebSocket with a welcomed session of ``user``."""
-    sock = None
-    if rcvbuf is not None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.connect(("127.0.0.1", stack.port))
-        sock.setblocking(False)
     ws = await connect(
         stack.url,
         subprotocols=[SUBPROTOCOL_JSON],  # type: ignore[list-item]
-        sock=sock,
         max_queue=max_queue,
         ping_interval=None,
         compression=None,
