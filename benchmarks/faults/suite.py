@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from benchmarks.faults import overload, partition, scenarios
+from benchmarks.faults import overload, partition, scenarios, soak
 from benchmarks.faults.scenarios import Context, Outcome
 
 __all__ = ["BOUNDS_S", "SCENARIOS"]
@@ -17,7 +17,7 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[Outcome]]] = {
     "partition": partition.partition,
     "slow_consumer": overload.slow_consumer,
     "half_open": overload.half_open,
-    "soak": overload.soak,
+    "soak": soak.soak,
 }
 
 BOUNDS_S: dict[str, float] = {

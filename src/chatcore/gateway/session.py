@@ -132,6 +132,13 @@ class SessionLimits:
     """Frames of any type a connection may send per second, on average."""
     frame_burst: float = 100.0
     """Frames of any type a connection may send at once, above the rate."""
+    max_unread_bytes: int = 256 * 1024
+    """Bytes sent to a client that it has not read yet (what the server still buffers
+    and the kernel still holds to send) above which the connection counts as slow
+    (-1: no limit); see :class:`~chatcore.gateway.backlog.UnreadBacklog`."""
+    unread_timeout_s: float = 10.0
+    """How long the unread bytes may stay above ``max_unread_bytes`` before the
+    connection is closed with 4008 (slow consumer)."""
 
 
 def error_frame(exc: ChatcoreError, request_id: int | None) -> ErrorFrame:

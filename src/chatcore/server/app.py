@@ -13,6 +13,7 @@ own)::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import inspect
@@ -86,6 +87,16 @@ class ServerSettings:
     send_timeout_s: float = 10.0
     """How long a send may wait on a client that stopped reading before the connection
     is dropped (counted as a 4008 close) and freed."""
+    close_grace_s: float = 10.0
+    """A connection closed as a slow consumer (4008) gets this long to read up to its
+    close frame (queued behind what it has not read); then it is reset and freed
+    (10 s: the close timeout of uvicorn and of the ``websockets`` client)."""
+    socket_send_buffer_bytes: int | None = 256 * 1024
+    """``chatcore serve``: the kernel send buffer (``SO_SNDBUF``) of each WebSocket
+    (256 KiB, about 2.5 MB/s at a 100 ms round trip; None: the kernel's autotuning,
+    up to ``net.ipv4.tcp_wmem``'s maximum, 4 MiB on Linux). Caps the kernel memory a
+    client that stops reading holds, and makes its backlog visible to the server
+    (``SessionLimits.max_unread_bytes``)."""
     max_connections_per_user: int = 16
     """Open connections a user may have on this server (-1: no limit); one more is
     answered ``rate_limited`` and closed with 1008."""
@@ -134,6 +145,7 @@ class ChatServer:
             max_frame_bytes=s.max_frame_bytes,
             max_connections_per_user=s.max_connections_per_user,
             send_timeout_s=s.send_timeout_s,
+            close_grace_s=s.close_grace_s,
             connect_limiter=RateLimiter(rate_per_s=s.connect_rate_per_s, burst=s.connect_burst),
             links=self.media_links.message,
         )
@@ -198,6 +210,7 @@ class ChatServer:
         options = self.settings.node
         if options.telemetry is NO_TELEMETRY:  # the pipeline reports to /metrics
             options = dataclasses.replace(options, telemetry=self.metrics)
+        self._count_tasks()
         async with ChatNode(await self._backends(), options) as node:
             with self.host.serving(node):
                 async with anyio.create_task_group() as tg:
@@ -209,6 +222,14 @@ class ChatServer:
                     finally:
                         await self.drain()
                         tg.cancel_scope.cancel()
+
+    def _count_tasks(self) -> None:
+        """``chatcore_event_loop_tasks`` counts this loop's tasks (asyncio only)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on asyncio (trio)
+            return
+        self.metrics.tasks.set_function(lambda: len(asyncio.all_tasks(loop)))
 
     async def drain(self) -> None:
         """Stop taking requests, let those in progress finish, close clients with 1001."""
@@ -285,22 +306,32 @@ class ChatServer:
 
     async def _retire_idle_writers(self) -> None:
         """The sweeper: idle writers, stalled sends, expired tokens."""
-        interval = min(WRITER_IDLE_S, self.settings.send_timeout_s) / 2
+        s = self.settings
+        interval = min(WRITER_IDLE_S, s.send_timeout_s, s.limits.unread_timeout_s) / 2
         while True:
             await anyio.sleep(interval)
             now = time.monotonic()
             for conn in list(self.connections):
                 conn.retire_idle_writer(now)
-                if not conn.drop_if_stalled(now):
+                if not conn.drop_if_stalled(now) and not conn.check_backlog(now):
                     conn.tick(now)
 
 
 def _check_limits(s: ServerSettings) -> None:
     names = ("send_timeout_s", "header_timeout_s", "drain_timeout_s", "connect_rate_per_s")
-    for name in (*names, "connect_burst"):
+    for name in (*names, "connect_burst", "close_grace_s"):
         value = getattr(s, name)
         if not value > 0:
             raise InvalidRequest(f"ServerSettings.{name} must be above 0, got {value!r}")
+    if s.socket_send_buffer_bytes is not None and s.socket_send_buffer_bytes < 4096:
+        got = s.socket_send_buffer_bytes
+        raise InvalidRequest(f"socket_send_buffer_bytes must be None or at least 4096, got {got}")
+    if not s.limits.unread_timeout_s > 0:
+        got_s = s.limits.unread_timeout_s
+        raise InvalidRequest(f"SessionLimits.unread_timeout_s must be above 0, got {got_s!r}")
+    if s.limits.max_unread_bytes < -1:
+        got = s.limits.max_unread_bytes
+        raise InvalidRequest(f"SessionLimits.max_unread_bytes must be -1 or above, got {got}")
     if s.max_connections_per_user == 0 or s.max_connections_per_user < -1:
         got = s.max_connections_per_user
         raise InvalidRequest(f"max_connections_per_user must be -1 or at least 1, got {got}")

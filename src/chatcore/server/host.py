@@ -41,6 +41,7 @@ class ConnectionHost:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_connections_per_user: int = 16,
         send_timeout_s: float = 10.0,
+        close_grace_s: float = 10.0,
         connect_limiter: RateLimiter | None = None,
         links: Callable[[Message], Message] | None = None,
     ) -> None:
@@ -48,6 +49,8 @@ class ConnectionHost:
         Unauthorized; ``send_limiter`` is the one budget per user of this server's
         sessions; ``max_connections_per_user`` (-1: no limit) caps each user's open
         connections; ``send_timeout_s`` is how long a send may wait on a client;
+        ``close_grace_s`` how long a client closed as slow has to read up to its close
+        frame before the connection is reset;
         ``connect_limiter`` limits how fast each user opens connections; ``links``
         signs the attachment URLs of the messages connections receive."""
         self.limits = limits or SessionLimits()
@@ -64,6 +67,9 @@ class ConnectionHost:
         """Open connections a user may have on this server (-1: no limit)."""
         self.send_timeout_s = send_timeout_s
         """A send waiting on a client this long drops the connection (it stopped reading)."""
+        self.close_grace_s = close_grace_s
+        """A connection closed as slow (4008) is reset if its client has not read up
+        to the close frame within this long."""
         self._per_user: Counter[str] = Counter()
         self._connect_limiter = connect_limiter
         self._node: ChatNode | None = None

@@ -84,6 +84,11 @@ class ServerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.tasks = Gauge(
+            "chatcore_event_loop_tasks",
+            "Tasks of the server's event loop (asyncio), read at each scrape.",
+            registry=r,
+        )
         self.offline_queue = Gauge(
             "chatcore_offline_pending",
             "Offline notifications waiting to be coalesced and pushed (per delivery worker).",

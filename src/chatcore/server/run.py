@@ -8,7 +8,7 @@ import uvicorn
 
 from chatcore._gc import freeze_startup_objects, tune_gc
 from chatcore.server.app import ChatServer, ServerSettings, create_app
-from chatcore.server.sockets import AbortableWebSocket, header_deadline_http, scrub_access_logs
+from chatcore.server.sockets import abortable_websocket, header_deadline_http, scrub_access_logs
 
 __all__ = ["DrainingServer", "build_server", "freeze_startup_objects", "tune_gc"]
 
@@ -50,7 +50,9 @@ def build_server(
 
     uvicorn runs with chatcore's protocols (``chatcore.server.sockets``): a deadline
     for request headers (``settings.header_timeout_s``), WebSockets the server can
-    abort, its pings per ``settings.ws_ping_interval_s`` / ``ws_ping_timeout_s``,
+    measure and abort, their kernel send buffer capped
+    (``settings.socket_send_buffer_bytes``), its pings per
+    ``settings.ws_ping_interval_s`` / ``ws_ping_timeout_s``,
     and credential-like query parameters hidden in its logs."""
     if gc_tuning:
         tune_gc()
@@ -63,7 +65,7 @@ def build_server(
         ws_max_size=4 * 1024 * 1024,
         ws_per_message_deflate=False,  # ~41 KiB per connection and 12-23% CPU (benchmarks)
         http=header_deadline_http(settings.header_timeout_s),
-        ws=AbortableWebSocket,
+        ws=abortable_websocket(settings.socket_send_buffer_bytes),
         ws_ping_interval=settings.ws_ping_interval_s,
         ws_ping_timeout=settings.ws_ping_timeout_s,
     )

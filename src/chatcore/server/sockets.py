@@ -7,11 +7,16 @@
   connecting, or of the first byte of its next request on a kept-alive connection;
   otherwise it is closed (slowloris). uvicorn itself only times out idle kept-alive
   connections.
-- :class:`AbortableWebSocket`: gives the ASGI app a ``chatcore.abort`` extension that
-  resets the TCP connection at once, dropping what the kernel still holds to send (a
-  client that stopped reading never drains the buffer a graceful close waits for),
-  and closes a text frame that is not UTF-8 with 1007, logged at debug without a
-  traceback.
+- :class:`AbortableWebSocket` (built by :func:`abortable_websocket`): caps each
+  WebSocket's kernel send buffer (``SO_SNDBUF``), so what a client does not read piles
+  up where the server sees it instead of in megabytes of kernel memory; gives the
+  ASGI app a ``chatcore.abort`` extension that measures the bytes sent and not yet
+  read (``unread``), closes at once without waiting for the socket to be writable
+  (``close``: the close frame goes after the backlog, and the connection is reset if
+  the client has not read it within a grace period) and resets the TCP connection
+  (``abort``: what the kernel still holds to send is dropped; a client that stopped
+  reading never drains the buffer a graceful close waits for); and closes a text
+  frame that is not UTF-8 with 1007, logged at debug without a traceback.
 - :class:`TokenScrubber`: a logging filter that hides query parameters that look like
   credentials (a name containing ``token``, ``jwt``, ``key``, ``secret``, ``password``
   or ``auth``) in uvicorn's access and connection log lines.
@@ -25,16 +30,27 @@ import logging
 import re
 import socket
 import struct
-from asyncio import TimerHandle
-from typing import Any
+from asyncio import BaseTransport, TimerHandle
+from typing import Any, ClassVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+
+try:  # the kernel's send queue of a socket (Linux: SIOCOUTQ, the same as TIOCOUTQ)
+    import fcntl
+    import termios
+
+    _OUTQ: int | None = termios.TIOCOUTQ
+except (ImportError, AttributeError):  # pragma: no cover - not on Linux/macOS
+    _OUTQ = None
 
 __all__ = [
     "ABORT_EXTENSION",
     "AbortableWebSocket",
     "TokenScrubber",
+    "abortable_websocket",
     "header_deadline_http",
+    "kernel_unsent_bytes",
     "scrub_access_logs",
 ]
 
@@ -78,6 +94,12 @@ def header_deadline_http(header_timeout_s: float) -> type[asyncio.Protocol]:
             self._disarm_header_deadline()
             super().connection_lost(exc)
 
+        def handle_websocket_upgrade(self) -> None:
+            super().handle_websocket_upgrade()
+            # This protocol is done: its parser calls back into it (a reference cycle
+            # that would wait for the collector with the transport and socket in it).
+            self.parser = None  # type: ignore[assignment]
+
         def _arm_header_deadline(self) -> None:
             self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
 
@@ -95,14 +117,78 @@ def header_deadline_http(header_timeout_s: float) -> type[asyncio.Protocol]:
     return HeaderDeadlineHTTP
 
 
+def kernel_unsent_bytes(sock: Any) -> int:
+    """Bytes the kernel holds in ``sock``'s send queue (sent to the peer's kernel and
+    not acknowledged, or not sent yet); 0 where the platform cannot tell."""
+    if _OUTQ is None or sock is None:
+        return 0
+    try:
+        raw = fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):  # closed meanwhile
+        return 0
+    return int(struct.unpack("i", raw)[0])
+
+
 class AbortableWebSocket(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol with an abort extension and a clean 1007."""
+    """uvicorn's WebSocket protocol with a capped send buffer, the ``chatcore.abort``
+    extension (``unread``, ``close``, ``abort``) and a clean 1007."""
+
+    send_buffer_bytes: ClassVar[int | None] = None
+    """``SO_SNDBUF`` of each connection (None: the kernel's autotuning)."""
+
+    def connection_made(self, transport: BaseTransport) -> None:
+        super().connection_made(transport)
+        size = self.send_buffer_bytes
+        sock = transport.get_extra_info("socket")
+        if size is not None and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The extension's bound methods in the scope make a reference cycle with this
+        # protocol: break it, so a closed connection is freed without the collector.
+        extensions = self.scope.get("extensions") if hasattr(self, "scope") else None
+        if extensions:
+            extensions.pop(ABORT_EXTENSION, None)
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         if self.handshake_initiated and not self.close_sent:
             extensions: Any = self.scope.setdefault("extensions", {})
-            extensions[ABORT_EXTENSION] = {"abort": self._abort}
+            extensions[ABORT_EXTENSION] = {
+                "abort": self._abort,
+                "unread": self._unread,
+                "close": self._close_now,
+            }
+
+    def _unread(self) -> int:
+        """Bytes sent to the client and not read by it yet, as far as this side can
+        tell: this protocol's write buffer plus the kernel's send queue."""
+        if self.disconnected:
+            return 0
+        transport = self.transport
+        return transport.get_write_buffer_size() + kernel_unsent_bytes(
+            transport.get_extra_info("socket")
+        )
+
+    def _close_now(self, code: int, reason: str, grace_s: float) -> None:
+        """Queue a close frame behind what is already buffered, without waiting for
+        the socket to be writable, and reset the connection unless the client has read
+        up to it and it closed within ``grace_s``. The app's ``receive`` gets the
+        disconnect at once."""
+        if self.disconnected:
+            return
+        if not self.close_sent:
+            self.close_sent = True
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+            with contextlib.suppress(InvalidState):
+                self.conn.send_close(code, reason)
+                self.transport.write(b"".join(self.conn.data_to_send()))
+            if self.read_paused:  # the client's close frame may still come
+                self.read_paused = False
+                self.transport.resume_reading()
+        self.loop.call_later(grace_s, self._abort)
 
     def _abort(self) -> None:
         """Reset the TCP connection: what the kernel still holds to send is dropped
@@ -135,6 +221,14 @@ class AbortableWebSocket(WebSocketsSansIOProtocol):
         if not self.read_paused:
             self.read_paused = True
             self.transport.pause_reading()
+
+
+def abortable_websocket(send_buffer_bytes: int | None) -> type[AbortableWebSocket]:
+    """:class:`AbortableWebSocket` with ``SO_SNDBUF`` set to ``send_buffer_bytes`` on
+    every accepted connection (None: the kernel's default and autotuning)."""
+    return type(
+        "AbortableWebSocket", (AbortableWebSocket,), {"send_buffer_bytes": send_buffer_bytes}
+    )
 
 
 _SECRET_PARAM = re.compile(

@@ -8,14 +8,19 @@ next event, so an idle connection holds no writer, no wait and no event. A
 connection closed by the hub as a slow consumer is closed with 4008; at shutdown
 with 1001.
 
-A send that waits on the client longer than the host's ``send_timeout_s`` (a client
-that stopped reading) drops the connection: the server's sweeper calls
-:meth:`ClientConnection.drop_if_stalled`, which aborts the TCP connection where the
-ASGI server offers it (``chatcore.server.sockets.AbortableWebSocket``) and else
-cancels the connection's tasks; either way the connection is unregistered and
-counted as closed with 4008. The same sweeper closes a session whose token expired
-(:meth:`ClientConnection.tick`, 4001); the hello deadline has a timer of its own
-that sleeps again when it fires early.
+A client that stops reading is closed with 4008 by the server's sweeper, by either
+of two rules: its unread bytes (what the server and the kernel still hold to send it,
+measured by ``chatcore.server.sockets.AbortableWebSocket``) stayed above
+``SessionLimits.max_unread_bytes`` for ``unread_timeout_s``
+(:meth:`ClientConnection.check_backlog`), or a send waited on it longer than the
+host's ``send_timeout_s`` (:meth:`ClientConnection.drop_if_stalled`). Where the ASGI
+server offers the ``chatcore.abort`` extension the close frame is queued behind the
+backlog without waiting, and the TCP connection is reset if the client has not read
+up to it within the host's ``close_grace_s``; elsewhere the connection's tasks are
+cancelled. Either way the connection is unregistered and counted as closed with
+4008. The same sweeper closes a session whose token expired
+(:meth:`ClientConnection.tick`, 4001); the hello deadline has a timer of its own that
+sleeps again when it fires early.
 
 This is the hot path of a gateway, so it talks ASGI directly (no framework
 wrappers around ``send``), and every event is converted and encoded once per codec,
@@ -36,6 +41,7 @@ import anyio
 
 from chatcore.errors import ChatcoreClosed, RateLimited
 from chatcore.events import MessageEvent
+from chatcore.gateway.backlog import UnreadBacklog
 from chatcore.gateway.session import (
     Close,
     CloseCode,
@@ -74,6 +80,8 @@ class ClientConnection:
 
     __slots__ = (
         "_abort",
+        "_backlog",
+        "_close_now",
         "_closed",
         "_hello_wait",
         "_last_push",
@@ -81,6 +89,8 @@ class ClientConnection:
         "_send_asgi",
         "_send_started",
         "_tg",
+        "_unread",
+        "_writer_stop",
         "_writing",
         "busy",
         "conn",
@@ -99,10 +109,19 @@ class ClientConnection:
         self._hello_wait = anyio.CancelScope()  # cancelled at hello: no task left sleeping
         self._tg: anyio.abc.TaskGroup | None = None
         self._writing = False
+        self._writer_stop: anyio.CancelScope | None = None
         self._last_push = 0.0
         self._send_started = 0.0  # when the send in progress began (0: none)
         extension = (scope.get("extensions") or {}).get(ABORT_EXTENSION)
-        self._abort: Callable[[], None] | None = extension["abort"] if extension else None
+        self._abort: Callable[[], None] | None = None
+        self._unread: Callable[[], int] | None = None
+        self._close_now: Callable[[int, str, float], None] | None = None
+        if extension:
+            self._abort = extension["abort"]
+            self._unread = extension.get("unread")
+            self._close_now = extension.get("close")
+        limits = host.limits
+        self._backlog = UnreadBacklog(limits.max_unread_bytes, limits.unread_timeout_s)
         offered = scope.get("subprotocols") or []
         self.subprotocol = next((p for p in offered if p in SUBPROTOCOLS), None)
         self.session = host.session(self.subprotocol or SUBPROTOCOL_JSON, now=time.monotonic())
@@ -115,11 +134,28 @@ class ClientConnection:
                 self._tg = tg
                 tg.start_soon(self._hello_deadline)
                 await self._read(tg)
-                tg.cancel_scope.cancel()
+                self._stop_tasks(tg)
         finally:
             self._tg = None  # no writer can start any more (closing wakes the hook)
             if self.conn is not None:
                 await self.host.close(self.conn)
+
+    def _stop_tasks(self, tg: anyio.abc.TaskGroup) -> None:
+        """Stop the hello timer and the writer through their own cancel scopes, and
+        anything else (a close in progress) at the grace's end.
+
+        Cancelling the task group's scope instead would end each task with a
+        CancelledError, which anyio's task-done callback keeps in a reference cycle
+        with its traceback, whose frames hold this connection, its session, its
+        LocalConnection and the ASGI server's protocol: every closed connection
+        became garbage that only the cyclic collector frees, and ``chatcore serve``
+        runs it rarely (``chatcore._gc``), so RSS climbed by thousands of closed
+        connections between collections (the soak, docs/reliability.md)."""
+        self._tg = None  # no writer can start any more
+        self._hello_wait.cancel()
+        if self._writer_stop is not None:
+            self._writer_stop.cancel()
+        tg.cancel_scope.deadline = anyio.current_time() + self.host.close_grace_s
 
     async def go_away(self) -> None:
         """Close with 1001 (server going away)."""
@@ -180,31 +216,36 @@ class ClientConnection:
             self._tg.start_soon(self._push, self.conn)
 
     async def _push(self, conn: LocalConnection) -> None:
+        try:
+            with anyio.CancelScope() as self._writer_stop:  # cancelled by _stop_tasks
+                await self._push_until_idle(conn)
+        finally:
+            self._writing = False
+            self._writer_stop = None
+
+    async def _push_until_idle(self, conn: LocalConnection) -> None:
         frames = self.host.push_frames
         codec = self.session.codec
         delivered = self.host.metrics.delivered
-        try:
-            while True:
-                try:
-                    events = await conn.receive_many()
-                except ChatcoreClosed:
-                    if conn.close_reason == "slow_consumer":
-                        reason = "slow consumer: reconnect and sync"
-                        await self._close(CloseCode.SLOW_CONSUMER, reason)
-                    elif conn.close_reason == "shutdown":
-                        await self.go_away()
-                    return
-                if not events:  # interrupted by the sweeper: idle
-                    return
-                messages = 0
-                for event in events:
-                    messages += isinstance(event, MessageEvent)
-                    await self._write(frames.message(event, codec))
-                if messages:
-                    delivered.inc(messages)
-                self._last_push = time.monotonic()
-        finally:
-            self._writing = False
+        while True:
+            try:
+                events = await conn.receive_many()
+            except ChatcoreClosed:
+                if conn.close_reason == "slow_consumer":
+                    reason = "slow consumer: reconnect and sync"
+                    await self._close(CloseCode.SLOW_CONSUMER, reason)
+                elif conn.close_reason == "shutdown":
+                    await self.go_away()
+                return
+            if not events:  # interrupted by the sweeper: idle
+                return
+            messages = 0
+            for event in events:
+                messages += isinstance(event, MessageEvent)
+                await self._write(frames.message(event, codec))
+            if messages:
+                delivered.inc(messages)
+            self._last_push = time.monotonic()
 
     def tick(self, now: float) -> None:
         """Run the session's time-driven rules (the sweeper calls this): a session
@@ -224,22 +265,44 @@ class ClientConnection:
             self._tg.start_soon(self._close, code, reason)
 
     def drop_if_stalled(self, now: float) -> bool:
-        """Drop the connection if a send has waited ``send_timeout_s`` on the client
-        (it stopped reading); True if it did."""
+        """Close the connection with 4008 if a send has waited ``send_timeout_s`` on the
+        client (it stopped reading); True if it did."""
         started = self._send_started
         if not started or now - started < self.host.send_timeout_s:
             return False
         logger.info("dropping a connection that stopped reading (send waited %.1fs)", now - started)
         self._send_started = 0.0
-        if not self._closed:
+        self._close_slow("slow consumer: a send waited too long; reconnect and sync")
+        return True
+
+    def check_backlog(self, now: float) -> bool:
+        """Close the connection with 4008 if its unread bytes have stayed above
+        ``max_unread_bytes`` for ``unread_timeout_s`` (the sweeper calls this); True if
+        it did. Without the ``chatcore.abort`` extension there is nothing to measure."""
+        if self._unread is None or self._closed:
+            return False
+        if not self._backlog.observe(self._unread(), now):
+            return False
+        logger.info("closing a connection that stopped reading (unread bytes above the limit)")
+        self._close_slow("slow consumer: too much unread; reconnect and sync")
+        return True
+
+    def _close_slow(self, reason: str) -> None:
+        """Close with 4008 now, whatever the socket's state: the close frame is queued
+        behind the backlog and the connection reset after ``close_grace_s`` if the
+        client has not read up to it (the reader sees the disconnect; run()
+        unregisters). Without the extension, the connection's tasks are cancelled."""
+        first = not self._closed
+        if first:
             self._closed = True
             self.session.close()
             self.host.metrics.closes.labels(str(int(CloseCode.SLOW_CONSUMER))).inc()
-        if self._abort is not None:
-            self._abort()  # the reader sees the disconnect; run() unregisters
+        if first and self._close_now is not None:
+            self._close_now(int(CloseCode.SLOW_CONSUMER), reason, self.host.close_grace_s)
+        elif self._abort is not None:  # a close of its own is stuck: reset
+            self._abort()
         elif self._tg is not None:
             self._tg.cancel_scope.cancel()
-        return True
 
     async def _hello_deadline(self) -> None:
         session = self.session
