@@ -2,16 +2,18 @@
 
 A target prints ``READY <port>`` on stdout once it listens and runs until SIGINT or
 SIGTERM. Kinds: ``chatcore-memory`` and ``chatcore-sqlite`` (``chatcore serve`` with
-``--memory`` or a data folder), ``chatcore-production`` (``chatcore serve --backend
-production``, configured by the ``CHATCORE_*`` environment), and the peers
-``socketio``, ``websockets`` and ``uvicorn`` (a trivial ASGI WebSocket app on the
-same uvicorn settings as ``chatcore serve``). The chatcore targets build the same server as
-``chatcore serve``, with two changes a load test needs: the per-user send rate
+``--memory`` or a data folder: ``/ws`` on the fast path, ``chatcore.server.native``),
+``chatcore-memory-asgi`` and ``chatcore-sqlite-asgi`` (the same with ``--asgi``: ``/ws``
+through the ASGI app on uvicorn, to compare the two paths), ``chatcore-production``
+(``chatcore serve --backend production``, configured by the ``CHATCORE_*`` environment),
+and the peers ``socketio``, ``websockets`` and ``uvicorn`` (a trivial ASGI WebSocket app
+on the same uvicorn settings as ``chatcore serve``). The chatcore targets build the same
+server as ``chatcore serve``, with two changes a load test needs: the per-user send rate
 limit (20/s) and the per-connection frame limit (50/s) are lifted, and the listen
-backlog is raised. No target negotiates permessage-deflate (as ``chatcore serve``
-does not), so every server does the same work; ``CHATCORE_BENCH_DEFLATE=1`` turns it
-on for every target (uvicorn's and ``websockets``' own default). Every target runs
-with the garbage-collector settings of ``chatcore serve`` (``chatcore._gc``).
+backlog is raised. No target negotiates permessage-deflate (as ``chatcore serve`` does
+not), so every server does the same work; ``CHATCORE_BENCH_DEFLATE=1`` turns it on for
+every target (uvicorn's and ``websockets``' own default). Every target runs with the
+garbage-collector settings of ``chatcore serve`` (``chatcore._gc``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ __all__ = ["KINDS", "SECRET", "main"]
 KINDS = (
     "chatcore-memory",
     "chatcore-sqlite",
+    "chatcore-memory-asgi",
+    "chatcore-sqlite-asgi",
     "chatcore-production",
     "socketio",
     "websockets",
@@ -72,7 +76,7 @@ def _chatcore_server(kind: str, host: str, port: int, data: Path | None) -> Any:
     from chatcore.server.run import build_server
 
     settings = ServerSettings(
-        data_dir=data if kind == "chatcore-sqlite" else None,
+        data_dir=data if kind.startswith("chatcore-sqlite") else None,
         dev=True,
         send_rate_per_s=_UNLIMITED,
         send_burst=_UNLIMITED,
@@ -86,7 +90,8 @@ def _chatcore_server(kind: str, host: str, port: int, data: Path | None) -> Any:
         config = ProductionConfig.load()
         settings.node = NodeOptions.from_config(config)
         settings.backends = lambda: production_backends(config)
-    server = build_server(settings, host=host, port=port, log_level="warning")
+    native = not kind.endswith("-asgi")
+    server = build_server(settings, host=host, port=port, log_level="warning", native=native)
     server.config.backlog = _BACKLOG
     server.config.ws_per_message_deflate = _deflate()
     return server

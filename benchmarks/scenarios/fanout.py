@@ -13,7 +13,7 @@ from benchmarks.scenarios._common import Bench, measure_round
 
 __all__ = ["run"]
 
-TARGETS = ("chatcore-memory", "socketio")
+TARGETS = ("chatcore-memory", "chatcore-memory-asgi", "socketio")
 _IN_FLIGHT = 32
 
 

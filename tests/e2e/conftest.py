@@ -52,9 +52,7 @@ class RunningServer:
 
 
 @asynccontextmanager
-async def running(
-    settings: ServerSettings, *, native: bool = True
-) -> AsyncIterator[RunningServer]:
+async def running(settings: ServerSettings, *, native: bool = True) -> AsyncIterator[RunningServer]:
     """Serve ``settings`` on a free loopback port for the duration of the block;
     ``native``: ``/ws`` on the fast path (the default of ``chatcore serve``), else
     through the ASGI app."""

@@ -40,18 +40,23 @@ import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from picows import (
-    WSAutoPingStrategy,
-    WSCloseCode,
-    WSFrame,
-    WSListener,
-    WSMsgType,
-    WSTransport,
-    WSUpgradeRequest,
-    WSUpgradeResponse,
-    WSUpgradeResponseWithListener,
-)
-from picows.picows import WSProtocol  # type: ignore[attr-defined]
+from chatcore._extras import missing_extra
+
+try:
+    from picows import (
+        WSAutoPingStrategy,
+        WSCloseCode,
+        WSFrame,
+        WSListener,
+        WSMsgType,
+        WSTransport,
+        WSUpgradeRequest,
+        WSUpgradeResponse,
+        WSUpgradeResponseWithListener,
+    )
+    from picows.picows import WSProtocol  # type: ignore[attr-defined]
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise missing_extra("server", exc, needed_by="chatcore.server.native") from exc
 
 from chatcore.errors import ChatcoreClosed, RateLimited
 from chatcore.events import Event, MessageEvent
@@ -704,4 +709,3 @@ def native_websocket(
             self._transport = None
 
     return NativeUpgrade
-

@@ -40,10 +40,10 @@ from chatcore.events import MessageEvent
 from chatcore.gateway.session import (
     Close,
     CloseCode,
+    GatewaySession,
     Handle,
     Opened,
     Reply,
-    GatewaySession,
     SessionState,
     error_frame,
 )
@@ -66,6 +66,7 @@ logger = logging.getLogger(__name__)
 
 WRITER_IDLE_S = 10.0
 """A connection's writer task stops after this long without an event to push."""
+
 
 class ServedConnection(Protocol):
     """What the server and its sweeper use of a chat socket, on either path:
