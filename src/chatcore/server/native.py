@@ -78,6 +78,7 @@ from chatcore.protocol import (
     ErrorFrame,
     FrameCodec,
     ServerFrame,
+    Welcome,
 )
 from chatcore.server.handler import RequestHandler
 from chatcore.server.host import ConnectionHost
@@ -280,6 +281,8 @@ class NativeConnection(WSListener):
         self._loop = asyncio.get_running_loop()
         self.batch = False
         """The client reads batches (it said so in ``hello``)."""
+        self.writes = 0
+        """``write`` calls made to the socket (one per flush, however many frames)."""
 
     # --- the sweeper's and the server's interface (as ClientConnection's) ------------
 
@@ -470,6 +473,9 @@ class NativeConnection(WSListener):
             match action:
                 case Reply(frame=frame):
                     self._reply(frame)
+                    if isinstance(frame, Welcome):  # never in a batch: batches start after it
+                        self._write([])
+                        self.batch = self.session.batch
                 case Close(code=code, reason=reason):
                     self._close_now(code, reason)
                     return False
@@ -477,7 +483,6 @@ class NativeConnection(WSListener):
                     if self._timer is not None:
                         self._timer.cancel()
                         self._timer = None
-                    self.batch = self.session.batch
                     try:
                         self.conn, self._handler = await self.host.open(user, device)
                     except RateLimited as exc:
@@ -597,6 +602,7 @@ class NativeConnection(WSListener):
         if pushed and self.transport is not None and not self._disconnected:
             data = pushed[0] if len(pushed) == 1 else b"".join(pushed)
             self.transport.underlying_transport.write(data)
+            self.writes += 1
 
     def _batches(self, payloads: list[bytes]) -> list[bytes]:
         out: list[bytes] = []
