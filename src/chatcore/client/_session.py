@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 import anyio
+from typing_extensions import Buffer
 
 from chatcore.client._backoff import CLOSE_UNAUTHORIZED
 from chatcore.client._errors import error_from_frame
@@ -170,7 +171,7 @@ class Session:
                 else:
                     on_push(frame)
 
-    def _undecodable(self, data: bytes | str, exc: ProtocolError) -> None:
+    def _undecodable(self, data: Buffer | str, exc: ProtocolError) -> None:
         request_id = self.codec.request_id(data)
         reply = None if request_id is None else self._replies.get(request_id)
         if reply is not None:
