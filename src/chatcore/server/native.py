@@ -116,6 +116,8 @@ BATCH_MAX_BYTES = 256 * 1024
 """A batch stops growing past this many bytes of frames."""
 MAX_PENDING_READS = 64
 """Frames a connection may have waiting for its reader before reading pauses."""
+READ_BUFFER_BYTES = 2048
+"""A socket's first read buffer (picows' smallest; it grows with larger frames)."""
 CLOSE_WAIT_S = 5.0
 """How long a close waits for the client's close frame before dropping the socket."""
 
@@ -186,9 +188,6 @@ class NativeGateway:
     def protocol(self, peer: str) -> asyncio.BaseProtocol:
         """A picows server protocol for one socket (of client ``peer``) whose upgrade
         request comes next."""
-        s = self.server.settings
-        interval = s.ws_ping_interval_s
-        timeout = s.ws_ping_timeout_s
         return WSProtocol(  # type: ignore[no-any-return]
             None,
             None,
@@ -197,14 +196,14 @@ class NativeGateway:
             _PICOWS_LOG,
             True,  # disconnect_on_exception
             None,  # the upgrade request is already here (uvicorn parsed it)
-            interval is not None and timeout is not None,
-            interval or 20.0,
-            min(timeout or 20.0, interval or 20.0),
+            False,  # the sweeper pings (NativeConnection.tick): no task per socket
+            20.0,
+            20.0,
             WSAutoPingStrategy.PING_PERIODICALLY,
             True,  # answer pings
             MAX_MESSAGE_BYTES,
             None,
-            16 * 1024,
+            READ_BUFFER_BYTES,
         )
 
     def _listener(self, request: WSUpgradeRequest, peer: str) -> WSUpgradeResponseWithListener:
@@ -256,6 +255,35 @@ def _refuse() -> WSUpgradeResponseWithListener:
 class NativeConnection(WSListener):
     """One client WebSocket on picows: the shell around a GatewaySession."""
 
+    __slots__ = (
+        "_closed",
+        "_codec",
+        "_disconnected",
+        "_flush_due",
+        "_fragment_size",
+        "_fragment_type",
+        "_fragments",
+        "_handler",
+        "_inbox",
+        "_loop",
+        "_opcode",
+        "_payloads",
+        "_ping_at",
+        "_pong_due",
+        "_reader",
+        "_stalled_since",
+        "_timer",
+        "batch",
+        "busy",
+        "conn",
+        "gateway",
+        "host",
+        "session",
+        "subprotocol",
+        "transport",
+        "writes",
+    )
+
     def __init__(self, gateway: NativeGateway, subprotocol: str | None) -> None:
         self.gateway = gateway
         self.host = host = gateway.host
@@ -283,6 +311,8 @@ class NativeConnection(WSListener):
         """The client reads batches (it said so in ``hello``)."""
         self.writes = 0
         """``write`` calls made to the socket (one per flush, however many frames)."""
+        self._ping_at = 0.0  # when the sweeper pings next (0: never)
+        self._pong_due = 0.0  # when the pong of the ping in flight is late (0: none)
 
     # --- the sweeper's and the server's interface (as ClientConnection's) ------------
 
@@ -297,10 +327,25 @@ class NativeConnection(WSListener):
         """Nothing to retire: pushes need no task on this path."""
 
     def tick(self, now: float) -> None:
-        """The session's time-driven rules: an expired token closes with 4001."""
+        """The time-driven rules (the sweeper calls this): an expired token closes with
+        4001 (the session's rule); the server's ping is due every
+        ``ws_ping_interval_s``, and a pong later than ``ws_ping_timeout_s`` closes with
+        1011, as uvicorn does on the ASGI path. No task per connection for either."""
         for action in self.session.tick(now=now):
             if isinstance(action, Close):
                 self._close_now(action.code, action.reason)
+                return
+        if self._closed or self.transport is None:
+            return
+        if self._pong_due and now >= self._pong_due:
+            self._close_now(1011, "keepalive ping timeout")
+        elif self._ping_at and now >= self._ping_at:
+            settings = self.gateway.server.settings
+            interval, timeout = settings.ws_ping_interval_s, settings.ws_ping_timeout_s
+            self._ping_at = now + interval if interval else 0.0
+            if timeout and not self._pong_due:
+                self._pong_due = now + timeout
+            self.transport.send_ping()
 
     def close_unauthorized(self, reason: str) -> None:
         """Close with 4001 (the token was revoked)."""
@@ -329,6 +374,9 @@ class NativeConnection(WSListener):
         self.gateway.open.add(self)
         self.gateway.server.connections.add(self)
         self._arm_hello_deadline()
+        interval = self.gateway.server.settings.ws_ping_interval_s
+        if interval:
+            self._ping_at = time.monotonic() + interval
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self._disconnected = True
@@ -361,7 +409,10 @@ class NativeConnection(WSListener):
                 transport.send_close(code if code != WSCloseCode.NO_INFO else WSCloseCode.OK)
             transport.disconnect()
             return
-        if kind is WSMsgType.PONG or kind is WSMsgType.PING:
+        if kind is WSMsgType.PONG:
+            self._pong_due = 0.0
+            return
+        if kind is WSMsgType.PING:  # answered by picows
             return
         if kind is WSMsgType.CONTINUATION or not frame.fin or self._fragments:
             data = self._fragment(frame)
@@ -383,12 +434,6 @@ class NativeConnection(WSListener):
                 transport.underlying_transport.pause_reading()
             return
         self._run(self.session.receive(data, now=time.monotonic()))
-
-    def send_user_specific_ping(self, transport: WSTransport) -> None:
-        transport.send_ping()
-
-    def is_user_specific_pong(self, frame: WSFrame) -> bool:
-        return frame.msg_type is WSMsgType.PONG
 
     # --- reading ----------------------------------------------------------------------
 
@@ -425,10 +470,12 @@ class NativeConnection(WSListener):
         self._protocol_error(WSCloseCode.INVALID_TEXT, "text frame is not UTF-8")
 
     def _protocol_error(self, code: WSCloseCode, reason: str) -> None:
+        if self._closed:
+            return
+        self._write([])  # what is pending goes first
         self._closed = True
         self.session.close()
         if self.transport is not None:
-            self._flush()
             self.transport.send_close(code, reason.encode())
             self.transport.disconnect()
 
@@ -660,8 +707,6 @@ def _take(conn: LocalConnection) -> list[Event]:
     events: list[Event] = []
     while (event := conn.receive_nowait()) is not None:
         events.append(event)
-        if len(events) > 4096:
-            break
     return events
 
 
