@@ -673,14 +673,13 @@ async def test_a_client_that_stops_answering_pings_is_closed_with_1011(
     ws_path: str, tmp_path: Path
 ) -> None:
     s = settings(tmp_path, send_timeout_s=0.5, ws_ping_interval_s=0.3, ws_ping_timeout_s=0.6)
-    async with running(s, native=ws_path == "native") as server:
-        async with RawWebSocket.open(server) as ws:
-            hello = {"type": "hello", "id": 1, "token": server.token("bob"), "device": "b"}
-            await ws.send_frame(json.dumps(hello).encode())
-            assert (await ws.recv_json())["type"] == "welcome"
-            with anyio.fail_after(10):
-                for _ in range(3):  # answered pings keep it open
-                    opcode, payload = await ws.recv_frame()
-                    assert opcode == 0x9, (opcode, payload)
-                    await ws.send_frame(payload, opcode=0xA)
-                assert await ws.close_code() == 1011  # then silence closes it
+    async with running(s, native=ws_path == "native") as server, RawWebSocket.open(server) as ws:
+        hello = {"type": "hello", "id": 1, "token": server.token("bob"), "device": "b"}
+        await ws.send_frame(json.dumps(hello).encode())
+        assert (await ws.recv_json())["type"] == "welcome"
+        with anyio.fail_after(10):
+            for _ in range(3):  # answered pings keep it open
+                opcode, payload = await ws.recv_frame()
+                assert opcode == 0x9, (opcode, payload)
+                await ws.send_frame(payload, opcode=0xA)
+            assert await ws.close_code() == 1011  # then silence closes it
