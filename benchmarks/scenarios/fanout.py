@@ -13,7 +13,7 @@ from benchmarks.scenarios._common import Bench, measure_round
 
 __all__ = ["run"]
 
-TARGETS = ("chatcore-memory", "chatcore-memory-asgi", "socketio")
+TARGETS = ("chatcore-memory", "chatcore-memory-asgi", "chatcore-memory-granian", "socketio")
 _IN_FLIGHT = 32
 
 
