@@ -187,10 +187,12 @@ class _Push(msgspec.Struct):
 
 _CODEC = codec_for(SUBPROTOCOL_JSON)
 _PUSH = msgspec.json.Decoder(_Push)
+_BATCH = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 class WireDriver:
-    """chatcore's JSON protocol over a bare ``websockets`` connection (no SDK)."""
+    """chatcore's JSON protocol over a bare ``websockets`` connection (no SDK). It asks
+    for batches in ``hello`` (as the SDK does) and reads them."""
 
     def __init__(
         self, url: str, user: str, authority: TokenAuthority, source_ip: str, on_message: OnMessage
@@ -211,7 +213,8 @@ class WireDriver:
         await _hold(ws, self._hello, self._read, connected, stop)
 
     async def _hello(self, ws: ClientConnection) -> None:
-        await ws.send(_CODEC.encode_client(Hello(id=1, token=self._token, device="bench")))
+        hello = Hello(id=1, token=self._token, device="bench", batch=True)
+        await ws.send(_CODEC.encode_client(hello))
         welcome = _CODEC.decode_server(await ws.recv())
         if not isinstance(welcome, Welcome):
             raise Unavailable(f"expected welcome, got {welcome!r}")
@@ -220,12 +223,16 @@ class WireDriver:
         on_message = self._on_message
         with contextlib.suppress(ConnectionClosed):
             async for raw in ws:
-                frame = _PUSH.decode(raw)
-                if frame.type == "message":
-                    on_message(frame.body or "")
-                elif frame.id is not None and frame.id in self._replies:
-                    self._answers[frame.id] = raw
-                    self._replies.pop(frame.id).set()
+                parts = _BATCH.decode(raw) if raw[:1] in ("[", b"[") else (raw,)
+                for part in parts:
+                    frame = _PUSH.decode(part)
+                    if frame.type == "message":
+                        on_message(frame.body or "")
+                    elif frame.id is not None and frame.id in self._replies:
+                        self._answers[frame.id] = (
+                            bytes(part) if isinstance(part, msgspec.Raw) else part
+                        )
+                        self._replies.pop(frame.id).set()
 
     async def _request(self, frame: ClientFrame) -> ServerFrame:
         assert self._ws is not None, "not connected"

@@ -145,6 +145,7 @@ def machine_info() -> dict[str, str]:
     packages = (
         "chatcore",
         "uvicorn",
+        "picows",
         "websockets",
         "python-socketio",
         "snowflake-id",

@@ -2,21 +2,24 @@
 
 A target prints ``READY <port>`` on stdout once it listens and runs until SIGINT or
 SIGTERM. Kinds: ``chatcore-memory`` and ``chatcore-sqlite`` (``chatcore serve`` with
-``--memory`` or a data folder), ``chatcore-production`` (``chatcore serve --backend
-production``, configured by the ``CHATCORE_*`` environment), and the peers
-``socketio``, ``websockets`` and ``uvicorn`` (a trivial ASGI WebSocket app on the
-same uvicorn settings as ``chatcore serve``). The chatcore targets build the same server as
-``chatcore serve``, with two changes a load test needs: the per-user send rate
+``--memory`` or a data folder: ``/ws`` on the fast path, ``chatcore.server.native``),
+``chatcore-memory-asgi`` and ``chatcore-sqlite-asgi`` (the same with ``--asgi``: ``/ws``
+through the ASGI app on uvicorn, to compare the two paths), ``chatcore-production``
+(``chatcore serve --backend production``, configured by the ``CHATCORE_*`` environment),
+and the peers ``socketio``, ``websockets`` and ``uvicorn`` (a trivial ASGI WebSocket app
+on the same uvicorn settings as ``chatcore serve``). The chatcore targets build the same
+server as ``chatcore serve``, with two changes a load test needs: the per-user send rate
 limit (20/s) and the per-connection frame limit (50/s) are lifted, and the listen
-backlog is raised. No target negotiates permessage-deflate (as ``chatcore serve``
-does not), so every server does the same work; ``CHATCORE_BENCH_DEFLATE=1`` turns it
-on for every target (uvicorn's and ``websockets``' own default). Every target runs
-with the garbage-collector settings of ``chatcore serve`` (``chatcore._gc``).
+backlog is raised. No target negotiates permessage-deflate (as ``chatcore serve`` does
+not), so every server does the same work; ``CHATCORE_BENCH_DEFLATE=1`` turns it on for
+every target (uvicorn's and ``websockets``' own default). Every target runs with the
+garbage-collector settings of ``chatcore serve`` (``chatcore._gc``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -34,6 +37,9 @@ __all__ = ["KINDS", "SECRET", "main"]
 KINDS = (
     "chatcore-memory",
     "chatcore-sqlite",
+    "chatcore-memory-asgi",
+    "chatcore-sqlite-asgi",
+    "chatcore-memory-granian",
     "chatcore-production",
     "socketio",
     "websockets",
@@ -66,13 +72,12 @@ async def _serve_uvicorn(server: Any) -> None:
         _ready(server.servers[0].sockets[0].getsockname()[1])
 
 
-def _chatcore_server(kind: str, host: str, port: int, data: Path | None) -> Any:
+def _chatcore_settings(kind: str, data: Path | None) -> Any:
     from chatcore.gateway.session import SessionLimits
     from chatcore.server import ServerSettings
-    from chatcore.server.run import build_server
 
     settings = ServerSettings(
-        data_dir=data if kind == "chatcore-sqlite" else None,
+        data_dir=data if kind.startswith("chatcore-sqlite") else None,
         dev=True,
         send_rate_per_s=_UNLIMITED,
         send_burst=_UNLIMITED,
@@ -86,7 +91,15 @@ def _chatcore_server(kind: str, host: str, port: int, data: Path | None) -> Any:
         config = ProductionConfig.load()
         settings.node = NodeOptions.from_config(config)
         settings.backends = lambda: production_backends(config)
-    server = build_server(settings, host=host, port=port, log_level="warning")
+    return settings
+
+
+def _chatcore_server(kind: str, host: str, port: int, data: Path | None) -> Any:
+    from chatcore.server.run import build_server
+
+    settings = _chatcore_settings(kind, data)
+    native = not kind.endswith("-asgi")
+    server = build_server(settings, host=host, port=port, log_level="warning", native=native)
     server.config.backlog = _BACKLOG
     server.config.ws_per_message_deflate = _deflate()
     return server
@@ -104,6 +117,46 @@ def _asgi_server(app: Any, host: str, port: int) -> Any:
         ws_per_message_deflate=_deflate(),
     )
     return uvicorn.Server(config)
+
+
+async def _serve_granian(kind: str, host: str, port: int, data: Path | None) -> None:
+    """chatcore's ASGI app (``/ws`` included) on granian's embedded server: the other
+    candidate for a compiled WebSocket path (Rust I/O, frames to Python over ASGI)."""
+    import signal
+    import socket
+
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    from chatcore.server import create_app
+
+    app = create_app(_chatcore_settings(kind, data))
+    if not port:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+    server = Server(
+        app,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        websockets=True,
+        backlog=_BACKLOG,
+        log_enabled=False,
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, server.stop)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        with anyio.fail_after(60):
+            while True:
+                try:
+                    await (await anyio.connect_tcp(host, port)).aclose()
+                    break
+                except OSError:
+                    await anyio.sleep(0.05)
+        _ready(port)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,6 +185,9 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks.peers.asgi_server import app
 
         server = _asgi_server(app, args.host, args.port)
+    elif args.kind.endswith("-granian"):
+        anyio.run(_serve_granian, args.kind, args.host, args.port, args.data)
+        return
     else:
         server = _chatcore_server(args.kind, args.host, args.port, args.data)
     anyio.run(_serve_uvicorn, server)

@@ -14,7 +14,7 @@ WINDOW = 4
 
 async def measure(bench: Bench, kind: str, pairs: int) -> dict[str, float]:
     async with bench.fleet() as fleet:
-        data = bench.data_dir() if kind == "chatcore-sqlite" else None
+        data = bench.data_dir() if kind.startswith("chatcore-sqlite") else None
         target = await fleet.start_target(kind, data=data)
         workers = await fleet.start_groups(
             target, [2] * pairs, run_id=bench.run_id(), what=f"direct: {kind}"

@@ -23,7 +23,13 @@ from benchmarks.scenarios._common import Bench, measure_round
 
 __all__ = ["run"]
 
-TARGETS = ("chatcore-memory", "socketio", "centrifugo")
+TARGETS = (
+    "chatcore-memory",
+    "chatcore-memory-asgi",
+    "chatcore-memory-granian",
+    "socketio",
+    "centrifugo",
+)
 _IN_FLIGHT = 32
 PACED_DELIVERIES = 5000.0
 """Deliveries per second of the paced round that compares server CPU per delivery."""

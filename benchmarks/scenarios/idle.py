@@ -18,7 +18,13 @@ from benchmarks.system import source_ips
 
 __all__ = ["run"]
 
-TARGETS = ("chatcore-memory", "uvicorn", "websockets")
+TARGETS = (
+    "chatcore-memory",
+    "chatcore-memory-asgi",
+    "chatcore-memory-granian",
+    "uvicorn",
+    "websockets",
+)
 LARGEST = 19_000
 """The most connections one server process can hold here: the open-file hard limit is
 20,000 and cannot be raised without CAP_SYS_RESOURCE (50k would need it)."""

@@ -25,7 +25,7 @@ async def measure(
     """Metrics per fraction of the maximum (1.0: the flat-out round itself)."""
     out: dict[float, dict[str, float]] = {}
     async with bench.fleet() as fleet:
-        data = bench.data_dir() if kind == "chatcore-sqlite" else None
+        data = bench.data_dir() if kind.startswith("chatcore-sqlite") else None
         target = await fleet.start_target(kind, data=data)
         workers = await fleet.start_groups(
             target, [2] * pairs, run_id=bench.run_id(), what=f"latency: {kind}"

@@ -64,6 +64,13 @@ OriginOption = Annotated[
     ),
 ]
 LogOption = Annotated[str, typer.Option(help="Log level.")]
+AsgiOption = Annotated[
+    bool,
+    typer.Option(
+        "--asgi",
+        help="Serve /ws through the ASGI app on uvicorn instead of the fast path (picows).",
+    ),
+]
 WORKER_ROLES = tuple(stage.role for stage in STAGES)
 
 
@@ -85,11 +92,19 @@ def serve(
     dev: DevOption = False,
     origin: OriginOption = None,
     log_level: LogOption = "info",
+    asgi: AsgiOption = False,
 ) -> None:
     """Run the reference server (every stage in this process): /ws, the browser client at /."""
     if backend is Backend.production:
         _serve_production(
-            config, roles=None, host=host, port=port, dev=dev, origin=origin, log_level=log_level
+            config,
+            roles=None,
+            host=host,
+            port=port,
+            dev=dev,
+            origin=origin,
+            log_level=log_level,
+            asgi=asgi,
         )
         return
     from chatcore.server import ServerSettings
@@ -101,7 +116,7 @@ def serve(
         push=_load_push(config),
     )
     where = "memory" if memory else str(data)
-    _run_server(settings, host, port, log_level, f"data: {where}")
+    _run_server(settings, host, port, log_level, f"data: {where}", asgi=asgi)
 
 
 @app.command()
@@ -112,6 +127,7 @@ def gateway(
     dev: DevOption = False,
     origin: OriginOption = None,
     log_level: LogOption = "info",
+    asgi: AsgiOption = False,
 ) -> None:
     """Run a gateway on the production backends (WebSockets and the Router only)."""
     _serve_production(
@@ -122,6 +138,7 @@ def gateway(
         dev=dev,
         origin=origin,
         log_level=log_level,
+        asgi=asgi,
     )
 
 
@@ -250,6 +267,7 @@ def _serve_production(
     dev: bool,
     origin: list[str] | None,
     log_level: str,
+    asgi: bool,
 ) -> None:
     from chatcore.backends import production_backends
     from chatcore.node import NodeOptions
@@ -269,15 +287,20 @@ def _serve_production(
         push=push,
     )
     what = "gateway" if roles == frozenset({"gateway"}) else "all stages"
-    _run_server(settings, host, port, log_level, f"production backends, {what}")
+    _run_server(settings, host, port, log_level, f"production backends, {what}", asgi=asgi)
 
 
-def _run_server(settings: ServerSettings, host: str, port: int, log_level: str, what: str) -> None:
+def _run_server(
+    settings: ServerSettings, host: str, port: int, log_level: str, what: str, *, asgi: bool
+) -> None:
     from chatcore.server.run import build_server
 
     _logging(log_level)
-    server = build_server(settings, host=host, port=port, log_level=log_level)
-    typer.echo(f"chatcore serving on http://{host}:{port}/  ({what}, dev: {settings.dev})")
+    server = build_server(settings, host=host, port=port, log_level=log_level, native=not asgi)
+    path = "ASGI" if asgi else "fast path"
+    typer.echo(
+        f"chatcore serving on http://{host}:{port}/  ({what}, /ws: {path}, dev: {settings.dev})"
+    )
     if settings.dev:
         typer.echo(f"open http://{host}:{port}/ in a browser and log in by any name")
     server.run()

@@ -35,6 +35,8 @@ class RunningServer:
     chat: ChatServer
     http_url: str
     ws_url: str
+    native: bool = True
+    """``/ws`` is served on the fast path (``chatcore.server.native``), not by ASGI."""
 
     @property
     def node(self) -> ChatNode:
@@ -50,16 +52,19 @@ class RunningServer:
 
 
 @asynccontextmanager
-async def running(settings: ServerSettings) -> AsyncIterator[RunningServer]:
-    """Serve ``settings`` on a free loopback port for the duration of the block."""
-    uv = build_server(settings, host="127.0.0.1", port=0, log_level="warning")
+async def running(settings: ServerSettings, *, native: bool = True) -> AsyncIterator[RunningServer]:
+    """Serve ``settings`` on a free loopback port for the duration of the block;
+    ``native``: ``/ws`` on the fast path (the default of ``chatcore serve``), else
+    through the ASGI app."""
+    uv = build_server(settings, host="127.0.0.1", port=0, log_level="warning", native=native)
     async with anyio.create_task_group() as tg:
         tg.start_soon(uv.serve)
         with anyio.fail_after(60):
             while not uv.started:
                 await anyio.sleep(0.01)
         port = uv.servers[0].sockets[0].getsockname()[1]
-        yield RunningServer(uv, uv.chat, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws")
+        http, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws"
+        yield RunningServer(uv, uv.chat, http, ws, native=native)
         uv.should_exit = True
 
 
@@ -113,14 +118,19 @@ def _drop_keyspace(keyspace: str) -> None:
         cluster.shutdown()
 
 
-@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.services)])
+@pytest.fixture(
+    params=["embedded", "embedded-asgi", pytest.param("production", marks=pytest.mark.services)]
+)
 async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RunningServer]:
-    """The reference server on the embedded backends, and on Kafka + Cassandra + Redis."""
-    if request.param == "embedded":
-        async with running(embedded_settings(tmp_path)) as srv:
+    """The reference server on the embedded backends with ``/ws`` on both paths (the
+    fast path, ``-asgi``: through the ASGI app), and on Kafka + Cassandra + Redis
+    (through the ASGI app, as before the fast path)."""
+    if request.param != "production":
+        settings = embedded_settings(tmp_path)
+        async with running(settings, native=request.param == "embedded") as srv:
             yield srv
         return
-    async with production_settings() as settings, running(settings) as srv:
+    async with production_settings() as settings, running(settings, native=False) as srv:
         yield srv
 
 

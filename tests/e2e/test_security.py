@@ -41,6 +41,12 @@ from tests.e2e.test_server_protocol import closed_with, hello, raw, recv, recv_t
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture(params=["native", "asgi"])
+def ws_path(request: pytest.FixtureRequest) -> str:
+    """Which path serves ``/ws``: the fast path or the ASGI app (both keep every rule)."""
+    return str(request.param)
+
+
 def settings(tmp_path: Path, **fields: Any) -> ServerSettings:
     s = embedded_settings(tmp_path)
     s.limits = SessionLimits(frames_per_s=10_000, frame_burst=10_000)
@@ -147,12 +153,14 @@ async def drained_to_the_end(stream: SocketStream) -> None:
 
 
 @pytest.mark.parametrize("anyio_backend", [("asyncio", {"use_uvloop": True})])
-async def test_every_connection_without_hello_is_closed_at_the_deadline(tmp_path: Path) -> None:
+async def test_every_connection_without_hello_is_closed_at_the_deadline(
+    ws_path: str, tmp_path: Path
+) -> None:
     """On uvloop (what ``chatcore serve`` runs on) a timer may fire up to a millisecond
     early (libuv counts from the loop's cached time, in milliseconds); about one
     connection in ten then stayed open for good before the deadline was re-armed."""
     limits = SessionLimits(hello_timeout_s=0.3)
-    async with running(settings(tmp_path, limits=limits)) as server:
+    async with running(settings(tmp_path, limits=limits), native=ws_path == "native") as server:
         codes: list[int | None] = []
 
         async def silent() -> None:
@@ -205,8 +213,12 @@ async def send_text(ws: ClientConnection, request_id: int, chat_id: str, body: s
     )
 
 
-async def test_a_client_that_stops_reading_is_dropped_and_freed(tmp_path: Path) -> None:
-    async with running(settings(tmp_path, send_timeout_s=0.5, close_grace_s=2.0)) as server:
+async def test_a_client_that_stops_reading_is_dropped_and_freed(
+    ws_path: str, tmp_path: Path
+) -> None:
+    async with running(
+        settings(tmp_path, send_timeout_s=0.5, close_grace_s=2.0), native=ws_path == "native"
+    ) as server:
         chat = await server.node.create_chat("alice", kind="direct", members=["bob"])
         async with raw(server) as alice, RawWebSocket.open(server, rcvbuf=4096) as bob:
             await hello(alice, server.token("alice"))
@@ -226,7 +238,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_freed(tmp_path: Path) 
 
 
 async def test_a_reader_with_too_much_unread_is_closed_with_4008_and_freed(
-    tmp_path: Path,
+    ws_path: str, tmp_path: Path
 ) -> None:
     """The unread-bytes rule: a group member that stops reading is closed with 4008
     once more than ``max_unread_bytes`` have waited for it for ``unread_timeout_s``,
@@ -237,7 +249,7 @@ async def test_a_reader_with_too_much_unread_is_closed_with_4008_and_freed(
     )
     s = settings(tmp_path, send_timeout_s=300.0, send_rate_per_s=1000.0, send_burst=1000.0)
     s.limits = limits
-    async with running(s) as server:
+    async with running(s, native=ws_path == "native") as server:
         chat = await server.node.create_chat("alice", kind="group", members=["bob", "carol"])
         async with (
             raw(server) as alice,
@@ -306,8 +318,12 @@ async def test_a_kept_alive_connection_gets_the_header_deadline_again(tmp_path: 
 # --- finding 4: connections per user -----------------------------------------------------
 
 
-async def test_a_user_may_hold_a_limited_number_of_connections(tmp_path: Path) -> None:
-    async with running(settings(tmp_path, max_connections_per_user=3)) as server:
+async def test_a_user_may_hold_a_limited_number_of_connections(
+    ws_path: str, tmp_path: Path
+) -> None:
+    async with running(
+        settings(tmp_path, max_connections_per_user=3), native=ws_path == "native"
+    ) as server:
         token = server.token("alice")
         async with raw(server) as a, raw(server) as b, raw(server) as c:
             for ws in (a, b, c):
@@ -402,8 +418,8 @@ async def test_the_dev_login_takes_only_a_plain_user_name(tmp_path: Path, body: 
 # --- finding 7: origins, headers, logs, UTF-8, expiry, revocation -------------------------
 
 
-async def test_default_origin_policy_is_same_origin(tmp_path: Path) -> None:
-    async with running(settings(tmp_path)) as server:
+async def test_default_origin_policy_is_same_origin(ws_path: str, tmp_path: Path) -> None:
+    async with running(settings(tmp_path), native=ws_path == "native") as server:
         port = server.http_url.rsplit(":", 1)[1]
         own = Origin(f"http://127.0.0.1:{port}")
         async with connect(server.ws_url, origin=own) as ws:
@@ -422,9 +438,9 @@ async def test_default_origin_policy_is_same_origin(tmp_path: Path) -> None:
             assert refused.value.response.status_code == 403, origin
 
 
-async def test_allowed_origins_match_exactly(tmp_path: Path) -> None:
+async def test_allowed_origins_match_exactly(ws_path: str, tmp_path: Path) -> None:
     s = settings(tmp_path, allowed_origins=["https://app.example.com"])
-    async with running(s) as server:
+    async with running(s, native=ws_path == "native") as server:
         async with connect(server.ws_url, origin=Origin("https://app.example.com")) as ws:
             assert (await hello(ws, server.token("alice")))["type"] == "welcome"
         for origin in (
@@ -476,9 +492,9 @@ def captured(*names: str) -> Iterator[list[logging.LogRecord]]:
             lg.setLevel(level)
 
 
-async def test_tokens_in_urls_are_not_logged(tmp_path: Path) -> None:
+async def test_tokens_in_urls_are_not_logged(ws_path: str, tmp_path: Path) -> None:
     secret = "eyJzecret.tok3n.value"
-    async with running(settings(tmp_path)) as server:
+    async with running(settings(tmp_path), native=ws_path == "native") as server:
         with captured("uvicorn.access", "uvicorn.error") as records:
             async with connect(f"{server.ws_url}?token={secret}&x=1") as ws:
                 assert (await hello(ws, server.token("alice")))["type"] == "welcome"
@@ -490,8 +506,10 @@ async def test_tokens_in_urls_are_not_logged(tmp_path: Path) -> None:
         assert secret not in text
 
 
-async def test_invalid_utf8_is_a_clean_1007_without_a_traceback(tmp_path: Path) -> None:
-    async with running(settings(tmp_path)) as server:
+async def test_invalid_utf8_is_a_clean_1007_without_a_traceback(
+    ws_path: str, tmp_path: Path
+) -> None:
+    async with running(settings(tmp_path), native=ws_path == "native") as server:
         with captured("uvicorn.error", "chatcore") as records:
             async with RawWebSocket.open(server) as ws:
                 await ws.send_frame(b'{"type":"ping","id":1,"x":"\xff\xfe"}')
@@ -502,8 +520,10 @@ async def test_invalid_utf8_is_a_clean_1007_without_a_traceback(tmp_path: Path) 
         assert not [r for r in records if r.levelno >= logging.WARNING or r.exc_info]
 
 
-async def test_a_session_is_closed_when_its_token_expires(tmp_path: Path) -> None:
-    async with running(settings(tmp_path, send_timeout_s=0.5)) as server:
+async def test_a_session_is_closed_when_its_token_expires(ws_path: str, tmp_path: Path) -> None:
+    async with running(
+        settings(tmp_path, send_timeout_s=0.5), native=ws_path == "native"
+    ) as server:
         authority = server.chat.authority
         # exp is 3.5-4.5 s ago, within the 5 s leeway: valid for about a second more
         token = authority.issue("alice", ttl_s=1, now=time.time() - 4.5)
@@ -518,8 +538,10 @@ async def test_a_session_is_closed_when_its_token_expires(tmp_path: Path) -> Non
             assert (await recv(long))["type"] == "pong"
 
 
-async def test_revoking_a_user_closes_its_sockets_and_refuses_its_tokens(tmp_path: Path) -> None:
-    async with running(settings(tmp_path)) as server:
+async def test_revoking_a_user_closes_its_sockets_and_refuses_its_tokens(
+    ws_path: str, tmp_path: Path
+) -> None:
+    async with running(settings(tmp_path), native=ws_path == "native") as server:
         old = server.token("bob")
         async with raw(server) as phone, raw(server) as laptop, raw(server) as alice:
             for ws, token in ((phone, old), (laptop, old), (alice, server.token("alice"))):
@@ -675,10 +697,11 @@ def _mutations(seed: int, count: int, chat: str) -> Iterator[str]:
 
 
 async def test_fuzzed_requests_get_clean_answers_and_the_connection_survives(
+    ws_path: str,
     tmp_path: Path,
 ) -> None:
     limits = SessionLimits(frames_per_s=10_000, frame_burst=10_000, max_bad_frames=10_000)
-    async with running(settings(tmp_path, limits=limits)) as server:
+    async with running(settings(tmp_path, limits=limits), native=ws_path == "native") as server:
         chat = await server.node.create_chat("alice", kind="group", members=["bob"], title="t")
         with captured("chatcore") as records:
             async with raw(server) as ws:
@@ -693,9 +716,9 @@ async def test_fuzzed_requests_get_clean_answers_and_the_connection_survives(
         assert not [r for r in records if r.levelno >= logging.ERROR], records
 
 
-async def test_a_user_may_open_connections_only_so_fast(tmp_path: Path) -> None:
+async def test_a_user_may_open_connections_only_so_fast(ws_path: str, tmp_path: Path) -> None:
     s = settings(tmp_path, connect_rate_per_s=0.01, connect_burst=3)
-    async with running(s) as server:
+    async with running(s, native=ws_path == "native") as server:
         for _ in range(3):
             async with raw(server) as ws:
                 assert (await hello(ws, server.token("alice")))["type"] == "welcome"
@@ -710,14 +733,20 @@ async def test_a_user_may_open_connections_only_so_fast(tmp_path: Path) -> None:
 # --- the soak: a closed connection is freed without the cyclic collector -----------------
 
 
-async def test_a_closed_connection_leaves_no_reference_cycles(tmp_path: Path) -> None:
+async def test_a_closed_connection_leaves_no_reference_cycles(ws_path: str, tmp_path: Path) -> None:
     """``chatcore serve`` runs the cyclic collector rarely (``chatcore._gc``): a
     connection that ended in reference cycles stayed in memory until a full
     collection, and RSS climbed in the soak. With the collector off, opening and
     closing connections must leave none of the server's per-connection objects in
     cycles (the stdlib's own transport cycle under plain asyncio is not ours)."""
-    ours = ("ClientConnection", "LocalConnection", "GatewaySession", "AbortableWebSocket")
-    async with running(settings(tmp_path)) as server:
+    ours = (
+        "ClientConnection",
+        "NativeConnection",
+        "LocalConnection",
+        "GatewaySession",
+        "AbortableWebSocket",
+    )
+    async with running(settings(tmp_path), native=ws_path == "native") as server:
         chat = await server.node.create_chat("alice", kind="direct", members=["bob"])
         async with raw(server) as alice:
             await hello(alice, server.token("alice"))
@@ -741,3 +770,19 @@ async def test_a_closed_connection_leaves_no_reference_cycles(tmp_path: Path) ->
                 gc.enable()
         left = {k: kinds[k] for k in kinds if k in ours or "HTTP" in k or "Http" in k}
         assert left == {}, kinds.most_common(20)
+
+
+async def test_a_client_that_stops_answering_pings_is_closed_with_1011(
+    ws_path: str, tmp_path: Path
+) -> None:
+    s = settings(tmp_path, send_timeout_s=0.5, ws_ping_interval_s=0.3, ws_ping_timeout_s=0.6)
+    async with running(s, native=ws_path == "native") as server, RawWebSocket.open(server) as ws:
+        hello = {"type": "hello", "id": 1, "token": server.token("bob"), "device": "b"}
+        await ws.send_frame(json.dumps(hello).encode())
+        assert (await ws.recv_json())["type"] == "welcome"
+        with anyio.fail_after(10):
+            for _ in range(3):  # answered pings keep it open
+                opcode, payload = await ws.recv_frame()
+                assert opcode == 0x9, (opcode, payload)
+                await ws.send_frame(payload, opcode=0xA)
+            assert await ws.close_code() == 1011  # then silence closes it

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 import anyio
+from typing_extensions import Buffer
 
 from chatcore.client._backoff import CLOSE_UNAUTHORIZED
 from chatcore.client._errors import error_from_frame
@@ -153,18 +154,24 @@ class Session:
                 self.lose(exc)
                 raise
             try:
-                frame = self.codec.decode_server(data)
+                parts = self.codec.split_server(data)  # a batch holds several frames
             except ProtocolError as exc:
                 self._undecodable(data, exc)
                 continue
-            request_id = getattr(frame, "id", None)
-            reply = None if request_id is None else self._replies.get(request_id)
-            if reply is not None:
-                reply.resolve(frame)
-            else:
-                on_push(frame)
+            for part in parts:
+                try:
+                    frame = self.codec.decode_server(part)
+                except ProtocolError as exc:
+                    self._undecodable(part, exc)
+                    continue
+                request_id = getattr(frame, "id", None)
+                reply = None if request_id is None else self._replies.get(request_id)
+                if reply is not None:
+                    reply.resolve(frame)
+                else:
+                    on_push(frame)
 
-    def _undecodable(self, data: bytes | str, exc: ProtocolError) -> None:
+    def _undecodable(self, data: Buffer | str, exc: ProtocolError) -> None:
         request_id = self.codec.request_id(data)
         reply = None if request_id is None else self._replies.get(request_id)
         if reply is not None:
@@ -197,7 +204,7 @@ async def open_session(
         if chosen not in SUBPROTOCOLS:
             raise ProtocolError(f"the server chose an unknown subprotocol {chosen!r}")
         codec = FrameCodec(chosen, max_frame_bytes=max_frame_bytes)
-        hello = Hello(id=request_id, token=token, device=device)
+        hello = Hello(id=request_id, token=token, device=device, batch=True)
         await transport.send(codec.encode_client(hello), binary=codec.binary)
         while True:
             frame = codec.decode_server(await transport.receive())

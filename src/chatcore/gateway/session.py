@@ -158,6 +158,7 @@ class GatewaySession:
         "_send_limiter",
         "_verify",
         "bad_frames",
+        "batch",
         "codec",
         "device",
         "expires",
@@ -192,6 +193,8 @@ class GatewaySession:
         self.expires: float | None = None
         """When the token of an open session expires (on the clock of ``now``)."""
         self.bad_frames = 0
+        self.batch = False
+        """The client said in ``hello`` that it reads batches of frames."""
 
     def receive(self, data: bytes | str, *, now: float) -> list[Action]:
         """What to do with one frame from the client."""
@@ -266,6 +269,7 @@ class GatewaySession:
             self.expires = now + identity.valid_for_s
         self.state = SessionState.OPEN
         self.user, self.device = user, frame.device
+        self.batch = frame.batch
         welcome = Welcome(
             id=frame.id, user=user, device=frame.device, heartbeat_s=self.limits.heartbeat_s
         )

@@ -59,6 +59,9 @@ _MSGPACK_CLIENT: Final[msgspec.msgpack.Decoder[ClientFrame]] = msgspec.msgpack.D
 _MSGPACK_SERVER: Final[msgspec.msgpack.Decoder[ServerFrame]] = msgspec.msgpack.Decoder(ServerFrame)
 _MSGPACK_ID: Final = msgspec.msgpack.Decoder(_RequestIdOnly)
 _MSGPACK_ENCODER: Final = msgspec.msgpack.Encoder()
+_JSON_BATCH: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_MSGPACK_BATCH: Final = msgspec.msgpack.Decoder(list[msgspec.Raw])
+_MSGPACK_ARRAY_HEADS: Final = frozenset((*range(0x90, 0xA0), 0xDC, 0xDD))
 
 
 class FrameCodec:
@@ -127,6 +130,25 @@ class FrameCodec:
     def decode_server(self, data: Buffer | str) -> ServerFrame:
         """Decode a frame the server sent; raise ProtocolError or FrameTooLarge."""
         return self._decode(self._decode_server, data)
+
+    def split_server(self, data: Buffer | str) -> list[Buffer | str]:
+        """The frames of one WebSocket message from the server: the message itself, or
+        each frame of a batch (an array of frames, sent to a client that said
+        ``batch: true`` in ``hello``), in order, each to decode with
+        :meth:`decode_server`. Raise ProtocolError or FrameTooLarge for a batch that
+        is not an array of values."""
+        if not self._is_batch(data):
+            return [data]
+        batch = _MSGPACK_BATCH if self.binary else _JSON_BATCH
+        return [bytes(raw) for raw in self._decode(batch.decode, data)]
+
+    def _is_batch(self, data: Buffer | str) -> bool:
+        if isinstance(data, str):
+            return data[:1] == "[" or data.lstrip()[:1] == "["
+        head = memoryview(data)[:1].tobytes()
+        if self.binary:
+            return bool(head) and head[0] in _MSGPACK_ARRAY_HEADS
+        return head == b"[" or bytes(data).lstrip()[:1] == b"["
 
     def encode_client(self, frame: ClientFrame) -> bytes:
         """Encode a client frame (UTF-8 JSON or MessagePack)."""

@@ -113,6 +113,9 @@ class Hello(_Frame, tag="hello", kw_only=True):
     id: RequestId
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
     device: DeviceId
+    batch: bool = False
+    """The client reads batches: a server may send several frames as one WebSocket
+    message holding an array of frames (see "Batches" in the protocol)."""
 
 
 class Ping(_Frame, tag="ping", kw_only=True):

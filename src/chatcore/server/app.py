@@ -48,7 +48,7 @@ from chatcore.server.host import ConnectionHost
 from chatcore.server.media import MediaLinks, MediaRoutes, MediaSettings
 from chatcore.server.metrics import ServerMetrics, watch_lag
 from chatcore.server.policy import SecurityHeaders, dev_user_name, is_loopback_host, origin_allowed
-from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection
+from chatcore.server.websocket import WRITER_IDLE_S, ClientConnection, ServedConnection
 from chatcore.telemetry import NO_TELEMETRY
 
 __all__ = ["ChatServer", "ServerSettings", "create_app"]
@@ -150,7 +150,8 @@ class ChatServer:
             links=self.media_links.message,
         )
         """What every connection of this server shares (see ``chatcore.server.host``)."""
-        self.connections: set[ClientConnection] = set()
+        self.connections: set[ServedConnection] = set()
+        """Every open chat socket, on either path (ASGI or ``chatcore.server.native``)."""
         self._vapid_public_key: str | None = None
         self.media = MediaRoutes(
             lambda: self.host.node, self.authority.verify, self.media_links, s.media

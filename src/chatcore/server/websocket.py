@@ -36,6 +36,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import anyio
 
@@ -45,6 +46,7 @@ from chatcore.gateway.backlog import UnreadBacklog
 from chatcore.gateway.session import (
     Close,
     CloseCode,
+    GatewaySession,
     Handle,
     Opened,
     Reply,
@@ -64,12 +66,45 @@ from chatcore.server.host import ConnectionHost
 from chatcore.server.push import ASGIMessage, send_message
 from chatcore.server.sockets import ABORT_EXTENSION
 
-__all__ = ["WRITER_IDLE_S", "ClientConnection"]
+__all__ = ["WRITER_IDLE_S", "ClientConnection", "ServedConnection"]
 
 logger = logging.getLogger(__name__)
 
 WRITER_IDLE_S = 10.0
 """A connection's writer task stops after this long without an event to push."""
+
+
+class ServedConnection(Protocol):
+    """What the server and its sweeper use of a chat socket, on either path:
+    :class:`ClientConnection` (ASGI) or ``chatcore.server.native.NativeConnection``."""
+
+    @property
+    def busy(self) -> bool:
+        """A request of the client is in progress (draining waits for it)."""
+        ...
+
+    @property
+    def session(self) -> GatewaySession: ...
+
+    @property
+    def conn(self) -> LocalConnection | None:
+        """The hub's side of the connection, once ``hello`` opened it."""
+        ...
+
+    async def go_away(self) -> None: ...
+
+    async def _close(self, code: int, reason: str) -> None: ...
+
+    def retire_idle_writer(self, now: float) -> None: ...
+
+    def drop_if_stalled(self, now: float) -> bool: ...
+
+    def check_backlog(self, now: float) -> bool: ...
+
+    def tick(self, now: float) -> None: ...
+
+    def close_unauthorized(self, reason: str) -> None: ...
+
 
 Receive = Callable[[], Awaitable[ASGIMessage]]
 Send = Callable[[ASGIMessage], Awaitable[None]]

@@ -116,7 +116,7 @@ export class Connection {
   async #hello(ws) {
     try {
       const welcome = await this.#request(
-        { type: "hello", token: this.token, device: this.device },
+        { type: "hello", token: this.token, device: this.device, batch: true },
         REQUEST_TIMEOUT_MS,
       );
       if (ws !== this.#ws) return;
@@ -136,12 +136,18 @@ export class Connection {
 
   #receive(event) {
     if (typeof event.data !== "string") return; // JSON subprotocol: text frames only
-    let frame;
+    let parsed;
     try {
-      frame = JSON.parse(event.data);
+      parsed = JSON.parse(event.data);
     } catch {
       return;
     }
+    // A batch (we said `batch: true` in hello): an array of frames, in order.
+    for (const frame of Array.isArray(parsed) ? parsed : [parsed]) this.#dispatch(frame);
+  }
+
+  #dispatch(frame) {
+    if (frame === null || typeof frame !== "object") return;
     const waiter = frame.id === undefined ? null : this.#waiting.get(frame.id);
     if (!waiter) {
       this.onFrame(frame);
