@@ -267,6 +267,9 @@ func (lg *loadGenerator) connectAll(ctx context.Context) {
 }
 
 func (lg *loadGenerator) makeRooms(ctx context.Context) error {
+	if failed := lg.c.failed.Load(); failed > 0 { // a member without a connection
+		return fmt.Errorf("%d connections failed, the last: %s", failed, lg.c.lastErr())
+	}
 	gate := make(chan struct{}, 20)
 	errs := make(chan error, len(lg.groups))
 	var wg sync.WaitGroup

@@ -19,7 +19,17 @@ from benchmarks.system import CpuPlan, machine_busy_s
 
 __all__ = ["GO_TARGETS", "Bench", "measure_round", "sustained"]
 
-GO_TARGETS = frozenset({"chatcore-memory", "chatcore-sqlite", "chatcore-production", "centrifugo"})
+GO_TARGETS = frozenset(
+    {
+        "chatcore-memory",
+        "chatcore-memory-asgi",
+        "chatcore-memory-granian",
+        "chatcore-sqlite",
+        "chatcore-sqlite-asgi",
+        "chatcore-production",
+        "centrifugo",
+    }
+)
 """The targets the Go load generator speaks to (the others need the Python one)."""
 
 
