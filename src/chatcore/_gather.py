@@ -1,42 +1,67 @@
-"""Awaiting two independent calls together: the time of the slower, not of their sum.
+"""Awaiting independent calls together: the time of the slowest, not of their sum.
 
-Two reads that do not depend on each other (a topic's end offsets and a group's
-committed offsets) each cost a round trip to the log; awaited one after the other
-they cost two. :func:`both` runs them in one task group and returns both results.
-The first error cancels the other and is raised as itself (not wrapped in an
-``ExceptionGroup``; when both fail in the same step, the first one's), so callers keep
-catching :class:`~chatcore.errors.Unavailable`.
+:func:`concurrently` runs one call per item (at most ``limit`` at a time);
+:func:`both` runs two different calls and returns both results (a topic's end offsets
+and a group's committed offsets each cost a round trip to the log; awaited one after
+the other they cost two). The first error cancels the rest and is raised as itself
+(not wrapped in an ``ExceptionGroup``; when several fail in the same step, the first
+one's), so callers keep catching :class:`~chatcore.errors.Unavailable`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import anyio
 
-__all__ = ["both"]
+__all__ = ["both", "concurrently"]
 
 A = TypeVar("A")
 B = TypeVar("B")
+T = TypeVar("T")
+
+
+async def concurrently(
+    call: Callable[[T], Awaitable[None]], items: Iterable[T], *, limit: int = 64
+) -> None:
+    """``await call(item)`` for every item, at most ``limit`` at a time.
+
+    If a call raises, the others are cancelled and its exception is raised as it is
+    (not in an exception group).
+    """
+    todo = list(items)
+    if len(todo) <= 1:
+        for item in todo:
+            await call(item)
+        return
+    limiter = anyio.CapacityLimiter(limit)
+    failures: list[Exception] = []
+
+    async def run(item: T, scope: anyio.CancelScope) -> None:
+        try:
+            async with limiter:
+                await call(item)
+        except Exception as exc:
+            failures.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for item in todo:
+            tg.start_soon(run, item, tg.cancel_scope)
+    if failures:
+        raise failures[0]
 
 
 async def both(
     first: Callable[[], Awaitable[A]], second: Callable[[], Awaitable[B]]
 ) -> tuple[A, B]:
     """Run ``first()`` and ``second()`` concurrently; their results."""
+    calls: tuple[Callable[[], Awaitable[Any]], ...] = (first, second)
     results: list[Any] = [None, None]
 
-    async def run(i: int, call: Callable[[], Awaitable[Any]]) -> None:
-        results[i] = await call()
+    async def run(i: int) -> None:
+        results[i] = await calls[i]()
 
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run, 0, first)
-            tg.start_soon(run, 1, second)
-    except BaseExceptionGroup as group:
-        errors = group.exceptions
-        if all(isinstance(error, Exception) for error in errors):
-            raise errors[0] from None  # both may fail at once (the same outage)
-        raise
+    await concurrently(run, (0, 1))
     return results[0], results[1]

@@ -17,6 +17,7 @@ import msgspec
 from anyio.abc import TaskStatus
 
 from chatcore._clock import wall_ms
+from chatcore._gather import concurrently
 from chatcore.bus._base import GatewayBus
 from chatcore.cache._base import HotCache
 from chatcore.cache._rules import check_per_chat
@@ -124,37 +125,6 @@ def end_spans(spans: list[Span]) -> None:
 def envelope_bytes(conns: tuple[str, ...], event: Event) -> bytes:
     """What one gateway receives from the pipeline: ``event`` for its connections ``conns``."""
     return encode_envelope(Envelope(conns, event))
-
-
-async def concurrently(
-    call: Callable[[T], Awaitable[None]], items: Iterable[T], *, limit: int = 64
-) -> None:
-    """``await call(item)`` for every item, at most ``limit`` at a time.
-
-    If a call raises, the others are cancelled and its exception is raised as it is
-    (not in an exception group).
-    """
-    todo = list(items)
-    if len(todo) <= 1:
-        for item in todo:
-            await call(item)
-        return
-    limiter = anyio.CapacityLimiter(limit)
-    failures: list[Exception] = []
-
-    async def run(item: T, scope: anyio.CancelScope) -> None:
-        try:
-            async with limiter:
-                await call(item)
-        except Exception as exc:
-            failures.append(exc)
-            scope.cancel()
-
-    async with anyio.create_task_group() as tg:
-        for item in todo:
-            tg.start_soon(run, item, tg.cancel_scope)
-    if failures:
-        raise failures[0]
 
 
 async def get_chats(membership: MembershipStore, chat_ids: Iterable[str]) -> dict[str, ChatInfo]:

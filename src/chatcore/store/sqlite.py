@@ -24,9 +24,9 @@ import msgspec
 from chatcore._sqlite import SqliteAdapter, select_in
 from chatcore.errors import NotFound
 from chatcore.model import ChatInfo, ChatRoles, StoredMessage, Watermarks
+from chatcore.receipts.watermarks import Member
 from chatcore.store._rules import (
     advanced_all,
-    advanced_watermarks,
     changed_members,
     check_limit,
     check_messages,
@@ -179,6 +179,21 @@ def _read_watermarks(c: sqlite3.Connection, chat_id: str, user: str) -> Watermar
     return Watermarks(chat_id, user) if row is None else Watermarks(chat_id, user, *row)
 
 
+def _advance_all(
+    c: sqlite3.Connection, targets: Sequence[Watermarks]
+) -> tuple[list[Watermarks | None], dict[Member, Watermarks]]:
+    """Apply ``targets`` in order (see ``advanced_all``) and store the members that
+    moved; the results per target and the rows they were applied to."""
+    members = dict.fromkeys((t.chat_id, t.user) for t in targets)
+    current = {key: _read_watermarks(c, *key) for key in members}
+    results, moved = advanced_all(current, targets)
+    c.executemany(
+        "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?)",
+        [(w.chat_id, w.user, w.delivered_seq, w.read_seq, w.updated_ms) for w in moved.values()],
+    )
+    return results, current
+
+
 class SqliteReceiptStore(SqliteAdapter):
     """A :class:`~chatcore.store.ReceiptStore` in a SQLite file (a path or a shared database)."""
 
@@ -200,17 +215,11 @@ class SqliteReceiptStore(SqliteAdapter):
         if the file cannot be written, ChatcoreClosed after ``aclose()``.
         """
 
+        target = Watermarks(chat_id, user, delivered_seq, read_seq, now_ms)
+
         def advance(c: sqlite3.Connection) -> Watermarks:
-            current = _read_watermarks(c, chat_id, user)
-            after = advanced_watermarks(
-                current, delivered_seq=delivered_seq, read_seq=read_seq, now_ms=now_ms
-            )
-            if after is not current:
-                c.execute(
-                    "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?)",
-                    (chat_id, user, after.delivered_seq, after.read_seq, after.updated_ms),
-                )
-            return after
+            (after,), current = _advance_all(c, [target])
+            return after or current[(chat_id, user)]
 
         return await self._run(advance)
 
@@ -220,20 +229,7 @@ class SqliteReceiptStore(SqliteAdapter):
         if not targets:
             return []
 
-        def advance(c: sqlite3.Connection) -> list[Watermarks | None]:
-            members = dict.fromkeys((t.chat_id, t.user) for t in targets)
-            current = {key: _read_watermarks(c, *key) for key in members}
-            results, moved = advanced_all(current, targets)
-            c.executemany(
-                "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?)",
-                [
-                    (w.chat_id, w.user, w.delivered_seq, w.read_seq, w.updated_ms)
-                    for w in moved.values()
-                ],
-            )
-            return results
-
-        return await self._run(advance)
+        return await self._run(lambda c: _advance_all(c, targets)[0])
 
     async def get(self, chat_id: str, user: str) -> Watermarks:
         """The watermarks of one member (zeros when none were stored).
