@@ -15,7 +15,9 @@ import (
 const chatcoreSubprotocol = "chatcore.v1.json"
 
 // chatcoreDriver speaks chatcore's JSON protocol (docs/protocol.md): hello, then
-// requests by id (chat.create, send) and message pushes. It is plain: no batching.
+// requests by id (chat.create, send) and message pushes. Like the Python SDK and the
+// browser page, it asks for frame batches in hello ("batch": true): under load the
+// server may then send several queued frames as one JSON array.
 type chatcoreDriver struct {
 	url, user, sourceIP, token string
 	c                          *counters
@@ -38,7 +40,7 @@ func (d *chatcoreDriver) Connect(ctx context.Context) error {
 		return err
 	}
 	d.conn = conn
-	hello := fmt.Sprintf(`{"type":"hello","id":1,"token":%s,"device":"bench"}`, jsonString(d.token))
+	hello := fmt.Sprintf(`{"type":"hello","id":1,"token":%s,"device":"bench","batch":true}`, jsonString(d.token))
 	if err := conn.ws.Write(ctx, websocket.MessageText, []byte(hello)); err != nil {
 		return err
 	}
@@ -60,6 +62,16 @@ var (
 )
 
 func (d *chatcoreDriver) handle(raw []byte) {
+	if len(raw) > 0 && raw[0] == '[' { // a batch: each element is one frame
+		var frames []json.RawMessage
+		if json.Unmarshal(raw, &frames) != nil {
+			return
+		}
+		for _, frame := range frames {
+			d.handle(frame)
+		}
+		return
+	}
 	if bytes.HasPrefix(raw, messagePrefix) { // the common case, without decoding
 		if i := bytes.Index(raw, bodyKey); i >= 0 {
 			d.c.onMessage(raw[i+len(bodyKey):])

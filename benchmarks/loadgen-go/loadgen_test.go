@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -117,5 +118,24 @@ func TestTokenIsAnHS256JWTForTheUser(t *testing.T) {
 	}
 	if json.Unmarshal(payload, &claims) != nil || claims.Sub != "alice" || claims.Exp == 0 {
 		t.Fatalf("claims %s", payload)
+	}
+}
+
+func TestChatcoreBatchIsReadFrameByFrame(t *testing.T) {
+	c := &counters{latency: newHistogram()}
+	c.roundStart.Store(1)
+	c.roundEnd.Store(1 << 62)
+	d := &chatcoreDriver{c: c, conn: &wsConn{waiting: map[int64]chan []byte{}}}
+	ch := make(chan []byte, 1)
+	d.conn.waiting[7] = ch
+	now := itoa(monotonicNs())
+	msg := `{"type":"message","chat":"c","seq":%d,"body":"` + now + `:x","ts":1}`
+	d.handle([]byte(`[` + fmt.Sprintf(msg, 1) + `,` + fmt.Sprintf(msg, 2) +
+		`,{"type":"accepted","id":7,"chat":"c","client_msg_id":"u-1","message_id":"m"}]`))
+	if c.receivedTotal.Load() != 2 {
+		t.Fatalf("received %d messages, want 2", c.receivedTotal.Load())
+	}
+	if reply := <-ch; !strings.Contains(string(reply), `"accepted"`) {
+		t.Fatalf("reply %s", reply)
 	}
 }
