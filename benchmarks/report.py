@@ -280,11 +280,17 @@ def _section_idle(results: Results) -> list[str]:
     return _table(header, rows)
 
 
+def _server(p: Point) -> str:
+    """The target, and the load generator that drove it unless it was the Python one."""
+    loadgen = p.params.get("loadgen", "python")
+    return p.target if loadgen == "python" else f"{p.target} ({loadgen} load gen)"
+
+
 def _load_row(p: Point, first: str) -> tuple[str, ...]:
     m = p.median
     return (
         first,
-        p.target,
+        _server(p),
         _fmt(m["accepted_per_s"]),
         _fmt(m["delivered_per_s"]),
         f"{m['p50_ms']:.1f}",

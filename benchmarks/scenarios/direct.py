@@ -1,8 +1,14 @@
-"""1:1 throughput: pairs in direct chats, one sender each, sending as fast as acks allow."""
+"""1:1 throughput: pairs in direct chats, one sender each, sending as fast as acks allow.
+
+chatcore is driven over the wire by the lean driver (or the Go load generator with
+``--loadgen go``), as in the fanout scenario, so the load generator's core is not
+what limits it; python-socketio keeps its own client.
+"""
 
 from __future__ import annotations
 
 from benchmarks.loadgen import Round
+from benchmarks.results import Params
 from benchmarks.scenarios._common import Bench, measure_round
 
 __all__ = ["run"]
@@ -17,7 +23,12 @@ async def measure(bench: Bench, kind: str, pairs: int) -> dict[str, float]:
         data = bench.data_dir() if kind.startswith("chatcore-sqlite") else None
         target = await fleet.start_target(kind, data=data)
         workers = await fleet.start_groups(
-            target, [2] * pairs, run_id=bench.run_id(), what=f"direct: {kind}"
+            target,
+            [2] * pairs,
+            run_id=bench.run_id(),
+            what=f"direct: {kind}",
+            client="wire",
+            loadgen=bench.loadgen_for(kind),
         )
         spec = Round(duration_s=bench.duration_s, window=WINDOW)
         metrics = await measure_round(
@@ -32,4 +43,5 @@ async def run(bench: Bench) -> None:
     for _ in range(bench.repeats):
         for kind in TARGETS:
             metrics = await measure(bench, kind, pairs)
-            bench.results.point("direct", kind, {"pairs": pairs, "window": WINDOW}).add(metrics)
+            params: Params = {"pairs": pairs, "window": WINDOW, "loadgen": bench.loadgen_for(kind)}
+            bench.results.point("direct", kind, params).add(metrics)

@@ -5,11 +5,14 @@ finds the maximum sustained rate (messages accepted *and* delivered to both memb
 per second: a server that accepts faster than it delivers is not sustaining that
 rate), then one paced round per fraction of it.
 Sends are scheduled open-loop and latency counts from the scheduled time.
+chatcore is driven by the lean wire driver (or the Go load generator with
+``--loadgen go``), python-socketio by its own client.
 """
 
 from __future__ import annotations
 
 from benchmarks.loadgen import Round
+from benchmarks.results import Params
 from benchmarks.scenarios._common import Bench, measure_round, sustained
 
 __all__ = ["FRACTIONS", "run"]
@@ -28,7 +31,12 @@ async def measure(
         data = bench.data_dir() if kind.startswith("chatcore-sqlite") else None
         target = await fleet.start_target(kind, data=data)
         workers = await fleet.start_groups(
-            target, [2] * pairs, run_id=bench.run_id(), what=f"latency: {kind}"
+            target,
+            [2] * pairs,
+            run_id=bench.run_id(),
+            what=f"latency: {kind}",
+            client="wire",
+            loadgen=bench.loadgen_for(kind),
         )
         d = bench.duration_s
         drain = min(1.0, d / 2)
@@ -57,5 +65,6 @@ async def run(bench: Bench) -> None:
     for _ in range(bench.repeats):
         for kind in TARGETS:
             for fraction, metrics in (await measure(bench, kind, pairs)).items():
-                point = bench.results.point("latency", kind, {"fraction": fraction})
+                params: Params = {"fraction": fraction, "loadgen": bench.loadgen_for(kind)}
+                point = bench.results.point("latency", kind, params)
                 point.add(metrics)

@@ -23,7 +23,7 @@ from benchmarks.histogram import LatencyHistogram
 from benchmarks.loadgen import RoundResult, decode_report
 from benchmarks.peers import centrifugo
 from benchmarks.report import ratios, render_report
-from benchmarks.scenarios import fanout
+from benchmarks.scenarios import direct, fanout
 from benchmarks.scenarios._common import Bench
 from benchmarks.targets import SECRET
 from chatcore.server.auth import TokenAuthority
@@ -69,6 +69,16 @@ async def test_go_loadgen_drives_chatcore_fanout(bench: Bench) -> None:
     _sane_fanout(m, members=5)
     assert m["groups"] == 2
     _sane_paced(m, deliveries=200)
+
+
+@pytest.mark.anyio
+async def test_go_loadgen_drives_chatcore_direct_chats(bench: Bench) -> None:
+    bench.loadgen = "go"
+    m = await direct.measure(bench, "chatcore-memory", pairs=3)
+    assert m["accepted_per_s"] > 0
+    assert m["errors"] == 0
+    # each accepted message reaches both members of its direct chat
+    assert m["delivered_per_s"] > m["accepted_per_s"]
 
 
 @needs_centrifugo
