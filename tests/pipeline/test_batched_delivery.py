@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import anyio
 import pytest
@@ -155,10 +155,11 @@ async def test_a_backlog_delivered_in_one_poll_reaches_every_device_in_order() -
 
 
 class FailingStore(MemoryMembershipStore):
-    async def get_chat(self, chat_id: str) -> ChatInfo | None:
-        if chat_id == "broken":
+    async def get_chats(self, chat_ids: Iterable[str]) -> dict[str, ChatInfo]:
+        wanted = list(chat_ids)
+        if "broken" in wanted:
             raise Unavailable("store down")
-        return await super().get_chat(chat_id)
+        return await super().get_chats(wanted)
 
 
 async def test_a_failed_read_fails_the_batch_with_its_own_error() -> None:

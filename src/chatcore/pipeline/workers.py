@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -30,7 +30,7 @@ from chatcore.events import (
 )
 from chatcore.fanout import Fanout, FanoutPlanner
 from chatcore.log import LogRecord, PartitionedLog
-from chatcore.model import ChatInfo, StoredMessage, Watermarks
+from chatcore.model import StoredMessage, Watermarks
 from chatcore.offline._base import OfflineIndex, PushNotifier
 from chatcore.offline.coalesce import PushCoalescer
 from chatcore.pipeline.lifecycle import applied
@@ -59,7 +59,6 @@ __all__ = [
     "concurrently",
     "consume",
     "envelope_bytes",
-    "get_chats",
 ]
 
 logger = logging.getLogger(__name__)
@@ -125,19 +124,6 @@ def end_spans(spans: list[Span]) -> None:
 def envelope_bytes(conns: tuple[str, ...], event: Event) -> bytes:
     """What one gateway receives from the pipeline: ``event`` for its connections ``conns``."""
     return encode_envelope(Envelope(conns, event))
-
-
-async def get_chats(membership: MembershipStore, chat_ids: Iterable[str]) -> dict[str, ChatInfo]:
-    """The chats of ``chat_ids`` that exist, read from the store concurrently."""
-    found: dict[str, ChatInfo] = {}
-
-    async def read(chat_id: str) -> None:
-        chat = await membership.get_chat(chat_id)
-        if chat is not None:
-            found[chat_id] = chat
-
-    await concurrently(read, dict.fromkeys(chat_ids))
-    return found
 
 
 class HistoryWorker:
@@ -287,8 +273,8 @@ class DeliveryWorker:
         end_spans(spans)
 
     async def _deliver(self, messages: list[StoredMessage]) -> None:
-        # One membership read per chat, one registry lookup and one bus call per batch.
-        chats = await get_chats(self._membership, (m.chat_id for m in messages))
+        # One membership call, one registry lookup and one bus call per batch.
+        chats = await self._membership.get_chats(m.chat_id for m in messages)
         fanout = Fanout(self._bus, self._registry, self._planner, envelope_bytes)
         await fanout.lookup(m for chat in chats.values() for m in chat.members)
         missed: list[tuple[StoredMessage, list[str]]] = []
@@ -388,7 +374,7 @@ class ReceiptWorker:
                 by_chat[r.chat_id].append(r)
         if not by_chat:
             return
-        chats = await get_chats(self._membership, by_chat)
+        chats = await self._membership.get_chats(by_chat)
         fanout = Fanout(self._bus, self._registry, self._planner, envelope_bytes)
         await fanout.lookup(m for chat in chats.values() for m in chat.members)
         for chat_id, news in by_chat.items():

@@ -6,7 +6,7 @@ committing its log offset can write the same records again harmlessly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from chatcore._resource import AsyncResource
@@ -127,6 +127,10 @@ class MembershipStore(AsyncResource, Protocol):
 
     async def get_chat(self, chat_id: str) -> ChatInfo | None:
         """The chat with its current members, or None."""
+        ...
+
+    async def get_chats(self, chat_ids: Iterable[str]) -> dict[str, ChatInfo]:
+        """The chats of ``chat_ids`` that exist, by id (one call for a polled batch)."""
         ...
 
     async def update_members(

@@ -19,6 +19,7 @@ from typing import ClassVar, cast
 
 import msgspec
 
+from chatcore._gather import concurrently
 from chatcore.errors import NotFound, Unavailable
 from chatcore.model import ChatInfo, ChatKind, ChatRoles
 from chatcore.store._cassandra_session import CassandraAdapter, Row, cas_back_off
@@ -101,6 +102,22 @@ class CassandraMembershipStore(CassandraAdapter):
         self._check()
         found = await self._read(chat_id)
         return None if found is None else found[0]
+
+    async def get_chats(self, chat_ids: Iterable[str]) -> dict[str, ChatInfo]:
+        """The chats of ``chat_ids`` that exist, by id, read concurrently.
+
+        Raises Unavailable if Cassandra fails, ChatcoreClosed after ``aclose()``.
+        """
+        self._check()
+        found: dict[str, ChatInfo] = {}
+
+        async def read(chat_id: str) -> None:
+            chat = await self._read(chat_id)
+            if chat is not None:
+                found[chat_id] = chat[0]
+
+        await concurrently(read, dict.fromkeys(chat_ids))
+        return found
 
     async def update_members(
         self, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()

@@ -8,7 +8,7 @@ message or range is) are in :mod:`chatcore.store._rules`.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import msgspec
 
@@ -241,6 +241,12 @@ class MemoryMembershipStore(MemoryAdapter):
         """The chat with its current members, or None; ChatcoreClosed after close."""
         await self._checkpoint()
         return self._chats.get(chat_id)
+
+    async def get_chats(self, chat_ids: Iterable[str]) -> dict[str, ChatInfo]:
+        """The chats of ``chat_ids`` that exist, by id; ChatcoreClosed after close."""
+        await self._checkpoint()
+        chats = self._chats
+        return {c: chats[c] for c in dict.fromkeys(chat_ids) if c in chats}
 
     async def update_members(
         self, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()

@@ -59,6 +59,19 @@ class MembershipStoreSuite(StoreSuite[MembershipStore]):
         assert await store.create_chat(untitled) == untitled
         assert await store.get_chat("g2") == untitled
 
+    async def test_get_chats_reads_a_batch_by_id(self, store: MembershipStore) -> None:
+        ops = group("g1", "carol", "alice", title="Ops")
+        dm = ChatInfo(direct_chat_id("alice", "bob"), "direct", ("alice", "bob"), None, 5)
+        await store.create_chat(ops)
+        await store.create_chat(dm)
+
+        found = await store.get_chats(iter(["g1", "nope", dm.chat_id, "g1"]))
+
+        assert found == {"g1": ops, dm.chat_id: dm}  # unknown ids left out, repeats once
+        assert found == {c: await store.get_chat(c) for c in ("g1", dm.chat_id)}
+        assert await store.get_chats([]) == {}
+        assert await store.get_chats(["nope"]) == {}
+
     async def test_create_existing_returns_the_stored_chat_unchanged(
         self, store: MembershipStore
     ) -> None:
