@@ -402,7 +402,7 @@ def _section_kafka(results: Results) -> list[str]:
 def _stage_rows(m: dict[str, float]) -> list[tuple[str, ...]]:
     """The steps of one round: exact mean, approximate quantiles (differences of the two
     stages' quantiles since acceptance), and the end stage's quantiles since acceptance."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name, start, end in STEPS:
         if f"stage_{end}_count" not in m or (start and f"stage_{start}_count" not in m):
             continue

@@ -89,10 +89,12 @@ def _chatcore_settings(kind: str, data: Path | None) -> Any:
     if kind in ("chatcore-production", "chatcore-gateway"):
         from chatcore.backends import production_backends
         from chatcore.config import ProductionConfig
-        from chatcore.node import NodeOptions
+        from chatcore.node import NodeOptions, Role
 
         config = ProductionConfig.load()
-        roles = frozenset({"gateway"}) if kind == "chatcore-gateway" else None
+        roles: frozenset[Role] | None = None
+        if kind == "chatcore-gateway":
+            roles = frozenset({"gateway"})
         settings.node = NodeOptions.from_config(config, roles=roles)
         settings.backends = lambda: production_backends(config)
     return settings

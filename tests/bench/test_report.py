@@ -96,7 +96,7 @@ def test_report_has_every_section_and_plot(tmp_path: Path) -> None:
 
 
 def _stages(scale: float) -> dict[str, float]:
-    out = {}
+    out: dict[str, float] = {}
     for stage, (mean, p50, p99) in {
         "logged": (3.0, 2.0, 9.0), "sequenced": (10.0, 8.0, 40.0),
         "stored": (30.0, 25.0, 90.0), "pushed": (14.0, 12.0, 60.0),
