@@ -150,7 +150,7 @@ def _production_workers(results: Results, path: Path) -> bool:
     right.set_ylim(bottom=0)
     ax.set_title("Kafka + Cassandra + Redis: gateway and workers")
     ax.grid(True, alpha=0.3)
-    fig.legend(fontsize=8, loc="upper left")
+    ax.legend(handles=[*ax.get_lines(), *right.get_lines()], fontsize=8, loc="best")
     return _save(fig, path, True)
 
 
