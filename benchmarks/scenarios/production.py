@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import socket
 import sys
 import time
@@ -31,7 +32,6 @@ import anyio
 
 from benchmarks.fleet import BenchmarkFailed, Fleet, Target, Worker
 from benchmarks.loadgen import Round
-from benchmarks.peers.centrifugo import free_port
 from benchmarks.scenarios._common import Bench, measure_round, sustained
 from benchmarks.stages import scrape, stage_deltas, stage_metrics
 from benchmarks.system import process_usage
@@ -188,6 +188,28 @@ async def _init(bench: Bench, env: dict[str, str]) -> None:
         raise BenchmarkFailed(f"chatcore init failed ({done.returncode}): {error}")
 
 
+def _metrics_port() -> int:
+    """A port for a worker's /metrics (it listens on every interface) that nothing uses,
+    below the ephemeral range so that no client socket of the run takes it meanwhile."""
+    for _ in range(100):
+        port = random.randrange(20_000, 32_000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("", port))
+            except OSError:
+                continue
+            return port
+    raise BenchmarkFailed("no free port for a worker's /metrics in 20000-31999")
+
+
+async def _start_worker(fleet: Fleet, *, tries: int = 3) -> Target:
+    """A ``chatcore worker`` on a free metrics port (another port if it is taken first)."""
+    for _ in range(tries - 1):
+        with contextlib.suppress(BenchmarkFailed):
+            return await fleet.start_pipeline_worker(_metrics_port())
+    return await fleet.start_pipeline_worker(_metrics_port())
+
+
 async def _settle(
     fleet: Fleet, loadgens: Sequence[Worker], pairs: int, *, what: str, tries: int = 4
 ) -> int:
@@ -219,7 +241,7 @@ async def measure_workers(
         await _init(bench, env)
         for n in counts:
             async with bench.fleet(env) as fleet:
-                procs = [await fleet.start_pipeline_worker(free_port()) for _ in range(n)]
+                procs = [await _start_worker(fleet) for _ in range(n)]
                 target = await fleet.start_target("chatcore-gateway", timeout_s=300)
                 loadgens = await fleet.start_groups(
                     target, [2] * pairs, run_id=f"{tag}w{n}", what=f"{n} workers: connecting"
