@@ -66,6 +66,11 @@ class Target:
     log: Path
 
     @property
+    def metrics_url(self) -> str:
+        """Its Prometheus ``/metrics`` (chatcore targets and workers)."""
+        return f"http://127.0.0.1:{self.port}/metrics"
+
+    @property
     def url(self) -> str:
         path = CENTRIFUGO_PATH if self.kind == "centrifugo" else "/ws"
         return f"ws://127.0.0.1:{self.port}{path}"
@@ -221,6 +226,30 @@ class Fleet:
                 await stream.aclose()
                 return Target("centrifugo", process, port, log)
         raise BenchmarkFailed(f"centrifugo did not start; see {log}")
+
+    async def start_pipeline_worker(
+        self, metrics_port: int, *, pinned: bool = False, timeout_s: float = 120.0
+    ) -> Target:
+        """A ``chatcore worker`` (every role) serving /metrics on ``metrics_port``, once it
+        runs; raises BenchmarkFailed. ``pinned``: on the server's core (else unpinned)."""
+        prefix = self.plan.server_prefix() if pinned else self.plan._niced([])
+        command = [
+            *prefix, sys.executable, "-m", "chatcore.cli", "worker",
+            "--metrics-port", str(metrics_port), "--log-level", "warning",
+        ]  # fmt: skip
+        log, stderr = self._log("worker")
+        process = await anyio.open_process(command, stderr=stderr, env=self.env, cwd=REPO)
+        self._processes.append(process)
+        assert process.stdout is not None
+        lines = BufferedByteReceiveStream(process.stdout)
+        try:
+            with anyio.fail_after(timeout_s):
+                line = await lines.receive_until(b"\n", 4096)
+        except (TimeoutError, anyio.IncompleteRead, anyio.EndOfStream) as exc:
+            raise BenchmarkFailed(f"chatcore worker did not start; see {log}") from exc
+        if not line.startswith(b"chatcore worker running"):
+            raise BenchmarkFailed(f"chatcore worker said {line!r}; see {log}")
+        return Target("chatcore-worker", process, metrics_port, log)
 
     async def stop_target(self, target: Target) -> None:
         """Stop a target (SIGINT, then SIGKILL after 5 s)."""

@@ -24,8 +24,9 @@ PLOTS = {
     "fanout": "bench-fanout.png",
     "idle": "bench-idle.png",
     "production": "bench-production.png",
+    "production-workers": "bench-production-workers.png",
 }
-"""File name of each scenario's plot."""
+"""File name of each plot: a scenario's, or another of it (``<scenario>-<what>``)."""
 
 
 def _latency(results: Results, path: Path) -> bool:
@@ -127,6 +128,32 @@ def _production(results: Results, path: Path) -> bool:
     return _save(fig, path, True)
 
 
+def _production_workers(results: Results, path: Path) -> bool:
+    points = sorted(
+        results.select("production", "chatcore-workers"), key=lambda p: float(p.params["workers"])
+    )
+    if not points:
+        plt.close("all")
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    x = [float(p.params["workers"]) for p in points]
+    ax.plot(x, [p.median["accepted_per_s"] for p in points], marker="o", label="accepted/s")
+    delivered = [p.median["delivered_per_s"] / 2 for p in points]
+    ax.plot(x, delivered, marker="^", label="delivered/s ÷ 2 members")
+    ax.set_xlabel("chatcore worker processes (one gateway)")
+    ax.set_xticks(x)
+    ax.set_ylabel("messages/s, flat out")
+    ax.set_ylim(bottom=0)
+    right = ax.twinx()
+    right.plot(x, [p.median["p99_ms"] for p in points], color="C3", marker="s", label="p99 ms")
+    right.set_ylabel("delivery p99 (ms)")
+    right.set_ylim(bottom=0)
+    ax.set_title("Kafka + Cassandra + Redis: gateway and workers")
+    ax.grid(True, alpha=0.3)
+    ax.legend(handles=[*ax.get_lines(), *right.get_lines()], fontsize=8, loc="best")
+    return _save(fig, path, True)
+
+
 def _save(fig: Figure, path: Path, drawn: bool) -> bool:
     if drawn:
         fig.tight_layout()
@@ -136,15 +163,17 @@ def _save(fig: Figure, path: Path, drawn: bool) -> bool:
 
 
 def draw_plots(results: Results, folder: Path) -> dict[str, str]:
-    """Draw every plot the results have data for; file name by scenario."""
+    """Draw every plot the results have data for; file name by plot (:data:`PLOTS`)."""
     drawers = {
         "latency": _latency,
         "fanout": _fanout,
         "idle": _idle,
         "production": _production,
+        "production-workers": _production_workers,
     }
     drawn = {}
-    for scenario, draw in drawers.items():
-        if results.select(scenario) and draw(results, folder / PLOTS[scenario]):
-            drawn[scenario] = PLOTS[scenario]
+    for name, draw in drawers.items():
+        scenario = name.partition("-")[0]
+        if results.select(scenario) and draw(results, folder / PLOTS[name]):
+            drawn[name] = PLOTS[name]
     return drawn

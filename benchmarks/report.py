@@ -8,6 +8,7 @@ from pathlib import Path
 
 from benchmarks.plots import draw_plots
 from benchmarks.results import Point, Results
+from benchmarks.stages import STEPS
 
 __all__ = ["Goal", "goals", "ratios", "render_report"]
 
@@ -430,6 +431,115 @@ def _section_kafka(results: Results) -> list[str]:
     return lines
 
 
+def _stage_rows(m: dict[str, float]) -> list[tuple[str, ...]]:
+    """The steps of one round: exact mean, approximate median (difference of the two
+    stages' medians since acceptance), and the end stage's quantiles since acceptance
+    (a difference of two p99s means nothing: the slowest messages differ per stage)."""
+    rows: list[tuple[str, ...]] = []
+    for name, start, end in STEPS:
+        if f"stage_{end}_count" not in m or (start and f"stage_{start}_count" not in m):
+            continue
+
+        def step(stat: str, start: str | None = start, end: str = end) -> float:
+            return m[f"stage_{end}_{stat}"] - (m[f"stage_{start}_{stat}"] if start else 0.0)
+
+        rows.append(
+            (
+                name,
+                f"{step('mean_ms'):.1f}",
+                f"{step('p50_ms'):.1f}",
+                f"{m[f'stage_{end}_p50_ms']:.1f}",
+                f"{m[f'stage_{end}_p99_ms']:.1f}",
+                f"{m[f'stage_{end}_count']:.0f}",
+            )
+        )
+    return rows
+
+
+_STAGE_HEADER = (
+    "step", "mean ms", "≈ p50 ms", "p50 ms since accepted", "p99 ms since accepted", "messages",
+)  # fmt: skip
+
+
+def _section_stages(results: Results) -> list[str]:
+    """Where the time goes, one table per round (from the servers' /metrics)."""
+    rounds = [
+        (f"{p.target}, {_fraction_label(p)}", p)
+        for p in sorted(
+            results.select("production", "chatcore-production"),
+            key=lambda p: -float(p.params.get("fraction", 0)),
+        )
+    ] + [
+        (f"gateway + {p.params['workers']} workers, flat out", p)
+        for p in results.select("production", "chatcore-workers")
+    ]
+    lines: list[str] = []
+    for title, p in rounds:
+        rows = _stage_rows(p.median)
+        if not rows:
+            continue
+        lines += ["", f"**{title}**", "", *_table(_STAGE_HEADER, rows)]
+    if not lines:
+        return []
+    return [
+        "",
+        "### Where the time goes",
+        "",
+        "From `chatcore_stage_latency_seconds` (every chatcore process's `/metrics`, "
+        "scraped before and after each round; bucket deltas summed over the processes). "
+        "Each stage is timed from the message's acceptance: a step's mean is exact "
+        "(the difference of the two stages' means), its ≈ p50 the difference of their "
+        "medians (approximate); p50 and p99 since acceptance are the step's end stage's "
+        "own. Quantiles are as fine as the histogram's buckets (1, 2.5, 5, 10, 25, 50, "
+        "100, 250 ms, …). Medians over the runs.",
+        *lines,
+    ]
+
+
+def _section_workers(results: Results) -> list[str]:
+    points = sorted(
+        results.select("production", "chatcore-workers"), key=lambda p: float(p.params["workers"])
+    )
+    if not points:
+        return []
+    rows = []
+    for p in points:
+        m = p.median
+        rows.append(
+            (
+                str(p.params["workers"]),
+                _fmt(m["accepted_per_s"]),
+                _fmt(m["delivered_per_s"]),
+                _fmt(m["max_per_s"]),
+                f"{m['p50_ms']:.1f}",
+                f"{m['p99_ms']:.1f}",
+                f"{m['server_cpu']:.0%}",
+                f"{m['workers_cpu']:.0%}",
+                f"{m['busiest_worker_cpu']:.0%}",
+                f"{m['loadgen_cpu']:.0%}",
+                f"{m.get('others_cpu', 0.0):.0%}",
+                _runs(p),
+            )
+        )
+    header = (
+        "workers", "accepted/s", "delivered/s", "sustained/s", "p50 ms", "p99 ms",
+        "gateway CPU", "workers CPU", "busiest worker", "load gen CPU", "other CPU", "runs",
+    )  # fmt: skip
+    return [
+        "",
+        "### Gateway and worker processes",
+        "",
+        "`chatcore init`, one `chatcore gateway` (pinned as every target, rate limits "
+        "lifted) and 1, 2 or 4 `chatcore worker` processes (every role, not pinned), flat "
+        "out. Sustained: accepted and delivered to both members. CPU in cores; on a "
+        "machine of 2 cores the workers share them with the gateway and the load "
+        "generator, so more workers cannot scale here: the figure shows the cost of the "
+        "split, not its ceiling.",
+        "",
+        *_table(header, rows),
+    ]
+
+
 def _section_profiles(results: Results) -> list[str]:
     lines: list[str] = []
     for prof in results.profiles:
@@ -486,7 +596,10 @@ def render_report(results: Results, folder: Path) -> Path:
         (
             "production",
             "Real stack: Kafka + Cassandra + Redis",
-            _section_latency(results, "production") + _section_kafka(results),
+            _section_latency(results, "production")
+            + _section_kafka(results)
+            + _section_stages(results)
+            + _section_workers(results),
         ),
     ]
     for scenario, title, body in sections:
@@ -496,6 +609,9 @@ def render_report(results: Results, folder: Path) -> Path:
         if scenario in plots:
             lines += [f"![{title}]({plots[scenario]})", ""]
         lines += body
+        extra = f"{scenario}-workers"
+        if extra in plots:
+            lines += ["", f"![{title}: worker processes]({plots[extra]})"]
     if results.profiles:
         lines += ["", "## Profiles (py-spy, server process)"]
         lines += _section_profiles(results)

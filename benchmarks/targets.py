@@ -6,6 +6,8 @@ SIGTERM. Kinds: ``chatcore-memory`` and ``chatcore-sqlite`` (``chatcore serve`` 
 ``chatcore-memory-asgi`` and ``chatcore-sqlite-asgi`` (the same with ``--asgi``: ``/ws``
 through the ASGI app on uvicorn, to compare the two paths), ``chatcore-production``
 (``chatcore serve --backend production``, configured by the ``CHATCORE_*`` environment),
+``chatcore-gateway`` (the same as ``chatcore gateway``: ``/ws`` and the Router only; the
+pipeline runs in ``chatcore worker`` processes after ``chatcore init``),
 and the peers ``socketio``, ``websockets`` and ``uvicorn`` (a trivial ASGI WebSocket app
 on the same uvicorn settings as ``chatcore serve``). The chatcore targets build the same
 server as ``chatcore serve``, with two changes a load test needs: the per-user send rate
@@ -41,6 +43,7 @@ KINDS = (
     "chatcore-sqlite-asgi",
     "chatcore-memory-granian",
     "chatcore-production",
+    "chatcore-gateway",
     "socketio",
     "websockets",
     "uvicorn",
@@ -83,13 +86,16 @@ def _chatcore_settings(kind: str, data: Path | None) -> Any:
         send_burst=_UNLIMITED,
         limits=SessionLimits(frames_per_s=_UNLIMITED, frame_burst=_UNLIMITED),
     )
-    if kind == "chatcore-production":
+    if kind in ("chatcore-production", "chatcore-gateway"):
         from chatcore.backends import production_backends
         from chatcore.config import ProductionConfig
-        from chatcore.node import NodeOptions
+        from chatcore.node import NodeOptions, Role
 
         config = ProductionConfig.load()
-        settings.node = NodeOptions.from_config(config)
+        roles: frozenset[Role] | None = None
+        if kind == "chatcore-gateway":
+            roles = frozenset({"gateway"})
+        settings.node = NodeOptions.from_config(config, roles=roles)
         settings.backends = lambda: production_backends(config)
     return settings
 

@@ -112,6 +112,48 @@ def test_report_has_every_section_and_plot(tmp_path: Path) -> None:
     assert "chatcore bench run fanout" in text
 
 
+def _stages(scale: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for stage, (mean, p50, p99) in {
+        "logged": (3.0, 2.0, 9.0), "sequenced": (10.0, 8.0, 40.0),
+        "stored": (30.0, 25.0, 90.0), "pushed": (14.0, 12.0, 60.0),
+    }.items():  # fmt: skip
+        out |= {
+            f"stage_{stage}_count": 500.0,
+            f"stage_{stage}_mean_ms": mean * scale,
+            f"stage_{stage}_p50_ms": p50 * scale,
+            f"stage_{stage}_p99_ms": p99 * scale,
+        }
+    return out
+
+
+def test_report_shows_where_the_time_goes_and_worker_counts(tmp_path: Path) -> None:
+    r = _results()
+    for fraction, scale in ((1.0, 2.0), (0.5, 1.0)):
+        r.point("production", "chatcore-production", {"fraction": fraction}).add(
+            {**LOAD, "offered_per_s": 50.0 * fraction, **_stages(scale)}
+        )
+    for n in (1, 2, 4):
+        r.point("production", "chatcore-workers", {"workers": n}).add(
+            {
+                **LOAD, **_stages(1.0), "workers": float(n), "workers_cpu": 0.3 * n,
+                "busiest_worker_cpu": 0.3, "max_per_s": 100.0 * n,
+            }
+        )  # fmt: skip
+    text = render_report(r, tmp_path).read_text()
+    assert "### Where the time goes" in text
+    assert "**chatcore-production, max (flat out)**" in text
+    assert "**chatcore-production, 50% (25/s)**" in text
+    assert "**gateway + 4 workers, flat out**" in text
+    # flat out (scale 2): log → sequenced mean 20 - 6 = 14 ms, p50 16 - 4 = 12 ms
+    assert "| log → sequenced | 14.0 | 12.0 | 16.0 | 80.0 | 500 |" in text
+    assert "| sequenced → pushed | 4.0 | 4.0 | 12.0 | 60.0 | 500 |" in text
+    assert "### Gateway and worker processes" in text
+    assert "| 4 | 100 | 1000 | 400 | 2.0 | 9.0 | 90% | 120% | 30% |" in text
+    assert "](bench-production-workers.png)" in text
+    assert (tmp_path / "bench-production-workers.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_rerender_and_publish(tmp_path: Path) -> None:
     run = tmp_path / "run"
     save_results(_results(), run / "results.json")
