@@ -198,6 +198,7 @@ async def production_backends(
         log=KafkaLog(
             config.kafka_bootstrap,
             client_id="chatcore",
+            group_prefix=config.topic_prefix,  # deployments sharing a cluster share no group
             replication_factor=config.kafka_replication_factor,
         ),
         messages=stores.messages,

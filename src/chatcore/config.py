@@ -67,7 +67,7 @@ class ProductionConfig:
     redis_prefix: str = "chatcore:"
     """Put before every Redis key and channel, so deployments can share a server."""
     topic_prefix: str = ""
-    """Put before every Kafka topic name (see ``NodeOptions.topic_prefix``)."""
+    """Put before every Kafka topic name and consumer group (see ``NodeOptions.topic_prefix``)."""
     partitions: int = 16
     """Partitions of every log topic: the ceiling on Sequencer/worker parallelism."""
     presence_ttl_s: float = 60.0

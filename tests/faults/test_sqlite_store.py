@@ -33,3 +33,16 @@ async def test_production_backends_use_one_sqlite_file_instead_of_cassandra(
     finally:
         for extra in backends.extra:
             await extra.aclose()
+
+
+async def test_the_topic_prefix_also_names_the_consumer_groups(tmp_path: Path) -> None:
+    # Two deployments sharing a Kafka cluster (the prefix's purpose) must not share a
+    # consumer group: each would rebalance the other's stages.
+    config = ProductionConfig(sqlite_store=str(tmp_path / "store.db"), topic_prefix="t1.")
+    backends = await production_backends(config)
+    try:
+        cluster = backends.log._cluster  # type: ignore[attr-defined]
+        assert cluster.group_id("chatcore.history") == "t1.chatcore.history"
+    finally:
+        for extra in backends.extra:
+            await extra.aclose()
