@@ -199,10 +199,10 @@ class Fleet:
                 line = await lines.receive_until(b"\n", 4096)
         except (TimeoutError, anyio.IncompleteRead, anyio.EndOfStream) as exc:
             raise BenchmarkFailed(f"{kind} did not start; see {log}") from exc
-        word, _, port = line.decode().partition(" ")
+        word, _, said = line.decode().partition(" ")
         if word != "READY":
             raise BenchmarkFailed(f"{kind} said {line!r}; see {log}")
-        return Target(kind, process, int(port), log)
+        return Target(kind, process, int(said), log)
 
     async def _start_centrifugo(self, timeout_s: float) -> Target:
         """Centrifugo (built once into the cache) on a free port, pinned as any target."""
