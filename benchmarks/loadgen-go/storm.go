@@ -13,6 +13,10 @@ type ender interface {
 	ended() <-chan struct{}
 }
 
+// attemptTimeout bounds one reconnection attempt (as the SDK's connect timeout does):
+// a connection lost in a full accept queue is tried again instead of waited on.
+const attemptTimeout = 10 * time.Second
+
 type stormResult struct {
 	Type          string     `json:"type"`
 	Reconnected   int64      `json:"reconnected"`
@@ -71,7 +75,9 @@ func (lg *loadGenerator) storm(cmd Command) stormResult {
 			note(&firstDown, &lastDown, down)
 			for {
 				attempts.Add(1)
-				err := d.Connect(ctx)
+				actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+				err := d.Connect(actx)
+				cancel()
 				if err == nil {
 					back := monotonicNs()
 					note(&firstBack, &lastBack, back)

@@ -31,6 +31,7 @@ LARGEST = 10_000
 _PER_WORKER = 10_000
 _RETRY_MS = 50.0
 _TIMEOUT_S = 120.0
+_PROFILE_S = 10.0
 
 
 def sizes(bench: Bench) -> list[int]:
@@ -69,10 +70,10 @@ async def measure(bench: Bench, kind: str, size: int) -> dict[str, float]:
         target = await fleet.start_target(kind, port=port)
         listening = time.monotonic_ns()
         recorder = None
-        if bench.profile and size == max(sizes(bench)):
+        if bench.profile:
             (bench.out / "profiles").mkdir(parents=True, exist_ok=True)
-            output = bench.out / "profiles" / f"storm-{kind}.txt"
-            recorder = ProfileRecorder(target.process.pid, output, duration_s=10.0)
+            output = bench.out / "profiles" / f"storm-{kind}-{size}.txt"
+            recorder = ProfileRecorder(target.process.pid, output, duration_s=_PROFILE_S)
             await recorder.start()
         storms = []
         for worker in workers:
@@ -83,6 +84,10 @@ async def measure(bench: Bench, kind: str, size: int) -> dict[str, float]:
             bench.results.profiles.append(found)
         server_cpu_s = target.usage().cpu_s
         await fleet.stop_workers(workers)
+    for s in storms:
+        if s.failed:
+            note = f"storm, {kind} x {size}: {s.failed} clients not back; last error: {s.error}"
+            bench.results.notes.append(note)
     return _metrics(storms, size, connected, connect_s, killed, listening, server_cpu_s)
 
 
