@@ -92,6 +92,8 @@ class Storm(msgspec.Struct, tag="storm", kw_only=True, frozen=True):
     timeout_s: float
     """How long the clients may take to be back (those that are not count as failed)."""
     retry_ms: float = 50.0
+    attempt_s: float = 60.0
+    """The longest one attempt (connect, hello, sync) may take before it is tried again."""
 
 
 class Stop(msgspec.Struct, tag="stop", frozen=True):

@@ -57,6 +57,7 @@ type Command struct {
 	DrainS    float64 `json:"drain_s"`
 	TimeoutS  float64 `json:"timeout_s"` // storm: how long clients may take to be back
 	RetryMs   float64 `json:"retry_ms"`  // storm: the fixed pause between connection attempts
+	AttemptS  float64 `json:"attempt_s"` // storm: the longest one attempt may take
 }
 
 type progressReport struct {

@@ -30,6 +30,7 @@ TARGETS = ("chatcore-memory", "uvicorn")
 LARGEST = 10_000
 _PER_WORKER = 10_000
 _RETRY_MS = 50.0
+_ATTEMPT_S = 60.0
 _TIMEOUT_S = 120.0
 _PROFILE_S = 10.0
 
@@ -63,7 +64,7 @@ async def measure(bench: Bench, kind: str, size: int) -> dict[str, float]:
         connected = sum(r.connected for r in readies)
         connect_s = max(r.connect_s for r in readies)
         for worker in workers:
-            await worker.send(Storm(timeout_s=_TIMEOUT_S, retry_ms=_RETRY_MS))
+            await worker.send(Storm(timeout_s=_TIMEOUT_S, retry_ms=_RETRY_MS, attempt_s=_ATTEMPT_S))
         port = target.port
         killed = time.monotonic_ns()
         await fleet.stop_target(target, grace_s=0.0)
