@@ -6,11 +6,12 @@ SDK does on every connect). Then the target is killed (SIGKILL: a crash, every
 socket dropped at once) and started again on the same port, and every client
 reconnects at once: no backoff jitter (the SDK's jitter is off here, the worst
 case), a fixed ``_RETRY_MS`` pause between attempts while the port refuses, at most
-``_ATTEMPT_S`` per attempt. A client is back when its ``synced`` arrived (the bare ``uvicorn`` peer: when its
-handshake finished). Reported: how long until all are back after the new server
-listens, reconnections per second over that time, p50/p99 of each client's time
-from its disconnect to being back (the restart itself included), and the clients
-not back within ``_TIMEOUT_S`` (failures are counted, never raised).
+``_ATTEMPT_S`` per attempt. A client is back when its ``synced`` arrived (the bare
+``uvicorn`` peer: when its handshake finished). Reported: how long until all are
+back after the new server listens, reconnections per second over that time,
+p50/p99 of each client's time from its disconnect to being back (the restart
+itself included), and the clients not back within ``_TIMEOUT_S`` (failures are
+counted, never raised).
 """
 
 from __future__ import annotations
