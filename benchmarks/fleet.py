@@ -32,6 +32,8 @@ from benchmarks.loadgen import (
     Round,
     RoundResult,
     Stop,
+    Storm,
+    StormResult,
     WorkerFailed,
     decode_report,
     encode_command,
@@ -94,7 +96,7 @@ class Worker:
         default_factory=lambda: WorkerProgress(connected=0, failed=0, sent=0, received=0)
     )
     ready: Ready | None = None
-    answers: list[Ready | RoundResult | WorkerFailed] = field(default_factory=list)
+    answers: list[Ready | RoundResult | StormResult | WorkerFailed] = field(default_factory=list)
     answered: anyio.Event = field(default_factory=anyio.Event)
 
     async def read(self) -> None:
@@ -114,7 +116,7 @@ class Worker:
                 self.answers.append(report)
                 self.answered.set()
 
-    async def answer(self, timeout_s: float) -> Ready | RoundResult:
+    async def answer(self, timeout_s: float) -> Ready | RoundResult | StormResult:
         """The next answer; raises BenchmarkFailed on a failure or after ``timeout_s``."""
         with anyio.move_on_after(timeout_s):
             while not self.answers:
@@ -127,7 +129,7 @@ class Worker:
             raise BenchmarkFailed(f"load generator {self.index} failed: {answer.error}")
         return answer
 
-    async def send(self, command: Job | Round | Stop) -> None:
+    async def send(self, command: Job | Round | Storm | Stop) -> None:
         assert self.process.stdin is not None
         await self.process.stdin.send(encode_command(command))
 
@@ -181,12 +183,15 @@ class Fleet:
         return path, self._files.enter_context(path.open("wb"))
 
     async def start_target(
-        self, kind: str, *, data: Path | None = None, timeout_s: float = 120.0
+        self, kind: str, *, data: Path | None = None, timeout_s: float = 120.0, port: int = 0
     ) -> Target:
-        """Start a target server and wait until it listens; raises BenchmarkFailed."""
+        """Start a target server and wait until it listens (on ``port``, 0: any free
+        one); raises BenchmarkFailed."""
         if kind == "centrifugo":
             return await self._start_centrifugo(timeout_s)
         command = [*self.plan.server_prefix(), sys.executable, "-m", "benchmarks.targets", kind]
+        if port:
+            command += ["--port", str(port)]
         if data is not None:
             command += ["--data", str(data)]
         log, stderr = self._log(kind)
@@ -199,10 +204,10 @@ class Fleet:
                 line = await lines.receive_until(b"\n", 4096)
         except (TimeoutError, anyio.IncompleteRead, anyio.EndOfStream) as exc:
             raise BenchmarkFailed(f"{kind} did not start; see {log}") from exc
-        word, _, port = line.decode().partition(" ")
+        word, _, said = line.decode().partition(" ")
         if word != "READY":
             raise BenchmarkFailed(f"{kind} said {line!r}; see {log}")
-        return Target(kind, process, int(port), log)
+        return Target(kind, process, int(said), log)
 
     async def _start_centrifugo(self, timeout_s: float) -> Target:
         """Centrifugo (built once into the cache) on a free port, pinned as any target."""
@@ -251,9 +256,9 @@ class Fleet:
             raise BenchmarkFailed(f"chatcore worker said {line!r}; see {log}")
         return Target("chatcore-worker", process, metrics_port, log)
 
-    async def stop_target(self, target: Target) -> None:
-        """Stop a target (SIGINT, then SIGKILL after 5 s)."""
-        await _kill(target.process, grace_s=5.0)
+    async def stop_target(self, target: Target, *, grace_s: float = 5.0) -> None:
+        """Stop a target (SIGINT, then SIGKILL after ``grace_s``; 0: SIGKILL at once)."""
+        await _kill(target.process, grace_s=grace_s)
         if target.process in self._processes:
             self._processes.remove(target.process)
 

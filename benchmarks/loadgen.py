@@ -40,6 +40,8 @@ __all__ = [
     "Round",
     "RoundResult",
     "Stop",
+    "Storm",
+    "StormResult",
     "WorkerFailed",
     "decode_report",
     "encode_command",
@@ -67,6 +69,8 @@ class Job(msgspec.Struct, kw_only=True, frozen=True):
     body_bytes: int = 100
     client: str = "sdk"
     """chatcore targets: ``sdk`` (ChatClient) or ``wire`` (a lean protocol driver)."""
+    sync: bool = False
+    """Go generator, chatcore targets: sync after hello, as the SDK does."""
 
 
 class Round(msgspec.Struct, tag="round", kw_only=True, frozen=True):
@@ -78,6 +82,18 @@ class Round(msgspec.Struct, tag="round", kw_only=True, frozen=True):
     comes back, with ``window`` sends in flight per sender."""
     window: int = 4
     drain_s: float = 1.0
+
+
+class Storm(msgspec.Struct, tag="storm", kw_only=True, frozen=True):
+    """Go generator only: wait until every connection ends (the parent restarts the
+    server), then reconnect them all at once, hello and sync included, pausing a fixed
+    ``retry_ms`` between attempts (no jitter); answered with a :class:`StormResult`."""
+
+    timeout_s: float
+    """How long the clients may take to be back (those that are not count as failed)."""
+    retry_ms: float = 50.0
+    attempt_s: float = 60.0
+    """The longest one attempt (connect, hello, sync) may take before it is tried again."""
 
 
 class Stop(msgspec.Struct, tag="stop", frozen=True):
@@ -122,18 +138,37 @@ class RoundResult(msgspec.Struct, tag="result", kw_only=True):
     error: str = ""
 
 
+class StormResult(msgspec.Struct, tag="storm_result", kw_only=True):
+    """How a :class:`Storm` went; times are ``CLOCK_MONOTONIC`` nanoseconds (the
+    parent's ``time.monotonic_ns()``)."""
+
+    reconnected: int
+    failed: int
+    """Clients not back before ``timeout_s``."""
+    attempts: int
+    """Connection attempts in all (refused ones while the server restarted included)."""
+    first_down_ns: int
+    last_down_ns: int
+    first_back_ns: int
+    last_back_ns: int
+    cpu_s: float
+    latency_counts: list[tuple[int, int]] = msgspec.field(default_factory=list)
+    """Each client's time from its disconnect to hello and sync done: (µs, count)."""
+    error: str = ""
+
+
 class WorkerFailed(msgspec.Struct, tag="failed", kw_only=True):
     error: str
 
 
 Command = Round | Stop
-Report = Progress | Ready | RoundResult | WorkerFailed
+Report = Progress | Ready | RoundResult | StormResult | WorkerFailed
 
 _command_decoder: msgspec.json.Decoder[Command] = msgspec.json.Decoder(Command)
 _report_decoder: msgspec.json.Decoder[Report] = msgspec.json.Decoder(Report)
 
 
-def encode_command(command: Job | Round | Stop) -> bytes:
+def encode_command(command: Job | Round | Storm | Stop) -> bytes:
     """One JSON line for the worker's stdin."""
     return msgspec.json.encode(command) + b"\n"
 

@@ -23,6 +23,7 @@ PLOTS = {
     "latency": "bench-latency.png",
     "fanout": "bench-fanout.png",
     "idle": "bench-idle.png",
+    "storm": "bench-storm.png",
     "production": "bench-production.png",
     "production-workers": "bench-production-workers.png",
 }
@@ -98,6 +99,23 @@ def _idle(results: Results, path: Path) -> bool:
     return _save(fig, path, drawn)
 
 
+def _storm(results: Results, path: Path) -> bool:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for target in sorted({p.target for p in results.select("storm")}):
+        points = sorted(results.select("storm", target), key=lambda p: int(p.params["connections"]))
+        x = [int(p.params["connections"]) for p in points]
+        ax.plot(x, [p.median["reconnects_per_s"] for p in points], marker="o", label=target)
+        drawn = drawn or bool(points)
+    ax.set_xlabel("clients reconnecting at once")
+    ax.set_ylabel("reconnections/s (hello + sync)")
+    ax.set_xscale("log")
+    ax.set_title("Reconnect storm after a restart")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path, drawn)
+
+
 def _production(results: Results, path: Path) -> bool:
     points = sorted(
         results.select("production", "chatcore-production"),
@@ -168,6 +186,7 @@ def draw_plots(results: Results, folder: Path) -> dict[str, str]:
         "latency": _latency,
         "fanout": _fanout,
         "idle": _idle,
+        "storm": _storm,
         "production": _production,
         "production-workers": _production_workers,
     }

@@ -15,6 +15,7 @@ __all__ = ["Goal", "goals", "ratios", "render_report"]
 REPRODUCE = {
     "ids": "chatcore bench run ids",
     "idle": "chatcore bench run idle",
+    "storm": "chatcore bench run storm",
     "direct": "chatcore bench run direct",
     "fanout": "chatcore bench run fanout --loadgen go",
     "latency": "chatcore bench run latency",
@@ -190,6 +191,16 @@ def goals(results: Results) -> list[Goal]:
         if r is not None:
             rates.append((f"{n}", r))
     out.append(_goal("connections established/s vs bare ASGI on uvicorn", "≥ 0.5x", rates, 0.5))
+    storms = []
+    for p in results.select("storm", "chatcore-memory"):
+        n = p.params["connections"]
+        peer = _one(results.select("storm", "uvicorn"), connections=n)
+        r = _ratio(_median(p, "reconnects_per_s"), _median(peer, "reconnects_per_s"))
+        if r is not None:
+            storms.append((f"{n} clients", r))
+    out.append(
+        _goal("reconnects/s in a storm, hello + sync, vs bare uvicorn", "≥ 0.5x", storms, 0.5)
+    )
     top = _one(results.select("production", "chatcore-production"), fraction=1.0)
     sustained = _median(top, "max_per_s")
     found = [] if sustained is None else [("", sustained)]
@@ -250,6 +261,10 @@ def ratios(results: Results) -> list[tuple[str, str, float]]:
         add(f"idle connections ({n}): chatcore / bare websockets", "kib_per_conn", p, peer)
         floor = _one(results.select("idle", "uvicorn"), connections=n)
         add(f"idle connections ({n}): chatcore / bare ASGI on uvicorn", "kib_per_conn", p, floor)
+    for p in results.select("storm", "chatcore-memory"):
+        n = p.params["connections"]
+        peer = _one(results.select("storm", "uvicorn"), connections=n)
+        add(f"reconnect storm ({n}): chatcore / bare ASGI on uvicorn", "reconnects_per_s", p, peer)
     add(
         "Snowflake ids/s: chatcore / snowflake-id",
         "ids_per_s",
@@ -311,6 +326,39 @@ def _server(p: Point) -> str:
     """The target, and the load generator that drove it unless it was the Python one."""
     loadgen = p.params.get("loadgen", "python")
     return p.target if loadgen == "python" else f"{p.target} ({loadgen} load gen)"
+
+
+def _section_storm(results: Results) -> list[str]:
+    rows = []
+    points = sorted(results.select("storm"), key=lambda p: (int(p.params["connections"]), p.target))
+    for p in points:
+        m = p.median
+        rows.append(
+            (
+                p.target,
+                str(p.params["connections"]),
+                f"{m['connects_per_s']:.0f}",
+                f"{m['restart_s']:.1f}",
+                f"{m['back_s']:.2f}",
+                f"{m['reconnects_per_s']:.0f}",
+                f"{m['p50_ms']:.0f} / {m['p99_ms']:.0f}",
+                f"{m['failed']:.0f}",
+                _runs(p),
+            )
+        )
+    header = (
+        "server", "clients", "first connects/s", "restart (s)", "all back after (s)",
+        "reconnects/s", "per client p50 / p99 (ms)", "not back", "runs",
+    )  # fmt: skip
+    notes = [
+        "",
+        "Clients: the Go load generator, hello and sync per connection (the bare uvicorn "
+        "peer: the handshake only); the target is killed and started again on its port, "
+        "every client retries every 50 ms without jitter. *All back after*: from the new "
+        "server listening to the last client synced; *per client*: from its disconnect to "
+        "synced, the restart included.",
+    ]
+    return _table(header, rows) + notes
 
 
 def _load_row(p: Point, first: str) -> tuple[str, ...]:
@@ -590,6 +638,7 @@ def render_report(results: Results, folder: Path) -> Path:
     sections = [
         ("ids", "Snowflake ids per second (one thread)", _section_ids(results)),
         ("idle", "Memory per idle connection", _section_idle(results)),
+        ("storm", "Reconnect storm after a restart", _section_storm(results)),
         ("direct", "1:1 throughput", _section_direct(results)),
         ("fanout", "Group fanout", _section_fanout(results)),
         ("latency", "Latency at fixed offered load", _section_latency(results, "latency")),

@@ -27,7 +27,7 @@ from benchmarks.builds import (
 from benchmarks.fleet import BenchmarkFailed
 from benchmarks.report import render_report
 from benchmarks.results import Results, load_results, save_results
-from benchmarks.scenarios import direct, fanout, idle, ids, latency, production
+from benchmarks.scenarios import direct, fanout, idle, ids, latency, production, storm
 from benchmarks.scenarios._common import Bench
 from benchmarks.system import CpuPlan, machine_info, raise_fd_limit
 
@@ -39,6 +39,7 @@ RESULTS = REPO / "benchmarks" / "results"
 SCENARIOS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "ids": ids.run,
     "idle": idle.run,
+    "storm": storm.run,
     "direct": direct.run,
     "fanout": fanout.run,
     "latency": latency.run,
@@ -147,7 +148,7 @@ def prerequisites(
     needed = []
     if "fanout" in scenarios and centrifugo:
         needed.append(("Centrifugo", centrifugo_binary))
-    if loadgen == "go":
+    if loadgen == "go" or "storm" in scenarios:  # the storm always uses the Go one
         needed.append(("the Go load generator", go_loadgen_binary))
     for what, build in needed:
         if console is not None:

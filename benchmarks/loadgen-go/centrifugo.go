@@ -123,12 +123,16 @@ func driverFactory(job Job, c *counters) (func(user, ip string) Driver, error) {
 	switch {
 	case len(job.Target) >= 8 && job.Target[:8] == "chatcore":
 		return func(user, ip string) Driver {
-			return &chatcoreDriver{url: job.URL, user: user, sourceIP: ip, token: token(job.Secret, user), c: c}
+			return &chatcoreDriver{url: job.URL, user: user, sourceIP: ip, token: token(job.Secret, user), sync: job.Sync, c: c}
+		}, nil
+	case job.Target == "uvicorn" || job.Target == "websockets":
+		return func(user, ip string) Driver {
+			return &plainDriver{url: job.URL, sourceIP: ip}
 		}, nil
 	case job.Target == "centrifugo":
 		return func(user, ip string) Driver {
 			return &centrifugoDriver{url: job.URL, user: user, sourceIP: ip, token: token(job.Secret, user), c: c}
 		}, nil
 	}
-	return nil, fmt.Errorf("the Go load generator cannot drive %q (chatcore-* or centrifugo)", job.Target)
+	return nil, fmt.Errorf("the Go load generator cannot drive %q (chatcore-*, centrifugo, or uvicorn and websockets for connections only)", job.Target)
 }

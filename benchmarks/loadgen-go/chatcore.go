@@ -20,6 +20,7 @@ const chatcoreSubprotocol = "chatcore.v1.json"
 // server may then send several queued frames as one JSON array.
 type chatcoreDriver struct {
 	url, user, sourceIP, token string
+	sync                       bool // sync after the welcome (as the SDK does)
 	c                          *counters
 	conn                       *wsConn
 	msgIDs                     atomic.Int64
@@ -52,9 +53,41 @@ func (d *chatcoreDriver) Connect(ctx context.Context) error {
 	if err := json.Unmarshal(raw, &welcome); err != nil || welcome.Type != "welcome" {
 		return fmt.Errorf("expected welcome, got %s", raw)
 	}
+	if d.sync {
+		if err := d.syncNow(ctx); err != nil {
+			return err
+		}
+	}
 	go conn.readLoop(d.handle)
 	return nil
 }
+
+// syncNow sends a sync without cursors (the state of every chat) and reads up to its
+// synced answer, before the reading goroutine starts.
+func (d *chatcoreDriver) syncNow(ctx context.Context) error {
+	if err := d.conn.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"sync","id":2}`)); err != nil {
+		return err
+	}
+	for {
+		_, raw, err := d.conn.ws.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("no synced: %w", err)
+		}
+		var frame chatcoreFrame
+		if json.Unmarshal(raw, &frame) != nil {
+			continue
+		}
+		switch frame.Type {
+		case "synced":
+			return nil
+		case "error":
+			return fmt.Errorf("sync failed: %s: %s", frame.Code, frame.Message)
+		}
+	}
+}
+
+// ended is closed once the current connection has ended.
+func (d *chatcoreDriver) ended() <-chan struct{} { return d.conn.done }
 
 var (
 	messagePrefix = []byte(`{"type":"message"`)

@@ -21,6 +21,7 @@ type wsConn struct {
 	mu      sync.Mutex
 	nextID  int64
 	waiting map[int64]chan []byte
+	done    chan struct{} // closed when readLoop returns (the connection ended)
 }
 
 func dial(ctx context.Context, url, sourceIP string, subprotocols []string) (*wsConn, error) {
@@ -39,7 +40,7 @@ func dial(ctx context.Context, url, sourceIP string, subprotocols []string) (*ws
 		return nil, fmt.Errorf("cannot connect to %s from %s: %w", url, sourceIP, err)
 	}
 	ws.SetReadLimit(8 << 20)
-	return &wsConn{ws: ws, nextID: 1, waiting: map[int64]chan []byte{}}, nil
+	return &wsConn{ws: ws, nextID: 1, waiting: map[int64]chan []byte{}, done: make(chan struct{})}, nil
 }
 
 // id reserves the next request id and a channel for its answer.
@@ -88,6 +89,7 @@ func (c *wsConn) request(ctx context.Context, id int64, ch chan []byte, frame []
 
 // readLoop calls handle for every frame until the connection ends.
 func (c *wsConn) readLoop(handle func([]byte)) {
+	defer close(c.done)
 	ctx := context.Background()
 	for {
 		_, data, err := c.ws.Read(ctx)

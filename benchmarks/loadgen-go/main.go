@@ -44,6 +44,7 @@ type Job struct {
 	SourceIPs          []string `json:"source_ips"`
 	ConnectConcurrency int      `json:"connect_concurrency"`
 	BodyBytes          int      `json:"body_bytes"`
+	Sync               bool     `json:"sync"`   // chatcore: sync after hello, as the SDK does
 	Client             string   `json:"client"` // ignored: chatcore is always driven over the wire protocol
 }
 
@@ -54,6 +55,9 @@ type Command struct {
 	Rate      float64 `json:"rate"`
 	Window    int     `json:"window"`
 	DrainS    float64 `json:"drain_s"`
+	TimeoutS  float64 `json:"timeout_s"` // storm: how long clients may take to be back
+	RetryMs   float64 `json:"retry_ms"`  // storm: the fixed pause between connection attempts
+	AttemptS  float64 `json:"attempt_s"` // storm: the longest one attempt may take
 }
 
 type progressReport struct {
@@ -420,6 +424,8 @@ func (lg *loadGenerator) run(stdin *bufio.Reader) error {
 			return nil
 		case "round":
 			emit(lg.round(cmd))
+		case "storm":
+			emit(lg.storm(cmd))
 		default:
 			return fmt.Errorf("unknown command %q", cmd.Type)
 		}

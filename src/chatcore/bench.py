@@ -24,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-SCENARIO_NAMES = ("ids", "idle", "direct", "fanout", "latency", "production")
+SCENARIO_NAMES = ("ids", "idle", "storm", "direct", "fanout", "latency", "production")
 LOADGENS = ("python", "go")
 
 

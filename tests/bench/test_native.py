@@ -23,7 +23,7 @@ from benchmarks.histogram import LatencyHistogram
 from benchmarks.loadgen import RoundResult, decode_report
 from benchmarks.peers import centrifugo
 from benchmarks.report import ratios, render_report
-from benchmarks.scenarios import direct, fanout
+from benchmarks.scenarios import direct, fanout, storm
 from benchmarks.scenarios._common import Bench
 from benchmarks.targets import SECRET
 from chatcore.server.auth import TokenAuthority
@@ -186,6 +186,41 @@ def test_report_shows_centrifugo_side_by_side(bench: Bench, tmp_path: Path) -> N
         "| fanout server CPU per delivery at an equal paced load vs Centrifugo | ≤ 2x | 10: 50.00x"
         in text
     )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", storm.TARGETS)
+async def test_reconnect_storm(bench: Bench, kind: str) -> None:
+    m = await storm.measure(bench, kind, 20)
+    assert m["connected"] == 20
+    assert m["reconnected"] == 20  # every client back after the restart
+    assert m["failed"] == 0
+    assert m["attempts"] >= 20
+    assert m["restart_s"] > 0
+    assert m["back_s"] > 0
+    assert m["reconnects_per_s"] > 0
+    # a client's time includes the restart: no earlier than the server was down
+    assert 0 < m["p50_ms"] <= m["p99_ms"] <= m["max_ms"]
+    assert m["storm_s"] >= m["back_s"]
+
+
+def test_report_shows_the_storm_against_bare_uvicorn(bench: Bench, tmp_path: Path) -> None:
+    results = bench.results
+    base = {"connects_per_s": 900.0, "restart_s": 1.5, "back_s": 1.0, "p50_ms": 1800.0,
+            "p99_ms": 2400.0, "failed": 0.0}  # fmt: skip
+    for target, rate in (("chatcore-memory", 1000.0), ("uvicorn", 4000.0)):
+        results.point("storm", target, {"connections": 1000}).add(
+            {**base, "reconnects_per_s": rate}
+        )
+    found = {(what, metric): r for what, metric, r in ratios(results)}
+    key = "reconnect storm (1000): chatcore / bare ASGI on uvicorn"
+    assert found[(key, "reconnects_per_s")] == pytest.approx(0.25)
+    text = render_report(results, tmp_path).read_text()
+    assert "## Reconnect storm after a restart" in text
+    assert "| chatcore-memory | 1000 | 900 | 1.5 | 1.00 | 1000 | 1800 / 2400 | 0 |" in text
+    goal = "| reconnects/s in a storm, hello + sync, vs bare uvicorn | ≥ 0.5x | 1000 clients: 0.25x"
+    assert goal in text
+    assert "2.0x short at 1000 clients" in text
 
 
 def test_go_loadgen_unit_tests() -> None:

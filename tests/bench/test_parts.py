@@ -153,3 +153,10 @@ def test_profile_summary_shares() -> None:
     assert ("loop (a.py:2)", 40.0) in profile.inclusive_top
     assert all(not name.startswith("main (") for name, _ in profile.inclusive_top)
     assert summarize("", scenario="s", target="t").samples == 0
+
+
+def test_the_cli_offers_every_scenario_of_the_runner() -> None:
+    from benchmarks.runner import SCENARIOS
+    from chatcore.bench import SCENARIO_NAMES
+
+    assert tuple(SCENARIOS) == SCENARIO_NAMES

@@ -4,6 +4,7 @@ the wire protocol runs on both paths in test_server_protocol.py and the SDK test
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -143,3 +144,30 @@ async def test_the_subprotocol_is_negotiated(native: RunningServer) -> None:
         assert ws.subprotocol == "chatcore.v1.msgpack"
     async with connect(native.ws_url) as ws:
         assert ws.subprotocol is None  # JSON, the default
+
+
+async def test_an_idle_connection_holds_no_task_and_no_eager_state(
+    native: RunningServer,
+) -> None:
+    """What a connection keeps while idle is what ``kib_per_conn`` of the idle benchmark
+    counts: after hello and a sync it has no task, no reader inbox, no fragment list, no
+    slow-consumer state and no handshake headers, and every per-connection object is
+    slotted (no ``__dict__``)."""
+    async with raw(native) as ws:
+        await hello(ws, native.token("bob"))
+        await ws.send(json.dumps({"type": "sync", "id": 2}))
+        assert (await recv(ws))["type"] == "synced"
+        (client,) = native.chat.connections
+        assert isinstance(client, NativeConnection)
+        if tasks := client.gateway.tasks:  # the sync's reader task is ending
+            await asyncio.wait(list(tasks))
+        assert not client.gateway.tasks
+        assert client._reader is None
+        assert client._inbox is None and client._fragments is None
+        assert client._backlog is None
+        assert client.transport is not None
+        assert not client.transport.request.headers
+        assert not client.transport.response.headers
+        assert client.conn is not None and client._handler is not None
+        for obj in (client, client.session, client.conn, client._handler):
+            assert not hasattr(obj, "__dict__"), type(obj).__name__

@@ -77,6 +77,8 @@ logger = logging.getLogger(__name__)
 class RequestHandler:
     """Maps request frames to ChatNode calls for one connection."""
 
+    __slots__ = ("_links", "conn", "node")  # one per connection: no __dict__
+
     def __init__(
         self,
         node: ChatNode,

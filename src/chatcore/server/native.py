@@ -42,11 +42,12 @@ import socket
 import struct
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chatcore._extras import missing_extra
 
 try:
+    from multidict import CIMultiDict, CIMultiDictProxy
     from picows import (
         WSAutoPingStrategy,
         WSCloseCode,
@@ -304,9 +305,9 @@ class NativeConnection(WSListener):
         self.transport: WSTransport | None = None
         self._closed = False
         self._disconnected = False
-        self._inbox: list[bytes | str] = []
+        self._inbox: list[bytes | str] | None = None  # frames waiting for the reader
         self._reader: asyncio.Task[None] | None = None
-        self._fragments: list[bytes] = []
+        self._fragments: list[bytes] | None = None  # a fragmented message so far
         self._fragment_type = WSMsgType.TEXT
         self._fragment_size = 0
         self._payloads: list[bytes] = []  # encoded frames waiting for the next flush
@@ -318,8 +319,7 @@ class NativeConnection(WSListener):
         """The client reads batches (it said so in ``hello``)."""
         self.writes = 0
         """``write`` calls made to the socket (one per flush, however many frames)."""
-        limits = host.limits
-        self._backlog = UnreadBacklog(limits.max_unread_bytes, limits.unread_timeout_s)
+        self._backlog: UnreadBacklog | None = None  # only while above the limit
         self._ping_at = 0.0  # when the sweeper pings next (0: never)
         self._pong_due = 0.0  # when the pong of the ping in flight is late (0: none)
 
@@ -380,7 +380,17 @@ class NativeConnection(WSListener):
             return False
         raw = self.transport.underlying_transport
         unread = raw.get_write_buffer_size() + kernel_unsent_bytes(raw.get_extra_info("socket"))
-        if not self._backlog.observe(unread, now):
+        backlog = self._backlog
+        if backlog is None:  # below the limit until now: no state to keep
+            limits = self.host.limits
+            if limits.max_unread_bytes < 0 or unread <= limits.max_unread_bytes:
+                return False
+            backlog = self._backlog = UnreadBacklog(
+                limits.max_unread_bytes, limits.unread_timeout_s
+            )
+        if not backlog.observe(unread, now):
+            if backlog.above_since is None:
+                self._backlog = None
             return False
         logger.info("closing a connection that stopped reading (unread bytes above the limit)")
         self._close_slow("slow consumer: too much unread; reconnect and sync")
@@ -403,6 +413,7 @@ class NativeConnection(WSListener):
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        _forget_handshake(transport)
         size = self.gateway.server.settings.socket_send_buffer_bytes
         sock = transport.underlying_transport.get_extra_info("socket")
         if size is not None and sock is not None:  # the backlog shows, not hidden in the kernel
@@ -419,7 +430,7 @@ class NativeConnection(WSListener):
         self._disconnected = True
         self._closed = True
         self.session.close()
-        self._inbox.clear()
+        self._inbox = None
         self._payloads.clear()
         if self._timer is not None:
             self._timer.cancel()
@@ -466,8 +477,11 @@ class NativeConnection(WSListener):
         if self._closed or self.host.draining:
             return
         if self._reader is not None:
-            self._inbox.append(data)
-            if len(self._inbox) >= MAX_PENDING_READS:
+            inbox = self._inbox
+            if inbox is None:
+                inbox = self._inbox = []
+            inbox.append(data)
+            if len(inbox) >= MAX_PENDING_READS:
                 transport.underlying_transport.pause_reading()
             return
         self._run(self.session.receive(data, now=time.monotonic()))
@@ -488,11 +502,13 @@ class NativeConnection(WSListener):
         if self._fragment_size > MAX_MESSAGE_BYTES:
             self._protocol_error(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
             return None
+        if self._fragments is None:
+            self._fragments = []
         self._fragments.append(frame.get_payload_as_bytes())
         if not frame.fin:
             return None
         data = b"".join(self._fragments)
-        self._fragments = []
+        self._fragments = None
         self._fragment_size = 0
         if self._fragment_type is WSMsgType.TEXT:
             try:
@@ -535,13 +551,16 @@ class NativeConnection(WSListener):
             while True:
                 if not await self._act(actions):
                     return
-                if not self._inbox or self._closed:
+                inbox = self._inbox
+                if not inbox or self._closed:
                     return
-                data = self._inbox.pop(0)
-                if not self._inbox and self.transport is not None and not self._disconnected:
-                    self.transport.underlying_transport.resume_reading()
+                data = inbox.pop(0)
+                if not inbox:
+                    self._inbox = None
+                    if self.transport is not None and not self._disconnected:
+                        self.transport.underlying_transport.resume_reading()
                 if self.host.draining:
-                    self._inbox.clear()
+                    self._inbox = None
                     return
                 actions = self.session.receive(data, now=time.monotonic())
         except Exception:
@@ -742,6 +761,18 @@ class NativeConnection(WSListener):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         raw.abort()
+
+
+_NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+
+
+def _forget_handshake(transport: WSTransport) -> None:
+    """Drop the upgrade's headers: picows keeps its request and response for the
+    socket's life, and their headers (about 1 KiB per idle connection) are not read
+    after the handshake."""
+    for message in (transport.request, transport.response):
+        if message is not None:
+            message.headers = cast("CIMultiDict[str]", _NO_HEADERS)  # read-only, shared
 
 
 def _take(conn: LocalConnection) -> list[Event]:
