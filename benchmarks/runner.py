@@ -30,6 +30,7 @@ from benchmarks.results import Results, load_results, save_results
 from benchmarks.scenarios import direct, fanout, idle, ids, latency, production, storm
 from benchmarks.scenarios._common import Bench
 from benchmarks.system import CpuPlan, machine_info, raise_fd_limit
+from benchmarks.targets import uvloop_targets
 
 __all__ = ["LOADGENS", "SCENARIOS", "prerequisites", "publish", "rerender", "run_benchmarks"]
 
@@ -103,6 +104,7 @@ def run_benchmarks(
         pinning=plan.describe(),
     )
     results.machine["load generator"] = loadgen
+    results.machine["event loop (uvicorn targets)"] = "uvloop" if uvloop_targets() else "asyncio"
     if centrifugo and "fanout" in scenarios:
         results.machine["pkg:centrifugo"] = CENTRIFUGO_VERSION
     started = time.monotonic()

@@ -14,8 +14,9 @@ server as ``chatcore serve``, with two changes a load test needs: the per-user s
 limit (20/s) and the per-connection frame limit (50/s) are lifted, and the listen
 backlog is raised. No target negotiates permessage-deflate (as ``chatcore serve`` does
 not), so every server does the same work; ``CHATCORE_BENCH_DEFLATE=1`` turns it on for
-every target (uvicorn's and ``websockets``' own default); ``CHATCORE_BENCH_UVLOOP=1`` runs
-the uvicorn targets on uvloop. Every target runs with the
+every target (uvicorn's and ``websockets``' own default). The uvicorn targets run on
+uvloop, as ``chatcore serve`` and a default uvicorn do (``CHATCORE_BENCH_UVLOOP=0``: on
+asyncio's own loop, as runs before 2026-12-07 did). Every target runs with the
 garbage-collector settings of ``chatcore serve`` (``chatcore._gc``).
 """
 
@@ -35,7 +36,7 @@ import anyio
 from benchmarks.system import raise_fd_limit
 from chatcore._gc import freeze_startup_objects, tune_gc
 
-__all__ = ["KINDS", "SECRET", "main"]
+__all__ = ["KINDS", "SECRET", "main", "uvloop_targets"]
 
 KINDS = (
     "chatcore-memory",
@@ -61,11 +62,10 @@ def _deflate() -> bool:
     return os.environ.get("CHATCORE_BENCH_DEFLATE", "0") == "1"
 
 
-def _uvloop() -> bool:
-    """Whether the uvicorn targets run on uvloop (``CHATCORE_BENCH_UVLOOP=1``), as
-    ``chatcore serve`` does (uvicorn's ``loop="auto"``); off by default so figures stay
-    comparable with earlier runs, which used asyncio's own loop."""
-    return os.environ.get("CHATCORE_BENCH_UVLOOP", "0") == "1"
+def uvloop_targets() -> bool:
+    """Whether the uvicorn targets run on uvloop, as ``chatcore serve`` does (uvicorn's
+    ``loop="auto"``): yes unless ``CHATCORE_BENCH_UVLOOP=0`` (the loop of earlier runs)."""
+    return os.environ.get("CHATCORE_BENCH_UVLOOP", "1") == "1"
 
 
 def _ready(port: int) -> None:
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     else:
         server = _chatcore_server(args.kind, args.host, args.port, args.data)
-    anyio.run(_serve_uvicorn, server, backend_options={"use_uvloop": _uvloop()})
+    anyio.run(_serve_uvicorn, server, backend_options={"use_uvloop": uvloop_targets()})
 
 
 if __name__ == "__main__":
