@@ -24,8 +24,9 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.errors import ChatcoreClosed
-from chatcore.events import ChatEvent, Event, PresenceEvent, decode_envelope
+from chatcore.events import ChatEvent, Event, MessageEvent, PresenceEvent, decode_envelope
 from chatcore.model import Connection, PresenceState
+from chatcore.pipeline.backpressure import DeliveryLag
 from chatcore.presence._base import PresenceStore
 from chatcore.presence.rules import PresenceRules
 from chatcore.presence.tracker import PresenceTracker
@@ -180,12 +181,17 @@ class ConnectionHub:
         ttl_s: float = 60.0,
         clock: Callable[[], int] = wall_ms,
         telemetry: Telemetry = NO_TELEMETRY,
+        lag: DeliveryLag | None = None,
     ) -> None:
         """``queue_size``: events a connection may have waiting before it counts as a
         slow consumer. ``heartbeat_s``/``ttl_s``: how often registrations and presence
         are refreshed, and how long they live without a refresh (raises InvalidRequest
-        unless ``heartbeat_s < ttl_s``, see :class:`PresenceRules`)."""
+        unless ``heartbeat_s < ttl_s``, see :class:`PresenceRules`). ``lag`` is told,
+        for each message the bus brings, how long after its acceptance (``clock``,
+        wall milliseconds) it is queued for this gateway's connections."""
         self.gateway_id = gateway_id
+        self.clock = clock
+        self.lag = lag
         self._bus = bus
         self._registry = registry
         self.presence = PresenceTracker[LocalConnection](
@@ -236,9 +242,14 @@ class ConnectionHub:
                     except msgspec.DecodeError:
                         logger.error("dropping an undecodable bus envelope")
                         continue
-                    if isinstance(envelope.event, ChatEvent) and envelope.event.removed:
-                        await self._chat_changed(envelope.event, envelope.conns)
-                    await self._deliver(envelope.conns, envelope.event)
+                    event = envelope.event
+                    if isinstance(event, MessageEvent):
+                        if self.lag is not None:
+                            now = self.clock()
+                            self.lag.observe(now - event.message.ts, now)
+                    elif isinstance(event, ChatEvent) and event.removed:
+                        await self._chat_changed(event, envelope.conns)
+                    await self._deliver(envelope.conns, event)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.shutdown()
