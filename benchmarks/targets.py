@@ -14,11 +14,15 @@ backlog is raised. No target negotiates permessage-deflate (as ``chatcore serve`
 not), so every server does the same work; ``CHATCORE_BENCH_DEFLATE=1`` turns it on for
 every target (uvicorn's and ``websockets``' own default). Every target runs with the
 garbage-collector settings of ``chatcore serve`` (``chatcore._gc``).
+``CHATCORE_BENCH_UNBOUNDED=1`` turns off a chatcore target's admission bounds
+(``max_delivery_lag_s`` and ``max_delivery_backlog``), to show what they prevent (the
+overload scenario).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import contextlib
 import logging
@@ -57,6 +61,11 @@ def _deflate() -> bool:
     return os.environ.get("CHATCORE_BENCH_DEFLATE", "0") == "1"
 
 
+def _unbounded() -> bool:
+    """Whether chatcore targets run without admission bounds (``CHATCORE_BENCH_UNBOUNDED=1``)."""
+    return os.environ.get("CHATCORE_BENCH_UNBOUNDED", "0") == "1"
+
+
 def _ready(port: int) -> None:
     freeze_startup_objects()  # as `chatcore serve` does once it has started
     print(f"READY {port}", flush=True)
@@ -83,14 +92,19 @@ def _chatcore_settings(kind: str, data: Path | None) -> Any:
         send_burst=_UNLIMITED,
         limits=SessionLimits(frames_per_s=_UNLIMITED, frame_burst=_UNLIMITED),
     )
+    from chatcore.node import NodeOptions
+
     if kind == "chatcore-production":
         from chatcore.backends import production_backends
         from chatcore.config import ProductionConfig
-        from chatcore.node import NodeOptions
 
         config = ProductionConfig.load()
         settings.node = NodeOptions.from_config(config)
         settings.backends = lambda: production_backends(config)
+    if _unbounded():
+        settings.node = dataclasses.replace(
+            settings.node, max_delivery_lag_s=None, max_delivery_backlog=None
+        )
     return settings
 
 
