@@ -141,7 +141,7 @@ def _overload(results: Results, path: Path) -> bool:
         ax.plot(x, [p.median["p50_ms"] for p in points], ls="--", marker=".", label=f"{target} p50")
         drawn = True
     ax.axvline(1.0, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("offered load (× the maximum sustained rate)")
+    ax.set_xlabel("offered load (multiple of the maximum sustained rate)")
     ax.set_ylabel("accepted send → receive latency (ms)")
     ax.set_yscale("log")
     ax.set_title("Latency past saturation (group fanout)")

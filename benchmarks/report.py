@@ -416,7 +416,8 @@ def _section_overload(results: Results) -> list[str]:
     rows = []
     for p in points:
         m, multiple = p.median, float(p.params["multiple"])
-        offered = "max (flat out)" if multiple == 0 else f"{multiple:g}x ({m['offered_per_s']:.0f}/s)"
+        rate = f"{multiple:g}x ({m['offered_per_s']:.0f}/s)"
+        offered = "max (flat out)" if multiple == 0 else rate
         rows.append(
             (
                 offered,

@@ -22,9 +22,9 @@ overload scenario).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import sys

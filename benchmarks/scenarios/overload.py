@@ -3,7 +3,7 @@
 Groups of 256 (``--quick``: 20), one sender per group, on the fast path. First a
 flat-out round finds the maximum sustained rate (messages per second accepted *and*
 delivered to every member); then one open-loop paced round per multiple of it
-(:data:`MULTIPLES`: 0.5, 1, 1.5, 2, 3×). Each round reports accepted/s, refused/s (sends
+(:data:`MULTIPLES`: 0.5, 1, 1.5, 2, 3 times). Each round reports accepted/s, refused/s (sends
 the server answered ``overloaded``), delivered/s and the latency of the delivered
 messages. A refused send is dropped, not sent again, so the offered load stays what
 it is; latency is counted from the send of each *accepted* message (its scheduled

@@ -80,7 +80,7 @@ def test_the_bound_has_a_safe_default_and_is_checked() -> None:
             ChatNode.in_memory(**bad)
     for args in ({"max_lag_ms": 0}, {"window_ms": 0}, {"late_share": 0.0}, {"min_late": -1}):
         with pytest.raises(InvalidRequest):
-            DeliveryLag(**args)  # type: ignore[arg-type]
+            DeliveryLag(**args)
 
 
 @pytest.mark.anyio
