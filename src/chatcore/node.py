@@ -145,12 +145,13 @@ class NodeOptions:
     """How long a read of that backlog from the log is trusted (0: read per send);
     sends admitted in between count one each."""
     max_delivery_lag_s: float | None = 0.25
-    """How late after acceptance this gateway may hand messages to its connections
-    (what the log's backlog does not see: the gateway's own inbound queue). While at
-    least a tenth of the messages it handed on in the last ``delivery_lag_window_s``
-    (and at least 8) were later than this, its sends are refused as ``overloaded``
-    (``retry_after_ms`` 250), so a gateway whose core cannot push what it accepts
-    stops accepting it. None: no such bound (see docs/decisions.md)."""
+    """How late after acceptance this gateway may push messages to its connections
+    (what the log's backlog does not see: the gateway's own queues). While at least a
+    tenth (and at least 8) of its connections' takes of their queued events in the last
+    ``delivery_lag_window_s`` found the oldest one later than this, its sends are
+    refused as ``overloaded`` (``retry_after_ms`` 250), so a gateway whose core cannot
+    push what it accepts stops accepting it. None: no such bound (see
+    docs/decisions.md)."""
     delivery_lag_window_s: float = 0.1
     """The window ``max_delivery_lag_s`` is judged over."""
     dedupe_window_ms: int = 24 * 3600 * 1000

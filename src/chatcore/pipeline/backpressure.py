@@ -17,12 +17,14 @@ burst between samples cannot overshoot by more than what other nodes admit.
 That bound is in records, read from the log: it does not see what waits past the log,
 in a gateway's bus subscription, once the delivery stage has handed it on. A gateway
 whose one core cannot push its connections' share of a large group's fanout keeps
-accepting while its inbound queue grows. :class:`DeliveryLag` bounds that in time:
-the gateway's hub reports how long after acceptance each message reaches its local
-connections' queues, and the Router refuses sends (``overloaded``) while too many were
-late in the last window. Connections' own queues are not counted: a client that reads
-empties its queue every loop iteration, and one that does not is a slow consumer,
-closed with 4008 (see docs/decisions.md).
+accepting while its queues grow. :class:`DeliveryLag` bounds that in time: each time
+a connection's writer takes what its hub queue holds (once per flush), the hub reports
+how long after acceptance the oldest of it is taken, and the Router refuses sends
+(``overloaded``) while too many of the last window's reports were late. One report per
+take, not per event: a client that stopped reading takes nothing and reports nothing
+(it is a slow consumer, closed with 4008), and one that reads slowly reports once per
+burst, a small share of a busy gateway's reports, so no single client makes a gateway
+refuse sends (see docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ class Backpressure:
 class DeliveryLag:
     """A bound on how late this gateway hands messages to its connections.
 
-    Pure: the hub reports, for each message it queues for its local connections, how
-    long ago the message was accepted (:meth:`observe`); the Router asks
+    Pure: the hub reports, each time a connection's writer takes its queued events, how
+    long ago the oldest of them was accepted (:meth:`observe`); the Router asks
     :meth:`check` before each send. Time is counted in windows of ``window_ms``:
     while, in the last complete window, at least ``late_share`` of the observed
     messages, and at least ``min_late`` of them, were more than ``max_lag_ms`` late,
@@ -159,7 +161,8 @@ class DeliveryLag:
         """Sends refused so far."""
 
     def observe(self, lag_ms: int, now_ms: int) -> None:
-        """Record one message handed to connections ``lag_ms`` after its acceptance."""
+        """Record one take of a connection's events, the oldest ``lag_ms`` after its
+        acceptance."""
         self._roll(now_ms)
         self._count += 1
         if lag_ms > self.max_lag_ms:

@@ -93,7 +93,20 @@ class LocalConnection:
         if not self._queue:
             await self._wait_once()
         events, self._queue = self._queue, []
+        if events:
+            self._hub._taken(events[0])
         return events
+
+    def take_nowait(self) -> list[Event]:
+        """Every queued event, oldest first, without waiting (``[]`` if none): what a
+        writer that flushes once per loop iteration takes. Raises ChatcoreClosed once
+        the connection is closed and drained."""
+        if self._queue:
+            events, self._queue = self._queue, []
+            self._hub._taken(events[0])
+            return events
+        self._check_open()
+        return []
 
     @property
     def waiting(self) -> bool:
@@ -187,8 +200,9 @@ class ConnectionHub:
         slow consumer. ``heartbeat_s``/``ttl_s``: how often registrations and presence
         are refreshed, and how long they live without a refresh (raises InvalidRequest
         unless ``heartbeat_s < ttl_s``, see :class:`PresenceRules`). ``lag`` is told,
-        for each message the bus brings, how long after its acceptance (``clock``,
-        wall milliseconds) it is queued for this gateway's connections."""
+        each time a connection's writer takes its queued events (:meth:`LocalConnection.
+        receive_many`, :meth:`LocalConnection.take_nowait`), how long after its
+        acceptance (``clock``, wall milliseconds) the oldest of them is taken."""
         self.gateway_id = gateway_id
         self.clock = clock
         self.lag = lag
@@ -212,6 +226,14 @@ class ConnectionHub:
         """Called with a ``chat`` event that took members out and its local target
         connections, before the event is queued for them; ChatNode re-checks presence
         watches there."""
+
+    def _taken(self, event: Event) -> None:
+        """A connection's writer took ``event`` (and what was queued after it) to send:
+        tell ``lag`` how long after its acceptance, if it is a message."""
+        lag = self.lag
+        if lag is not None and isinstance(event, MessageEvent):
+            now = self.clock()
+            lag.observe(now - event.message.ts, now)
 
     def _new_event(self) -> anyio.Event:
         # anyio.Event() looks up the running backend on every call; a connection
@@ -243,11 +265,7 @@ class ConnectionHub:
                         logger.error("dropping an undecodable bus envelope")
                         continue
                     event = envelope.event
-                    if isinstance(event, MessageEvent):
-                        if self.lag is not None:
-                            now = self.clock()
-                            self.lag.observe(now - event.message.ts, now)
-                    elif isinstance(event, ChatEvent) and event.removed:
+                    if isinstance(event, ChatEvent) and event.removed:
                         await self._chat_changed(event, envelope.conns)
                     await self._deliver(envelope.conns, event)
         finally:

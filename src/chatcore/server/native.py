@@ -643,7 +643,7 @@ class NativeConnection(WSListener):
         pushed: list[bytes] = []  # whole frames of events (cached), when not batching
         if conn is not None and not self._stalled_since:
             try:
-                events = _take(conn)
+                events = conn.take_nowait()
             except ChatcoreClosed:
                 events = None
             if events:
@@ -742,15 +742,6 @@ class NativeConnection(WSListener):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         raw.abort()
-
-
-def _take(conn: LocalConnection) -> list[Event]:
-    """Every event queued on ``conn`` (without waiting); raises ChatcoreClosed once it
-    ended and nothing is left."""
-    events: list[Event] = []
-    while (event := conn.receive_nowait()) is not None:
-        events.append(event)
-    return events
 
 
 def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
