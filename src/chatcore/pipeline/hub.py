@@ -100,13 +100,13 @@ class LocalConnection:
     def take_nowait(self) -> list[Event]:
         """Every queued event, oldest first, without waiting (``[]`` if none): what a
         writer that flushes once per loop iteration takes. Raises ChatcoreClosed once
-        the connection is closed and drained."""
-        if self._queue:
-            events, self._queue = self._queue, []
-            self._hub._taken(events[0])
-            return events
+        the connection has ended; what was still queued then is dropped (the writer
+        closes the socket instead, and is not woken again to take it)."""
+        events, self._queue = self._queue, []
         self._check_open()
-        return []
+        if events:
+            self._hub._taken(events[0])
+        return events
 
     @property
     def waiting(self) -> bool:
