@@ -37,13 +37,14 @@ from chatcore.client import (
     Transport,
     WebSocketTransport,
 )
-from chatcore.errors import Unavailable
+from chatcore.errors import Overloaded, Unavailable
 from chatcore.protocol import (
     SUBPROTOCOL_JSON,
     AcceptedFrame,
     ChatCreate,
     ChatFrame,
     ClientFrame,
+    ErrorFrame,
     Hello,
     Send,
     ServerFrame,
@@ -265,6 +266,8 @@ class WireDriver:
             body=body,
         )
         reply = await self._request(request)
+        if isinstance(reply, ErrorFrame) and reply.code == "overloaded":
+            raise Overloaded(reply.message, retry_after_ms=reply.retry_after_ms or 0)
         if not isinstance(reply, AcceptedFrame):
             raise Unavailable(f"send failed: {reply!r}")
 

@@ -321,8 +321,10 @@ class Fleet:
         what: str,
         client: str = "sdk",
         loadgen: str = "python",
+        senders_per_group: int = 1,
     ) -> list[Worker]:
-        """One load generator that joins ``target`` with ``groups`` (sizes; 2 is a direct chat)."""
+        """One load generator that joins ``target`` with ``groups`` (sizes; 2 is a direct
+        chat); ``senders_per_group`` members of each group send."""
         job = Job(
             target=target.kind,
             url=target.url,
@@ -330,6 +332,7 @@ class Fleet:
             secret=self.env["CHATCORE_SECRET"],
             groups=groups,
             client=client,
+            senders_per_group=senders_per_group,
         )
         return await self.start_workers([job], what=what, loadgen=loadgen)
 

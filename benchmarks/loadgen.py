@@ -14,6 +14,10 @@ Latency is taken from the *intended* send time written into each message body
 (``<monotonic ns>:<padding>``), so a sender that falls behind its schedule shows
 up as latency instead of hiding it (no coordinated omission). Every process on the
 machine reads the same monotonic clock.
+
+A send the server refuses as ``overloaded`` is counted as ``refused``, not as an
+error, and dropped: it is not sent again (``retry_after_ms`` is not waited out), so
+a paced round offers exactly its rate whatever the server answers.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import msgspec
 from benchmarks.drivers import Driver, driver_factory
 from benchmarks.histogram import LatencyHistogram
 from benchmarks.system import raise_fd_limit
+from chatcore.errors import Overloaded
 
 __all__ = [
     "Job",
@@ -136,6 +141,8 @@ class RoundResult(msgspec.Struct, tag="result", kw_only=True):
     encoder (the Go one, ``benchmarks/loadgen-go``); empty from this one."""
     errors: int
     error: str = ""
+    refused: int = 0
+    """Sends the server refused as ``overloaded`` (dropped, not retried; not errors)."""
 
 
 class StormResult(msgspec.Struct, tag="storm_result", kw_only=True):
@@ -198,6 +205,7 @@ class _Counters:
     received_total: int = 0
     received_all: int = 0
     errors: int = 0
+    refused: int = 0
     last_error: str = ""
     round_start_ns: int = 0
     round_end_ns: int = 0
@@ -340,7 +348,7 @@ class LoadGenerator:
 
     async def _round(self, spec: Round) -> RoundResult:
         c = self.counters
-        c.sent = c.accepted = c.received = c.received_total = c.errors = 0
+        c.sent = c.accepted = c.received = c.received_total = c.errors = c.refused = 0
         c.latency = LatencyHistogram()
         cpu_before = _cpu_s()
         start = time.monotonic_ns() + 50_000_000
@@ -371,6 +379,7 @@ class LoadGenerator:
             latency=c.latency.encode(),
             errors=c.errors,
             error=c.last_error,
+            refused=c.refused,
         )
 
     def _body(self, sent_ns: int) -> str:
@@ -381,6 +390,9 @@ class LoadGenerator:
         c.sent += 1
         try:
             await driver.send(room, self._body(sent_ns))
+        except Overloaded:
+            c.refused += 1
+            return
         except Exception as exc:
             c.errors += 1
             c.last_error = repr(exc)

@@ -26,6 +26,7 @@ PLOTS = {
     "storm": "bench-storm.png",
     "production": "bench-production.png",
     "production-workers": "bench-production-workers.png",
+    "overload": "bench-overload.png",
 }
 """File name of each plot: a scenario's, or another of it (``<scenario>-<what>``)."""
 
@@ -172,6 +173,28 @@ def _production_workers(results: Results, path: Path) -> bool:
     return _save(fig, path, True)
 
 
+def _overload(results: Results, path: Path) -> bool:
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for target in sorted({p.target for p in results.select("overload")}):
+        points = [p for p in results.select("overload", target) if float(p.params["multiple"]) > 0]
+        points.sort(key=lambda p: float(p.params["multiple"]))
+        if not points:
+            continue
+        x = [float(p.params["multiple"]) for p in points]
+        ax.plot(x, [p.median["p99_ms"] for p in points], marker="o", label=f"{target} p99")
+        ax.plot(x, [p.median["p50_ms"] for p in points], ls="--", marker=".", label=f"{target} p50")
+        drawn = True
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("offered load (multiple of the maximum sustained rate)")
+    ax.set_ylabel("accepted send → receive latency (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Latency past saturation (group fanout)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path, drawn)
+
+
 def _save(fig: Figure, path: Path, drawn: bool) -> bool:
     if drawn:
         fig.tight_layout()
@@ -189,6 +212,7 @@ def draw_plots(results: Results, folder: Path) -> dict[str, str]:
         "storm": _storm,
         "production": _production,
         "production-workers": _production_workers,
+        "overload": _overload,
     }
     drawn = {}
     for name, draw in drawers.items():

@@ -20,6 +20,7 @@ REPRODUCE = {
     "fanout": "chatcore bench run fanout --loadgen go",
     "latency": "chatcore bench run latency",
     "production": "scripts/services start && chatcore bench run production",
+    "overload": "chatcore bench run overload --loadgen go",
 }
 
 
@@ -457,6 +458,41 @@ def _section_latency(results: Results, scenario: str) -> list[str]:
     return _table(("offered", "server", *_LOAD_HEADER), rows)
 
 
+def _section_overload(results: Results) -> list[str]:
+    points = sorted(
+        results.select("overload"), key=lambda p: (p.target, float(p.params["multiple"]))
+    )
+    rows = []
+    for p in points:
+        m, multiple = p.median, float(p.params["multiple"])
+        rate = f"{multiple:g}x ({m['offered_per_s']:.0f}/s)"
+        offered = "max (flat out)" if multiple == 0 else rate
+        rows.append(
+            (
+                offered,
+                p.target,
+                _fmt(m["accepted_per_s"]),
+                _fmt(m.get("refused_per_s", 0.0)),
+                _fmt(m["delivered_per_s"]),
+                f"{m['p50_ms']:.1f}",
+                f"{m['p99_ms']:.1f}",
+                f"{m['server_cpu']:.0%}",
+                _runs(p),
+            )
+        )
+    header = ("offered", "server", "accepted/s", "refused/s", "delivered/s", "p50 ms",
+              "p99 ms", "server CPU", "runs")  # fmt: skip
+    size = points[0].params.get("group_size", "?") if points else "?"
+    note = [
+        f"Groups of {size}; offered load as a multiple of the flat-out maximum sustained "
+        "rate of the same server. Refused: answered `overloaded`, dropped by the load "
+        "generator (not retried). Latency of the delivered messages, from the send that "
+        "was accepted to its arrival; delivered/s counts every member's copy.",
+        "",
+    ]
+    return note + _table(header, rows)
+
+
 def _section_kafka(results: Results) -> list[str]:
     raw = _one(results.select("production", "aiokafka"))
     top = _one(results.select("production", "chatcore-production"), fraction=1.0)
@@ -650,6 +686,7 @@ def render_report(results: Results, folder: Path) -> Path:
             + _section_stages(results)
             + _section_workers(results),
         ),
+        ("overload", "Past saturation: admission follows delivery", _section_overload(results)),
     ]
     for scenario, title, body in sections:
         if not results.select(scenario):

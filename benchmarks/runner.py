@@ -27,7 +27,16 @@ from benchmarks.builds import (
 from benchmarks.fleet import BenchmarkFailed
 from benchmarks.report import render_report
 from benchmarks.results import Results, load_results, save_results
-from benchmarks.scenarios import direct, fanout, idle, ids, latency, production, storm
+from benchmarks.scenarios import (
+    direct,
+    fanout,
+    idle,
+    ids,
+    latency,
+    overload,
+    production,
+    storm,
+)
 from benchmarks.scenarios._common import Bench
 from benchmarks.system import CpuPlan, machine_info, raise_fd_limit
 from benchmarks.targets import uvloop_targets
@@ -45,6 +54,7 @@ SCENARIOS: dict[str, Callable[[Bench], Awaitable[None]]] = {
     "fanout": fanout.run,
     "latency": latency.run,
     "production": production.run,
+    "overload": overload.run,
 }
 """Every scenario by name, in the order a full run takes them."""
 LOADGENS = ("python", "go")

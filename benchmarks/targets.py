@@ -18,6 +18,9 @@ every target (uvicorn's and ``websockets``' own default). The uvicorn targets ru
 uvloop, as ``chatcore serve`` and a default uvicorn do (``CHATCORE_BENCH_UVLOOP=0``: on
 asyncio's own loop, as runs before 2026-12-07 did). Every target runs with the
 garbage-collector settings of ``chatcore serve`` (``chatcore._gc``).
+``CHATCORE_BENCH_UNBOUNDED=1`` turns off a chatcore target's admission bounds
+(``max_delivery_lag_s`` and ``max_delivery_backlog``), to show what they prevent (the
+overload scenario).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -68,6 +72,11 @@ def uvloop_targets() -> bool:
     return os.environ.get("CHATCORE_BENCH_UVLOOP", "1") == "1"
 
 
+def _unbounded() -> bool:
+    """Whether chatcore targets run without admission bounds (``CHATCORE_BENCH_UNBOUNDED=1``)."""
+    return os.environ.get("CHATCORE_BENCH_UNBOUNDED", "0") == "1"
+
+
 def _ready(port: int) -> None:
     freeze_startup_objects()  # as `chatcore serve` does once it has started
     print(f"READY {port}", flush=True)
@@ -94,10 +103,12 @@ def _chatcore_settings(kind: str, data: Path | None) -> Any:
         send_burst=_UNLIMITED,
         limits=SessionLimits(frames_per_s=_UNLIMITED, frame_burst=_UNLIMITED),
     )
+    from chatcore.node import NodeOptions
+
     if kind in ("chatcore-production", "chatcore-gateway"):
         from chatcore.backends import production_backends
         from chatcore.config import ProductionConfig
-        from chatcore.node import NodeOptions, Role
+        from chatcore.node import Role
 
         config = ProductionConfig.load()
         roles: frozenset[Role] | None = None
@@ -105,6 +116,10 @@ def _chatcore_settings(kind: str, data: Path | None) -> Any:
             roles = frozenset({"gateway"})
         settings.node = NodeOptions.from_config(config, roles=roles)
         settings.backends = lambda: production_backends(config)
+    if _unbounded():
+        settings.node = dataclasses.replace(
+            settings.node, max_delivery_lag_s=None, max_delivery_backlog=None
+        )
     return settings
 
 

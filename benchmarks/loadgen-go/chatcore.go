@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -169,6 +170,9 @@ func (d *chatcoreDriver) Join(ctx context.Context, room string) error {
 	return nil // membership is the server's business
 }
 
+// errRefused is a send the server refused as "overloaded" (counted, not an error).
+var errRefused = errors.New("refused: overloaded")
+
 func (d *chatcoreDriver) Send(ctx context.Context, room, body string) error {
 	msgID := d.msgIDs.Add(1)
 	reply, err := d.request(ctx, func(id int64) string {
@@ -176,6 +180,9 @@ func (d *chatcoreDriver) Send(ctx context.Context, room, body string) error {
 			id, jsonString(room), strings.ReplaceAll(d.user, `"`, ""), msgID, jsonString(body))
 	})
 	if err != nil {
+		if reply.Type == "error" && reply.Code == "overloaded" {
+			return errRefused
+		}
 		return fmt.Errorf("send failed: %w", err)
 	}
 	if reply.Type != "accepted" {

@@ -11,6 +11,7 @@
 // Latency is taken from the intended send time written into each body
 // ("<CLOCK_MONOTONIC ns>:<padding>"), as the Python generator does. Histograms go
 // back as latency_counts: [microseconds rounded to 3 significant digits, count] pairs.
+// A send refused as "overloaded" is counted in "refused" and dropped, not sent again.
 package main
 
 import (
@@ -90,6 +91,7 @@ type roundResult struct {
 	LatencyCounts [][2]int64 `json:"latency_counts"`
 	Errors        int64      `json:"errors"`
 	Error         string     `json:"error"`
+	Refused       int64      `json:"refused"`
 }
 
 type failedReport struct {
@@ -147,7 +149,7 @@ type Driver interface {
 
 type counters struct {
 	connected, failed                    atomic.Int64
-	sent, accepted, errors               atomic.Int64
+	sent, accepted, errors, refused      atomic.Int64
 	received, receivedTotal, receivedAll atomic.Int64
 	roundStart, roundEnd                 atomic.Int64
 	generation                           atomic.Int64
@@ -321,6 +323,12 @@ func (lg *loadGenerator) send(ctx context.Context, d Driver, room string, sentNs
 	c := lg.c
 	c.sent.Add(1)
 	if err := d.Send(ctx, room, lg.body(sentNs)); err != nil {
+		if errors.Is(err, errRefused) { // dropped, not sent again: the load stays as offered
+			if c.generation.Load() == gen {
+				c.refused.Add(1)
+			}
+			return
+		}
 		if c.generation.Load() == gen {
 			c.errors.Add(1)
 			c.fail(err)
@@ -340,6 +348,7 @@ func (lg *loadGenerator) round(cmd Command) roundResult {
 	c.received.Store(0)
 	c.receivedTotal.Store(0)
 	c.errors.Store(0)
+	c.refused.Store(0)
 	c.latency.reset()
 	cpuBefore := cpuSeconds()
 	start := monotonicNs() + 50_000_000
@@ -389,6 +398,7 @@ func (lg *loadGenerator) round(cmd Command) roundResult {
 		Received: c.received.Load(), ReceivedTotal: c.receivedTotal.Load(),
 		DurationS: cmd.DurationS, CPUS: cpuSeconds() - cpuBefore,
 		LatencyCounts: c.latency.counts(), Errors: c.errors.Load(), Error: c.lastErr(),
+		Refused: c.refused.Load(),
 	}
 }
 

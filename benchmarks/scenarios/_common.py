@@ -119,6 +119,7 @@ async def measure_round(
         "offered_per_s": spec.rate,
         "sent_per_s": sum(o.sent for o in outcomes) / d,
         "accepted_per_s": sum(o.accepted for o in outcomes) / d,
+        "refused_per_s": sum(o.refused for o in outcomes) / d,
         "delivered_per_s": sum(o.received for o in outcomes) / d,
         "delivered_total": delivered_total,
         "delivered_per_cpu_s": delivered_total / server_cpu_s if server_cpu_s > 0 else 0.0,

@@ -24,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-SCENARIO_NAMES = ("ids", "idle", "storm", "direct", "fanout", "latency", "production")
+SCENARIO_NAMES = ("ids", "idle", "storm", "direct", "fanout", "latency", "production", "overload")
 LOADGENS = ("python", "go")
 
 
@@ -82,8 +82,8 @@ def run(
     loadgen: Annotated[
         str,
         typer.Option(
-            help="Load generator of the fanout scenario: python, or go (chatcore and "
-            "Centrifugo; built once into ~/.cache/chatcore-bench)."
+            help="Load generator of the fanout and overload scenarios: python, or go "
+            "(chatcore and Centrifugo; built once into ~/.cache/chatcore-bench)."
         ),
     ] = "python",
     centrifugo: Annotated[

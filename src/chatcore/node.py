@@ -57,7 +57,7 @@ from chatcore.model import (
     ReceiptStatus,
     SyncResult,
 )
-from chatcore.pipeline.backpressure import Backpressure
+from chatcore.pipeline.backpressure import Backpressure, DeliveryLag
 from chatcore.pipeline.chats import ChatCache, ChatDirectory
 from chatcore.pipeline.hub import ConnectionHub, LocalConnection
 from chatcore.pipeline.lifecycle import LifecycleLimits
@@ -144,6 +144,16 @@ class NodeOptions:
     backlog_sample_s: float = 0.05
     """How long a read of that backlog from the log is trusted (0: read per send);
     sends admitted in between count one each."""
+    max_delivery_lag_s: float | None = 0.25
+    """How late after acceptance this gateway may push messages to its connections
+    (what the log's backlog does not see: the gateway's own queues). While at least a
+    tenth (and at least 8) of its connections' takes of their queued events in the last
+    ``delivery_lag_window_s`` found the oldest one later than this, its sends are
+    refused as ``overloaded`` (``retry_after_ms`` 250), so a gateway whose core cannot
+    push what it accepts stops accepting it. None: no such bound (see
+    docs/decisions.md)."""
+    delivery_lag_window_s: float = 0.1
+    """The window ``max_delivery_lag_s`` is judged over."""
     dedupe_window_ms: int = 24 * 3600 * 1000
     """How long the Sequencer remembers a ``client_msg_id`` to drop a retried send (24 h;
     see docs/decisions.md)."""
@@ -191,6 +201,13 @@ class NodeOptions:
         )
 
 
+def _ms(name: str, seconds: float) -> int:
+    """``seconds`` as whole milliseconds (at least 1); raises InvalidRequest unless > 0."""
+    if not seconds > 0:
+        raise InvalidRequest(f"{name} must be > 0, got {seconds}")
+    return max(1, round(seconds * 1000))
+
+
 async def create_topics(log: PartitionedLog, topics: Topics, *, partitions: int) -> None:
     """Create the pipeline's topics (idempotent): every one with the same partition count."""
     for topic in (topics.submitted, topics.messages, topics.receipts):
@@ -220,6 +237,13 @@ class ChatNode:
                 self._delivery_backlog,
                 max_backlog=opts.max_delivery_backlog,
                 sample_s=opts.backlog_sample_s,
+            )
+        self.delivery_lag: DeliveryLag | None = None
+        """The bound on how late this gateway hands messages on (None: unbounded)."""
+        if opts.max_delivery_lag_s is not None:
+            self.delivery_lag = DeliveryLag(
+                max_lag_ms=_ms("max_delivery_lag_s", opts.max_delivery_lag_s),
+                window_ms=_ms("delivery_lag_window_s", opts.delivery_lag_window_s),
             )
         try:
             self.chat_create_limit = RateLimiter(
@@ -259,6 +283,7 @@ class ChatNode:
             heartbeat_s=opts.heartbeat_s,
             ttl_s=opts.presence_ttl_s,
             telemetry=opts.telemetry,
+            lag=self.delivery_lag,
         )
         self.hub.members_removed = self._recheck_watches
         self.sequencer = Sequencer(
@@ -378,7 +403,9 @@ class ChatNode:
             telemetry=opts.telemetry,
             tracing=opts.tracing,
             last_seq=self._receipt_bound,
-            admit=None if self.backpressure is None else self.backpressure.admit,
+            admit=self._admit
+            if self.backpressure is not None or self.delivery_lag is not None
+            else None,
             lifecycle=LifecycleLimits(
                 edit_window_ms=None
                 if opts.edit_window_s is None
@@ -676,6 +703,14 @@ class ChatNode:
         self._running()
         await self._caught_up(self.history_progress)
         return await self.reader.sync(user, cursors)
+
+    async def _admit(self) -> None:
+        """The Router's question before a send: refused (Overloaded) while this gateway
+        hands messages on too late or the log's delivery backlog is too long."""
+        if self.delivery_lag is not None:
+            self.delivery_lag.check(self.hub.clock())
+        if self.backpressure is not None:
+            await self.backpressure.admit()
 
     async def _delivery_backlog(self) -> int:
         """Records accepted and not yet delivered: the Sequencer's and Delivery's backlog

@@ -13,6 +13,18 @@ nothing is appended. Latency then stays bounded by the time to drain ``max_backl
 The backlog is sampled, not read per send: at most one read runs at a time and a value
 is trusted for ``sample_s``; in between, every admitted send counts as one more, so a
 burst between samples cannot overshoot by more than what other nodes admit.
+
+That bound is in records, read from the log: it does not see what waits past the log,
+in a gateway's bus subscription, once the delivery stage has handed it on. A gateway
+whose one core cannot push its connections' share of a large group's fanout keeps
+accepting while its queues grow. :class:`DeliveryLag` bounds that in time: each time
+a connection's writer takes what its hub queue holds (once per flush), the hub reports
+how long after acceptance the oldest of it is taken, and the Router refuses sends
+(``overloaded``) while too many of the last window's reports were late. One report per
+take, not per event: a client that stopped reading takes nothing and reports nothing
+(it is a slow consumer, closed with 4008), and one that reads slowly reports once per
+burst, a small share of a busy gateway's reports, so no single client makes a gateway
+refuse sends (see docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -22,7 +34,7 @@ from collections.abc import Awaitable, Callable
 
 from chatcore.errors import InvalidRequest, Overloaded
 
-__all__ = ["Backpressure"]
+__all__ = ["Backpressure", "DeliveryLag"]
 
 
 class Backpressure:
@@ -86,3 +98,103 @@ class Backpressure:
     def _stale(self) -> bool:
         at = self._sampled_at
         return at is None or self._clock() - at >= self.sample_s
+
+
+class DeliveryLag:
+    """A bound on how late this gateway hands messages to its connections.
+
+    Pure: the hub reports, each time a connection's writer takes its queued events, how
+    long ago the oldest of them was accepted (:meth:`observe`); the Router asks
+    :meth:`check` before each send. Time is counted in windows of ``window_ms``:
+    while, in the last complete window, at least ``late_share`` of the observed
+    messages, and at least ``min_late`` of them, were more than ``max_lag_ms`` late,
+    sends are refused with :class:`~chatcore.errors.Overloaded`. A window without
+    observations (nothing left to deliver) admits again. O(1) per call, no clock of
+    its own: every call passes ``now_ms``.
+    """
+
+    __slots__ = (
+        "_count",
+        "_late",
+        "_refusing",
+        "_start",
+        "late_share",
+        "max_lag_ms",
+        "min_late",
+        "refused",
+        "retry_after_ms",
+        "window_ms",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_lag_ms: int = 250,
+        window_ms: int = 100,
+        late_share: float = 0.1,
+        min_late: int = 8,
+        retry_after_ms: int = 250,
+    ) -> None:
+        """Raises InvalidRequest for a bound, window or ``retry_after_ms`` below 1, a
+        ``late_share`` outside (0, 1] or a negative ``min_late``."""
+        for name, value in (
+            ("max_lag_ms", max_lag_ms),
+            ("window_ms", window_ms),
+            ("retry_after_ms", retry_after_ms),
+        ):
+            if value < 1:
+                raise InvalidRequest(f"{name} must be at least 1, got {value}")
+        if not 0 < late_share <= 1:
+            raise InvalidRequest(f"late_share must be in (0, 1], got {late_share}")
+        if min_late < 0:
+            raise InvalidRequest(f"min_late must be >= 0, got {min_late}")
+        self.max_lag_ms = max_lag_ms
+        self.window_ms = window_ms
+        self.late_share = late_share
+        self.min_late = min_late
+        self.retry_after_ms = retry_after_ms
+        self._start: int | None = None
+        self._count = 0
+        self._late = 0
+        self._refusing = False
+        self.refused = 0
+        """Sends refused so far."""
+
+    def observe(self, lag_ms: int, now_ms: int) -> None:
+        """Record one take of a connection's events, the oldest ``lag_ms`` after its
+        acceptance."""
+        self._roll(now_ms)
+        self._count += 1
+        if lag_ms > self.max_lag_ms:
+            self._late += 1
+
+    def refusing(self, now_ms: int) -> bool:
+        """Whether sends are refused at ``now_ms`` (the last complete window was late)."""
+        self._roll(now_ms)
+        return self._refusing
+
+    def check(self, now_ms: int) -> None:
+        """Return if a send may go on at ``now_ms``; raise Overloaded if not."""
+        if self.refusing(now_ms):
+            self.refused += 1
+            raise Overloaded(
+                f"messages reach their recipients more than {self.max_lag_ms} ms after "
+                f"acceptance; send again in {self.retry_after_ms} ms",
+                retry_after_ms=self.retry_after_ms,
+            )
+
+    def _roll(self, now_ms: int) -> None:
+        start = self._start
+        if start is None or now_ms < start:  # the first call, or the clock stepped back
+            self._start = now_ms
+            return
+        elapsed = now_ms - start
+        if elapsed < self.window_ms:
+            return
+        if elapsed >= 2 * self.window_ms:  # the window before this one saw nothing
+            self._refusing = False
+        else:
+            late = self._late
+            self._refusing = late >= max(1, self.min_late) and late >= self.late_share * self._count
+        self._start = now_ms - elapsed % self.window_ms
+        self._count = self._late = 0

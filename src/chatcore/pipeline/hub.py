@@ -24,8 +24,9 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.errors import ChatcoreClosed
-from chatcore.events import ChatEvent, Event, PresenceEvent, decode_envelope
+from chatcore.events import ChatEvent, Event, MessageEvent, PresenceEvent, decode_envelope
 from chatcore.model import Connection, PresenceState
+from chatcore.pipeline.backpressure import DeliveryLag
 from chatcore.presence._base import PresenceStore
 from chatcore.presence.rules import PresenceRules
 from chatcore.presence.tracker import PresenceTracker
@@ -92,6 +93,19 @@ class LocalConnection:
         if not self._queue:
             await self._wait_once()
         events, self._queue = self._queue, []
+        if events:
+            self._hub._taken(events[0])
+        return events
+
+    def take_nowait(self) -> list[Event]:
+        """Every queued event, oldest first, without waiting (``[]`` if none): what a
+        writer that flushes once per loop iteration takes. Raises ChatcoreClosed once
+        the connection has ended; what was still queued then is dropped (the writer
+        closes the socket instead, and is not woken again to take it)."""
+        events, self._queue = self._queue, []
+        self._check_open()
+        if events:
+            self._hub._taken(events[0])
         return events
 
     @property
@@ -180,12 +194,18 @@ class ConnectionHub:
         ttl_s: float = 60.0,
         clock: Callable[[], int] = wall_ms,
         telemetry: Telemetry = NO_TELEMETRY,
+        lag: DeliveryLag | None = None,
     ) -> None:
         """``queue_size``: events a connection may have waiting before it counts as a
         slow consumer. ``heartbeat_s``/``ttl_s``: how often registrations and presence
         are refreshed, and how long they live without a refresh (raises InvalidRequest
-        unless ``heartbeat_s < ttl_s``, see :class:`PresenceRules`)."""
+        unless ``heartbeat_s < ttl_s``, see :class:`PresenceRules`). ``lag`` is told,
+        each time a connection's writer takes its queued events (:meth:`LocalConnection.
+        receive_many`, :meth:`LocalConnection.take_nowait`), how long after its
+        acceptance (``clock``, wall milliseconds) the oldest of them is taken."""
         self.gateway_id = gateway_id
+        self.clock = clock
+        self.lag = lag
         self._bus = bus
         self._registry = registry
         self.presence = PresenceTracker[LocalConnection](
@@ -206,6 +226,14 @@ class ConnectionHub:
         """Called with a ``chat`` event that took members out and its local target
         connections, before the event is queued for them; ChatNode re-checks presence
         watches there."""
+
+    def _taken(self, event: Event) -> None:
+        """A connection's writer took ``event`` (and what was queued after it) to send:
+        tell ``lag`` how long after its acceptance, if it is a message."""
+        lag = self.lag
+        if lag is not None and isinstance(event, MessageEvent):
+            now = self.clock()
+            lag.observe(now - event.message.ts, now)
 
     def _new_event(self) -> anyio.Event:
         # anyio.Event() looks up the running backend on every call; a connection
@@ -236,9 +264,10 @@ class ConnectionHub:
                     except msgspec.DecodeError:
                         logger.error("dropping an undecodable bus envelope")
                         continue
-                    if isinstance(envelope.event, ChatEvent) and envelope.event.removed:
-                        await self._chat_changed(envelope.event, envelope.conns)
-                    await self._deliver(envelope.conns, envelope.event)
+                    event = envelope.event
+                    if isinstance(event, ChatEvent) and event.removed:
+                        await self._chat_changed(event, envelope.conns)
+                    await self._deliver(envelope.conns, event)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.shutdown()

@@ -662,7 +662,7 @@ class NativeConnection(WSListener):
         pushed: list[bytes] = []  # whole frames of events (cached), when not batching
         if conn is not None and not self._stalled_since:
             try:
-                events = _take(conn)
+                events = conn.take_nowait()
             except ChatcoreClosed:
                 events = None
             if events:
@@ -773,15 +773,6 @@ def _forget_handshake(transport: WSTransport) -> None:
     for message in (transport.request, transport.response):
         if message is not None:
             message.headers = cast("CIMultiDict[str]", _NO_HEADERS)  # read-only, shared
-
-
-def _take(conn: LocalConnection) -> list[Event]:
-    """Every event queued on ``conn`` (without waiting); raises ChatcoreClosed once it
-    ended and nothing is left."""
-    events: list[Event] = []
-    while (event := conn.receive_nowait()) is not None:
-        events.append(event)
-    return events
 
 
 def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
