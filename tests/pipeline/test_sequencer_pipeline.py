@@ -1,4 +1,5 @@
-"""The Sequencer's pipeline: batch N+1 is polled and sequenced while batch N commits.
+"""Pipelines: the Sequencer (and the workers' ``consume``) poll and handle batch N+1
+while batch N commits.
 
 Order and exactly-once must hold as without it, also when a transaction fails while
 the next batch is already sequenced.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import anyio
 import pytest
@@ -15,8 +17,15 @@ import pytest
 from chatcore.errors import Unavailable
 from chatcore.log import ConsumerBatch, MemoryLog, OutRecord, RecordPosition
 from chatcore.log._embedded import EmbeddedConsumer
-from chatcore.pipeline.records import DEFAULT_TOPICS, Submitted, decode_message, encode
+from chatcore.pipeline.records import (
+    DEFAULT_TOPICS,
+    Submitted,
+    decode_message,
+    decode_submitted,
+    encode,
+)
 from chatcore.pipeline.sequencer import Sequencer
+from chatcore.pipeline.workers import consume
 
 pytestmark = pytest.mark.anyio
 
@@ -41,17 +50,24 @@ class WatchedConsumer(EmbeddedConsumer):
     async def commit_transaction(
         self, outputs: Sequence[OutRecord], offsets: Mapping[int, int]
     ) -> list[RecordPosition]:
+        await self._hook()
+        return await super().commit_transaction(outputs, offsets)
+
+    async def commit(self, offsets: Mapping[int, int]) -> None:
+        await self._hook()
+        await super().commit(offsets)
+
+    async def _hook(self) -> None:
         log = self._log
         assert isinstance(log, WatchedLog)
         log.transactions += 1
         if log.transactions == 1:
-            # The first transaction is in flight until the next batch has been polled.
+            # The first commit is in flight until the next batch has been polled.
             while log.polled_with_records < 2:
                 await log.polled.wait()
                 log.polled = anyio.Event()
         if log.transactions == log.fail_at:
             raise Unavailable("injected: transaction lost")
-        return await super().commit_transaction(outputs, offsets)
 
 
 class WatchedLog(MemoryLog):
@@ -131,3 +147,24 @@ async def test_a_failed_transaction_with_the_next_batch_sequenced_loses_and_repe
             rows = await sequenced(log, len(sent))
         tg.cancel_scope.cancel()
     check_order(rows, sent)
+
+
+async def test_workers_handle_the_next_batch_while_an_offset_commit_is_in_flight() -> None:
+    log = WatchedLog()
+    sent = await setup(log, 12)
+    handled: list[bytes] = []
+
+    async def handle(batch: list[bytes]) -> None:
+        handled.extend(batch)
+
+    async with anyio.create_task_group() as tg:
+        with anyio.fail_after(5):  # one batch at a time waits here forever
+            await tg.start(
+                partial(consume, log, TOPICS.submitted, "history", bytes, handle, max_batch=2)
+            )
+            while len(handled) < len(sent):
+                await log.polled.wait()
+        tg.cancel_scope.cancel()
+    bodies = [decode_submitted(value).body for value in handled]
+    for chat in CHATS:  # each partition's records in order, once
+        assert [b for b in bodies if b.startswith(chat)] == [b for c, b in sent if c == chat]

@@ -15,6 +15,12 @@ committed offset, and the state is restored from the changelog as of that offset
 a crash after it repeats nothing. A Sequencer that lost its partition to another is
 fenced by the log and cannot write. So seq is contiguous and every message is
 sequenced exactly once, whatever dies when.
+
+``run`` overlaps each transaction with polling and sequencing the next batch: the
+transactions themselves still run one at a time, in poll order; a batch that brings
+an assignment change waits for the transaction in flight before it restores any
+state; and if either side fails, the in-memory states (which ran ahead) are dropped
+and the error is raised, so the restarted Sequencer resumes from what was committed.
 """
 
 from __future__ import annotations
