@@ -65,6 +65,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+OFFLINE_CONCURRENCY = 32
+"""How many offline-index writes of one polled batch the DeliveryWorker runs at once."""
+
 T = TypeVar("T")
 
 
@@ -329,9 +332,16 @@ class DeliveryWorker:
         pushed = [m.ts for m in messages if m.chat_id in chats]
         self._telemetry.stage_done("pushed", pushed, self._clock())
         self.delivered += len(pushed)
-        for m, offline_others in missed:
+
+        async def note(item: tuple[StoredMessage, list[str]]) -> None:
+            m, offline_others = item
             await self._offline.add(offline_others, m.chat_id, m.seq)
-            now = self._clock()
+
+        # One round trip per message, at most OFFLINE_CONCURRENCY at a time (the index
+        # takes a chat's seqs in any order); then the pushes, in message order.
+        await concurrently(note, missed, limit=OFFLINE_CONCURRENCY)
+        now = self._clock()
+        for m, offline_others in missed:
             preview = None if m.encrypted or m.kind != "text" else m.body[:80]
             for user in offline_others:
                 self._coalescer.feed(
