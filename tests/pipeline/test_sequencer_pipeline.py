@@ -13,6 +13,9 @@ from functools import partial
 
 import anyio
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from chatcore.errors import Unavailable
 from chatcore.log import ConsumerBatch, MemoryLog, OutRecord, RecordPosition
@@ -26,6 +29,7 @@ from chatcore.pipeline.records import (
 )
 from chatcore.pipeline.sequencer import Sequencer
 from chatcore.pipeline.workers import consume
+from chatcore.telemetry.tracing import Tracing
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +172,18 @@ async def test_workers_handle_the_next_batch_while_an_offset_commit_is_in_flight
     bodies = [decode_submitted(value).body for value in handled]
     for chat in CHATS:  # each partition's records in order, once
         assert [b for b in bodies if b.startswith(chat)] == [b for c, b in sent if c == chat]
+
+
+async def test_a_failed_transaction_ends_the_spans_of_the_batch_sequenced_ahead() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    log = WatchedLog(fail_at=1)
+    await setup(log, 12)
+    sequencer = Sequencer(log, topics=TOPICS, max_batch=2, tracing=Tracing(provider))
+    with anyio.fail_after(5), pytest.raises(Unavailable, match="injected"):
+        await sequencer.run()
+    ended = [s for s in exporter.get_finished_spans() if s.name == "chatcore.sequence"]
+    assert len(ended) == 4  # the failed batch's two and the two sequenced ahead
+    assert all(s.events and s.events[0].name == "exception" for s in ended)
+    provider.shutdown()

@@ -157,6 +157,13 @@ class _Sequenced(NamedTuple):
     spans: list[Span]
 
 
+def _end_spans(spans: list[Span], exc: BaseException | None = None) -> None:
+    for span in spans:
+        if exc is not None:
+            span.record_exception(exc)
+        span.end()
+
+
 class SequencerStats(NamedTuple):
     sequenced: int
     duplicates: int
@@ -235,6 +242,7 @@ class Sequencer:
     ) -> _Sequenced | None:
         """Commit ``current`` while the next batch is polled and sequenced; the next."""
         committed = anyio.Event()
+        ahead: list[_Sequenced] = []
 
         async def commit() -> None:
             try:
@@ -246,9 +254,17 @@ class Sequencer:
             batch = await self._poll(consumer)
             if batch.assigned or batch.revoked:
                 await committed.wait()  # restore states only from what is committed
-            return await self._sequence(batch)
+            sequenced = await self._sequence(batch)
+            if sequenced is not None:
+                ahead.append(sequenced)
+            return sequenced
 
-        _, following = await both(commit, sequence_next)
+        try:
+            _, following = await both(commit, sequence_next)
+        except BaseException as exc:
+            for abandoned in ahead:  # never to be committed by this run
+                _end_spans(abandoned.spans, exc)
+            raise
         return following
 
     async def _poll(self, consumer: LogConsumer) -> ConsumerBatch:
@@ -312,12 +328,9 @@ class Sequencer:
         except BaseException as exc:
             for p in batch.offsets:  # in-memory state ran ahead: rebuild it from the log
                 self._states.pop(p, None)
-            for span in batch.spans:
-                span.record_exception(exc)
-                span.end()
+            _end_spans(batch.spans, exc)
             raise
-        for span in batch.spans:
-            span.end()
+        _end_spans(batch.spans)
         self._transactions += 1
         self._duplicates += batch.dupes
         self._sequenced += len(batch.accepted_ms)
