@@ -358,3 +358,21 @@ def test_inconsistent_options_are_refused() -> None:
         KafkaLog(KAFKA_BOOTSTRAP, session_timeout_ms=6_000, heartbeat_interval_ms=6_000)
     with pytest.raises(InvalidRequest):
         KafkaLog(KAFKA_BOOTSTRAP, replication_factor=0)
+
+
+async def test_producers_send_large_batches(log: KafkaLog, topic: str) -> None:
+    # aiokafka's 16 KiB default cost one produce round trip per 16 KiB of a transaction.
+    await log.create_topic(topic, partitions=1)
+    await log.append([OutRecord(topic, "k", b"x")])
+    async with log.consumer(topic, group="g") as consumer:
+        await poll_until(consumer, 1)
+        producers = consumer._producers.values()  # white box: aiokafka hides its options
+        shared = await log._clients.producer()
+        for producer in [shared, *producers]:
+            assert producer._message_accumulator._batch_size == 512 * 1024
+
+
+@pytest.mark.parametrize("size", [1023, 1024 * 1024 + 1])
+def test_max_batch_bytes_is_checked(size: int) -> None:
+    with pytest.raises(InvalidRequest, match="max_batch_bytes"):
+        KafkaLog(KAFKA_BOOTSTRAP, max_batch_bytes=size)

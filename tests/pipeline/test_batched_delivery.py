@@ -180,3 +180,39 @@ async def test_a_failed_read_fails_the_batch_with_its_own_error() -> None:
     with pytest.raises(Unavailable):  # as it is, so the stage's restart logs say why
         await worker._handle(batch)
     assert bus.calls == 0  # nothing of the batch went out before the failure
+
+
+class BarrierOffline(MemoryOfflineIndex):
+    """Each add waits until ``width`` adds are in flight together."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+        self.in_flight = 0
+        self.together = anyio.Event()
+
+    async def add(self, users: Sequence[str], chat_id: str, seq: int) -> None:
+        self.in_flight += 1
+        if self.in_flight >= self.width:
+            self.together.set()
+        await self.together.wait()
+        await super().add(users, chat_id, seq)
+
+
+async def test_offline_index_writes_of_a_batch_run_concurrently() -> None:
+    membership = MemoryMembershipStore()
+    await membership.create_chat(ChatInfo("d-1", "direct", ("alice", "bob"), None, 1))
+    offline = BarrierOffline(width=4)
+    push = MemoryPushNotifier()
+    worker = DeliveryWorker(
+        None,  # type: ignore[arg-type]  # _handle does not touch the log
+        membership,
+        MemoryConnectionRegistry(),
+        CountingBus(),
+        offline,
+        push,
+    )
+    with anyio.fail_after(5):  # one add at a time waits here forever
+        await worker._handle([message("d-1", seq, "alice") for seq in range(1, 9)])
+    pending = {p.chat_id: (p.first_seq, p.last_seq) for p in await offline.pending("bob")}
+    assert pending == {"d-1": (1, 8)}

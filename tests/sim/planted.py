@@ -10,9 +10,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from chatcore.log import ConsumerBatch, LogConsumer, OutRecord
+from chatcore.log import LogConsumer
 from chatcore.pipeline import sequencer
-from chatcore.pipeline.records import decode_submitted, encode
 from chatcore.pipeline.sequencer import PartitionState, Sequencer
 
 __all__ = ["PLANTED", "commit_before_transaction", "forget_dedupe_on_restore"]
@@ -28,48 +27,23 @@ def _patched(owner: Any, name: str, replacement: Any) -> Iterator[None]:
         setattr(owner, name, saved)
 
 
-async def _handle_committing_first(
-    self: Sequencer, consumer: LogConsumer, batch: ConsumerBatch
-) -> None:
-    """The Sequencer's batch, with the input offsets committed BEFORE the transaction
-    that writes the sequenced messages: a failure between the two loses the batch."""
-    states = self._states
-    for p in batch.revoked:
-        states.pop(p, None)
-    for p in batch.assigned:
-        states[p] = await self._restore(p)
-    if not batch.records:
-        return
-    outputs: list[OutRecord] = []
-    offsets: dict[int, int] = {}
-    now = self._clock()
-    for record in batch.records:
-        p = record.partition
-        if p not in states:
-            states[p] = await self._restore(p)
-        offsets[p] = record.offset + 1
-        sub = decode_submitted(record.value)
-        message = states[p].admit(sub, now_ms=now)
-        if message is not None:
-            outputs.append(OutRecord(self._topics.messages, sub.chat_id, encode(message), p))
-    for p in offsets:
-        outputs.extend(
-            OutRecord(self._topics.sequencer_state, key, value, p)
-            for key, value in states[p].take_changes()
-        )
-    await consumer.commit(offsets)  # BUG: the offsets go first, on their own
+async def _commit_offsets_first(self: Sequencer, consumer: LogConsumer, batch: Any) -> None:
+    """The Sequencer's commit of a sequenced batch, with the input offsets committed
+    BEFORE the transaction that writes the messages: a failure between the two loses
+    the batch."""
+    await consumer.commit(batch.offsets)  # BUG: the offsets go first, on their own
     try:
-        await consumer.commit_transaction(outputs, {})
+        await consumer.commit_transaction(batch.outputs, {})
     except BaseException:
-        for p in offsets:
-            states.pop(p, None)
+        for p in batch.offsets:
+            self._states.pop(p, None)
         raise
 
 
 @contextlib.contextmanager
 def commit_before_transaction() -> Iterator[None]:
     """Bug class 1: the Sequencer commits its input offsets before its output transaction."""
-    with _patched(Sequencer, "handle", _handle_committing_first):
+    with _patched(Sequencer, "_commit", _commit_offsets_first):
         yield
 
 

@@ -202,6 +202,8 @@ class KafkaClients:
                 enable_idempotence=True,
                 acks="all",
                 linger_ms=self._producer_options["linger_ms"],
+                max_batch_size=self._producer_options["max_batch_size"],
+                max_request_size=self._producer_options["max_request_size"],
             ),
         )
 

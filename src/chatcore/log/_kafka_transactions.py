@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import anyio
 
+from chatcore._gather import both
 from chatcore.errors import ChatcoreError, Fenced, Unavailable
 from chatcore.log._base import RecordPosition
 from chatcore.log._kafka_client import (
@@ -94,10 +95,22 @@ async def run_transactions(
             raise Fenced(f"member of {group_id!r} cannot write for partition {p}")
         records, offset = parts[p]
         await producer.begin_transaction()
-        if offset is not None:  # first: a fenced producer then fails before holding records
+        if offset is None:
+            results[p] = await send_all(producer, records)
+            return
+
+        async def add_offsets() -> None:
             tp = TopicPartition(topic, p)
             await producer.send_offsets_to_transaction({tp: offset}, group_id)
-        results[p] = await send_all(producer, records)
+
+        async def send() -> list[RecordPosition]:
+            return await send_all(producer, records)
+
+        # Together: the producer adds the output partitions to the transaction, then
+        # produces while it adds the offsets (one round trip less than one after the
+        # other). A fenced producer fails at its first transactional request, before
+        # any record is produced; the first failure cancels the other call.
+        _, results[p] = await both(add_offsets, send)
 
     async def commit(p: int) -> None:
         await producers[p].commit_transaction()

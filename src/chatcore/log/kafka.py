@@ -58,6 +58,8 @@ from chatcore.log._kafka_consumer import KafkaLogConsumer
 
 __all__ = ["KafkaLog", "KafkaLogConsumer"]
 
+_MAX_REQUEST_BYTES = 1024 * 1024  # aiokafka's default max_request_size
+
 
 class KafkaLog(ClosingContext):
     """A :class:`~chatcore.log.PartitionedLog` on a Kafka cluster (2.4 or newer; tested on 4.1).
@@ -89,6 +91,11 @@ class KafkaLog(ClosingContext):
       transaction's first step is refused until the commit markers are written
       (``CONCURRENT_TRANSACTIONS``); aiokafka's default of 100 ms added up to 100 ms
       to a tenth or more of back-to-back transactions.
+    * ``max_batch_bytes``: the most bytes of records a producer sends to one
+      partition in one request (512 KiB; 1 KiB to 1 MiB, and at most the broker's
+      ``message.max.bytes``). A producer has one request in flight per broker, so
+      aiokafka's default of 16 KiB made a transaction of a few hundred records take
+      one produce round trip per 16 KiB.
 
     Clients connect on first use (or on ``__aenter__``). Topics are never created
     implicitly: a missing topic raises :class:`~chatcore.errors.NotFound`, even on a
@@ -111,12 +118,17 @@ class KafkaLog(ClosingContext):
         transaction_timeout_ms: int = 60_000,
         linger_ms: int = 0,
         transaction_retry_backoff_ms: int = 10,
+        max_batch_bytes: int = 512 * 1024,
     ) -> None:
         """Raises :class:`~chatcore.errors.InvalidRequest` for inconsistent options."""
         if heartbeat_interval_ms >= session_timeout_ms:
             raise InvalidRequest("heartbeat_interval_ms must be below session_timeout_ms")
         if transaction_retry_backoff_ms < 1:
             raise InvalidRequest("transaction_retry_backoff_ms must be at least 1")
+        if not 1024 <= max_batch_bytes <= _MAX_REQUEST_BYTES:
+            raise InvalidRequest(
+                f"max_batch_bytes must be 1024 to {_MAX_REQUEST_BYTES}, got {max_batch_bytes}"
+            )
         if replication_factor is not None and replication_factor < 1:
             raise InvalidRequest("replication_factor must be at least 1 (or None)")
         self._replication_factor = replication_factor
@@ -136,6 +148,8 @@ class KafkaLog(ClosingContext):
             producer_options={
                 "transaction_timeout_ms": transaction_timeout_ms,
                 "linger_ms": linger_ms,
+                "max_batch_size": max_batch_bytes,
+                "max_request_size": _MAX_REQUEST_BYTES,
             },
             transaction_options={"retry_backoff_ms": transaction_retry_backoff_ms},
             group_prefix=group_prefix,

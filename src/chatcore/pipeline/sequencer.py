@@ -15,6 +15,12 @@ committed offset, and the state is restored from the changelog as of that offset
 a crash after it repeats nothing. A Sequencer that lost its partition to another is
 fenced by the log and cannot write. So seq is contiguous and every message is
 sequenced exactly once, whatever dies when.
+
+``run`` overlaps each transaction with polling and sequencing the next batch: the
+transactions themselves still run one at a time, in poll order; a batch that brings
+an assignment change waits for the transaction in flight before it restores any
+state; and if either side fails, the in-memory states (which ran ahead) are dropped
+and the error is raised, so the restarted Sequencer resumes from what was committed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import msgspec
 from anyio.abc import TaskStatus
 
 from chatcore._clock import wall_ms
+from chatcore._gather import both
 from chatcore.log import ConsumerBatch, LogConsumer, OutRecord, PartitionedLog
 from chatcore.model import EVENT_KINDS, StoredMessage
 from chatcore.pipeline.records import (
@@ -140,6 +147,23 @@ class PartitionState:
         return changes
 
 
+class _Sequenced(NamedTuple):
+    """A batch admitted into the partition states, waiting for its transaction."""
+
+    outputs: list[OutRecord]
+    offsets: dict[int, int]
+    accepted_ms: list[int]
+    dupes: int
+    spans: list[Span]
+
+
+def _end_spans(spans: list[Span], exc: BaseException | None = None) -> None:
+    for span in spans:
+        if exc is not None:
+            span.record_exception(exc)
+        span.end()
+
+
 class SequencerStats(NamedTuple):
     sequenced: int
     duplicates: int
@@ -183,12 +207,68 @@ class Sequencer:
         return SequencerStats(self._sequenced, self._duplicates, self._transactions)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Sequence until cancelled; raises on a failed transaction (restart it)."""
+        """Sequence until cancelled; raises on a failed transaction (restart it).
+
+        Pipelined: while one batch's transaction is in flight, the next batch is
+        polled and sequenced (see :meth:`_pipeline`).
+        """
         self._states.clear()
         async with self._log.consumer(self._topics.submitted, group=self._group) as consumer:
             task_status.started()
-            while True:
-                await self.handle(consumer, await consumer.poll(max_records=self._max_batch))
+            try:
+                await self._pipeline(consumer)
+            except BaseException:
+                self._states.clear()  # states may have run ahead of what was committed
+                raise
+
+    async def _pipeline(self, consumer: LogConsumer) -> None:
+        """Poll and sequence batch N+1 while batch N's transaction is in flight.
+
+        Order and exactly-once hold as in :meth:`handle`: transactions are still
+        committed one at a time, in poll order, so a chat's seqs reach the log in
+        order; a batch that brings an assignment change waits for the transaction in
+        flight before restoring any state. If either side fails, both are abandoned
+        and the error is raised (the caller restarts from the committed offsets).
+        """
+        pending = await self._sequence(await self._poll(consumer))
+        while True:
+            if pending is None:
+                pending = await self._sequence(await self._poll(consumer))
+            else:
+                pending = await self._commit_and_sequence_next(consumer, pending)
+
+    async def _commit_and_sequence_next(
+        self, consumer: LogConsumer, current: _Sequenced
+    ) -> _Sequenced | None:
+        """Commit ``current`` while the next batch is polled and sequenced; the next."""
+        committed = anyio.Event()
+        ahead: list[_Sequenced] = []
+
+        async def commit() -> None:
+            try:
+                await self._commit(consumer, current)
+            finally:
+                committed.set()
+
+        async def sequence_next() -> _Sequenced | None:
+            batch = await self._poll(consumer)
+            if batch.assigned or batch.revoked:
+                await committed.wait()  # restore states only from what is committed
+            sequenced = await self._sequence(batch)
+            if sequenced is not None:
+                ahead.append(sequenced)
+            return sequenced
+
+        try:
+            _, following = await both(commit, sequence_next)
+        except BaseException as exc:
+            for abandoned in ahead:  # never to be committed by this run
+                _end_spans(abandoned.spans, exc)
+            raise
+        return following
+
+    async def _poll(self, consumer: LogConsumer) -> ConsumerBatch:
+        return await consumer.poll(max_records=self._max_batch)
 
     async def handle(self, consumer: LogConsumer, batch: ConsumerBatch) -> None:
         """Sequence one polled batch in one transaction.
@@ -196,13 +276,20 @@ class Sequencer:
         If this raises, the consumer's position has run ahead of what was committed:
         close it and start a new one (``run`` does so by raising to its supervisor).
         """
+        sequenced = await self._sequence(batch)
+        if sequenced is not None:
+            await self._commit(consumer, sequenced)
+
+    async def _sequence(self, batch: ConsumerBatch) -> _Sequenced | None:
+        """Admit ``batch`` into the partition states: what its transaction must write
+        (None if it has no records)."""
         states = self._states
         for p in batch.revoked:
             states.pop(p, None)
         for p in batch.assigned:
             states[p] = await self._restore(p)
         if not batch.records:
-            return
+            return None
         topics = self._topics
         outputs: list[OutRecord] = []
         offsets: dict[int, int] = {}
@@ -232,21 +319,22 @@ class Sequencer:
                 OutRecord(topics.sequencer_state, key, value, p)
                 for key, value in states[p].take_changes()
             )
+        return _Sequenced(outputs, offsets, accepted_ms, dupes, spans)
+
+    async def _commit(self, consumer: LogConsumer, batch: _Sequenced) -> None:
+        """Write a sequenced batch and commit its offsets in one transaction."""
         try:
-            await consumer.commit_transaction(outputs, offsets)
+            await consumer.commit_transaction(batch.outputs, batch.offsets)
         except BaseException as exc:
-            for p in offsets:  # in-memory state ran ahead: rebuild it from the log
-                states.pop(p, None)
-            for span in spans:
-                span.record_exception(exc)
-                span.end()
+            for p in batch.offsets:  # in-memory state ran ahead: rebuild it from the log
+                self._states.pop(p, None)
+            _end_spans(batch.spans, exc)
             raise
-        for span in spans:
-            span.end()
+        _end_spans(batch.spans)
         self._transactions += 1
-        self._duplicates += dupes
-        self._sequenced += len(accepted_ms)
-        self._telemetry.stage_done("sequenced", accepted_ms, self._clock())
+        self._duplicates += batch.dupes
+        self._sequenced += len(batch.accepted_ms)
+        self._telemetry.stage_done("sequenced", batch.accepted_ms, self._clock())
 
     def _traced(self, sub: Submitted, message: StoredMessage, spans: list[Span]) -> bytes:
         """``message`` encoded with the context of a new ``chatcore.sequence`` span."""

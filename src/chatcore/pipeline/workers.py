@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -17,7 +18,7 @@ import msgspec
 from anyio.abc import TaskStatus
 
 from chatcore._clock import wall_ms
-from chatcore._gather import concurrently
+from chatcore._gather import both, concurrently
 from chatcore.bus._base import GatewayBus
 from chatcore.cache._base import HotCache
 from chatcore.cache._rules import check_per_chat
@@ -63,6 +64,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+OFFLINE_CONCURRENCY = 32
+"""How many offline-index writes of one polled batch the DeliveryWorker runs at once."""
+
 T = TypeVar("T")
 
 
@@ -76,18 +80,30 @@ async def consume(
     max_batch: int = 500,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Poll ``topic`` as a member of ``group``, handle each batch, then commit it."""
+    """Poll ``topic`` as a member of ``group``, handle each batch, then commit it.
+
+    A batch's offset commit is in flight while the next batch is polled and handled
+    (handling is idempotent: a crash before the commit only hands the batch over
+    again); commits are still made one at a time, in order.
+    """
     async with log.consumer(topic, group=group) as consumer:
         task_status.started()
-        while True:
-            batch = await consumer.poll(max_records=max_batch)
-            if not batch.records:
-                continue
+
+        async def handled() -> dict[int, int]:
+            """Handle the next batch with records; its offsets to commit."""
+            while True:
+                batch = await consumer.poll(max_records=max_batch)
+                if batch.records:
+                    break
             await handle(_decoded(batch.records, decode))
             offsets: dict[int, int] = {}
             for record in batch.records:
                 offsets[record.partition] = record.offset + 1
-            await consumer.commit(offsets)
+            return offsets
+
+        offsets = await handled()
+        while True:
+            _, offsets = await both(partial(consumer.commit, offsets), handled)
 
 
 def _decoded(records: list[LogRecord], decode: Callable[[bytes], T]) -> list[T]:
@@ -185,18 +201,27 @@ class HistoryWorker:
         events = [m for m in messages if m.is_event]
         if events:
             await self._apply(messages, events)
-        await self._cache.push(messages, per_chat=self._cache_per_chat)
-        telemetry.stage_done("stored", (m.ts for m in messages), self._clock())
         own: dict[tuple[str, str], StoredMessage] = {}
         for m in messages:
             if not m.is_event:
                 own[(m.chat_id, m.sender)] = m  # ascending seq per chat: the last one wins
 
-        timer = Timer()
-        await self._receipts.advance_many(
-            [Watermarks(m.chat_id, m.sender, read_seq=m.seq, updated_ms=m.ts) for m in own.values()]
-        )
-        telemetry.store_write("receipts", timer.seconds)
+        async def cache() -> None:
+            await self._cache.push(messages, per_chat=self._cache_per_chat)
+            telemetry.stage_done("stored", (m.ts for m in messages), self._clock())
+
+        async def watermarks() -> None:
+            timer = Timer()
+            await self._receipts.advance_many(
+                [
+                    Watermarks(m.chat_id, m.sender, read_seq=m.seq, updated_ms=m.ts)
+                    for m in own.values()
+                ]
+            )
+            telemetry.store_write("receipts", timer.seconds)
+
+        # Both only after the messages are stored; independent of each other.
+        await both(cache, watermarks)
         end_spans(spans)
 
     async def _apply(self, batch: list[StoredMessage], events: list[StoredMessage]) -> None:
@@ -293,9 +318,16 @@ class DeliveryWorker:
         pushed = [m.ts for m in messages if m.chat_id in chats]
         self._telemetry.stage_done("pushed", pushed, self._clock())
         self.delivered += len(pushed)
-        for m, offline_others in missed:
+
+        async def note(item: tuple[StoredMessage, list[str]]) -> None:
+            m, offline_others = item
             await self._offline.add(offline_others, m.chat_id, m.seq)
-            now = self._clock()
+
+        # One round trip per message, at most OFFLINE_CONCURRENCY at a time (the index
+        # takes a chat's seqs in any order); then the pushes, in message order.
+        await concurrently(note, missed, limit=OFFLINE_CONCURRENCY)
+        now = self._clock()
+        for m, offline_others in missed:
             preview = None if m.encrypted or m.kind != "text" else m.body[:80]
             for user in offline_others:
                 self._coalescer.feed(
