@@ -182,16 +182,6 @@ def goals(results: Results) -> list[Goal]:
             "memory per idle connection", "≤ 12 KiB", found, 12, most=True, unit=" KiB", note=note
         )
     )
-    rates = []
-    for p in idle:
-        n = p.params["connections"]
-        r = _ratio(
-            _median(p, "connects_per_s"),
-            _median(_one(results.select("idle", "uvicorn"), connections=n), "connects_per_s"),
-        )
-        if r is not None:
-            rates.append((f"{n}", r))
-    out.append(_goal("connections established/s vs bare ASGI on uvicorn", "≥ 0.5x", rates, 0.5))
     storms = []
     for p in results.select("storm", "chatcore-memory"):
         n = p.params["connections"]

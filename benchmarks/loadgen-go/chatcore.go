@@ -87,8 +87,8 @@ func (d *chatcoreDriver) syncNow(ctx context.Context) error {
 	}
 }
 
-// ended is closed once the current connection has ended.
-func (d *chatcoreDriver) ended() <-chan struct{} { return d.conn.done }
+// ended is closed once the current connection has ended (at once if it never opened).
+func (d *chatcoreDriver) ended() <-chan struct{} { return endedOf(d.conn) }
 
 var (
 	messagePrefix = []byte(`{"type":"message"`)

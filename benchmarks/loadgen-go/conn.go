@@ -118,3 +118,15 @@ func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// neverOpened is the ended channel of a client whose first connection failed: a storm
+// counts it as down from the start and tries to connect it like the others.
+var neverOpened = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// endedOf is closed once conn has ended; at once when there is no connection.
+func endedOf(conn *wsConn) <-chan struct{} {
+	if conn == nil {
+		return neverOpened
+	}
+	return conn.done
+}

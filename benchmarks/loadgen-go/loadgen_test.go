@@ -139,3 +139,13 @@ func TestChatcoreBatchIsReadFrameByFrame(t *testing.T) {
 		t.Fatalf("reply %s", reply)
 	}
 }
+
+func TestAClientThatNeverConnectedHasEnded(t *testing.T) {
+	for _, e := range []ender{&chatcoreDriver{}, &plainDriver{}} {
+		select {
+		case <-e.ended():
+		default:
+			t.Fatalf("%T without a connection has not ended", e)
+		}
+	}
+}

@@ -32,4 +32,4 @@ func (d *plainDriver) Join(context.Context, string) error { return errConnection
 
 func (d *plainDriver) Send(context.Context, string, string) error { return errConnectionsOnly }
 
-func (d *plainDriver) ended() <-chan struct{} { return d.conn.done }
+func (d *plainDriver) ended() <-chan struct{} { return endedOf(d.conn) }

@@ -77,8 +77,6 @@ def test_goals_say_met_or_missed_and_by_how_much() -> None:
     assert "19000" in idle.measured and "20000" in idle.measured
     assert by_name["1:1 accepted/s vs python-socketio, chatcore-memory"].met is True  # 5x
     assert by_name["1:1 accepted/s vs python-socketio, chatcore-sqlite"].met is False  # 0.9x
-    connects = by_name["connections established/s vs bare ASGI on uvicorn"]
-    assert connects.met is True and "19000: 1.00x" in connects.measured
     assert by_name["real stack: sustained msg/s"].gap == "4.2x short"  # 1,200 against 5,000
     assert by_name["real stack: p99 at half of it"].met is True
     assert by_name["Snowflake ids/s on one thread"].met is True
