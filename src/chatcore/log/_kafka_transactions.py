@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 import anyio
 
-from chatcore._gather import both
 from chatcore.errors import ChatcoreError, Fenced, Unavailable
 from chatcore.log._base import RecordPosition
 from chatcore.log._kafka_client import (
@@ -109,8 +108,25 @@ async def run_transactions(
         # Together: the producer adds the output partitions to the transaction, then
         # produces while it adds the offsets (one round trip less than one after the
         # other). A fenced producer fails at its first transactional request, before
-        # any record is produced; the first failure cancels the other call.
-        _, results[p] = await both(add_offsets, send)
+        # any record is produced. Both calls run to their end (each is bounded by the
+        # step's timeout) so that a fencing is reported as such even when the other
+        # call fails first with its consequence ("not in transaction").
+        errors: list[Exception] = []
+
+        async def run(call: Callable[[], Awaitable[object]]) -> None:
+            try:
+                await call()
+            except Exception as exc:
+                errors.append(exc)
+
+        async def send_into_results() -> None:
+            results[p] = await send()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, add_offsets)
+            tg.start_soon(run, send_into_results)
+        if errors:
+            raise min(errors, key=lambda e: not isinstance(e, FENCED))
 
     async def commit(p: int) -> None:
         await producers[p].commit_transaction()
