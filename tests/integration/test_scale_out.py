@@ -243,9 +243,14 @@ async def test_presence_spans_gateways_and_expires_when_one_dies(
         await pat.client.create_direct("wendy")  # pat took part: wendy may see pat
     watcher = await clients.enter_async_context(device(url2, deployment.token("wendy")))
     # gateway-2 learns of the new chat within its membership cache's TTL; until then pat
-    # is hidden from wendy (offline, never seen) and not followed: ask until pat shows
+    # is hidden from wendy (offline, never seen) and not followed. The setup device's
+    # goodbye is handled after its socket closed: until then pat is still online and the
+    # phone below would not bring pat online. Ask until pat shows, seen and offline.
     with anyio.fail_after(15):
-        while (await watcher.client.subscribe_presence(["pat"]))[0].last_seen is None:
+        while True:
+            (state,) = await watcher.client.subscribe_presence(["pat"])
+            if state.last_seen is not None and state.status == "offline":
+                break
             await anyio.sleep(0.1)
 
     def pat_online() -> bool | None:
