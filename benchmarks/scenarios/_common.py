@@ -17,7 +17,7 @@ from benchmarks.profiling import ProfileRecorder
 from benchmarks.results import Results
 from benchmarks.system import CpuPlan, machine_busy_s
 
-__all__ = ["GO_TARGETS", "Bench", "measure_round", "sustained"]
+__all__ = ["GO_TARGETS", "Bench", "measure_round", "start_wire", "sustained"]
 
 GO_TARGETS = frozenset(
     {
@@ -71,6 +71,32 @@ class Bench:
         path = self.out / "data" / f"{time.monotonic_ns()}"
         path.mkdir(parents=True)
         return path
+
+
+async def start_wire(
+    bench: Bench,
+    fleet: Fleet,
+    kind: str,
+    groups: list[int],
+    *,
+    what: str,
+    senders_per_group: int = 1,
+) -> tuple[Target, list[Worker]]:
+    """Start ``kind`` (a SQLite target on a fresh folder) and one load generator that
+    joins it with ``groups`` (sizes; 2 is a direct chat), chatcore driven over the wire
+    by ``bench.loadgen_for(kind)``; ``senders_per_group`` members of each group send."""
+    data = bench.data_dir() if kind.startswith("chatcore-sqlite") else None
+    target = await fleet.start_target(kind, data=data)
+    workers = await fleet.start_groups(
+        target,
+        groups,
+        run_id=bench.run_id(),
+        what=what,
+        client="wire",
+        loadgen=bench.loadgen_for(kind),
+        senders_per_group=senders_per_group,
+    )
+    return target, workers
 
 
 async def measure_round(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from benchmarks.loadgen import Round
 from benchmarks.results import Params
-from benchmarks.scenarios._common import Bench, measure_round
+from benchmarks.scenarios._common import Bench, measure_round, start_wire
 
 __all__ = ["run"]
 
@@ -20,16 +20,7 @@ WINDOW = 4
 
 async def measure(bench: Bench, kind: str, pairs: int) -> dict[str, float]:
     async with bench.fleet() as fleet:
-        data = bench.data_dir() if kind.startswith("chatcore-sqlite") else None
-        target = await fleet.start_target(kind, data=data)
-        workers = await fleet.start_groups(
-            target,
-            [2] * pairs,
-            run_id=bench.run_id(),
-            what=f"direct: {kind}",
-            client="wire",
-            loadgen=bench.loadgen_for(kind),
-        )
+        target, workers = await start_wire(bench, fleet, kind, [2] * pairs, what=f"direct: {kind}")
         spec = Round(duration_s=bench.duration_s, window=WINDOW)
         metrics = await measure_round(
             bench, fleet, target, workers, spec, what=f"direct: {kind}", profile_as="direct"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from benchmarks.loadgen import Round
 from benchmarks.results import Params
-from benchmarks.scenarios._common import Bench, measure_round
+from benchmarks.scenarios._common import Bench, measure_round, start_wire
 
 __all__ = ["run"]
 
@@ -61,15 +61,7 @@ async def measure(
     window = max(2, _IN_FLIGHT // groups)
     what = f"fanout {size}: {kind}"
     async with bench.fleet() as fleet:
-        target = await fleet.start_target(kind)
-        workers = await fleet.start_groups(
-            target,
-            [size] * groups,
-            run_id=bench.run_id(),
-            what=what,
-            client="wire",
-            loadgen=bench.loadgen_for(kind),
-        )
+        target, workers = await start_wire(bench, fleet, kind, [size] * groups, what=what)
         spec = Round(duration_s=bench.duration_s, window=window, drain_s=2.0)
         metrics = await measure_round(
             bench, fleet, target, workers, spec, what=what, profile_as=f"fanout-{size}"

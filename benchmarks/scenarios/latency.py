@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from benchmarks.loadgen import Round
 from benchmarks.results import Params
-from benchmarks.scenarios._common import Bench, measure_round, sustained
+from benchmarks.scenarios._common import Bench, measure_round, start_wire, sustained
 
 __all__ = ["FRACTIONS", "run"]
 
@@ -28,16 +28,7 @@ async def measure(
     """Metrics per fraction of the maximum (1.0: the flat-out round itself)."""
     out: dict[float, dict[str, float]] = {}
     async with bench.fleet() as fleet:
-        data = bench.data_dir() if kind.startswith("chatcore-sqlite") else None
-        target = await fleet.start_target(kind, data=data)
-        workers = await fleet.start_groups(
-            target,
-            [2] * pairs,
-            run_id=bench.run_id(),
-            what=f"latency: {kind}",
-            client="wire",
-            loadgen=bench.loadgen_for(kind),
-        )
+        target, workers = await start_wire(bench, fleet, kind, [2] * pairs, what=f"latency: {kind}")
         d = bench.duration_s
         drain = min(1.0, d / 2)
         flat_out = await measure_round(

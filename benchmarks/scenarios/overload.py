@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from benchmarks.loadgen import Round
 from benchmarks.results import Params
-from benchmarks.scenarios._common import Bench, measure_round, sustained
+from benchmarks.scenarios._common import Bench, measure_round, start_wire, sustained
 
 __all__ = ["MULTIPLES", "TARGETS", "run"]
 
@@ -54,20 +54,13 @@ async def measure(
     """Metrics per multiple of the maximum (0.0: the flat-out round itself)."""
     env = TARGETS[series]
     kind = "chatcore-memory"
-    loadgen = bench.loadgen_for(kind)
     out: dict[float, dict[str, float]] = {}
     what = f"overload {group_size}: {series}"
     async with bench.fleet(env) as fleet:
-        target = await fleet.start_target(kind)
-        workers = await fleet.start_groups(
-            target,
-            [group_size] * groups,
-            run_id=bench.run_id(),
-            what=what,
-            client="wire",
-            loadgen=loadgen,
+        target, workers = await start_wire(
+            bench, fleet, kind, [group_size] * groups, what=what,
             senders_per_group=min(SENDERS, group_size),
-        )
+        )  # fmt: skip
         d = bench.duration_s
         window = max(1, _IN_FLIGHT // (groups * min(SENDERS, group_size)))
         flat = await measure_round(

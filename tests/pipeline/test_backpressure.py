@@ -82,6 +82,13 @@ def test_the_bound_has_a_safe_default_and_is_checked() -> None:
         with pytest.raises(InvalidRequest):
             ChatNode.in_memory(**bad)
 
+    async def backlog() -> int:
+        return 0
+
+    for args in ({"max_backlog": 0}, {"retry_after_ms": 0}, {"sample_s": float("nan")}):
+        with pytest.raises(InvalidRequest, match=next(iter(args))):
+            Backpressure(backlog, **{"max_backlog": 1, **args})  # type: ignore[arg-type]
+
 
 def test_an_overloaded_refusal_reaches_the_wire_with_its_retry_after() -> None:
     frame = error_frame(Overloaded("busy", retry_after_ms=750), 9)

@@ -78,8 +78,14 @@ def test_the_bound_has_a_safe_default_and_is_checked() -> None:
     for bad in ({"max_delivery_lag_s": 0.0}, {"delivery_lag_window_s": -1.0}):
         with pytest.raises(InvalidRequest):
             ChatNode.in_memory(**bad)
-    for args in ({"max_lag_ms": 0}, {"window_ms": 0}, {"late_share": 0.0}, {"min_late": -1}):
-        with pytest.raises(InvalidRequest):
+    for args in (
+        {"max_lag_ms": 0},
+        {"window_ms": 0},
+        {"retry_after_ms": 0},
+        {"late_share": 0.0},
+        {"min_late": -1},
+    ):
+        with pytest.raises(InvalidRequest, match=next(iter(args))):
             DeliveryLag(**args)
 
 

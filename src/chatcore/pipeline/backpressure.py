@@ -37,6 +37,13 @@ from chatcore.errors import InvalidRequest, Overloaded
 __all__ = ["Backpressure", "DeliveryLag"]
 
 
+def _at_least(minimum: float, **values: float) -> None:
+    """Raise InvalidRequest naming the first of ``values`` below ``minimum``."""
+    for name, value in values.items():
+        if not value >= minimum:  # also refuses NaN
+            raise InvalidRequest(f"{name} must be at least {minimum}, got {value}")
+
+
 class Backpressure:
     """A bound on the undelivered backlog, checked before each send is appended."""
 
@@ -52,12 +59,8 @@ class Backpressure:
         """``backlog()`` reads the records not yet delivered; ``max_backlog`` (>= 1) is
         where sends start being refused; ``sample_s`` (>= 0) how long a read is trusted;
         ``retry_after_ms`` what a refusal tells the client. Raises InvalidRequest."""
-        if max_backlog < 1:
-            raise InvalidRequest(f"max_backlog must be at least 1, got {max_backlog}")
-        if not sample_s >= 0:
-            raise InvalidRequest(f"sample_s must be >= 0, got {sample_s}")
-        if retry_after_ms < 1:
-            raise InvalidRequest(f"retry_after_ms must be at least 1, got {retry_after_ms}")
+        _at_least(1, max_backlog=max_backlog, retry_after_ms=retry_after_ms)
+        _at_least(0, sample_s=sample_s)
         self._read = backlog
         self.max_backlog = max_backlog
         self.sample_s = sample_s
@@ -137,17 +140,10 @@ class DeliveryLag:
     ) -> None:
         """Raises InvalidRequest for a bound, window or ``retry_after_ms`` below 1, a
         ``late_share`` outside (0, 1] or a negative ``min_late``."""
-        for name, value in (
-            ("max_lag_ms", max_lag_ms),
-            ("window_ms", window_ms),
-            ("retry_after_ms", retry_after_ms),
-        ):
-            if value < 1:
-                raise InvalidRequest(f"{name} must be at least 1, got {value}")
+        _at_least(1, max_lag_ms=max_lag_ms, window_ms=window_ms, retry_after_ms=retry_after_ms)
+        _at_least(0, min_late=min_late)
         if not 0 < late_share <= 1:
             raise InvalidRequest(f"late_share must be in (0, 1], got {late_share}")
-        if min_late < 0:
-            raise InvalidRequest(f"min_late must be >= 0, got {min_late}")
         self.max_lag_ms = max_lag_ms
         self.window_ms = window_ms
         self.late_share = late_share

@@ -57,7 +57,6 @@ __all__ = [
     "DeliveryWorker",
     "HistoryWorker",
     "ReceiptWorker",
-    "concurrently",
     "consume",
     "envelope_bytes",
 ]
