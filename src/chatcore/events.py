@@ -2,12 +2,17 @@
 
 An :class:`Envelope` names the target connections (by ``conn_id``) on one gateway
 and carries one event; :func:`encode_envelope` / :func:`decode_envelope` are its
-bytes on the bus. Gateways turn events into wire frames for each client
-(:mod:`chatcore.gateway.convert`); the bus itself only moves bytes. This module sits
-below both the pipeline and the gateway, so neither imports the other for it.
+bytes on the bus. One bus payload may carry several envelopes for the same gateway:
+:func:`join_envelopes` makes a MessagePack array of encoded envelopes without
+decoding them again, and :func:`decode_envelopes` reads either form. Gateways turn
+events into wire frames for each client (:mod:`chatcore.gateway.convert`); the bus
+itself only moves bytes. This module sits below both the pipeline and the gateway,
+so neither imports the other for it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import msgspec
 
@@ -23,7 +28,9 @@ __all__ = [
     "ReceiptEvent",
     "TypingEvent",
     "decode_envelope",
+    "decode_envelopes",
     "encode_envelope",
+    "join_envelopes",
 ]
 
 
@@ -75,6 +82,7 @@ class Envelope(msgspec.Struct, frozen=True):
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Envelope)
+_many_decoder = msgspec.msgpack.Decoder(Envelope | list[Envelope])
 
 
 def encode_envelope(envelope: Envelope) -> bytes:
@@ -84,3 +92,32 @@ def encode_envelope(envelope: Envelope) -> bytes:
 def decode_envelope(data: bytes) -> Envelope:
     """Raises ``msgspec.DecodeError`` on bytes that are not an envelope."""
     return _decoder.decode(data)
+
+
+def join_envelopes(payloads: Sequence[bytes]) -> bytes:
+    """One bus payload of encoded envelopes (from :func:`encode_envelope`), in order.
+
+    A single payload is returned as it is (what a gateway that reads only single
+    envelopes understands); several become one MessagePack array, its header put
+    before the payloads as they are. Raises ValueError for none.
+    """
+    n = len(payloads)
+    if n == 1:
+        return payloads[0]
+    if n == 0:
+        raise ValueError("join_envelopes needs at least one payload")
+    if n < 16:
+        header = bytes((0x90 | n,))  # fixarray
+    elif n < 1 << 16:
+        header = b"\xdc" + n.to_bytes(2, "big")  # array 16
+    else:
+        header = b"\xdd" + n.to_bytes(4, "big")  # array 32
+    return header + b"".join(payloads)
+
+
+def decode_envelopes(data: bytes) -> list[Envelope]:
+    """The envelopes of one bus payload, in order: one (from :func:`encode_envelope`)
+    or several (from :func:`join_envelopes`). Raises ``msgspec.DecodeError`` on bytes
+    that are neither."""
+    decoded = _many_decoder.decode(data)
+    return decoded if isinstance(decoded, list) else [decoded]

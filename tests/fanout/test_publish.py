@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from chatcore.bus.memory import MemoryGatewayBus
+from chatcore.errors import InvalidRequest
 from chatcore.fanout import Fanout, FanoutPlanner, publish_to_members
 from chatcore.model import Connection
 from chatcore.registry.memory import MemoryConnectionRegistry
@@ -103,3 +104,43 @@ async def test_nobody_online_publishes_nothing() -> None:
     )
     assert offline == ("carol",)
     assert bus.calls == []
+
+
+def joined(payloads: Sequence[bytes]) -> bytes:
+    return b"[" + b"|".join(payloads) + b"]"
+
+
+async def test_combined_each_gateway_gets_one_payload_of_its_events_in_add_order() -> None:
+    bus, registry = await registered()
+    fanout = Fanout(bus, registry, FanoutPlanner(), encode, combine=joined)
+    await fanout.lookup(["alice", "bob"])
+    for event in ("m1", "m2", "m3"):
+        fanout.add(["alice", "bob"], event)
+    await fanout.publish()
+    assert bus.calls == [
+        [("gw-a", b"[m1->a1,b1|m2->a1,b1|m3->a1,b1]"), ("gw-b", b"[m1->a2|m2->a2|m3->a2]")]
+    ]
+
+
+async def test_combined_payloads_are_cut_at_max_payload_bytes() -> None:
+    bus, registry = await registered()
+    # each "mN->b1" is 6 bytes: two fit in 12, a third starts a new payload
+    fanout = Fanout(bus, registry, FanoutPlanner(), encode, combine=joined, max_payload_bytes=12)
+    await fanout.lookup(["bob"])
+    for event in ("m1", "m2", "m3", "m4", "m5", "a-much-longer-event"):
+        fanout.add(["bob"], event)
+    await fanout.publish()
+    assert bus.calls == [
+        [
+            ("gw-a", b"[m1->b1|m2->b1]"),
+            ("gw-a", b"[m3->b1|m4->b1]"),
+            ("gw-a", b"[m5->b1]"),
+            ("gw-a", b"[a-much-longer-event->b1]"),  # larger than the bound: alone
+        ]
+    ]
+
+
+async def test_max_payload_bytes_must_be_positive() -> None:
+    bus, registry = await registered()
+    with pytest.raises(InvalidRequest, match="max_payload_bytes"):
+        Fanout(bus, registry, FanoutPlanner(), encode, combine=joined, max_payload_bytes=0)

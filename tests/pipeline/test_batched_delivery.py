@@ -9,7 +9,7 @@ import pytest
 
 from chatcore.bus.memory import MemoryGatewayBus
 from chatcore.errors import Unavailable
-from chatcore.events import Envelope, MessageEvent, decode_envelope
+from chatcore.events import Envelope, MessageEvent, decode_envelopes
 from chatcore.model import ChatInfo, Connection, StoredMessage
 from chatcore.node import ChatNode
 from chatcore.offline.memory import MemoryOfflineIndex, MemoryPushNotifier
@@ -25,6 +25,7 @@ class CountingBus(MemoryGatewayBus):
     def __init__(self) -> None:
         super().__init__()
         self.calls = 0
+        self.payloads: list[str] = []  # the gateway of each payload published
 
     async def publish(self, gateway: str, payload: bytes) -> None:
         self.calls += 1
@@ -32,6 +33,7 @@ class CountingBus(MemoryGatewayBus):
 
     async def publish_many(self, payloads: Sequence[tuple[str, bytes]]) -> None:
         self.calls += 1
+        self.payloads += [gateway for gateway, _ in payloads]
         await super().publish_many(payloads)
 
 
@@ -96,16 +98,17 @@ async def test_a_batch_reaches_every_connection_of_every_message_in_order() -> N
     async with bus, bus.subscribe("gw-a") as gw_a, bus.subscribe("gw-b") as gw_b:
         await worker._handle(batch)
         assert bus.calls == 1
+        assert sorted(bus.payloads) == ["gw-a", "gw-b"]  # one payload per gateway
         for gateway, payloads in (("gw-a", gw_a), ("gw-b", gw_b)):
             mine = [c.conn_id for c in conns if c.gateway == gateway]
             with anyio.fail_after(5):
-                while sum(len(got[c]) for c in mine) < sum(len(expected[c]) for c in mine):
-                    envelope: Envelope = decode_envelope(await anext(payloads))
-                    assert isinstance(envelope.event, MessageEvent)
-                    m = envelope.event.message
-                    for conn_id in envelope.conns:
-                        assert conn_id in mine
-                        got[conn_id].append((m.chat_id, m.seq))
+                envelopes: list[Envelope] = decode_envelopes(await anext(payloads))
+            for envelope in envelopes:
+                assert isinstance(envelope.event, MessageEvent)
+                m = envelope.event.message
+                for conn_id in envelope.conns:
+                    assert conn_id in mine
+                    got[conn_id].append((m.chat_id, m.seq))
     assert got == expected
     assert all(expected.values())
     assert worker.delivered == 60

@@ -4,7 +4,10 @@
 GatewayBus calls: one ConnectionRegistry lookup for every member concerned, then one
 ``publish_many`` for every payload planned. It does not know the events it carries:
 ``encode(conn_ids, event)`` makes the bytes one gateway receives (the pipeline passes
-:func:`chatcore.pipeline.workers.envelope_bytes`).
+:func:`chatcore.pipeline.workers.envelope_bytes`). Given ``combine``, it sends each
+gateway one payload per :meth:`Fanout.publish` (up to ``max_payload_bytes``, then
+another) instead of one per event: ``combine(payloads)`` joins a gateway's payloads,
+in order (the pipeline passes :func:`chatcore.events.join_envelopes`).
 """
 
 from __future__ import annotations
@@ -13,13 +16,19 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, NamedTuple, TypeVar
 
 from chatcore.bus._base import GatewayBus
+from chatcore.errors import InvalidRequest
 from chatcore.fanout.planner import FanoutPlanner
 from chatcore.model import Connection
 from chatcore.registry._base import ConnectionRegistry
 
-__all__ = ["Fanout", "publish_to_members"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Fanout", "publish_to_members"]
 
 E = TypeVar("E")
+
+DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024
+"""The most bytes of events :class:`Fanout` joins into one payload for a gateway (a
+single larger event still goes alone). Well below Redis's pub/sub output buffer
+limits (8 MB for 60 s, 32 MB at once), which disconnect a subscriber."""
 
 
 class _Plan(NamedTuple):
@@ -34,7 +43,9 @@ class Fanout(Generic[E]):
     every member concerned up front; :meth:`publish` sends every payload planned so
     far, in ``add`` order, so each gateway sees them in that order. ``encode(conn_ids,
     event)`` makes the payload of ``event`` for the connections ``conn_ids`` of one
-    gateway.
+    gateway. With ``combine``, :meth:`publish` joins each gateway's payloads into one
+    (``combine(payloads)``, in ``add`` order; several if they pass
+    ``max_payload_bytes``).
     """
 
     def __init__(
@@ -43,9 +54,17 @@ class Fanout(Generic[E]):
         registry: ConnectionRegistry,
         planner: FanoutPlanner,
         encode: Callable[[tuple[str, ...], E], bytes],
+        *,
+        combine: Callable[[Sequence[bytes]], bytes] | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
+        """Raises InvalidRequest if ``max_payload_bytes`` is below 1."""
+        if max_payload_bytes < 1:
+            raise InvalidRequest(f"max_payload_bytes must be at least 1, got {max_payload_bytes}")
         self._bus, self._registry, self._planner = bus, registry, planner
         self._encode = encode
+        self._combine = combine
+        self._max_payload_bytes = max_payload_bytes
         self._connections: dict[str, list[Connection]] = {}
         self._plans: dict[tuple[str, ...], _Plan] = {}
         self._payloads: list[tuple[str, bytes]] = []
@@ -80,8 +99,28 @@ class Fanout(Generic[E]):
     async def publish(self) -> None:
         """Send every payload planned since the last publish (one bus call)."""
         payloads, self._payloads = self._payloads, []
-        if payloads:
-            await self._bus.publish_many(payloads)
+        if not payloads:
+            return
+        if self._combine is not None:
+            payloads = self._joined(payloads, self._combine)
+        await self._bus.publish_many(payloads)
+
+    def _joined(
+        self, payloads: list[tuple[str, bytes]], combine: Callable[[Sequence[bytes]], bytes]
+    ) -> list[tuple[str, bytes]]:
+        """Each gateway's payloads joined, in order, in runs of at most
+        ``max_payload_bytes`` (a larger payload makes a run of its own)."""
+        runs: dict[str, list[list[bytes]]] = {}
+        filled: dict[str, int] = {}
+        for gateway, payload in payloads:
+            gateway_runs = runs.setdefault(gateway, [[]])
+            size = filled.get(gateway, 0) + len(payload)
+            if gateway_runs[-1] and size > self._max_payload_bytes:
+                gateway_runs.append([])
+                size = len(payload)
+            gateway_runs[-1].append(payload)
+            filled[gateway] = size
+        return [(gateway, combine(run)) for gateway, rs in runs.items() for run in rs]
 
 
 async def publish_to_members(

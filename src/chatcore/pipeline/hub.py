@@ -24,7 +24,7 @@ from anyio.abc import TaskStatus
 from chatcore._clock import wall_ms
 from chatcore.bus._base import GatewayBus
 from chatcore.errors import ChatcoreClosed
-from chatcore.events import ChatEvent, Event, MessageEvent, PresenceEvent, decode_envelope
+from chatcore.events import ChatEvent, Event, MessageEvent, PresenceEvent, decode_envelopes
 from chatcore.model import Connection, PresenceState
 from chatcore.pipeline.backpressure import DeliveryLag
 from chatcore.presence._base import PresenceStore
@@ -260,14 +260,15 @@ class ConnectionHub:
                 task_status.started()
                 async for data in envelopes:
                     try:
-                        envelope = decode_envelope(data)
+                        batch = decode_envelopes(data)
                     except msgspec.DecodeError:
-                        logger.error("dropping an undecodable bus envelope")
+                        logger.error("dropping an undecodable bus payload")
                         continue
-                    event = envelope.event
-                    if isinstance(event, ChatEvent) and event.removed:
-                        await self._chat_changed(event, envelope.conns)
-                    await self._deliver(envelope.conns, event)
+                    for envelope in batch:
+                        event = envelope.event
+                        if isinstance(event, ChatEvent) and event.removed:
+                            await self._chat_changed(event, envelope.conns)
+                        await self._deliver(envelope.conns, event)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.shutdown()

@@ -28,6 +28,7 @@ from chatcore.events import (
     MessageEvent,
     ReceiptEvent,
     encode_envelope,
+    join_envelopes,
 )
 from chatcore.fanout import Fanout, FanoutPlanner
 from chatcore.log import LogRecord, PartitionedLog
@@ -299,7 +300,9 @@ class DeliveryWorker:
     async def _deliver(self, messages: list[StoredMessage]) -> None:
         # One membership call, one registry lookup and one bus call per batch.
         chats = await self._membership.get_chats(m.chat_id for m in messages)
-        fanout = Fanout(self._bus, self._registry, self._planner, envelope_bytes)
+        fanout = Fanout(
+            self._bus, self._registry, self._planner, envelope_bytes, combine=join_envelopes
+        )
         await fanout.lookup(m for chat in chats.values() for m in chat.members)
         missed: list[tuple[StoredMessage, list[str]]] = []
         for m in messages:
@@ -406,7 +409,9 @@ class ReceiptWorker:
         if not by_chat:
             return
         chats = await self._membership.get_chats(by_chat)
-        fanout = Fanout(self._bus, self._registry, self._planner, envelope_bytes)
+        fanout = Fanout(
+            self._bus, self._registry, self._planner, envelope_bytes, combine=join_envelopes
+        )
         await fanout.lookup(m for chat in chats.values() for m in chat.members)
         for chat_id, news in by_chat.items():
             chat = chats.get(chat_id)
