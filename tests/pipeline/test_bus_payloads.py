@@ -58,3 +58,23 @@ async def test_the_hub_queues_a_joined_payloads_events_in_order() -> None:
         with anyio.fail_after(5):
             assert [await phone.receive() for _ in range(5)] == events
             assert [await laptop.receive() for _ in range(2)] == [events[1], events[3]]
+
+
+@pytest.mark.anyio
+async def test_the_hub_lets_writers_run_while_it_queues_a_large_payload() -> None:
+    async with ChatNode.in_memory() as node, node.connect("alice", "phone") as phone:
+        events = [PresenceEvent((PresenceState(f"u{i}", True, i),)) for i in range(100)]
+        conns = (phone.info.conn_id,)
+        joined = join_envelopes([encode_envelope(Envelope(conns, e)) for e in events])
+        taken: list[int] = []
+
+        async def writer() -> None:
+            while sum(taken) < len(events):
+                taken.append(len(await phone.receive_many()))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer)
+            await anyio.wait_all_tasks_blocked()  # the writer waits for its first event
+            await node.backends.bus.publish(node.gateway_id, joined)
+        assert sum(taken) == 100
+        assert taken[0] < 100, "the writer ran before the whole payload was queued"

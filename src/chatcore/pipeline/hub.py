@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 
 import anyio
+import anyio.lowlevel
 import msgspec
 from anyio.abc import TaskStatus
 
@@ -38,6 +39,11 @@ __all__ = ["CloseReason", "ConnectionHub", "LocalConnection"]
 logger = logging.getLogger(__name__)
 
 CloseReason = Literal["closed", "slow_consumer", "shutdown"]
+
+_YIELD_EVERY = 16
+"""Envelopes of one bus payload the hub queues before it lets other tasks run (the
+connections' writers), so a payload joined from a large batch does not hold the loop
+for all of its fanout."""
 
 
 class LocalConnection:
@@ -264,11 +270,13 @@ class ConnectionHub:
                     except msgspec.DecodeError:
                         logger.error("dropping an undecodable bus payload")
                         continue
-                    for envelope in batch:
+                    for i, envelope in enumerate(batch, 1):
                         event = envelope.event
                         if isinstance(event, ChatEvent) and event.removed:
                             await self._chat_changed(event, envelope.conns)
                         await self._deliver(envelope.conns, event)
+                        if i % _YIELD_EVERY == 0:  # let the writers flush meanwhile
+                            await anyio.lowlevel.checkpoint()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.shutdown()
