@@ -133,10 +133,23 @@ class _MeddledTransport:
             data = await self.inner.receive()
             if self.lose is None:
                 return data
-            frame = _peek(data)
-            if not self.lose(frame):
+            decoded = _peek(data)
+            if isinstance(decoded, dict):
+                if not self.lose(decoded):
+                    return data
+                self.lost.append(decoded)
+                continue
+            # a batch (the client asked for them in hello): lose frames one by one
+            kept = []
+            for frame in decoded:
+                if self.lose(frame):
+                    self.lost.append(frame)
+                else:
+                    kept.append(frame)
+            if len(kept) == len(decoded):
                 return data
-            self.lost.append(frame)
+            if kept:
+                return _encode_like(data, kept)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         await self.inner.aclose(code, reason)
@@ -145,13 +158,27 @@ class _MeddledTransport:
         self.inner.abort()
 
 
-def _peek(data: bytes | str) -> dict[str, Any]:
+def _peek(data: bytes | str) -> dict[str, Any] | list[dict[str, Any]]:
+    """A frame, or the frames of a batch (a JSON or MessagePack array)."""
     if isinstance(data, str):
-        return dict(json.loads(data))
+        decoded = json.loads(data)
+    else:
+        try:
+            decoded = json.loads(data)
+        except ValueError:
+            decoded = msgspec.msgpack.decode(data)
+    return [dict(f) for f in decoded] if isinstance(decoded, list) else dict(decoded)
+
+
+def _encode_like(data: bytes | str, frames: list[dict[str, Any]]) -> bytes | str:
+    """``frames`` as a batch in the encoding ``data`` came in."""
+    if isinstance(data, str):
+        return json.dumps(frames)
     try:
-        return dict(json.loads(data))
+        json.loads(data)
     except ValueError:
-        return dict(msgspec.msgpack.decode(data))
+        return msgspec.msgpack.encode(frames)
+    return json.dumps(frames).encode()
 
 
 class MeddlingConnector:
