@@ -16,8 +16,10 @@ up as latency instead of hiding it (no coordinated omission). Every process on t
 machine reads the same monotonic clock.
 
 A send the server refuses as ``overloaded`` is counted as ``refused``, not as an
-error, and dropped: it is not sent again (``retry_after_ms`` is not waited out), so
-a paced round offers exactly its rate whatever the server answers.
+error, and dropped: it is not sent again, so a paced round offers exactly its rate
+whatever the server answers. In a flat-out round the refused sender then waits the
+server's ``retry_after_ms`` before its next send, as a real client does (sending again
+at once would measure a storm of refusals, not the server).
 """
 
 from __future__ import annotations
@@ -385,25 +387,30 @@ class LoadGenerator:
     def _body(self, sent_ns: int) -> str:
         return f"{sent_ns}:{self._pad}"
 
-    async def _send(self, driver: Driver, room: str, sent_ns: int, end: int) -> None:
+    async def _send(self, driver: Driver, room: str, sent_ns: int, end: int) -> float:
+        """Send one message; for a send refused as overloaded, how long the server asks
+        the sender to wait (seconds; 0 otherwise)."""
         c = self.counters
         c.sent += 1
         try:
             await driver.send(room, self._body(sent_ns))
-        except Overloaded:
+        except Overloaded as exc:
             c.refused += 1
-            return
+            return exc.retry_after_ms / 1000
         except Exception as exc:
             c.errors += 1
             c.last_error = repr(exc)
-            return
+            return 0.0
         if time.monotonic_ns() < end:
             c.accepted += 1
+        return 0.0
 
     async def _flat_out(self, driver: Driver, room: str, start: int, end: int) -> None:
         await anyio.sleep(max(0, start - time.monotonic_ns()) / 1e9)
         while (now := time.monotonic_ns()) < end:
-            await self._send(driver, room, now, end)
+            wait = await self._send(driver, room, now, end)
+            if wait > 0:  # refused: wait as the server asks, as a real client does
+                await anyio.sleep(min(wait, max(0, end - time.monotonic_ns()) / 1e9))
 
     async def _paced(
         self, driver: Driver, room: str, rate: float, end: int, tg: anyio.abc.TaskGroup

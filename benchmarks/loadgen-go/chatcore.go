@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -28,12 +29,13 @@ type chatcoreDriver struct {
 }
 
 type chatcoreFrame struct {
-	Type    string          `json:"type"`
-	ID      *int64          `json:"id"`
-	Body    *string         `json:"body"`
-	Code    string          `json:"code"`
-	Message string          `json:"message"`
-	Chat    json.RawMessage `json:"chat"`
+	Type         string          `json:"type"`
+	ID           *int64          `json:"id"`
+	Body         *string         `json:"body"`
+	Code         string          `json:"code"`
+	Message      string          `json:"message"`
+	Chat         json.RawMessage `json:"chat"`
+	RetryAfterMs int64           `json:"retry_after_ms"`
 }
 
 func (d *chatcoreDriver) Connect(ctx context.Context) error {
@@ -173,6 +175,21 @@ func (d *chatcoreDriver) Join(ctx context.Context, room string) error {
 // errRefused is a send the server refused as "overloaded" (counted, not an error).
 var errRefused = errors.New("refused: overloaded")
 
+// refusal is errRefused with the server's retry_after_ms.
+type refusal struct{ after time.Duration }
+
+func (r refusal) Error() string { return fmt.Sprintf("%v (retry after %v)", errRefused, r.after) }
+func (r refusal) Unwrap() error { return errRefused }
+
+// retryAfter is how long a refused sender should wait (0 for any other error).
+func retryAfter(err error) time.Duration {
+	var r refusal
+	if errors.As(err, &r) {
+		return r.after
+	}
+	return 0
+}
+
 func (d *chatcoreDriver) Send(ctx context.Context, room, body string) error {
 	msgID := d.msgIDs.Add(1)
 	reply, err := d.request(ctx, func(id int64) string {
@@ -181,7 +198,7 @@ func (d *chatcoreDriver) Send(ctx context.Context, room, body string) error {
 	})
 	if err != nil {
 		if reply.Type == "error" && reply.Code == "overloaded" {
-			return errRefused
+			return refusal{time.Duration(reply.RetryAfterMs) * time.Millisecond}
 		}
 		return fmt.Errorf("send failed: %w", err)
 	}

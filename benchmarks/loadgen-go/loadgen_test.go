@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRound3KeepsThreeSignificantDigits(t *testing.T) {
@@ -147,5 +149,20 @@ func TestAClientThatNeverConnectedHasEnded(t *testing.T) {
 		default:
 			t.Fatalf("%T without a connection has not ended", e)
 		}
+	}
+}
+
+func TestARefusalCarriesTheServersRetryAfter(t *testing.T) {
+	var frame chatcoreFrame
+	raw := `{"type":"error","id":3,"code":"overloaded","message":"busy","retry_after_ms":250}`
+	if err := json.Unmarshal([]byte(raw), &frame); err != nil || frame.RetryAfterMs != 250 {
+		t.Fatalf("frame %+v, err %v", frame, err)
+	}
+	err := error(refusal{time.Duration(frame.RetryAfterMs) * time.Millisecond})
+	if !errors.Is(err, errRefused) || retryAfter(err) != 250*time.Millisecond {
+		t.Fatalf("refusal %v: is refused %v, wait %v", err, errors.Is(err, errRefused), retryAfter(err))
+	}
+	if retryAfter(fmt.Errorf("send failed: %w", errors.New("x"))) != 0 {
+		t.Fatal("another error asks for no wait")
 	}
 }

@@ -11,7 +11,9 @@
 // Latency is taken from the intended send time written into each body
 // ("<CLOCK_MONOTONIC ns>:<padding>"), as the Python generator does. Histograms go
 // back as latency_counts: [microseconds rounded to 3 significant digits, count] pairs.
-// A send refused as "overloaded" is counted in "refused" and dropped, not sent again.
+// A send refused as "overloaded" is counted in "refused" and dropped, not sent again;
+// in a flat-out round its sender then waits the server's retry_after_ms before its
+// next send, as a real client does (a paced round keeps its schedule).
 package main
 
 import (
@@ -319,7 +321,9 @@ func (lg *loadGenerator) body(sentNs int64) string {
 	return fmt.Sprintf("%d:%s", sentNs, lg.pad)
 }
 
-func (lg *loadGenerator) send(ctx context.Context, d Driver, room string, sentNs, end, gen int64) {
+// send sends one message; for a send refused as overloaded, how long the server asks
+// the sender to wait (retry_after_ms; 0 otherwise).
+func (lg *loadGenerator) send(ctx context.Context, d Driver, room string, sentNs, end, gen int64) time.Duration {
 	c := lg.c
 	c.sent.Add(1)
 	if err := d.Send(ctx, room, lg.body(sentNs)); err != nil {
@@ -327,17 +331,18 @@ func (lg *loadGenerator) send(ctx context.Context, d Driver, room string, sentNs
 			if c.generation.Load() == gen {
 				c.refused.Add(1)
 			}
-			return
+			return retryAfter(err)
 		}
 		if c.generation.Load() == gen {
 			c.errors.Add(1)
 			c.fail(err)
 		}
-		return
+		return 0
 	}
 	if monotonicNs() < end && c.generation.Load() == gen {
 		c.accepted.Add(1)
 	}
+	return 0
 }
 
 func (lg *loadGenerator) round(cmd Command) roundResult {
@@ -386,7 +391,10 @@ func (lg *loadGenerator) round(cmd Command) roundResult {
 				go func() {
 					sleepUntil(start)
 					for now := monotonicNs(); now < end && ctx.Err() == nil; now = monotonicNs() {
-						lg.send(ctx, s.d, s.room, now, end, gen)
+						// a refused sender waits as the server asks, as a real client does
+						if wait := lg.send(ctx, s.d, s.room, now, end, gen); wait > 0 {
+							sleepUntil(min(end, monotonicNs()+wait.Nanoseconds()))
+						}
 					}
 				}()
 			}
