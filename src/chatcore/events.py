@@ -98,21 +98,14 @@ def join_envelopes(payloads: Sequence[bytes]) -> bytes:
     """One bus payload of encoded envelopes (from :func:`encode_envelope`), in order.
 
     A single payload is returned as it is (what a gateway that reads only single
-    envelopes understands); several become one MessagePack array, its header put
-    before the payloads as they are. Raises ValueError for none.
+    envelopes understands); several become one MessagePack array of the payloads as
+    they are (``msgspec.Raw``: not decoded or encoded again). Raises ValueError for none.
     """
-    n = len(payloads)
-    if n == 1:
+    if len(payloads) == 1:
         return payloads[0]
-    if n == 0:
+    if not payloads:
         raise ValueError("join_envelopes needs at least one payload")
-    if n < 16:
-        header = bytes((0x90 | n,))  # fixarray
-    elif n < 1 << 16:
-        header = b"\xdc" + n.to_bytes(2, "big")  # array 16
-    else:
-        header = b"\xdd" + n.to_bytes(4, "big")  # array 32
-    return header + b"".join(payloads)
+    return _encoder.encode([msgspec.Raw(p) for p in payloads])
 
 
 def decode_envelopes(data: bytes) -> list[Envelope]:

@@ -44,6 +44,8 @@ import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
+import msgspec
+
 from chatcore._extras import missing_extra
 
 try:
@@ -143,13 +145,14 @@ def ws_frame(opcode: int, payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x80 | opcode, 127, n) + payload
 
 
+_msgpack_encode = msgspec.msgpack.Encoder().encode
+
+
 def _batch_payload(codec: FrameCodec, payloads: list[bytes]) -> bytes:
     """Encoded frames as one array (JSON, or a MessagePack array), without re-encoding."""
     if not codec.binary:
         return b"[" + b",".join(payloads) + b"]"
-    n = len(payloads)
-    head = bytes((0x90 | n,)) if n < 16 else struct.pack("!BH", 0xDC, n)
-    return head + b"".join(payloads)
+    return _msgpack_encode(list(map(msgspec.Raw, payloads)))
 
 
 class _WireFrames:
