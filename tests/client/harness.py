@@ -133,7 +133,7 @@ class _MeddledTransport:
             data = await self.inner.receive()
             if self.lose is None:
                 return data
-            decoded = _peek(data)
+            decoded, encode = _peek(data)
             if isinstance(decoded, dict):
                 if not self.lose(decoded):
                     return data
@@ -149,7 +149,7 @@ class _MeddledTransport:
             if len(kept) == len(decoded):
                 return data
             if kept:
-                return _encode_like(data, kept)
+                return encode(kept)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         await self.inner.aclose(code, reason)
@@ -158,27 +158,22 @@ class _MeddledTransport:
         self.inner.abort()
 
 
-def _peek(data: bytes | str) -> dict[str, Any] | list[dict[str, Any]]:
-    """A frame, or the frames of a batch (a JSON or MessagePack array)."""
+Frames = dict[str, Any] | list[dict[str, Any]]
+
+
+def _peek(data: bytes | str) -> tuple[Frames, Callable[[list[dict[str, Any]]], bytes | str]]:
+    """A frame, or the frames of a batch (a JSON or MessagePack array); and how to
+    encode a batch as ``data`` was."""
+    encode: Callable[[list[dict[str, Any]]], bytes | str]
     if isinstance(data, str):
-        decoded = json.loads(data)
+        decoded, encode = json.loads(data), json.dumps
     else:
         try:
-            decoded = json.loads(data)
+            decoded, encode = json.loads(data), lambda frames: json.dumps(frames).encode()
         except ValueError:
-            decoded = msgspec.msgpack.decode(data)
-    return [dict(f) for f in decoded] if isinstance(decoded, list) else dict(decoded)
-
-
-def _encode_like(data: bytes | str, frames: list[dict[str, Any]]) -> bytes | str:
-    """``frames`` as a batch in the encoding ``data`` came in."""
-    if isinstance(data, str):
-        return json.dumps(frames)
-    try:
-        json.loads(data)
-    except ValueError:
-        return msgspec.msgpack.encode(frames)
-    return json.dumps(frames).encode()
+            decoded, encode = msgspec.msgpack.decode(data), msgspec.msgpack.encode
+    frames = [dict(f) for f in decoded] if isinstance(decoded, list) else dict(decoded)
+    return frames, encode
 
 
 class MeddlingConnector:
