@@ -187,3 +187,77 @@ async def test_a_failed_transaction_ends_the_spans_of_the_batch_sequenced_ahead(
     assert len(ended) == 4  # the failed batch's two and the two sequenced ahead
     assert all(s.events and s.events[0].name == "exception" for s in ended)
     provider.shutdown()
+
+
+class HeldConsumer(EmbeddedConsumer):
+    """An embedded consumer whose first transaction waits until ``release`` is set, and
+    which counts the records its polls hand out."""
+
+    async def poll(self, *, max_records: int = 500, timeout_s: float = 1.0) -> ConsumerBatch:
+        batch = await super().poll(max_records=max_records, timeout_s=timeout_s)
+        log = self._log
+        assert isinstance(log, HeldLog)
+        log.handed_out += len(batch.records)
+        log.progress.set()
+        return batch
+
+    async def commit_transaction(
+        self, outputs: Sequence[OutRecord], offsets: Mapping[int, int]
+    ) -> list[RecordPosition]:
+        log = self._log
+        assert isinstance(log, HeldLog)
+        log.sizes.append(sum(1 for o in outputs if o.topic == TOPICS.messages))
+        if len(log.sizes) == 1:
+            log.in_flight.set()
+            await log.release.wait()
+        return await super().commit_transaction(outputs, offsets)
+
+
+class HeldLog(MemoryLog):
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = anyio.Event()
+        self.release = anyio.Event()
+        self.progress = anyio.Event()
+        self.handed_out = 0
+        self.sizes: list[int] = []
+
+    def consumer(self, topic: str, *, group: str) -> EmbeddedConsumer:
+        self._memory.add_reader(topic, group)
+        return HeldConsumer(self, topic, group)
+
+
+async def append(log: MemoryLog, start: int, count: int) -> list[tuple[str, str]]:
+    sent = []
+    for i in range(start, start + count):
+        chat = CHATS[i % len(CHATS)]
+        body = f"{chat}:{i}"
+        sub = Submitted(1000 + i, chat, "alice", body, "text", body, ts=0)
+        await log.append([OutRecord(TOPICS.submitted, chat, encode(sub))])
+        sent.append((chat, body))
+    return sent
+
+
+@pytest.mark.parametrize("max_batch", [500, 4])
+async def test_records_that_arrive_during_a_transaction_all_join_the_next_one(
+    max_batch: int,
+) -> None:
+    log = HeldLog()
+    sent = await setup(log, 1)
+    sequencer = Sequencer(log, topics=TOPICS, max_batch=max_batch)
+    async with anyio.create_task_group() as tg:
+        with anyio.fail_after(5):
+            await tg.start(sequencer.run)
+            await log.in_flight.wait()
+            for i in range(1, 7):  # one at a time: each poll may hand out one
+                sent += await append(log, i, 1)
+                while log.handed_out < min(1 + i, 1 + max_batch):
+                    await log.progress.wait()
+                    log.progress = anyio.Event()
+            log.release.set()
+            rows = await sequenced(log, len(sent))
+        tg.cancel_scope.cancel()
+    check_order(rows, sent)
+    # All six polled while the first transaction was in flight go in the next one, as
+    # far as max_batch allows; the rest in the one after.
+    assert log.sizes == ([1, 6] if max_batch >= 6 else [1, max_batch, 6 - max_batch])

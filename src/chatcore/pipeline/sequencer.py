@@ -16,11 +16,14 @@ a crash after it repeats nothing. A Sequencer that lost its partition to another
 fenced by the log and cannot write. So seq is contiguous and every message is
 sequenced exactly once, whatever dies when.
 
-``run`` overlaps each transaction with polling and sequencing the next batch: the
-transactions themselves still run one at a time, in poll order; a batch that brings
-an assignment change waits for the transaction in flight before it restores any
-state; and if either side fails, the in-memory states (which ran ahead) are dropped
-and the error is raised, so the restarted Sequencer resumes from what was committed.
+``run`` overlaps each transaction with polling and sequencing the next batch, and
+keeps polling while the transaction is in flight: every record that arrives before it
+is done joins the next transaction (up to ``max_batch``), so a record waits for at most
+the transaction in flight and its own, not for one more. The transactions themselves
+still run one at a time, in poll order; a batch that brings an assignment change waits
+until everything sequenced before it is committed before it restores any state; and if
+either side fails, the in-memory states (which ran ahead) are dropped and the error is
+raised, so the restarted Sequencer resumes from what was committed.
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ if TYPE_CHECKING:
 __all__ = ["DedupeKey", "PartitionState", "Sequencer", "SequencerStats"]
 
 log = logging.getLogger(__name__)
+
+TOP_UP_POLL_S = 0.002
+"""How long a poll waits for more records while a transaction is in flight: the most
+the next transaction may start after the commit it waits for is done."""
 
 DedupeKey = tuple[str, str, str]  # chat_id, sender, client_msg_id
 
@@ -164,6 +171,19 @@ def _end_spans(spans: list[Span], exc: BaseException | None = None) -> None:
         span.end()
 
 
+def _merged(parts: list[_Sequenced]) -> _Sequenced | None:
+    """Batches sequenced one after the other as one transaction's batch (in order)."""
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    return _Sequenced(
+        [o for part in parts for o in part.outputs],
+        {p: offset for part in parts for p, offset in part.offsets.items()},
+        [ms for part in parts for ms in part.accepted_ms],
+        sum(part.dupes for part in parts),
+        [span for part in parts for span in part.spans],
+    )
+
+
 class SequencerStats(NamedTuple):
     sequenced: int
     duplicates: int
@@ -222,27 +242,39 @@ class Sequencer:
                 raise
 
     async def _pipeline(self, consumer: LogConsumer) -> None:
-        """Poll and sequence batch N+1 while batch N's transaction is in flight.
+        """Poll and sequence what comes next while batch N's transaction is in flight.
 
         Order and exactly-once hold as in :meth:`handle`: transactions are still
         committed one at a time, in poll order, so a chat's seqs reach the log in
-        order; a batch that brings an assignment change waits for the transaction in
-        flight before restoring any state. If either side fails, both are abandoned
-        and the error is raised (the caller restarts from the committed offsets).
+        order; a batch that brings an assignment change is sequenced only once all
+        that was sequenced before it is committed. If either side fails, both are
+        abandoned and the error is raised (the caller restarts from the committed
+        offsets).
         """
         pending = await self._sequence(await self._poll(consumer))
         while True:
             if pending is None:
                 pending = await self._sequence(await self._poll(consumer))
-            else:
-                pending = await self._commit_and_sequence_next(consumer, pending)
+                continue
+            pending, change = await self._commit_and_sequence_next(consumer, pending)
+            if change is not None:  # polled behind records still to commit
+                if pending is not None:
+                    await self._commit(consumer, pending)
+                pending = await self._sequence(change)
 
     async def _commit_and_sequence_next(
         self, consumer: LogConsumer, current: _Sequenced
-    ) -> _Sequenced | None:
-        """Commit ``current`` while the next batch is polled and sequenced; the next."""
+    ) -> tuple[_Sequenced | None, ConsumerBatch | None]:
+        """Commit ``current`` while what comes next is polled and sequenced.
+
+        Returns the next transaction's batch: the records polled until ``current`` was
+        committed (at most ``max_batch``), merged. And a polled batch that brings an
+        assignment change behind them, not sequenced yet: it may restore states only
+        once they are committed too.
+        """
         committed = anyio.Event()
         ahead: list[_Sequenced] = []
+        change: list[ConsumerBatch] = []
 
         async def commit() -> None:
             try:
@@ -250,22 +282,32 @@ class Sequencer:
             finally:
                 committed.set()
 
-        async def sequence_next() -> _Sequenced | None:
-            batch = await self._poll(consumer)
-            if batch.assigned or batch.revoked:
-                await committed.wait()  # restore states only from what is committed
-            sequenced = await self._sequence(batch)
-            if sequenced is not None:
-                ahead.append(sequenced)
-            return sequenced
+        async def sequence_next() -> None:
+            room = self._max_batch
+            while room > 0 and not (ahead and committed.is_set()):
+                # The first poll waits for records as long as ever; the later ones
+                # only briefly, to be back soon after the commit is done.
+                timeout_s = TOP_UP_POLL_S if ahead else 1.0
+                batch = await consumer.poll(max_records=room, timeout_s=timeout_s)
+                if batch.assigned or batch.revoked:
+                    if ahead:
+                        change.append(batch)
+                        return
+                    await committed.wait()  # restore states only from what is committed
+                sequenced = await self._sequence(batch)
+                if sequenced is not None:
+                    ahead.append(sequenced)
+                    room -= len(batch.records)
+                elif not ahead:
+                    return  # nothing came within a poll's wait
 
         try:
-            _, following = await both(commit, sequence_next)
+            await both(commit, sequence_next)
         except BaseException as exc:
             for abandoned in ahead:  # never to be committed by this run
                 _end_spans(abandoned.spans, exc)
             raise
-        return following
+        return _merged(ahead), (change[0] if change else None)
 
     async def _poll(self, consumer: LogConsumer) -> ConsumerBatch:
         return await consumer.poll(max_records=self._max_batch)
