@@ -28,6 +28,7 @@ from chatcore.store._rules import changed_members, unique
 __all__ = ["CassandraMembershipStore"]
 
 _CAS_ATTEMPTS = 32  # compare-and-set rounds before update_members gives up
+_IN_KEYS = 100  # chat ids per ``IN`` query of get_chats (larger batches: several at once)
 _encode_roles = msgspec.msgpack.Encoder().encode
 _decode_roles = msgspec.msgpack.Decoder(ChatRoles).decode
 
@@ -49,6 +50,10 @@ def _chat(chat_id: str, row: Row) -> tuple[ChatInfo, int]:
     return chat, int(row["version"])
 
 
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + _IN_KEYS] for i in range(0, len(ids), _IN_KEYS)]
+
+
 class CassandraMembershipStore(CassandraAdapter):
     """A :class:`~chatcore.store.MembershipStore` in Cassandra; member lists change by CAS."""
 
@@ -56,6 +61,8 @@ class CassandraMembershipStore(CassandraAdapter):
         "create": "INSERT INTO {ks}.chats (chat_id, kind, title, created_ms, members, version) "
         "VALUES (?, ?, ?, ?, ?, 1) IF NOT EXISTS",
         "get": "SELECT kind, title, created_ms, members, version FROM {ks}.chats WHERE chat_id = ?",
+        "get_many": "SELECT chat_id, kind, title, created_ms, members, version FROM {ks}.chats "
+        "WHERE chat_id IN ?",
         "replace_members": "UPDATE {ks}.chats SET members = ?, version = ? WHERE chat_id = ? "
         "IF version = ?",
         # user_chats rows carry the chat's version as timestamp: the newest list wins.
@@ -67,6 +74,7 @@ class CassandraMembershipStore(CassandraAdapter):
         "first_roles": "INSERT INTO {ks}.chat_roles (chat_id, data) VALUES (?, ?) IF NOT EXISTS",
         "replace_roles": "UPDATE {ks}.chat_roles SET data = ? WHERE chat_id = ? IF data = ?",
         "get_roles": "SELECT data FROM {ks}.chat_roles WHERE chat_id = ?",
+        "get_roles_many": "SELECT chat_id, data FROM {ks}.chat_roles WHERE chat_id IN ?",
     }
 
     async def create_chat(self, chat: ChatInfo) -> ChatInfo:
@@ -104,20 +112,33 @@ class CassandraMembershipStore(CassandraAdapter):
         return None if found is None else found[0]
 
     async def get_chats(self, chat_ids: Iterable[str]) -> dict[str, ChatInfo]:
-        """The chats of ``chat_ids`` that exist, by id, read concurrently.
+        """The chats of ``chat_ids`` that exist, by id: one ``IN`` query for the chats,
+        then one for their roles (per :data:`_IN_KEYS` ids, those run concurrently).
 
-        Raises Unavailable if Cassandra fails, ChatcoreClosed after ``aclose()``.
+        The roles are read after the members, as :meth:`get_chat` does: a member change
+        writes the roles first (who joins late), so a member seen here has its roles
+        read next. Raises Unavailable if Cassandra fails, ChatcoreClosed after
+        ``aclose()``.
         """
         self._check()
-        found: dict[str, ChatInfo] = {}
+        ids = list(dict.fromkeys(chat_ids))
+        chats: dict[str, tuple[ChatInfo, int]] = {}
+        roles: dict[str, bytes | None] = {}
 
-        async def read(chat_id: str) -> None:
-            chat = await self._read(chat_id)
-            if chat is not None:
-                found[chat_id] = chat[0]
+        async def read_chats(chunk: list[str]) -> None:
+            for row in await self._db.execute(self._q["get_many"], (chunk,)):
+                chats[row["chat_id"]] = _chat(row["chat_id"], row)
 
-        await concurrently(read, dict.fromkeys(chat_ids))
-        return found
+        async def read_roles(chunk: list[str]) -> None:
+            for row in await self._db.execute(self._q["get_roles_many"], (chunk,)):
+                roles[row["chat_id"]] = row["data"]
+
+        await concurrently(read_chats, _chunks(ids))
+        found = [i for i in ids if i in chats]
+        await concurrently(read_roles, _chunks(found))
+        return {
+            i: msgspec.structs.replace(chats[i][0], roles=_roles_of(roles.get(i))) for i in found
+        }
 
     async def update_members(
         self, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()

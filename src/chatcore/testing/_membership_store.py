@@ -72,6 +72,31 @@ class MembershipStoreSuite(StoreSuite[MembershipStore]):
         assert await store.get_chats([]) == {}
         assert await store.get_chats(["nope"]) == {}
 
+    async def test_get_chats_reads_a_large_batch_with_roles(self, store: MembershipStore) -> None:
+        # More ids than a backend may put in one query, some chats with roles of their
+        # own, some missing: each found chat is the one get_chat returns.
+        chats = [
+            ChatInfo(
+                f"g{i}",
+                "group",
+                ("alice", f"u{i}"),
+                title=f"t{i}",
+                created_ms=i,
+                roles=ChatRoles("alice", ("alice",), i % 2 == 0, ((f"u{i}", i),))
+                if i % 3 == 0
+                else ChatRoles(),
+            )
+            for i in range(230)
+        ]
+        for chat in chats:
+            await store.create_chat(chat)
+        wanted = [f"g{i}" for i in range(240)]
+
+        found = await store.get_chats(wanted)
+
+        assert found == {c.chat_id: c for c in chats}
+        assert found["g3"].roles.joined == (("u3", 3),)
+
     async def test_create_existing_returns_the_stored_chat_unchanged(
         self, store: MembershipStore
     ) -> None:
