@@ -171,3 +171,55 @@ async def test_an_idle_connection_holds_no_task_and_no_eager_state(
         assert client.conn is not None and client._handler is not None
         for obj in (client, client.session, client.conn, client._handler):
             assert not hasattr(obj, "__dict__"), type(obj).__name__
+
+
+async def test_a_send_that_waited_in_the_inbox_past_the_lag_bound_is_refused(
+    native: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames that arrive while a request is in flight wait in the connection's inbox,
+    stamped with their arrival; a ``send`` taken from it later than the node's
+    delivery-lag bound (250 ms) is answered ``overloaded`` and appends nothing."""
+    import types
+
+    from chatcore.server import native as native_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(native_module, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    node = native.node
+    chat = await node.create_chat("alice", kind="direct", members=["bob"])
+    release, held = anyio.Event(), anyio.Event()
+    send = node.send
+
+    async def slow_first_send(*args: Any, **kwargs: Any) -> Any:
+        if not held.is_set():
+            held.set()
+            await release.wait()
+        return await send(*args, **kwargs)
+
+    monkeypatch.setattr(node, "send", slow_first_send)
+
+    def request(i: int) -> str:
+        frame = {"type": "send", "id": i, "chat": chat.chat_id, "client_msg_id": f"m{i}",
+                 "kind": "text", "body": f"b{i}"}  # fmt: skip
+        return json.dumps(frame)
+
+    async with raw(native) as ws:
+        await hello(ws, native.token("alice"))
+        await ws.send(request(2))
+        with anyio.fail_after(5):
+            await held.wait()  # send 2 is in flight: what follows waits in the inbox
+        await ws.send(request(3))
+        await ws.send(request(4))
+        with anyio.fail_after(5):  # the pong: the server has read the frames before it
+            await (await ws.ping())
+        clock[0] += 0.3  # they waited 300 ms
+        release.set()
+        answers = [await recv(ws) for _ in range(3)]
+    assert [(a["type"], a["id"]) for a in answers] == [
+        ("accepted", 2), ("error", 3), ("error", 4)
+    ]  # fmt: skip
+    assert {a.get("code") for a in answers[1:]} == {"overloaded"}
+    assert answers[1]["retry_after_ms"] == 250
+    await node.settled()
+    stored = await node.history("alice", chat.chat_id, after=0, limit=10)
+    assert [m.client_msg_id for m in stored.messages] == ["m2"], stored

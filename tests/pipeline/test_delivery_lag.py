@@ -10,6 +10,8 @@ from chatcore.errors import InvalidRequest, Overloaded
 from chatcore.events import MessageEvent
 from chatcore.node import ChatNode, NodeOptions
 from chatcore.pipeline.backpressure import DeliveryLag
+from chatcore.protocol.frames import AcceptedFrame, ErrorFrame, Send
+from chatcore.server.handler import RequestHandler
 
 WINDOW = 100
 
@@ -116,3 +118,40 @@ async def test_sends_are_refused_while_the_gateway_hands_messages_on_late() -> N
             behind[0] += WINDOW  # a window with nothing handed on late: drained
             await node.send("alice", chat.chat_id, client_msg_id="m10", body="x")
             assert node.delivery_lag is not None and node.delivery_lag.refused == 1
+
+
+def test_a_send_that_waited_longer_than_the_bound_is_refused() -> None:
+    rule = DeliveryLag(max_lag_ms=250, window_ms=WINDOW)
+    rule.check_waited(250)  # at the bound is on time
+    with pytest.raises(Overloaded, match="waited 251 ms") as refused:
+        rule.check_waited(251)
+    assert refused.value.retry_after_ms == 250
+    assert rule.refused == 1
+    rule.check(0)  # a refusal of a late send does not make the next ones refused
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bounded", [True, False])
+async def test_a_send_that_waited_behind_its_connections_requests_is_refused(
+    bounded: bool,
+) -> None:
+    """The handler refuses a ``send`` that waited longer than the bound at the gateway
+    (behind the connection's earlier requests, a backlog the takes do not see); nothing
+    is appended. Without the bound, it is accepted."""
+    options = {} if bounded else {"max_delivery_lag_s": None}
+    async with ChatNode.in_memory(max_delivery_backlog=None, **options) as node:
+        chat = await node.create_chat("alice", kind="group", members=["bob"], title="t")
+        async with node.connect("alice", "phone") as alice, node.connect("bob", "p") as bob:
+            handler = RequestHandler(node, alice)
+            late = Send(id=1, chat=chat.chat_id, client_msg_id="m1", kind="text", body="x")
+            [answer] = await handler.handle(late, waited_s=0.3)
+            if bounded:
+                assert isinstance(answer, ErrorFrame)
+                assert (answer.id, answer.code, answer.retry_after_ms) == (1, "overloaded", 250)
+                await node.settled()
+                assert bob.take_nowait() == []  # nothing was appended
+            else:
+                assert isinstance(answer, AcceptedFrame)
+            on_time = Send(id=2, chat=chat.chat_id, client_msg_id="m2", kind="text", body="y")
+            [answer] = await handler.handle(on_time, waited_s=0.2)
+            assert isinstance(answer, AcceptedFrame)

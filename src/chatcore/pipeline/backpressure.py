@@ -179,6 +179,18 @@ class DeliveryLag:
                 retry_after_ms=self.retry_after_ms,
             )
 
+    def check_waited(self, waited_ms: int) -> None:
+        """Raise Overloaded if a send waited more than ``max_lag_ms`` at the gateway
+        before it could be handled (behind its connection's earlier requests): it is
+        late before it is even accepted, a backlog the takes do not see."""
+        if waited_ms > self.max_lag_ms:
+            self.refused += 1
+            raise Overloaded(
+                f"this send waited {waited_ms} ms at the gateway (limit {self.max_lag_ms} "
+                f"ms); send again in {self.retry_after_ms} ms",
+                retry_after_ms=self.retry_after_ms,
+            )
+
     def _roll(self, now_ms: int) -> None:
         start = self._start
         if start is None or now_ms < start:  # the first call, or the clock stepped back

@@ -91,9 +91,15 @@ class RequestHandler:
         self.conn = conn
         self._links = links or _unchanged
 
-    async def handle(self, frame: ClientFrame) -> list[ServerFrame]:
-        """The frames that answer ``frame`` (possibly none)."""
+    async def handle(self, frame: ClientFrame, *, waited_s: float = 0.0) -> list[ServerFrame]:
+        """The frames that answer ``frame`` (possibly none); ``waited_s``: how long it
+        waited at the gateway behind the connection's earlier frames. A ``send`` that
+        waited longer than the node's delivery-lag bound is refused as ``overloaded``
+        (its message would reach its recipients late whatever happens next)."""
         try:
+            lag = self.node.delivery_lag
+            if waited_s > 0 and lag is not None and isinstance(frame, Send):
+                lag.check_waited(round(waited_s * 1000))
             return await self._handle(frame)
         except (MessageNotFound, BlobNotFound) as exc:  # the user is a member: they may know
             return [error_frame(exc, getattr(frame, "id", None))]

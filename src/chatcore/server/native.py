@@ -308,7 +308,8 @@ class NativeConnection(WSListener):
         self.transport: WSTransport | None = None
         self._closed = False
         self._disconnected = False
-        self._inbox: list[bytes | str] | None = None  # frames waiting for the reader
+        # frames waiting for the reader, with when each arrived (time.monotonic())
+        self._inbox: list[tuple[bytes | str, float]] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._fragments: list[bytes] | None = None  # a fragmented message so far
         self._fragment_type = WSMsgType.TEXT
@@ -483,7 +484,7 @@ class NativeConnection(WSListener):
             inbox = self._inbox
             if inbox is None:
                 inbox = self._inbox = []
-            inbox.append(data)
+            inbox.append((data, time.monotonic()))
             if len(inbox) >= MAX_PENDING_READS:
                 transport.underlying_transport.pause_reading()
             return
@@ -550,14 +551,15 @@ class NativeConnection(WSListener):
                 return
 
     async def _read(self, actions: list[Action]) -> None:
+        waited_s = 0.0  # how long the frame of ``actions`` waited in the inbox
         try:
             while True:
-                if not await self._act(actions):
+                if not await self._act(actions, waited_s):
                     return
                 inbox = self._inbox
                 if not inbox or self._closed:
                     return
-                data = inbox.pop(0)
+                data, arrived = inbox.pop(0)
                 if not inbox:
                     self._inbox = None
                     if self.transport is not None and not self._disconnected:
@@ -565,7 +567,9 @@ class NativeConnection(WSListener):
                 if self.host.draining:
                     self._inbox = None
                     return
-                actions = self.session.receive(data, now=time.monotonic())
+                now = time.monotonic()
+                waited_s = now - arrived
+                actions = self.session.receive(data, now=now)
         except Exception:
             logger.exception("a request failed; closing its connection with 1011")
             self._close_now(1011, "internal error")
@@ -573,8 +577,9 @@ class NativeConnection(WSListener):
             self.busy = False
             self._reader = None
 
-    async def _act(self, actions: list[Action]) -> bool:
-        """Carry out ``actions``; False once the connection closed."""
+    async def _act(self, actions: list[Action], waited_s: float = 0.0) -> bool:
+        """Carry out ``actions`` (of a frame that waited ``waited_s`` in the inbox);
+        False once the connection closed."""
         for action in actions:
             match action:
                 case Reply(frame=frame):
@@ -601,7 +606,7 @@ class NativeConnection(WSListener):
                     self._ready()
                 case Handle(frame=request):
                     assert self._handler is not None
-                    for frame in await self._handler.handle(request):
+                    for frame in await self._handler.handle(request, waited_s=waited_s):
                         self._reply(frame)
         return not self._closed
 
