@@ -261,3 +261,47 @@ async def test_records_that_arrive_during_a_transaction_all_join_the_next_one(
     # All six polled while the first transaction was in flight go in the next one, as
     # far as max_batch allows; the rest in the one after.
     assert log.sizes == ([1, 6] if max_batch >= 6 else [1, max_batch, 6 - max_batch])
+
+
+async def test_records_of_a_partition_lost_while_they_waited_are_left_to_its_new_owner() -> None:
+    """Records of both partitions wait (sequenced, not committed) behind a transaction in
+    flight when a second Sequencer joins and takes partition 1. The first commits what it
+    holds of partition 0 only (committing partition 1's would be refused: it is fenced);
+    the second sequences partition 1 from its committed offset: every message once, in
+    order, with contiguous seqs, and neither Sequencer fails."""
+    from chatcore.log._embedded import partition_for
+    from chatcore.pipeline.stages import SEQUENCER
+
+    chats = {p: next(f"c{i}" for i in range(100) if partition_for(f"c{i}", 2) == p) for p in (0, 1)}
+    log = HeldLog()
+    for topic in (TOPICS.submitted, TOPICS.messages):
+        await log.create_topic(topic, partitions=2)
+    await log.create_topic(TOPICS.sequencer_state, partitions=2, compacted=True)
+    sent: list[tuple[str, str]] = []
+
+    async def submit(chat: str, i: int) -> None:
+        sub = Submitted(i, chat, "alice", f"{chat}:{i}", "text", f"{chat}:{i}", ts=0)
+        await log.append([OutRecord(TOPICS.submitted, chat, encode(sub))])
+        sent.append((chat, f"{chat}:{i}"))
+
+    await submit(chats[0], 1)  # the first transaction: partition 0, which the first keeps
+    first, second = Sequencer(log, topics=TOPICS), Sequencer(log, topics=TOPICS)
+    async with anyio.create_task_group() as tg:
+        with anyio.fail_after(5):
+            await tg.start(first.run)
+            await log.in_flight.wait()
+            for i in range(2, 8):  # both partitions, polled into the next transaction
+                await submit(chats[i % 2], i)
+                while log.handed_out < i:
+                    await log.progress.wait()
+                    log.progress = anyio.Event()
+            await tg.start(second.run)  # a rebalance: partition 1 moves to it
+            assert log._groups.assignment(SEQUENCER.group, TOPICS.submitted, 1) == {0}
+            log.release.set()
+            rows = await sequenced(log, len(sent))
+        tg.cancel_scope.cancel()
+    for chat in chats.values():
+        mine = [(seq, body) for c, seq, body in rows if c == chat]
+        bodies = [body for c, body in sent if c == chat]
+        assert mine == [(i + 1, body) for i, body in enumerate(bodies)], chat
+    assert first.stats.sequenced + second.stats.sequenced == len(sent)

@@ -160,6 +160,7 @@ class _Sequenced(NamedTuple):
     outputs: list[OutRecord]
     offsets: dict[int, int]
     accepted_ms: list[int]
+    accepted_in: list[int]  # the input partition of each accepted message (and span)
     dupes: int
     spans: list[Span]
 
@@ -179,8 +180,29 @@ def _merged(parts: list[_Sequenced]) -> _Sequenced | None:
         [o for part in parts for o in part.outputs],
         {p: offset for part in parts for p, offset in part.offsets.items()},
         [ms for part in parts for ms in part.accepted_ms],
+        [p for part in parts for p in part.accepted_in],
         sum(part.dupes for part in parts),
         [span for part in parts for span in part.spans],
+    )
+
+
+def _without(batch: _Sequenced, partitions: frozenset[int]) -> _Sequenced | None:
+    """``batch`` without what it holds of ``partitions`` (None if nothing is left); the
+    spans of what is dropped are ended."""
+    if not partitions & batch.offsets.keys():
+        return batch
+    keep = [p not in partitions for p in batch.accepted_in]
+    _end_spans([s for s, k in zip(batch.spans, keep, strict=False) if not k])
+    offsets = {p: o for p, o in batch.offsets.items() if p not in partitions}
+    if not offsets:
+        return None
+    return _Sequenced(
+        [o for o in batch.outputs if o.partition not in partitions],
+        offsets,
+        [ms for ms, k in zip(batch.accepted_ms, keep, strict=True) if k],
+        [p for p, k in zip(batch.accepted_in, keep, strict=True) if k],
+        batch.dupes,
+        [s for s, k in zip(batch.spans, keep, strict=False) if k],
     )
 
 
@@ -258,6 +280,12 @@ class Sequencer:
                 continue
             pending, change = await self._commit_and_sequence_next(consumer, pending)
             if change is not None:  # polled behind records still to commit
+                # What they hold of a partition this member lost (or lost and got back,
+                # its state to be restored from the log) was sequenced on a state that
+                # may be stale: drop it; the partition's owner reads it again from
+                # the committed offset.
+                if pending is not None:
+                    pending = _without(pending, change.revoked)
                 if pending is not None:
                     await self._commit(consumer, pending)
                 pending = await self._sequence(change)
@@ -338,6 +366,7 @@ class Sequencer:
         now = self._clock()
         dupes = 0
         accepted_ms: list[int] = []
+        accepted_in: list[int] = []
         spans: list[Span] = []
         for record in batch.records:
             p = record.partition
@@ -354,6 +383,7 @@ class Sequencer:
                 dupes += 1
                 continue
             accepted_ms.append(message.ts)
+            accepted_in.append(p)
             value = encode(message) if self._tracing is None else self._traced(sub, message, spans)
             outputs.append(OutRecord(topics.messages, sub.chat_id, value, p))
         for p in offsets:
@@ -361,7 +391,7 @@ class Sequencer:
                 OutRecord(topics.sequencer_state, key, value, p)
                 for key, value in states[p].take_changes()
             )
-        return _Sequenced(outputs, offsets, accepted_ms, dupes, spans)
+        return _Sequenced(outputs, offsets, accepted_ms, accepted_in, dupes, spans)
 
     async def _commit(self, consumer: LogConsumer, batch: _Sequenced) -> None:
         """Write a sequenced batch and commit its offsets in one transaction."""
