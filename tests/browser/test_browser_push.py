@@ -114,7 +114,21 @@ async def test_the_button_subscribes_as_far_as_headless_chromium_allows(
     )
     assert scopes == [f"{server.http_url}/static/"]
 
-    # The worker shows a push it is handed (through DevTools) as a notification per chat.
+    # The worker shows a push it is handed (through DevTools) as a notification per chat;
+    # a push handed over before the worker is activated would be dropped: wait for it.
+    state = await page.evaluate(
+        """async () => {
+          const r = (await navigator.serviceWorker.getRegistrations())[0];
+          const worker = r.active ?? r.waiting ?? r.installing;
+          if (worker.state !== "activated") {
+            await new Promise((resolve) => worker.addEventListener("statechange", () => {
+              if (worker.state === "activated") resolve();
+            }));
+          }
+          return worker.state;
+        }"""
+    )
+    assert state == "activated"
     (registration,) = [r for r in registrations if not r.get("isDeleted")][:1]
     payload = '{"title":"2 new messages from alice","body":null,"data":{"chat_id":"c1"}}'
     await cdp.send(
