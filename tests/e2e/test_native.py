@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from websockets.typing import Subprotocol
 
 from chatcore.events import MessageEvent
 from chatcore.model import StoredMessage
+from chatcore.server import native as native_module
 from chatcore.server.native import BATCH_MAX_FRAMES, NativeConnection
 from tests.e2e.conftest import RunningServer, embedded_settings, running
 from tests.e2e.test_server_protocol import closed_with, hello, raw, recv
@@ -179,10 +181,6 @@ async def test_a_send_that_waited_in_the_inbox_past_the_lag_bound_is_refused(
     """Frames that arrive while a request is in flight wait in the connection's inbox,
     stamped with their arrival; a ``send`` taken from it later than the node's
     delivery-lag bound (250 ms) is answered ``overloaded`` and appends nothing."""
-    import types
-
-    from chatcore.server import native as native_module
-
     clock = [1000.0]
     monkeypatch.setattr(native_module, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     node = native.node

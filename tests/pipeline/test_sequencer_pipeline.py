@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from chatcore.errors import Unavailable
 from chatcore.log import ConsumerBatch, MemoryLog, OutRecord, RecordPosition
-from chatcore.log._embedded import EmbeddedConsumer
+from chatcore.log._embedded import EmbeddedConsumer, partition_for
 from chatcore.pipeline.records import (
     DEFAULT_TOPICS,
     Submitted,
@@ -28,6 +28,7 @@ from chatcore.pipeline.records import (
     encode,
 )
 from chatcore.pipeline.sequencer import Sequencer
+from chatcore.pipeline.stages import SEQUENCER
 from chatcore.pipeline.workers import consume
 from chatcore.telemetry.tracing import Tracing
 
@@ -269,9 +270,6 @@ async def test_records_of_a_partition_lost_while_they_waited_are_left_to_its_new
     holds of partition 0 only (committing partition 1's would be refused: it is fenced);
     the second sequences partition 1 from its committed offset: every message once, in
     order, with contiguous seqs, and neither Sequencer fails."""
-    from chatcore.log._embedded import partition_for
-    from chatcore.pipeline.stages import SEQUENCER
-
     chats = {p: next(f"c{i}" for i in range(100) if partition_for(f"c{i}", 2) == p) for p in (0, 1)}
     log = HeldLog()
     for topic in (TOPICS.submitted, TOPICS.messages):

@@ -122,12 +122,12 @@ class CassandraMembershipStore(CassandraAdapter):
         """
         self._check()
         ids = list(dict.fromkeys(chat_ids))
-        chats: dict[str, tuple[ChatInfo, int]] = {}
+        chats: dict[str, ChatInfo] = {}
         roles: dict[str, bytes | None] = {}
 
         async def read_chats(chunk: list[str]) -> None:
             for row in await self._db.execute(self._q["get_many"], (chunk,)):
-                chats[row["chat_id"]] = _chat(row["chat_id"], row)
+                chats[row["chat_id"]] = _chat(row["chat_id"], row)[0]
 
         async def read_roles(chunk: list[str]) -> None:
             for row in await self._db.execute(self._q["get_roles_many"], (chunk,)):
@@ -136,9 +136,7 @@ class CassandraMembershipStore(CassandraAdapter):
         await concurrently(read_chats, _chunks(ids))
         found = [i for i in ids if i in chats]
         await concurrently(read_roles, _chunks(found))
-        return {
-            i: msgspec.structs.replace(chats[i][0], roles=_roles_of(roles.get(i))) for i in found
-        }
+        return {i: msgspec.structs.replace(chats[i], roles=_roles_of(roles.get(i))) for i in found}
 
     async def update_members(
         self, chat_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
