@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from chatcore._gather import both
+from chatcore._gather import both, concurrently
 from chatcore.errors import Unavailable
 
 pytestmark = pytest.mark.anyio
@@ -53,3 +53,23 @@ async def test_both_failing_at_once_raise_the_first_error() -> None:
 
     with pytest.raises(Unavailable, match="first"):
         await both(lambda: down("first"), lambda: down("second"))
+
+
+@pytest.mark.parametrize(("items", "limit"), [(10, 3), (3, 3), (5, 2), (4, 1)])
+async def test_concurrently_runs_every_item_at_most_limit_at_a_time(items: int, limit: int) -> None:
+    running = 0
+    peak = 0
+    done: list[int] = []
+
+    async def call(item: int) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.001)
+        running -= 1
+        done.append(item)
+
+    with anyio.fail_after(5):
+        await concurrently(call, range(items), limit=limit)
+    assert sorted(done) == list(range(items))
+    assert peak == min(limit, items)

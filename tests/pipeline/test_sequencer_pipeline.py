@@ -175,6 +175,23 @@ async def test_workers_handle_the_next_batch_while_an_offset_commit_is_in_flight
         assert [b for b in bodies if b.startswith(chat)] == [b for c, b in sent if c == chat]
 
 
+async def test_a_failed_offset_commit_ends_consume_with_that_error() -> None:
+    log = WatchedLog(fail_at=2)
+    sent = await setup(log, 12)
+    handled: list[bytes] = []
+
+    async def handle(batch: list[bytes]) -> None:
+        handled.extend(batch)
+
+    with anyio.fail_after(5), pytest.raises(Unavailable, match="injected"):
+        await consume(log, TOPICS.submitted, "history", bytes, handle, max_batch=2)
+    # At most one batch is handled past the one whose commit failed.
+    assert 4 <= len(handled) <= 6 < len(sent)
+    async with log.consumer(TOPICS.submitted, group="history") as again:
+        batch = await again.poll(max_records=100, timeout_s=1)
+    assert len(batch.records) == len(sent) - 2  # only the first commit landed
+
+
 async def test_a_failed_transaction_ends_the_spans_of_the_batch_sequenced_ahead() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -125,7 +125,8 @@ class EmbeddedLog(ClosingContext):
         self._offload = offload
         self._lock = anyio.Lock()
         self._pending: list[_PendingWrite] = []
-        self._changed = anyio.Event()
+        self._changed: dict[str, anyio.Event] = {}
+        """Per topic: set (and replaced) when records or its group members change."""
         self._groups = GroupCoordinator()
         self._meta: dict[str, TopicMeta] | None = None
         self._closed = False
@@ -136,7 +137,7 @@ class EmbeddedLog(ClosingContext):
         self._closed = True
         async with self._lock:
             await self._offload(self._storage.close)
-        self._notify()
+        self._notify(*self._changed)
 
     # -- topics -----------------------------------------------------------------
 
@@ -248,7 +249,7 @@ class EmbeddedLog(ClosingContext):
             pending.done.set()
             start = end
         if flat:
-            self._notify()
+            self._notify(*{record.topic for record, _ in flat})
 
     async def _transact(
         self,
@@ -299,9 +300,20 @@ class EmbeddedLog(ClosingContext):
 
     # -- internals --------------------------------------------------------------
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+    def _notify(self, *topics: str) -> None:
+        """Wake the consumers of ``topics`` (only theirs: an append to one topic
+        does not make every stage of the pipeline poll)."""
+        for topic in topics:
+            changed = self._changed.pop(topic, None)
+            if changed is not None:
+                changed.set()
+
+    def _changes(self, topic: str) -> anyio.Event:
+        """The event the next change of ``topic`` sets."""
+        changed = self._changed.get(topic)
+        if changed is None:
+            changed = self._changed[topic] = anyio.Event()
+        return changed
 
     def _check_open(self) -> None:
         if self._closed:
@@ -335,14 +347,14 @@ class EmbeddedConsumer(ClosingContext):
         if meta.compacted:
             raise InvalidRequest(f"topic {self._topic!r} is compacted: use read_compacted()")
         self._member = self._log._groups.join(self._group, self._topic, meta.partitions)
-        self._log._notify()
+        self._log._notify(self._topic)
         return self
 
     async def aclose(self) -> None:
         if self._member is not None:
             self._log._groups.leave(self._group, self._topic, self._member)
             self._member = None
-            self._log._notify()
+            self._log._notify(self._topic)
 
     @property
     def assignment(self) -> frozenset[int]:
@@ -358,7 +370,7 @@ class EmbeddedConsumer(ClosingContext):
         log = self._log
         with anyio.move_on_after(timeout_s):
             while True:
-                changed = log._changed
+                changed = log._changes(self._topic)
                 held = log._groups.held(self._group, self._topic, member)
                 # A partition lost and owned again since the last poll is both revoked
                 # and assigned: whatever this member held for it is stale.

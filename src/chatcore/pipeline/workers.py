@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -88,22 +87,27 @@ async def consume(
     """
     async with log.consumer(topic, group=group) as consumer:
         task_status.started()
+        # One long-lived task commits (a task per batch costs more than a batch of
+        # one record): the next batch is handed over once the one before is committed.
+        to_commit, committing = anyio.create_memory_object_stream[dict[int, int]]()
 
-        async def handled() -> dict[int, int]:
-            """Handle the next batch with records; its offsets to commit."""
+        async def commit_in_order() -> None:
+            async for offsets in committing:
+                await consumer.commit(offsets)
+
+        async def handle_batches() -> None:
             while True:
                 batch = await consumer.poll(max_records=max_batch)
-                if batch.records:
-                    break
-            await handle(_decoded(batch.records, decode))
-            offsets: dict[int, int] = {}
-            for record in batch.records:
-                offsets[record.partition] = record.offset + 1
-            return offsets
+                if not batch.records:
+                    continue
+                await handle(_decoded(batch.records, decode))
+                offsets: dict[int, int] = {}
+                for record in batch.records:
+                    offsets[record.partition] = record.offset + 1
+                await to_commit.send(offsets)
 
-        offsets = await handled()
-        while True:
-            _, offsets = await both(partial(consumer.commit, offsets), handled)
+        with to_commit, committing:
+            await both(commit_in_order, handle_batches)
 
 
 def _decoded(records: list[LogRecord], decode: Callable[[bytes], T]) -> list[T]:
