@@ -340,6 +340,7 @@ class EmbeddedConsumer(ClosingContext):
         self._owned: frozenset[int] = frozenset()
         self._epochs: dict[int, int] = {}  # partition -> its epoch when last seen owned
         self._positions: dict[int, int] = {}
+        self._generation = -1  # of the group when this member last looked at it
         self._next_partition = 0
 
     async def __aenter__(self) -> Self:
@@ -367,30 +368,47 @@ class EmbeddedConsumer(ClosingContext):
 
     async def poll(self, *, max_records: int = 500, timeout_s: float = 1.0) -> ConsumerBatch:
         member = self._joined()
-        log = self._log
+        # What is there already is taken without a timeout's cancel scope (most polls
+        # under load); the scope only wraps the wait for more.
+        batch = await self._poll_once(member, max_records)
+        if batch is not None:
+            return batch
         with anyio.move_on_after(timeout_s):
             while True:
-                changed = log._changes(self._topic)
-                held = log._groups.held(self._group, self._topic, member)
-                # A partition lost and owned again since the last poll is both revoked
-                # and assigned: whatever this member held for it is stale.
-                assigned = frozenset(p for p, e in held.items() if self._epochs.get(p) != e)
-                revoked = frozenset(p for p in self._epochs if held.get(p) != self._epochs[p])
-                for p in revoked:
-                    self._positions.pop(p, None)
-                self._epochs = held
-                self._owned = frozenset(held)
-                if assigned:
-                    committed = await log._run(
-                        lambda: log._storage.committed(self._group, self._topic)
-                    )
-                    for p in assigned:
-                        self._positions[p] = committed.get(p, 0)
-                records = await self._read(max_records)
-                if records or assigned or revoked:
-                    return ConsumerBatch(records, assigned, revoked)
+                changed = self._log._changes(self._topic)  # before reading: no write missed
+                batch = await self._poll_once(member, max_records)
+                if batch is not None:
+                    return batch
                 await changed.wait()
         return ConsumerBatch([])
+
+    async def _poll_once(self, member: int, max_records: int) -> ConsumerBatch | None:
+        """The records there are now and any assignment change; None if neither."""
+        log = self._log
+        assigned: frozenset[int] = frozenset()
+        revoked: frozenset[int] = frozenset()
+        generation = log._groups.generation(self._group, self._topic)
+        if generation != self._generation:
+            self._generation = generation
+            held = log._groups.held(self._group, self._topic, member)
+            # A partition lost and owned again since the last poll is both revoked
+            # and assigned: whatever this member held for it is stale.
+            assigned = frozenset(p for p, e in held.items() if self._epochs.get(p) != e)
+            revoked = frozenset(p for p in self._epochs if held.get(p) != self._epochs[p])
+            for p in revoked:
+                self._positions.pop(p, None)
+            self._epochs = held
+            self._owned = frozenset(held)
+            if assigned:
+                committed = await log._run(
+                    lambda: log._storage.committed(self._group, self._topic)
+                )
+                for p in assigned:
+                    self._positions[p] = committed.get(p, 0)
+        records = await self._read(max_records)
+        if records or assigned or revoked:
+            return ConsumerBatch(records, assigned, revoked)
+        return None
 
     async def _read(self, limit: int) -> list[LogRecord]:
         if not self._positions:

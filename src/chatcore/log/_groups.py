@@ -68,6 +68,12 @@ class GroupCoordinator:
             return frozenset()
         return frozenset(p for p, m in g.owner.items() if m == member)
 
+    def generation(self, group: str, topic: str) -> int:
+        """Bumped by every join and leave of the group: nothing it owns changed while
+        this stays the same."""
+        g = self._groups.get((group, topic))
+        return -1 if g is None else g.generation
+
     def held(self, group: str, topic: str, member: int) -> dict[int, int]:
         """The partitions ``member`` owns, each with its current epoch."""
         g = self._groups.get((group, topic))
