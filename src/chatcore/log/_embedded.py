@@ -400,9 +400,7 @@ class EmbeddedConsumer(ClosingContext):
             self._epochs = held
             self._owned = frozenset(held)
             if assigned:
-                committed = await log._run(
-                    lambda: log._storage.committed(self._group, self._topic)
-                )
+                committed = await log._run(lambda: log._storage.committed(self._group, self._topic))
                 for p in assigned:
                     self._positions[p] = committed.get(p, 0)
         records = await self._read(max_records)
