@@ -67,7 +67,8 @@ class OffsetCommit(NamedTuple):
 
 
 class LogStorage(Protocol):
-    """Synchronous storage under an :class:`EmbeddedLog`; calls never overlap."""
+    """Synchronous storage under an :class:`EmbeddedLog`; calls never overlap, except
+    ``read_now`` (see there)."""
 
     def create_topic(self, topic: str, meta: TopicMeta) -> None: ...
     def topics(self) -> dict[str, TopicMeta]: ...
@@ -88,6 +89,14 @@ class LogStorage(Protocol):
         ...
 
     def read(self, topic: str, positions: Mapping[int, int], limit: int) -> list[LogRecord]: ...
+    def read_now(
+        self, topic: str, positions: Mapping[int, int], limit: int
+    ) -> list[LogRecord] | None:
+        """``read``, called on the event loop's thread, at any time: the records if
+        they can be had there without waiting (memory; a SQLite read connection),
+        else None (then ``read`` is offloaded)."""
+        ...
+
     def committed(self, group: str, topic: str) -> dict[int, int]: ...
     def read_compacted(self, topic: str, partition: int) -> dict[str, bytes]: ...
     def end_offsets(self, topic: str) -> dict[int, int]: ...
@@ -128,6 +137,9 @@ class EmbeddedLog(ClosingContext):
         self._changed: dict[str, anyio.Event] = {}
         """Per topic: set (and replaced) when records or its group members change."""
         self._groups = GroupCoordinator()
+        self._ends: dict[str, dict[int, int]] = {}
+        """Per topic read so far: each partition's end offset. This log is the file's
+        only writer (one process), so it knows them without asking the storage."""
         self._meta: dict[str, TopicMeta] | None = None
         self._closed = False
 
@@ -242,6 +254,10 @@ class EmbeddedLog(ClosingContext):
             if not isinstance(exc, Exception):
                 raise
             return
+        for (record, _), position in zip(flat, positions, strict=True):
+            ends = self._ends.get(record.topic)
+            if ends is not None:
+                ends[position.partition] = max(ends.get(position.partition, 0), position.offset + 1)
         start = 0
         for pending in live:
             end = start + len(pending.records)
@@ -297,6 +313,28 @@ class EmbeddedLog(ClosingContext):
             ends = await self.end_offsets(topic)
         done = await self.committed(topic, group=group)
         return {p: max(ends.get(p, 0) - offset, 0) for p, offset in done.items()}
+
+    async def _partition_ends(self, topic: str) -> dict[int, int]:
+        """Each partition's end offset, kept current by every write after the first
+        call (which reads them under the write lock: no write lands in between)."""
+        ends = self._ends.get(topic)
+        if ends is None:
+            async with self._lock:
+                ends = self._ends.get(topic)
+                if ends is None:
+                    ends = await self._run(lambda: self._storage.end_offsets(topic))
+                    self._ends[topic] = ends
+        return ends
+
+    async def _read(self, topic: str, positions: Mapping[int, int], limit: int) -> list[LogRecord]:
+        self._check_open()
+        try:
+            records = self._storage.read_now(topic, positions, limit)
+        except Exception as exc:
+            raise Unavailable(f"log storage failed: {exc}") from exc
+        if records is None:
+            records = await self._run(lambda: self._storage.read(topic, positions, limit))
+        return records
 
     # -- internals --------------------------------------------------------------
 
@@ -411,14 +449,19 @@ class EmbeddedConsumer(ClosingContext):
     async def _read(self, limit: int) -> list[LogRecord]:
         if not self._positions:
             return []
+        ends = await self._log._partition_ends(self._topic)
         owned = sorted(self._positions)
         start = self._next_partition % len(owned)
         self._next_partition += 1
-        order = owned[start:] + owned[:start]
-        positions = {p: self._positions[p] for p in order}
-        records = await self._log._run(
-            lambda: self._log._storage.read(self._topic, positions, limit)
-        )
+        # Only the partitions with records past this member's position.
+        positions = {
+            p: self._positions[p]
+            for p in owned[start:] + owned[:start]
+            if self._positions[p] < ends.get(p, 0)
+        }
+        if not positions:
+            return []
+        records = await self._log._read(self._topic, positions, limit)
         for r in records:
             self._positions[r.partition] = r.offset + 1
         return records

@@ -93,6 +93,8 @@ class _MemoryStorage:
             out.extend(self._records.get((topic, p), [])[start : start + limit - len(out)])
         return out
 
+    read_now = read  # in memory: nothing to wait for
+
     def committed(self, group: str, topic: str) -> dict[int, int]:
         return dict(self._offsets.get((group, topic), {}))
 

@@ -39,6 +39,22 @@ CREATE TABLE IF NOT EXISTS group_offsets (
 """
 
 
+def _read(
+    c: sqlite3.Connection, topic: str, positions: Mapping[int, int], limit: int
+) -> list[LogRecord]:
+    out: list[LogRecord] = []
+    for p, offset in positions.items():
+        if len(out) >= limit:
+            break
+        rows = c.execute(
+            "SELECT off, key, value, ts FROM records WHERE topic=? AND part=? AND off>=? "
+            "ORDER BY off LIMIT ?",
+            (topic, p, offset, limit - len(out)),
+        ).fetchall()
+        out.extend(LogRecord(topic, p, o, k, v, ts) for o, k, v, ts in rows)
+    return out
+
+
 class _SqliteStorage:
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
@@ -116,20 +132,19 @@ class _SqliteStorage:
         return positions
 
     def read(self, topic: str, positions: Mapping[int, int], limit: int) -> list[LogRecord]:
-        def read(c: sqlite3.Connection) -> list[LogRecord]:
-            out: list[LogRecord] = []
-            for p, offset in positions.items():
-                if len(out) >= limit:
-                    break
-                rows = c.execute(
-                    "SELECT off, key, value, ts FROM records WHERE topic=? AND part=? AND off>=? "
-                    "ORDER BY off LIMIT ?",
-                    (topic, p, offset, limit - len(out)),
-                ).fetchall()
-                out.extend(LogRecord(topic, p, o, k, v, ts) for o, k, v, ts in rows)
-            return out
+        return self._db.transaction(lambda c: _read(c, topic, positions, limit))
 
-        return self._db.transaction(read)
+    def read_now(
+        self, topic: str, positions: Mapping[int, int], limit: int
+    ) -> list[LogRecord] | None:
+        # A consumer reads the tail it was just told about: pages in the cache, a few
+        # rows, cheaper on the loop's thread (a WAL reader, never waiting on the
+        # writer) than a round trip to the worker thread. Busy (a rare WAL reset or
+        # recovery): None, and the worker reads.
+        try:
+            return self._db.read_now(lambda c: _read(c, topic, positions, limit))
+        except sqlite3.OperationalError:
+            return None
 
     def committed(self, group: str, topic: str) -> dict[int, int]:
         rows = self._db.transaction(
