@@ -252,3 +252,57 @@ async def test_a_write_cancelled_while_queued_writes_nothing(
         assert await log.committed(topic, group="g") == {0: 0}
         async with log.consumer(topic, group="reader") as reader:
             assert [r.value for r in await poll_until(reader, 2)] == [b"in", b"kept"]
+
+
+async def test_consumers_read_the_tail_on_the_loop_thread_only_where_there_is_news(
+    tmp_path: Path, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with SqliteLog(tmp_path / "log.db") as log:
+        await log.create_topic(topic, partitions=4)
+        await log.append([OutRecord(topic, "k", b"old", partition=1)])
+        worker_reads: list[object] = []
+        loop_reads: list[dict[int, int]] = []
+        storage = log._storage
+        worker_read, read_now = storage.read, storage.read_now
+
+        def on_worker(topic: str, positions: dict[int, int], limit: int) -> list[LogRecord]:
+            worker_reads.append(positions)
+            return worker_read(topic, positions, limit)
+
+        def on_loop(topic: str, positions: dict[int, int], limit: int) -> list[LogRecord] | None:
+            loop_reads.append(dict(positions))
+            return read_now(topic, positions, limit)
+
+        monkeypatch.setattr(storage, "read", on_worker)
+        monkeypatch.setattr(storage, "read_now", on_loop)
+        async with log.consumer(topic, group="g") as consumer:
+            assert [r.value for r in await poll_until(consumer, 1)] == [b"old"]
+            assert loop_reads == [{1: 0}]  # the one partition that has records
+            assert not (await consumer.poll(timeout_s=0.05)).records
+            assert len(loop_reads) == 1  # nothing new: no read at all
+            await log.append([OutRecord(topic, "k", b"new", partition=3)])
+            assert [r.value for r in await poll_until(consumer, 1)] == [b"new"]
+            assert loop_reads[1:] == [{3: 0}]
+        assert worker_reads == []  # the worker thread was never asked to read
+
+
+async def test_a_busy_file_is_read_by_the_worker_thread(
+    tmp_path: Path, topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with SqliteLog(tmp_path / "log.db") as log:
+        await log.create_topic(topic, partitions=2)
+
+        def busy(fn: Callable[[sqlite3.Connection], T]) -> T:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(log._db, "read_now", busy)
+        async with log.consumer(topic, group="g") as consumer:
+            await log.append([OutRecord(topic, "k", str(i).encode()) for i in range(3)])
+            assert sorted(r.value for r in await poll_until(consumer, 3)) == [b"0", b"1", b"2"]
+
+
+def test_an_in_memory_database_has_no_reader_of_its_own() -> None:
+    db = SqliteDatabase(":memory:")
+    with pytest.raises(sqlite3.OperationalError, match="one connection"):
+        db.read_now(lambda c: c.execute("SELECT 1").fetchall())
+    db.close()
