@@ -38,7 +38,7 @@ async def concurrently(
     # A task group and each task in it cost tens of microseconds, more than many a
     # call: the calling task runs the first item itself, and a limiter is made only
     # when there are more items than ``limit``.
-    limiter = anyio.CapacityLimiter(limit - 1) if len(todo) > limit else None
+    limiter = anyio.CapacityLimiter(limit) if len(todo) > limit else None
     failures: list[Exception] = []
 
     async def run(item: T, scope: anyio.CancelScope) -> None:
@@ -55,11 +55,7 @@ async def concurrently(
     async with anyio.create_task_group() as tg:
         for item in todo[1:]:
             tg.start_soon(run, item, tg.cancel_scope)
-        try:
-            await call(todo[0])
-        except Exception as exc:
-            failures.append(exc)
-            tg.cancel_scope.cancel()
+        await run(todo[0], tg.cancel_scope)
     if failures:
         raise failures[0]
 

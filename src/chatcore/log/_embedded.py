@@ -18,8 +18,9 @@ record or a ``commit_transaction`` in it is durable.
 
 from __future__ import annotations
 
+import contextlib
 import zlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, Self, TypeVar
 
@@ -328,10 +329,8 @@ class EmbeddedLog(ClosingContext):
 
     async def _read(self, topic: str, positions: Mapping[int, int], limit: int) -> list[LogRecord]:
         self._check_open()
-        try:
+        with _storage_errors():
             records = self._storage.read_now(topic, positions, limit)
-        except Exception as exc:
-            raise Unavailable(f"log storage failed: {exc}") from exc
         if records is None:
             records = await self._run(lambda: self._storage.read(topic, positions, limit))
         return records
@@ -359,12 +358,19 @@ class EmbeddedLog(ClosingContext):
 
     async def _run(self, fn: Callable[[], T]) -> T:
         self._check_open()
-        try:
+        with _storage_errors():
             return await self._offload(fn)
-        except (ChatcoreClosed, InvalidRequest, NotFound):
-            raise
-        except Exception as exc:
-            raise Unavailable(f"log storage failed: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    """A storage call's failure as Unavailable (chatcore's own errors as they are)."""
+    try:
+        yield
+    except (ChatcoreClosed, InvalidRequest, NotFound):
+        raise
+    except Exception as exc:
+        raise Unavailable(f"log storage failed: {exc}") from exc
 
 
 class EmbeddedConsumer(ClosingContext):
